@@ -1,0 +1,48 @@
+'use strict';
+// The test controls under /_emulator/ (PRODUCT.md §2): JSON in and out, no
+// auth, never logged and never hit by faults.
+
+const { addFault, publicFault } = require('../faults');
+const { moveOrder } = require('./hosted');
+const { badParam, notFound } = require('../errors');
+
+module.exports = (emu) => {
+  emu.control('POST', /^\/_emulator\/reset$/, ({ state }) => {
+    state.reset();
+    return { body: { ok: true, now: state.now().toISOString() } };
+  });
+  emu.control('GET', /^\/_emulator\/requests$/, ({ state }) => ({ body: state.log }));
+  emu.control('DELETE', /^\/_emulator\/requests$/, ({ state }) => {
+    state.log = [];
+    return { body: { ok: true } };
+  });
+  emu.control('POST', /^\/_emulator\/faults$/, ({ state, json }) => ({ status: 201, body: publicFault(addFault(state, json)) }));
+  emu.control('GET', /^\/_emulator\/faults$/, ({ state }) => ({ body: state.faults.map(publicFault) }));
+  emu.control('DELETE', /^\/_emulator\/faults$/, ({ state }) => {
+    state.faults = [];
+    return { body: { ok: true } };
+  });
+  emu.control('GET', /^\/_emulator\/clock$/, ({ state }) => ({ body: { now: state.now().toISOString() } }));
+  emu.control('POST', /^\/_emulator\/clock$/, ({ state, json }) => {
+    if (json.now !== undefined) {
+      const t = Date.parse(json.now);
+      if (Number.isNaN(t)) throw badParam(`now is not an ISO-8601 time: ${json.now}`);
+      state.clockOffsetMs = t - Date.now();
+    }
+    if (json.advance_s !== undefined) {
+      if (typeof json.advance_s !== 'number' || !Number.isFinite(json.advance_s)) throw badParam('advance_s must be a number');
+      state.clockOffsetMs += json.advance_s * 1000;
+    }
+    if (json.now === undefined && json.advance_s === undefined) throw badParam('give now (ISO-8601) or advance_s (seconds)');
+    return { body: { now: state.now().toISOString() } };
+  });
+  emu.control('POST', /^\/_emulator\/hosted\/(?<Sid>[^/]+)$/, ({ state, json, params }) => {
+    const o = state.orders.get(params.Sid);
+    if (!o) throw notFound(`/v2/HostedNumber/Orders/${params.Sid}`);
+    moveOrder(state, o, json.status, json.failure_reason);
+    return {
+      body: { sid: o.sid, status: o.status, incoming_phone_number_sid: o.incoming_phone_number_sid, failure_reason: o.failure_reason },
+    };
+  });
+  emu.control('GET', /^\/_emulator\/state$/, ({ state }) => ({ body: state.snapshot() }));
+};

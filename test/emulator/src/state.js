@@ -1,0 +1,140 @@
+'use strict';
+// Everything the emulator remembers: accounts, owned numbers, trunks, hosted
+// number orders, the clock, the request log and the faults. It lives in
+// memory; reset() returns to the seeded starting point. SIDs come from a
+// per-prefix counter hashed with the seed, so a replayed scenario gets the
+// same SIDs, which keeps snapshots of emulator output stable.
+
+const crypto = require('crypto');
+const { Inventory } = require('./inventory');
+
+class State {
+  constructor(opts) {
+    this.opts = opts;
+    this.inventory = new Inventory(opts.seed);
+    this.maxLog = opts.maxLog || 100000;
+    this.reset();
+  }
+
+  reset() {
+    this.inventory.reset();
+    this.counters = {};
+    this.clockOffsetMs = 0;
+    this.numbers = new Map(); //   PN sid -> owned number
+    this.byPhone = new Map(); //   phone -> owned number
+    this.sidKey = new Map(); //    every SID ever issued -> its sort key (page tokens)
+    this.trunks = new Map(); //    TK sid -> trunk
+    this.orders = new Map(); //    HR sid -> hosted number order
+    this.faults = [];
+    this.faultSeq = 0;
+    this.log = [];
+    this.logSeq = 0;
+    this.accounts = new Map();
+    const created = this.now();
+    this.main = {
+      sid: this.opts.accountSid, auth_token: this.opts.authToken, owner_account_sid: this.opts.accountSid,
+      friendly_name: 'Emulated main account', status: 'active', type: 'Full', created, updated: created, parent: null,
+    };
+    this.accounts.set(this.main.sid, this.main);
+  }
+
+  now() {
+    return new Date(Date.now() + this.clockOffsetMs);
+  }
+
+  newSid(prefix) {
+    const n = (this.counters[prefix] = (this.counters[prefix] || 0) + 1);
+    return prefix + crypto.createHash('md5').update(`${this.opts.seed}:${prefix}:${n}`).digest('hex');
+  }
+
+  // Which account a set of Basic credentials acts as, or null.
+  authenticate(user, pass) {
+    if (this.opts.apiKey && user === this.opts.apiKey && pass === this.opts.apiSecret) return this.main;
+    const acct = this.accounts.get(user);
+    return acct && acct.auth_token === pass ? acct : null;
+  }
+
+  // A principal may act on its own account and, for the main account, on its subaccounts.
+  canAccess(principal, accountSid) {
+    const acct = this.accounts.get(accountSid);
+    return !!acct && (acct === principal || acct.parent === principal.sid);
+  }
+
+  createSubaccount(friendlyName) {
+    const created = this.now();
+    const sid = this.newSid('AC');
+    const acct = {
+      sid, auth_token: crypto.createHash('md5').update(`${this.opts.seed}:token:${sid}`).digest('hex'),
+      owner_account_sid: this.main.sid, parent: this.main.sid, status: 'active', type: 'Full', created, updated: created,
+      friendly_name: friendlyName || `SubAccount Created at ${created.toISOString().slice(0, 16).replace('T', ' ')}`,
+    };
+    this.accounts.set(sid, acct);
+    return acct;
+  }
+
+  // Owns a number for an account: inventory numbers leave the inventory.
+  own(account, rec, origin, config) {
+    const t = this.now();
+    const sid = this.newSid('PN');
+    const num = {
+      sid, account, rec, phone: rec.phone, origin, created: t, updated: t,
+      friendly_name: rec.friendly, api_version: '2010-04-01',
+      voice_url: null, voice_method: 'POST', voice_fallback_url: null, voice_fallback_method: 'POST',
+      voice_caller_id_lookup: false, voice_application_sid: null, voice_receive_mode: 'voice',
+      sms_url: null, sms_method: 'POST', sms_fallback_url: null, sms_fallback_method: 'POST', sms_application_sid: null,
+      status_callback: null, status_callback_method: 'POST', trunk_sid: null,
+      address_sid: null, bundle_sid: null, identity_sid: null,
+      emergency_status: 'Inactive', emergency_address_sid: null, emergency_address_status: 'unregistered',
+    };
+    Object.assign(num, config);
+    if (rec.taken !== undefined) rec.taken = true;
+    this.numbers.set(sid, num);
+    this.byPhone.set(num.phone, num);
+    this.sidKey.set(sid, num.phone);
+    return num;
+  }
+
+  release(num) {
+    this.numbers.delete(num.sid);
+    this.byPhone.delete(num.phone);
+    if (num.origin !== 'hosted') this.inventory.release(num.phone);
+  }
+
+  // Sorted (by phone number) owned numbers of one account.
+  numbersOf(accountSid) {
+    return [...this.numbers.values()].filter((n) => n.account === accountSid)
+      .sort((a, b) => (a.phone < b.phone ? -1 : a.phone > b.phone ? 1 : 0));
+  }
+
+  record(entry) {
+    entry.seq = ++this.logSeq;
+    this.log.push(entry);
+    if (this.log.length > this.maxLog) this.log.splice(0, this.log.length - this.maxLog);
+    return entry;
+  }
+
+  snapshot() {
+    const num = (n) => ({
+      sid: n.sid, phone_number: n.phone, account_sid: n.account, trunk_sid: n.trunk_sid, origin: n.origin,
+      iso_country: n.rec.iso, number_type: n.rec.type, friendly_name: n.friendly_name,
+      address_sid: n.address_sid, bundle_sid: n.bundle_sid, date_created: n.created.toISOString(),
+    });
+    return {
+      now: this.now().toISOString(),
+      numbers: [...this.numbers.values()].sort((a, b) => (a.phone < b.phone ? -1 : 1)).map(num),
+      trunks: [...this.trunks.values()].map((t) => ({
+        sid: t.sid, account_sid: t.account, friendly_name: t.friendly_name, domain_name: t.domain_name,
+        phone_numbers: [...this.numbers.values()].filter((n) => n.trunk_sid === t.sid).map((n) => n.phone).sort(),
+      })),
+      hosted_orders: [...this.orders.values()].map((o) => ({
+        sid: o.sid, account_sid: o.account, phone_number: o.phone_number, status: o.status,
+        incoming_phone_number_sid: o.incoming_phone_number_sid,
+      })),
+      subaccounts: [...this.accounts.values()].filter((a) => a.parent).map((a) => ({
+        sid: a.sid, auth_token: a.auth_token, friendly_name: a.friendly_name, status: a.status,
+      })),
+    };
+  }
+}
+
+module.exports = { State };
