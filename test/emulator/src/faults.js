@@ -34,7 +34,7 @@ function addFault(state, spec) {
     hits: 0,
     re,
   };
-  if (fault.action === 'latency' && !(fault.ms >= 0)) throw badParam('latency needs ms >= 0');
+  if (fault.action === 'latency' && !(fault.ms !== null && fault.ms >= 0)) throw badParam('latency needs ms >= 0');
   if (fault.action === 'status') {
     if (!(fault.status >= 100 && fault.status <= 599)) throw badParam('status action needs an HTTP status');
     if (fault.code === null) fault.code = DEFAULT_CODES[fault.status] || fault.status;
