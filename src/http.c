@@ -1,0 +1,388 @@
+/*
+ * http.c — the extension's one HTTP client.
+ *
+ * One libcurl easy handle per backend, created on first use and reused, so
+ * calls to the same Twilio host share a kept-alive connection.  Every request
+ * goes through http_perform, which owns the retry policy:
+ *
+ *   - a GET (or a caller-declared safe request) is retried after a transport
+ *     failure or a 5xx, with jittered exponential backoff;
+ *   - any request answered 429 is retried after Retry-After (Twilio did not
+ *     act on it);
+ *   - a POST/DELETE is never resent after it may have reached Twilio: the
+ *     caller gets maybe_applied and must look the outcome up.  Such requests
+ *     also use a fresh connection, because libcurl silently resends a request
+ *     whose reused connection died before any reply byte.
+ *
+ * Waiting honours cancel: libcurl's progress callback returns non-zero when
+ * a cancel or terminate is pending, so statement_timeout and
+ * pg_cancel_backend end a hung call within a second.  Callbacks never
+ * ereport or palloc (they run inside libcurl); the receive buffer is malloc'd
+ * and copied out once the transfer is over.
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "storage/latch.h"
+#include "utils/wait_event.h"
+
+#include "twilio_numbers.h"
+
+/* replies larger than this are refused (Twilio's largest page is ~1 MB) */
+#define HTTP_MAX_BODY (64 * 1024 * 1024)
+
+typedef struct RecvBuffer
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+	bool		overflow;
+} RecvBuffer;
+
+static CURL *curl_handle = NULL;
+static struct curl_slist *curl_headers = NULL;
+static RecvBuffer recv_buf;
+static long retry_after_ms = -1;
+
+const char *
+http_method_name(HttpMethod method)
+{
+	switch (method)
+	{
+		case HTTP_GET:
+			return "GET";
+		case HTTP_POST:
+			return "POST";
+		case HTTP_DELETE:
+			return "DELETE";
+	}
+	return "?";
+}
+
+/* libcurl write callback: append to the malloc'd receive buffer. */
+static size_t
+write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	size_t		n = size * nmemb;
+
+	if (recv_buf.len + n + 1 > HTTP_MAX_BODY)
+	{
+		recv_buf.overflow = true;
+		return 0;
+	}
+	if (recv_buf.len + n + 1 > recv_buf.cap)
+	{
+		size_t		newcap = Max(recv_buf.cap * 2, recv_buf.len + n + 1);
+		char	   *p = realloc(recv_buf.data, Max(newcap, 8192));
+
+		if (p == NULL)
+			return 0;
+		recv_buf.data = p;
+		recv_buf.cap = Max(newcap, 8192);
+	}
+	memcpy(recv_buf.data + recv_buf.len, ptr, n);
+	recv_buf.len += n;
+	recv_buf.data[recv_buf.len] = '\0';
+	return n;
+}
+
+/* libcurl header callback: keep Retry-After (seconds or an HTTP date). */
+static size_t
+header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+	size_t		n = size * nitems;
+	static const char name[] = "retry-after:";
+
+	if (n > sizeof(name) - 1 && pg_strncasecmp(buffer, name, sizeof(name) - 1) == 0)
+	{
+		char		value[128];
+		size_t		vlen = Min(n - (sizeof(name) - 1), sizeof(value) - 1);
+		char	   *v = value;
+		char	   *end;
+		long		secs;
+
+		memcpy(value, buffer + sizeof(name) - 1, vlen);
+		value[vlen] = '\0';
+		while (*v == ' ' || *v == '\t')
+			v++;
+		secs = strtol(v, &end, 10);
+		if (end != v && (*end == '\r' || *end == '\n' || *end == '\0' || *end == ' '))
+			retry_after_ms = secs < 0 ? 0 : secs * 1000;
+		else
+		{
+			time_t		when = curl_getdate(v, NULL);
+
+			if (when > 0)
+				retry_after_ms = Max(0, (long) (when - time(NULL)) * 1000);
+		}
+	}
+	return n;
+}
+
+/* libcurl progress callback: stop the transfer when a cancel is pending. */
+static int
+progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+			curl_off_t ultotal, curl_off_t ulnow)
+{
+	return (QueryCancelPending || ProcDiePending) ? 1 : 0;
+}
+
+/* The backend's handle, set up once with the options that never change. */
+static CURL *
+get_handle(void)
+{
+	static bool global_done = false;
+
+	if (curl_handle)
+		return curl_handle;
+
+	if (!global_done)
+	{
+		if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not initialize libcurl")));
+		global_done = true;
+	}
+	curl_handle = curl_easy_init();
+	if (curl_handle == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a libcurl handle")));
+
+	curl_headers = curl_slist_append(NULL, "Accept: application/json");
+
+	curl_easy_setopt(curl_handle, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl_handle, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(curl_handle, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(curl_handle, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	curl_easy_setopt(curl_handle, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl_handle, CURLOPT_HTTPHEADER, curl_headers);
+	curl_easy_setopt(curl_handle, CURLOPT_USERAGENT,
+					 "twilio_numbers/" TN_VERSION_STRING " (PostgreSQL " PG_MAJORVERSION ")");
+	curl_easy_setopt(curl_handle, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(curl_handle, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(curl_handle, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(curl_handle, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(curl_handle, CURLOPT_SSL_VERIFYHOST, 2L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(curl_handle, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(curl_handle, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	return curl_handle;
+}
+
+/* Credentials from the settings: API key + secret if set, else SID + token. */
+static void
+set_credentials(CURL *h)
+{
+	if (tn_api_key && tn_api_key[0] != '\0')
+	{
+		curl_easy_setopt(h, CURLOPT_USERNAME, tn_api_key);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, tn_api_secret ? tn_api_secret : "");
+	}
+	else
+	{
+		curl_easy_setopt(h, CURLOPT_USERNAME, tn_account_sid ? tn_account_sid : "");
+		curl_easy_setopt(h, CURLOPT_PASSWORD, tn_auth_token ? tn_auth_token : "");
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+}
+
+/*
+ * Send one request and wait for its reply.  Fills result; never ereports
+ * while libcurl is running.  Returns the libcurl code.
+ */
+static CURLcode
+perform_once(HttpMethod method, const char *url, const char *form,
+			 HttpResult *result, double *elapsed_ms)
+{
+	CURL	   *h = get_handle();
+	char		errbuf[CURL_ERROR_SIZE];
+	CURLcode	rc;
+	instr_time	start,
+				duration;
+
+	errbuf[0] = '\0';
+	recv_buf.len = 0;
+	recv_buf.overflow = false;
+	if (recv_buf.data)
+		recv_buf.data[0] = '\0';
+	retry_after_ms = -1;
+
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) tn_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) tn_connect_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CAINFO,
+					 (tn_ca_file && tn_ca_file[0] != '\0') ? tn_ca_file : NULL);
+	set_credentials(h);
+
+	switch (method)
+	{
+		case HTTP_GET:
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+			curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+			curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 0L);
+			break;
+		case HTTP_POST:
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) (form ? strlen(form) : 0));
+			curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, form ? form : "");
+			curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+			break;
+		case HTTP_DELETE:
+			curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+			curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+			break;
+	}
+
+	INSTR_TIME_SET_CURRENT(start);
+	pgstat_report_wait_start(TN_WAIT_EVENT_HTTP);
+	rc = curl_easy_perform(h);
+	pgstat_report_wait_end();
+	INSTR_TIME_SET_CURRENT(duration);
+	INSTR_TIME_SUBTRACT(duration, start);
+	*elapsed_ms = INSTR_TIME_GET_MILLISEC(duration);
+
+	/* the error buffer lives on this stack frame: detach it */
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+
+	result->attempts++;
+	result->complete = (rc == CURLE_OK);
+	result->status = 0;
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &result->status);
+	else if (recv_buf.overflow)
+		strlcpy(result->error, "reply larger than 64 MB", sizeof(result->error));
+	else
+		strlcpy(result->error, errbuf[0] ? errbuf : curl_easy_strerror(rc),
+				sizeof(result->error));
+
+	/* a failed handshake or certificate check: nothing was sent */
+	result->tls_failed = (rc == CURLE_PEER_FAILED_VERIFICATION ||
+						  rc == CURLE_SSL_CONNECT_ERROR ||
+						  rc == CURLE_SSL_CACERT_BADFILE ||
+						  rc == CURLE_SSL_CERTPROBLEM ||
+						  rc == CURLE_SSL_ISSUER_ERROR);
+
+	/*
+	 * Whether a failed request may have been acted on: only a refused or
+	 * unresolvable connection, or a failed handshake, proves it never left.
+	 */
+	result->maybe_applied = (rc != CURLE_OK &&
+							 rc != CURLE_COULDNT_CONNECT &&
+							 rc != CURLE_COULDNT_RESOLVE_HOST &&
+							 rc != CURLE_COULDNT_RESOLVE_PROXY &&
+							 !result->tls_failed);
+	return rc;
+}
+
+/* Wait ms milliseconds, or less if a cancel arrives (which then throws). */
+static void
+interruptible_sleep(long ms)
+{
+	instr_time	start,
+				now;
+
+	INSTR_TIME_SET_CURRENT(start);
+	for (;;)
+	{
+		long		left;
+
+		CHECK_FOR_INTERRUPTS();
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, start);
+		left = ms - (long) INSTR_TIME_GET_MILLISEC(now);
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, TN_WAIT_EVENT_HTTP);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* Backoff before retry n (1-based): base * 2^(n-1), jittered to 50–100 %. */
+static long
+backoff_ms(int n)
+{
+	double		base = (double) tn_retry_backoff_ms * (double) (1L << Min(n - 1, 16));
+	double		jittered = base * (0.5 + 0.5 * pg_prng_double(&pg_global_prng_state));
+
+	return (long) Min(jittered, (double) tn_retry_max_wait_ms);
+}
+
+/*
+ * Perform a request with the retry policy described at the top of the file.
+ * The result's body is palloc'd in the current memory context.  Transport
+ * failures are reported in result, not raised; cancels are raised.
+ */
+void
+http_perform(HttpMethod method, const char *url, const char *form,
+			 int flags, HttpResult *result)
+{
+	bool		retry_safe = (method == HTTP_GET) || (flags & HTTP_RETRY_SAFE);
+
+	memset(result, 0, sizeof(*result));
+
+	for (;;)
+	{
+		CURLcode	rc;
+		double		ms;
+		long		wait_ms;
+		bool		retry;
+
+		rc = perform_once(method, url, form, result, &ms);
+
+		calllog_record(method, url, result->complete ? result->status : 0,
+					   recv_buf.data, ms,
+					   result->complete ? NULL : result->error);
+
+		if (rc == CURLE_ABORTED_BY_CALLBACK)
+		{
+			/* a cancel or terminate stopped the transfer: raise it */
+			CHECK_FOR_INTERRUPTS();
+			/* interrupts are held off: give up without retrying */
+			break;
+		}
+
+		if (result->complete && result->status == 429)
+		{
+			retry = true;
+			wait_ms = Max(retry_after_ms, backoff_ms(result->attempts));
+			wait_ms = Min(wait_ms, (long) tn_retry_max_wait_ms);
+		}
+		else if (result->complete && result->status >= 500)
+		{
+			retry = retry_safe;
+			wait_ms = backoff_ms(result->attempts);
+		}
+		else if (result->tls_failed)
+			retry = false;		/* a certificate does not fix itself */
+		else if (!result->complete)
+		{
+			retry = retry_safe || !result->maybe_applied;
+			wait_ms = backoff_ms(result->attempts);
+		}
+		else
+			retry = false;
+
+		if (!retry || result->attempts > tn_max_retries)
+			break;
+		interruptible_sleep(wait_ms);
+	}
+
+	/* copy the reply out of libcurl's world into palloc'd memory */
+	result->body_len = recv_buf.len;
+	result->body = palloc(recv_buf.len + 1);
+	if (recv_buf.len > 0)
+		memcpy(result->body, recv_buf.data, recv_buf.len);
+	result->body[recv_buf.len] = '\0';
+}

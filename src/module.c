@@ -1,0 +1,208 @@
+/*
+ * module.c — module start: the settings, the shared-memory hooks and the
+ * background worker's registration.
+ *
+ * Loaded on demand (CREATE EXTENSION, first call) the module offers the
+ * catalog functions.  Loaded through shared_preload_libraries it also owns
+ * shared memory (call log, in-flight purchases, worker latch) and starts the
+ * background worker; functions that need those say so when it is not.
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <limits.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+
+#include "twilio_numbers.h"
+
+PG_MODULE_MAGIC;
+
+char	   *tn_api_url = NULL;
+char	   *tn_pricing_url = NULL;
+char	   *tn_trunking_url = NULL;
+char	   *tn_numbers_url = NULL;
+char	   *tn_account_sid = NULL;
+char	   *tn_auth_token = NULL;
+char	   *tn_api_key = NULL;
+char	   *tn_api_secret = NULL;
+char	   *tn_ca_file = NULL;
+int			tn_timeout_ms = 10000;
+int			tn_connect_timeout_ms = 3000;
+int			tn_max_retries = 3;
+int			tn_retry_backoff_ms = 200;
+int			tn_retry_max_wait_ms = 30000;
+double		tn_markup_percent = 0.0;
+int			tn_pricing_ttl_s = 86400;
+char	   *tn_database = NULL;
+int			tn_call_log_size = 1000;
+
+bool		tn_preloaded = false;
+
+#ifdef TN_HAVE_SHMEM_REQUEST_HOOK
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+void		_PG_init(void);
+
+/* Shared memory: one request covering every part that lives there. */
+static void
+tn_shmem_request(void)
+{
+#ifdef TN_HAVE_SHMEM_REQUEST_HOOK
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(calllog_shmem_size());
+}
+
+static void
+tn_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	calllog_shmem_init();
+}
+
+/*
+ * A base URL must be http(s) with no path, query or credentials, so that a
+ * typo cannot send requests (and the Authorization header) somewhere odd.
+ */
+static bool
+check_base_url(char **newval, void **extra, GucSource source)
+{
+	const char *v = *newval;
+	const char *host;
+
+	if (v == NULL || *v == '\0')
+		return true;
+	if (strncmp(v, "https://", 8) == 0)
+		host = v + 8;
+	else if (strncmp(v, "http://", 7) == 0)
+		host = v + 7;
+	else
+	{
+		GUC_check_errdetail("A Twilio base URL must start with https:// or http://.");
+		return false;
+	}
+	if (*host == '\0' || strpbrk(host, "/?#@ ") != NULL)
+	{
+		GUC_check_errdetail("A Twilio base URL is a scheme and a host[:port], with no path, query or user.");
+		return false;
+	}
+	return true;
+}
+
+static void
+define_settings(void)
+{
+	DefineCustomStringVariable("twilio_numbers.api_url",
+							   "Base URL of Twilio's REST API (api.twilio.com).",
+							   "Only a superuser can change it; tests point it at the emulator.",
+							   &tn_api_url, "https://api.twilio.com",
+							   PGC_SUSET, 0, check_base_url, NULL, NULL);
+	DefineCustomStringVariable("twilio_numbers.pricing_url",
+							   "Base URL of Twilio's Pricing API (pricing.twilio.com).",
+							   NULL, &tn_pricing_url, "https://pricing.twilio.com",
+							   PGC_SUSET, 0, check_base_url, NULL, NULL);
+	DefineCustomStringVariable("twilio_numbers.trunking_url",
+							   "Base URL of Twilio's SIP Trunking API (trunking.twilio.com).",
+							   NULL, &tn_trunking_url, "https://trunking.twilio.com",
+							   PGC_SUSET, 0, check_base_url, NULL, NULL);
+	DefineCustomStringVariable("twilio_numbers.numbers_url",
+							   "Base URL of Twilio's Numbers v2 API (numbers.twilio.com).",
+							   NULL, &tn_numbers_url, "https://numbers.twilio.com",
+							   PGC_SUSET, 0, check_base_url, NULL, NULL);
+
+	/*
+	 * Credentials: superuser-only settings, hidden from SHOW ALL and from
+	 * pg_settings for everyone else.  Set them in postgresql.conf or with
+	 * ALTER SYSTEM, never as function arguments.
+	 */
+	DefineCustomStringVariable("twilio_numbers.account_sid",
+							   "Twilio account SID (AC...) whose numbers this database manages.",
+							   NULL, &tn_account_sid, "",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("twilio_numbers.auth_token",
+							   "Twilio auth token of account_sid (secret).",
+							   NULL, &tn_auth_token, "",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("twilio_numbers.api_key",
+							   "Twilio API key SID (SK...), used instead of the auth token when set.",
+							   NULL, &tn_api_key, "",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("twilio_numbers.api_secret",
+							   "Secret of api_key (secret).",
+							   NULL, &tn_api_secret, "",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("twilio_numbers.ca_file",
+							   "CA bundle used to verify Twilio's TLS certificate (empty: the system's).",
+							   NULL, &tn_ca_file, "",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("twilio_numbers.timeout_ms",
+							"Longest time one HTTP request to Twilio may take.",
+							NULL, &tn_timeout_ms, 10000, 100, 600000,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.connect_timeout_ms",
+							"Longest time to open a connection to Twilio.",
+							NULL, &tn_connect_timeout_ms, 3000, 100, 60000,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.max_retries",
+							"Retries of a GET, or of any request answered 429, before giving up.",
+							NULL, &tn_max_retries, 3, 0, 10,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.retry_backoff_ms",
+							"First retry delay; it doubles per retry, with jitter.",
+							NULL, &tn_retry_backoff_ms, 200, 1, 60000,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.retry_max_wait_ms",
+							"Longest single wait between retries, Retry-After included.",
+							NULL, &tn_retry_max_wait_ms, 30000, 1, 600000,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomRealVariable("twilio_numbers.markup_percent",
+							 "Markup added to Twilio's price where price_list has no row.",
+							 NULL, &tn_markup_percent, 0.0, -100.0, 10000.0,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.pricing_ttl_s",
+							"How long Twilio's prices stay cached in pricing_cache.",
+							NULL, &tn_pricing_ttl_s, 86400, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.call_log_size",
+							"Entries kept in the Twilio call log (shared memory ring).",
+							NULL, &tn_call_log_size, 1000, 16, 1000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("twilio_numbers.database",
+							   "Database in which the background worker runs (where the extension is installed).",
+							   NULL, &tn_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("twilio_numbers");
+}
+
+void
+_PG_init(void)
+{
+	define_settings();
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	tn_preloaded = true;
+
+#ifdef TN_HAVE_SHMEM_REQUEST_HOOK
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = tn_shmem_request;
+#else
+	tn_shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = tn_shmem_startup;
+}

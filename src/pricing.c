@@ -1,0 +1,392 @@
+/*
+ * pricing.c — Twilio's number prices and the prices our customers pay.
+ *
+ * Twilio's per-country prices (Pricing v1) are cached in the table
+ * pricing_cache for twilio_numbers.pricing_ttl_s, so a search does not call
+ * the pricing API each time.  A customer price comes from price_list when
+ * the reseller has a row for (country, type); otherwise it is Twilio's
+ * current price plus twilio_numbers.markup_percent, rounded half-up to
+ * cents, with no setup fee.
+ *
+ * numbers_pricing(country) shows both, one row per number type.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/numeric.h"
+
+#include "twilio_numbers.h"
+
+/* One country's prices as Twilio lists them. */
+typedef struct TwilioPrice
+{
+	const char *number_type;	/* ours: local, toll_free, ... */
+	Datum		base_price;
+	Datum		current_price;
+	bool		base_null;
+	bool		current_null;
+} TwilioPrice;
+
+typedef struct CountryPrices
+{
+	char	   *iso_country;
+	char	   *country;
+	char	   *currency;
+	int			count;
+	TwilioPrice *prices;
+} CountryPrices;
+
+static SPIPlanPtr cache_read_plan = NULL;
+static SPIPlanPtr price_list_plan = NULL;
+
+/* A saved SPI plan, prepared on first use. */
+static SPIPlanPtr
+saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		*slot = plan;
+	}
+	return *slot;
+}
+
+static int
+cmp_price_type(const void *a, const void *b)
+{
+	return strcmp(((const TwilioPrice *) a)->number_type, ((const TwilioPrice *) b)->number_type);
+}
+
+/* Fetch a country's prices from Twilio; count 0 if Twilio has none (404). */
+static void
+fetch_from_twilio(const char *iso, CountryPrices *cp)
+{
+	TwilioReply reply;
+	JsonbContainer *root;
+	JsonbContainer *list;
+	int			n;
+	char	   *unit;
+
+	twilio_require_credentials();
+	twilio_request(HTTP_GET, twilio_url(TWILIO_PRICING, "/v1/PhoneNumbers/Countries/%s", iso),
+				   NULL, TWILIO_OK_404, "fetch Twilio's number prices", &reply);
+	if (reply.http.status == 404 || reply.json == NULL)
+		return;
+
+	root = &reply.json->root;
+	cp->country = jb_text(root, "country");
+	unit = jb_text(root, "price_unit");
+	if (unit)
+		for (char *p = unit; *p; p++)
+			*p = pg_toupper((unsigned char) *p);
+	cp->currency = unit;
+
+	list = jb_array(root, "phone_number_prices");
+	n = jb_array_size(list);
+	cp->prices = palloc0(sizeof(TwilioPrice) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		JsonbContainer *e = jb_array_object(list, i);
+		const char *type = e ? tn_type_from_twilio(jb_text(e, "number_type")) : NULL;
+		TwilioPrice *tp;
+
+		if (type == NULL)
+			continue;			/* a type we do not sell */
+		tp = &cp->prices[cp->count++];
+		tp->number_type = type;
+		tp->base_price = jb_numeric(e, "base_price", &tp->base_null);
+		tp->current_price = jb_numeric(e, "current_price", &tp->current_null);
+	}
+	/* the same order as a read from the cache */
+	qsort(cp->prices, cp->count, sizeof(TwilioPrice), cmp_price_type);
+}
+
+/* Replace the cached rows of one country (skipped in read-only xacts). */
+static void
+store_in_cache(const CountryPrices *cp)
+{
+	Oid			types[7] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, TEXTOID, TEXTOID};
+
+	if (XactReadOnly || RecoveryInProgress())
+		return;
+
+	SPI_execute_with_args("DELETE FROM twilio_numbers.pricing_cache WHERE iso_country = $1",
+						  1, types, (Datum[]) {CStringGetTextDatum(cp->iso_country)}, NULL,
+						  false, 0);
+	for (int i = 0; i < cp->count; i++)
+	{
+		const TwilioPrice *tp = &cp->prices[i];
+		Datum		values[6];
+		char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+
+		values[0] = CStringGetTextDatum(cp->iso_country);
+		values[1] = CStringGetTextDatum(tp->number_type);
+		values[2] = cp->country ? CStringGetTextDatum(cp->country) : (Datum) 0;
+		nulls[2] = cp->country ? ' ' : 'n';
+		values[3] = tp->base_price;
+		nulls[3] = tp->base_null ? 'n' : ' ';
+		values[4] = tp->current_price;
+		nulls[4] = tp->current_null ? 'n' : ' ';
+		values[5] = cp->currency ? CStringGetTextDatum(cp->currency) : (Datum) 0;
+		nulls[5] = cp->currency ? ' ' : 'n';
+		if (SPI_execute_with_args("INSERT INTO twilio_numbers.pricing_cache "
+								  "(iso_country, number_type, country, base_price, current_price, currency, fetched_at) "
+								  "VALUES ($1, $2, $3, $4, $5, $6, now())",
+								  6, types, values, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not write pricing_cache");
+	}
+}
+
+/*
+ * A country's Twilio prices: from pricing_cache while fresh, else from
+ * Twilio (and then cached).  Runs inside an SPI connection.
+ */
+static CountryPrices *
+load_country_prices(const char *iso)
+{
+	CountryPrices *cp = palloc0(sizeof(CountryPrices));
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		args[2];
+	bool		fresh = true;
+	uint64		n;
+
+	cp->iso_country = pstrdup(iso);
+	args[0] = CStringGetTextDatum(iso);
+	args[1] = Int32GetDatum(tn_pricing_ttl_s);
+	if (SPI_execute_plan(saved_plan(&cache_read_plan,
+									"SELECT number_type, base_price, current_price, country, currency, "
+									"fetched_at > now() - make_interval(secs => $2) AS fresh "
+									"FROM twilio_numbers.pricing_cache WHERE iso_country = $1 "
+									"ORDER BY number_type",
+									2, argtypes),
+						 args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pricing_cache");
+
+	n = SPI_processed;
+	if (n > 0)
+	{
+		cp->prices = palloc0(sizeof(TwilioPrice) * n);
+		for (uint64 i = 0; i < n && fresh; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			TwilioPrice *tp = &cp->prices[cp->count++];
+			bool		isnull;
+
+			tp->number_type = tn_type_from_twilio(SPI_getvalue(tup, desc, 1));
+			tp->base_price = SPI_getbinval(tup, desc, 2, &tp->base_null);
+			tp->current_price = SPI_getbinval(tup, desc, 3, &tp->current_null);
+			if (!tp->base_null)
+				tp->base_price = datumCopy(tp->base_price, false, -1);
+			if (!tp->current_null)
+				tp->current_price = datumCopy(tp->current_price, false, -1);
+			cp->country = SPI_getvalue(tup, desc, 4);
+			cp->currency = SPI_getvalue(tup, desc, 5);
+			fresh = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+		}
+	}
+	if (n > 0 && fresh)
+		return cp;
+
+	/* stale or missing: ask Twilio */
+	cp->count = 0;
+	cp->country = NULL;
+	cp->currency = NULL;
+	fetch_from_twilio(iso, cp);
+	store_in_cache(cp);
+	return cp;
+}
+
+/* Twilio's current price plus the markup, rounded half-up to cents. */
+static Datum
+marked_up(Datum current)
+{
+	Datum		factor = DirectFunctionCall1(float8_numeric,
+											 Float8GetDatum(1.0 + tn_markup_percent / 100.0));
+	Datum		raw = DirectFunctionCall2(numeric_mul, current, factor);
+
+	return DirectFunctionCall2(numeric_round, raw, Int32GetDatum(2));
+}
+
+static Datum
+zero_numeric(void)
+{
+	return DirectFunctionCall3(numeric_in, CStringGetDatum("0.00"),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
+/*
+ * The price a customer pays for a number of this country and type:
+ * price_list first, then Twilio's price with the markup.  price->found is
+ * false when neither knows the type.
+ */
+void
+pricing_customer_price(const char *iso_country, const char *number_type, CustomerPrice *price)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+	MemoryContext callercxt = CurrentMemoryContext;
+
+	memset(price, 0, sizeof(*price));
+	args[0] = CStringGetTextDatum(iso_country);
+	args[1] = CStringGetTextDatum(number_type);
+
+	SPI_connect();
+	if (SPI_execute_plan(saved_plan(&price_list_plan,
+									"SELECT setup_price, monthly_price, currency "
+									"FROM twilio_numbers.price_list "
+									"WHERE iso_country = $1 AND number_type = $2",
+									2, argtypes),
+						 args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read price_list");
+
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MemoryContext spicxt = MemoryContextSwitchTo(callercxt);
+
+		price->found = true;
+		price->setup_price = datumCopy(SPI_getbinval(tup, desc, 1, &isnull), false, -1);
+		price->monthly_price = datumCopy(SPI_getbinval(tup, desc, 2, &isnull), false, -1);
+		price->currency = pstrdup(SPI_getvalue(tup, desc, 3));
+		MemoryContextSwitchTo(spicxt);
+	}
+	else
+	{
+		CountryPrices *cp = load_country_prices(iso_country);
+
+		for (int i = 0; i < cp->count; i++)
+		{
+			if (strcmp(cp->prices[i].number_type, number_type) != 0 || cp->prices[i].current_null)
+				continue;
+			{
+				MemoryContext spicxt = MemoryContextSwitchTo(callercxt);
+
+				price->found = true;
+				price->setup_price = zero_numeric();
+				price->monthly_price = marked_up(cp->prices[i].current_price);
+				price->currency = cp->currency ? pstrdup(cp->currency) : NULL;
+				MemoryContextSwitchTo(spicxt);
+			}
+			break;
+		}
+	}
+	SPI_finish();
+}
+
+PG_FUNCTION_INFO_V1(tn_numbers_pricing);
+
+/*
+ * numbers_pricing(country): one row per number type Twilio prices or the
+ * price list names, with Twilio's price and ours.
+ */
+Datum
+tn_numbers_pricing(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *iso;
+	CountryPrices *cp;
+	Oid			argtypes[1] = {TEXTOID};
+	MemoryContext callercxt = CurrentMemoryContext;
+	uint64		nlist;
+	SPITupleTable *list;
+
+	if (PG_ARGISNULL(0))
+		tn_check_country("country", NULL);
+	iso = tn_check_country("country", text_to_cstring(PG_GETARG_TEXT_PP(0)));
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	SPI_connect();
+	cp = load_country_prices(iso);
+
+	if (SPI_execute_with_args("SELECT number_type, setup_price, monthly_price, currency "
+							  "FROM twilio_numbers.price_list WHERE iso_country = $1",
+							  1, argtypes, (Datum[]) {CStringGetTextDatum(iso)}, NULL, true, 0)
+		!= SPI_OK_SELECT)
+		elog(ERROR, "could not read price_list");
+	nlist = SPI_processed;
+	list = SPI_tuptable;
+
+	/* Twilio's types, each with our price (price list, else markup) */
+	for (int i = 0; i < cp->count; i++)
+	{
+		TwilioPrice *tp = &cp->prices[i];
+		Datum		values[8];
+		bool		nulls[8] = {0};
+		bool		listed = false;
+
+		values[0] = CStringGetTextDatum(iso);
+		values[1] = cp->country ? CStringGetTextDatum(cp->country) : (Datum) 0;
+		nulls[1] = cp->country == NULL;
+		values[2] = CStringGetTextDatum(tp->number_type);
+		values[3] = tp->base_price;
+		nulls[3] = tp->base_null;
+		values[4] = tp->current_price;
+		nulls[4] = tp->current_null;
+		for (uint64 j = 0; j < nlist; j++)
+		{
+			HeapTuple	tup = list->vals[j];
+
+			if (strcmp(SPI_getvalue(tup, list->tupdesc, 1), tp->number_type) == 0)
+			{
+				values[5] = SPI_getbinval(tup, list->tupdesc, 2, &nulls[5]);
+				values[6] = SPI_getbinval(tup, list->tupdesc, 3, &nulls[6]);
+				values[7] = CStringGetTextDatum(SPI_getvalue(tup, list->tupdesc, 4));
+				listed = true;
+				break;
+			}
+		}
+		if (!listed)
+		{
+			values[5] = zero_numeric();
+			nulls[5] = tp->current_null;
+			if (!tp->current_null)
+				values[6] = marked_up(tp->current_price);
+			nulls[6] = tp->current_null;
+			values[7] = cp->currency ? CStringGetTextDatum(cp->currency) : (Datum) 0;
+			nulls[7] = cp->currency == NULL;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
+	/* types only the price list names (the reseller sells them anyway) */
+	for (uint64 j = 0; j < nlist; j++)
+	{
+		HeapTuple	tup = list->vals[j];
+		char	   *type = SPI_getvalue(tup, list->tupdesc, 1);
+		bool		known = false;
+		Datum		values[8];
+		bool		nulls[8] = {0};
+
+		for (int i = 0; i < cp->count && !known; i++)
+			known = strcmp(cp->prices[i].number_type, type) == 0;
+		if (known)
+			continue;
+		values[0] = CStringGetTextDatum(iso);
+		values[1] = cp->country ? CStringGetTextDatum(cp->country) : (Datum) 0;
+		nulls[1] = cp->country == NULL;
+		values[2] = CStringGetTextDatum(type);
+		nulls[3] = nulls[4] = true;
+		values[5] = SPI_getbinval(tup, list->tupdesc, 2, &nulls[5]);
+		values[6] = SPI_getbinval(tup, list->tupdesc, 3, &nulls[6]);
+		values[7] = CStringGetTextDatum(SPI_getvalue(tup, list->tupdesc, 4));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
+	SPI_finish();
+	MemoryContextSwitchTo(callercxt);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,578 @@
+/*
+ * twilio.c — Twilio's API as the rest of the extension sees it: base URLs
+ * and paths, form and query encoding, one request wrapper that parses the
+ * reply into jsonb, and the mapping of Twilio's errors onto SQLSTATEs.
+ *
+ * Replies are read with PostgreSQL's own JSON machinery (jsonb); the jb_*
+ * helpers accept both the forms Twilio really sends (decimal strings for
+ * coordinates and prices, "SMS"/"MMS" capability keys) and the forms its
+ * OpenAPI files describe (numbers, lower-case keys).
+ */
+#include "postgres.h"
+
+#include <stdarg.h>
+
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "twilio_numbers.h"
+
+/* Refuse to run without credentials, with a hint that says who sets them. */
+void
+twilio_require_credentials(void)
+{
+	bool		have_token = tn_auth_token && tn_auth_token[0] != '\0';
+	bool		have_key = tn_api_key && tn_api_key[0] != '\0';
+
+	if (tn_account_sid == NULL || tn_account_sid[0] == '\0' || (!have_token && !have_key))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("Twilio credentials are not configured"),
+				 errhint("A superuser sets twilio_numbers.account_sid and twilio_numbers.auth_token "
+						 "(or twilio_numbers.api_key and twilio_numbers.api_secret) in postgresql.conf "
+						 "or with ALTER SYSTEM, then reloads.")));
+}
+
+static const char *
+base_url(TwilioHost host)
+{
+	switch (host)
+	{
+		case TWILIO_API:
+			return tn_api_url;
+		case TWILIO_PRICING:
+			return tn_pricing_url;
+		case TWILIO_TRUNKING:
+			return tn_trunking_url;
+		case TWILIO_NUMBERS:
+			return tn_numbers_url;
+	}
+	return "";
+}
+
+/* Append s to buf, percent-encoding all but RFC 3986's unreserved bytes. */
+static void
+append_escaped(StringInfo buf, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+	{
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+			(*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.' || *p == '~')
+			appendStringInfoChar(buf, (char) *p);
+		else
+		{
+			appendStringInfoChar(buf, '%');
+			appendStringInfoChar(buf, hex[*p >> 4]);
+			appendStringInfoChar(buf, hex[*p & 15]);
+		}
+	}
+}
+
+static char *vurl(const char *base, const char *fmt, va_list args) pg_attribute_printf(2, 0);
+
+static char *
+vurl(const char *base, const char *fmt, va_list args)
+{
+	StringInfoData buf;
+	size_t		blen = strlen(base);
+
+	initStringInfo(&buf);
+	while (blen > 0 && base[blen - 1] == '/')
+		blen--;
+	appendBinaryStringInfo(&buf, base, (int) blen);
+	for (;;)
+	{
+		va_list		copy;
+		int			needed;
+
+		va_copy(copy, args);
+		needed = appendStringInfoVA(&buf, fmt, copy);
+		va_end(copy);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	return buf.data;
+}
+
+/* base URL of host + path built from fmt; path parts must be pre-escaped */
+char *
+twilio_url(TwilioHost host, const char *fmt,...)
+{
+	va_list		args;
+	char	   *url;
+
+	va_start(args, fmt);
+	url = vurl(base_url(host), fmt, args);
+	va_end(args);
+	return url;
+}
+
+/* {api_url}/2010-04-01/Accounts/{account_sid} + path */
+char *
+twilio_account_url(const char *fmt,...)
+{
+	StringInfoData base;
+	va_list		args;
+	char	   *url;
+
+	initStringInfo(&base);
+	appendStringInfo(&base, "%s/2010-04-01/Accounts/", tn_api_url);
+	append_escaped(&base, tn_account_sid);
+	va_start(args, fmt);
+	url = vurl(base.data, fmt, args);
+	va_end(args);
+	return url;
+}
+
+/* key=value&... in application/x-www-form-urlencoded; NULL values skipped */
+void
+twilio_form_add(StringInfo form, const char *key, const char *value)
+{
+	if (value == NULL)
+		return;
+	if (form->len > 0)
+		appendStringInfoChar(form, '&');
+	append_escaped(form, key);
+	appendStringInfoChar(form, '=');
+	append_escaped(form, value);
+}
+
+/* ?key=value or &key=value on a URL; NULL values skipped */
+void
+twilio_query_add(StringInfo url, const char *key, const char *value)
+{
+	if (value == NULL)
+		return;
+	appendStringInfoChar(url, strchr(url->data, '?') ? '&' : '?');
+	append_escaped(url, key);
+	appendStringInfoChar(url, '=');
+	append_escaped(url, value);
+}
+
+/*
+ * Pull "code" and "message" out of a Twilio error body without throwing:
+ * the body may be anything (a proxy's HTML page, a truncated reply).
+ */
+typedef struct ErrorFieldsState
+{
+	int			depth;
+	int			field;			/* 0 none, 1 code, 2 message */
+	int			code;
+	char	   *message;
+} ErrorFieldsState;
+
+static TN_JSON_ACTION
+ef_object_start(void *state)
+{
+	((ErrorFieldsState *) state)->depth++;
+	TN_JSON_ACTION_DONE;
+}
+
+static TN_JSON_ACTION
+ef_object_end(void *state)
+{
+	((ErrorFieldsState *) state)->depth--;
+	TN_JSON_ACTION_DONE;
+}
+
+static TN_JSON_ACTION
+ef_field_start(void *state, char *fname, bool isnull)
+{
+	ErrorFieldsState *s = state;
+
+	s->field = 0;
+	if (s->depth == 1 && strcmp(fname, "code") == 0)
+		s->field = 1;
+	else if (s->depth == 1 && strcmp(fname, "message") == 0)
+		s->field = 2;
+	TN_JSON_ACTION_DONE;
+}
+
+static TN_JSON_ACTION
+ef_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	ErrorFieldsState *s = state;
+
+	if (s->field == 1 && (tokentype == JSON_TOKEN_NUMBER || tokentype == JSON_TOKEN_STRING))
+		s->code = atoi(token);
+	else if (s->field == 2 && tokentype == JSON_TOKEN_STRING)
+		s->message = token;
+	s->field = 0;
+	TN_JSON_ACTION_DONE;
+}
+
+void
+twilio_error_fields(const char *body, int *code, char **message)
+{
+	ErrorFieldsState state = {0};
+	JsonSemAction sem = {0};
+	JsonLexContext *lex;
+
+	*code = 0;
+	if (message)
+		*message = NULL;
+	if (body == NULL || body[0] != '{')
+		return;
+
+	sem.semstate = &state;
+	sem.object_start = ef_object_start;
+	sem.object_end = ef_object_end;
+	sem.object_field_start = ef_field_start;
+	sem.scalar = ef_scalar;
+
+	lex = tn_json_lexer((char *) body, strlen(body), true);
+	(void) pg_parse_json(lex, &sem);
+	*code = state.code;
+	if (message)
+		*message = state.message;
+}
+
+/* Parse a reply body into jsonb; NULL for an empty body; throws TN007. */
+static Jsonb *
+parse_body(const HttpResult *http, const char *what, bool soft, bool *bad)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	Jsonb	   *volatile result = NULL;
+
+	*bad = false;
+	if (http->body_len == 0)
+		return NULL;
+
+	if (soft)
+	{
+		/* validate without throwing, so that the caller may carry on */
+		JsonLexContext *lex = tn_json_lexer(http->body, (int) http->body_len, false);
+
+		if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+		{
+			*bad = true;
+			return NULL;
+		}
+		return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(http->body)));
+	}
+
+	PG_TRY();
+	{
+		result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(http->body)));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_TN_TWILIO_BAD_REPLY),
+				 errmsg("could not %s: Twilio's reply is not valid JSON", what),
+				 errdetail("HTTP status %ld, %zu bytes received.", http->status, http->body_len),
+				 errhint("The reply was cut short or damaged on the way; retry the call.")));
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
+ * Send a request to Twilio and parse its reply.  Errors (transport failure,
+ * Twilio error status, unparsable body) are raised with our SQLSTATEs unless
+ * flags say the caller wants them back; "what" completes "could not ...".
+ */
+void
+twilio_request(HttpMethod method, const char *url, const char *form,
+			   int flags, const char *what, TwilioReply *reply)
+{
+	bool		bad_json = false;
+
+	memset(reply, 0, sizeof(*reply));
+	http_perform(method, url, form, flags & HTTP_RETRY_SAFE, &reply->http);
+
+	if (!reply->http.complete)
+	{
+		if (flags & TWILIO_NO_ERROR)
+			return;
+		twilio_raise(reply, what);
+	}
+
+	if (reply->http.status >= 400)
+		twilio_error_fields(reply->http.body, &reply->twilio_code, &reply->twilio_message);
+
+	reply->json = parse_body(&reply->http, what,
+							 (flags & TWILIO_NO_ERROR) || reply->http.status >= 400,
+							 &bad_json);
+
+	if (reply->http.status >= 400)
+	{
+		if ((flags & TWILIO_OK_404) && reply->http.status == 404)
+			return;
+		if (flags & TWILIO_NO_ERROR)
+			return;
+		twilio_raise(reply, what);
+	}
+	if (bad_json && !(flags & TWILIO_NO_ERROR))
+		ereport(ERROR,
+				(errcode(ERRCODE_TN_TWILIO_BAD_REPLY),
+				 errmsg("could not %s: Twilio's reply is not valid JSON", what)));
+}
+
+/* Is this Twilio code one of the regulatory (address/bundle/identity) refusals? */
+static bool
+is_regulatory_code(int code)
+{
+	switch (code)
+	{
+		case 21452:				/* bundle validation failed / required */
+		case 21453:				/* address validation failed / required */
+		case 21631:				/* address does not satisfy requirements */
+		case 21649:				/* bundle required */
+		case 21650:				/* identity document required */
+			return true;
+	}
+	return false;
+}
+
+/* Raise the error a failed Twilio request deserves. */
+void
+twilio_raise(const TwilioReply *reply, const char *what)
+{
+	const HttpResult *http = &reply->http;
+	int			code = reply->twilio_code;
+	const char *message = reply->twilio_message ? reply->twilio_message : "(no message)";
+
+	if (!http->complete)
+	{
+		if (http->tls_failed)
+			ereport(ERROR,
+					(errcode(ERRCODE_TN_TWILIO_UNREACHABLE),
+					 errmsg("could not %s: Twilio's TLS certificate could not be verified", what),
+					 errdetail("%s.", http->error),
+					 errhint("Certificate verification is always on; if Twilio is reached through a proxy "
+							 "with its own CA, a superuser sets twilio_numbers.ca_file.")));
+		if (http->maybe_applied)
+			ereport(ERROR,
+					(errcode(ERRCODE_TN_TWILIO_UNREACHABLE),
+					 errmsg("could not %s: no reply from Twilio", what),
+					 errdetail("%s (after %d attempt%s).", http->error, http->attempts,
+							   http->attempts == 1 ? "" : "s"),
+					 errhint("Check twilio_numbers.timeout_ms and the network path to Twilio.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_TN_TWILIO_UNREACHABLE),
+				 errmsg("could not %s: Twilio is unreachable", what),
+				 errdetail("%s (after %d attempt%s).", http->error, http->attempts,
+						   http->attempts == 1 ? "" : "s"),
+				 errhint("Check the network path to Twilio and the twilio_numbers.*_url settings.")));
+	}
+
+	if (http->status == 401 || http->status == 403 || code == 20003)
+		ereport(ERROR,
+				(errcode(ERRCODE_TN_TWILIO_AUTH_FAILED),
+				 errmsg("could not %s: Twilio rejected the credentials", what),
+				 errdetail("Twilio error %d: %s (HTTP %ld).", code, message, http->status),
+				 errhint("A superuser checks twilio_numbers.account_sid and twilio_numbers.auth_token "
+						 "(or api_key and api_secret).")));
+	if (http->status == 429)
+		ereport(ERROR,
+				(errcode(ERRCODE_TN_TWILIO_RATE_LIMITED),
+				 errmsg("could not %s: Twilio is rate limiting this account", what),
+				 errdetail("Twilio error %d: %s (HTTP 429, %d attempts).", code, message, http->attempts),
+				 errhint("Retry later, or raise twilio_numbers.max_retries.")));
+	if (code == 21422)
+		ereport(ERROR,
+				(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
+				 errmsg("could not %s: the phone number is not available", what),
+				 errdetail("Twilio error %d: %s (HTTP %ld).", code, message, http->status),
+				 errhint("Someone else may have bought it; search again with numbers_search().")));
+	if (is_regulatory_code(code))
+		ereport(ERROR,
+				(errcode(ERRCODE_TN_REGULATORY_REQUIREMENT),
+				 errmsg("could not %s: Twilio requires regulatory information for this number", what),
+				 errdetail("Twilio error %d: %s (HTTP %ld).", code, message, http->status),
+				 errhint("Pass the address_sid, bundle_sid or identity_sid the number's country requires; "
+						 "numbers_search() shows address_requirements.")));
+	if (http->status >= 500)
+		ereport(ERROR,
+				(errcode(ERRCODE_TN_TWILIO_UNREACHABLE),
+				 errmsg("could not %s: Twilio failed with HTTP %ld", what, http->status),
+				 errdetail("Twilio error %d: %s (after %d attempt%s).", code, message,
+						   http->attempts, http->attempts == 1 ? "" : "s"),
+				 errhint("Twilio had a server error; try again later.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_TN_TWILIO_REFUSED),
+			 errmsg("could not %s: Twilio refused the request", what),
+			 errdetail("Twilio error %d: %s (HTTP %ld).", code, message, http->status),
+			 errhint("See https://www.twilio.com/docs/errors/%d.", code)));
+}
+
+/* ---- jsonb access ------------------------------------------------------ */
+
+static JsonbValue *
+jb_get(JsonbContainer *obj, const char *key, JsonbValue *buf)
+{
+	if (obj == NULL || !JsonContainerIsObject(obj))
+		return NULL;
+	return getKeyJsonValueFromContainer(obj, key, strlen(key), buf);
+}
+
+/* obj.key as an object container, or NULL */
+JsonbContainer *
+jb_object(JsonbContainer *obj, const char *key)
+{
+	JsonbValue	buf;
+	JsonbValue *v = jb_get(obj, key, &buf);
+
+	if (v && v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
+		return v->val.binary.data;
+	return NULL;
+}
+
+/* obj.key as an array container, or NULL */
+JsonbContainer *
+jb_array(JsonbContainer *obj, const char *key)
+{
+	JsonbValue	buf;
+	JsonbValue *v = jb_get(obj, key, &buf);
+
+	if (v && v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
+		return v->val.binary.data;
+	return NULL;
+}
+
+int
+jb_array_size(JsonbContainer *arr)
+{
+	return arr ? (int) JsonContainerSize(arr) : 0;
+}
+
+/* arr[i] if it is an object, else NULL */
+JsonbContainer *
+jb_array_object(JsonbContainer *arr, int i)
+{
+	JsonbValue *v = getIthJsonbValueFromContainer(arr, (uint32) i);
+
+	if (v && v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
+		return v->val.binary.data;
+	return NULL;
+}
+
+/* obj.key as text: strings as they are, numbers and booleans printed */
+char *
+jb_text(JsonbContainer *obj, const char *key)
+{
+	JsonbValue	buf;
+	JsonbValue *v = jb_get(obj, key, &buf);
+
+	if (v == NULL)
+		return NULL;
+	switch (v->type)
+	{
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		default:
+			return NULL;
+	}
+}
+
+/* obj.key as a boolean; Twilio sends JSON booleans, "true"/"false" accepted */
+bool
+jb_bool(JsonbContainer *obj, const char *key, bool *isnull)
+{
+	JsonbValue	buf;
+	JsonbValue *v = jb_get(obj, key, &buf);
+
+	*isnull = false;
+	if (v && v->type == jbvBool)
+		return v->val.boolean;
+	if (v && v->type == jbvString)
+	{
+		if (v->val.string.len == 4 && pg_strncasecmp(v->val.string.val, "true", 4) == 0)
+			return true;
+		if (v->val.string.len == 5 && pg_strncasecmp(v->val.string.val, "false", 5) == 0)
+			return false;
+	}
+	*isnull = true;
+	return false;
+}
+
+/* Is s a plain decimal number (what numeric_in accepts, minus NaN/Inf)? */
+static bool
+is_decimal(const char *s, int len)
+{
+	int			i = 0;
+	bool		digits = false;
+
+	if (i < len && (s[i] == '-' || s[i] == '+'))
+		i++;
+	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+		digits = true;
+	if (i < len && s[i] == '.')
+		for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+			digits = true;
+	if (digits && i < len && (s[i] == 'e' || s[i] == 'E'))
+	{
+		i++;
+		if (i < len && (s[i] == '-' || s[i] == '+'))
+			i++;
+		if (!(i < len && s[i] >= '0' && s[i] <= '9'))
+			return false;
+		while (i < len && s[i] >= '0' && s[i] <= '9')
+			i++;
+	}
+	return digits && i == len;
+}
+
+/* obj.key as numeric: a JSON number or a decimal string ("37.773972") */
+Datum
+jb_numeric(JsonbContainer *obj, const char *key, bool *isnull)
+{
+	JsonbValue	buf;
+	JsonbValue *v = jb_get(obj, key, &buf);
+
+	*isnull = false;
+	if (v && v->type == jbvNumeric)
+		return NumericGetDatum(v->val.numeric);
+	if (v && v->type == jbvString && is_decimal(v->val.string.val, v->val.string.len))
+	{
+		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
+
+		return DirectFunctionCall3(numeric_in, CStringGetDatum(s),
+								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	}
+	*isnull = true;
+	return (Datum) 0;
+}
+
+/*
+ * A capability flag.  Searches key them "voice", "SMS", "MMS", "fax";
+ * owned numbers "voice", "sms", "mms", "fax"; accept any case.
+ */
+bool
+jb_capability(JsonbContainer *caps, const char *name, bool *isnull)
+{
+	char		upper[16];
+	char		title[16];
+	bool		result;
+
+	result = jb_bool(caps, name, isnull);
+	if (!*isnull)
+		return result;
+
+	strlcpy(upper, name, sizeof(upper));
+	for (char *p = upper; *p; p++)
+		*p = pg_toupper((unsigned char) *p);
+	result = jb_bool(caps, upper, isnull);
+	if (!*isnull)
+		return result;
+
+	strlcpy(title, name, sizeof(title));
+	title[0] = pg_toupper((unsigned char) title[0]);
+	return jb_bool(caps, title, isnull);
+}

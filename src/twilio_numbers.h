@@ -1,0 +1,167 @@
+/*
+ * twilio_numbers.h — the one private header of the extension.
+ *
+ * Each section below belongs to one source file; the file named in the
+ * section heading owns the definitions.  Nothing here is installed.
+ */
+#ifndef TWILIO_NUMBERS_H
+#define TWILIO_NUMBERS_H
+
+#include "postgres.h"
+
+#include "compat.h"
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#define TN_SCHEMA "twilio_numbers"
+#define TN_VERSION_STRING "0.1"
+
+/*
+ * SQLSTATEs of the project class TN (see README "Errors").  Standard codes
+ * are used where PostgreSQL has one: 22023 for bad arguments, P0002 for an
+ * account or number that is not there, 55000 for missing set-up.
+ */
+#define ERRCODE_TN_INSUFFICIENT_FUNDS		MAKE_SQLSTATE('T','N','0','0','1')
+#define ERRCODE_TN_NUMBER_NOT_AVAILABLE		MAKE_SQLSTATE('T','N','0','0','2')
+#define ERRCODE_TN_REGULATORY_REQUIREMENT	MAKE_SQLSTATE('T','N','0','0','3')
+#define ERRCODE_TN_TWILIO_AUTH_FAILED		MAKE_SQLSTATE('T','N','0','0','4')
+#define ERRCODE_TN_TWILIO_UNREACHABLE		MAKE_SQLSTATE('T','N','0','0','5')
+#define ERRCODE_TN_TWILIO_REFUSED			MAKE_SQLSTATE('T','N','0','0','6')
+#define ERRCODE_TN_TWILIO_BAD_REPLY			MAKE_SQLSTATE('T','N','0','0','7')
+#define ERRCODE_TN_TWILIO_RATE_LIMITED		MAKE_SQLSTATE('T','N','0','0','8')
+#define ERRCODE_TN_OUTCOME_UNKNOWN			MAKE_SQLSTATE('T','N','0','0','9')
+
+/* ---- module.c: settings and module start ---------------------------- */
+
+extern char *tn_api_url;
+extern char *tn_pricing_url;
+extern char *tn_trunking_url;
+extern char *tn_numbers_url;
+extern char *tn_account_sid;
+extern char *tn_auth_token;
+extern char *tn_api_key;
+extern char *tn_api_secret;
+extern char *tn_ca_file;
+extern int	tn_timeout_ms;
+extern int	tn_connect_timeout_ms;
+extern int	tn_max_retries;
+extern int	tn_retry_backoff_ms;
+extern int	tn_retry_max_wait_ms;
+extern double tn_markup_percent;
+extern int	tn_pricing_ttl_s;
+extern char *tn_database;
+extern int	tn_call_log_size;
+
+/* true when loaded through shared_preload_libraries (shared memory exists) */
+extern bool tn_preloaded;
+
+/* ---- http.c: the HTTP client ---------------------------------------- */
+
+typedef enum HttpMethod
+{
+	HTTP_GET,
+	HTTP_POST,
+	HTTP_DELETE
+} HttpMethod;
+
+/* What one HTTP exchange (after its retries) came to. */
+typedef struct HttpResult
+{
+	bool		complete;		/* a whole HTTP reply arrived */
+	bool		maybe_applied;	/* no reply, but the server may have acted */
+	bool		tls_failed;		/* the TLS handshake or certificate check failed */
+	long		status;			/* HTTP status when complete */
+	char	   *body;			/* palloc'd, NUL-terminated (may be "") */
+	size_t		body_len;
+	int			attempts;		/* requests sent, retries included */
+	char		error[256];		/* transport error text when !complete */
+} HttpResult;
+
+/*
+ * Flags for http_perform.  HTTP_RETRY_SAFE says the request may be sent
+ * again after a transport failure or a 5xx (GETs, and DELETEs whose second
+ * answer is a harmless 404); without it only 429s and refused connections
+ * are retried, since the request then surely was not applied.
+ */
+#define HTTP_RETRY_SAFE		0x01
+
+extern void http_perform(HttpMethod method, const char *url, const char *form,
+						 int flags, HttpResult *result);
+extern const char *http_method_name(HttpMethod method);
+
+/* ---- twilio.c: Twilio's API — URLs, forms, replies, errors ------------ */
+
+typedef enum TwilioHost
+{
+	TWILIO_API,					/* api.twilio.com /2010-04-01 */
+	TWILIO_PRICING,				/* pricing.twilio.com /v1 */
+	TWILIO_TRUNKING,			/* trunking.twilio.com /v1 */
+	TWILIO_NUMBERS				/* numbers.twilio.com /v2 */
+} TwilioHost;
+
+typedef struct TwilioReply
+{
+	HttpResult	http;
+	Jsonb	   *json;			/* parsed body, NULL when empty */
+	int			twilio_code;	/* Twilio's error code, 0 if none */
+	char	   *twilio_message; /* Twilio's error message, NULL if none */
+} TwilioReply;
+
+/* flags for twilio_request, on top of the HTTP_* ones */
+#define TWILIO_NO_ERROR		0x100	/* hand every outcome back to the caller */
+#define TWILIO_OK_404		0x200	/* a 404 is an answer, not an error */
+
+extern void twilio_require_credentials(void);
+extern char *twilio_url(TwilioHost host, const char *fmt,...) pg_attribute_printf(2, 3);
+extern char *twilio_account_url(const char *fmt,...) pg_attribute_printf(1, 2);
+extern void twilio_form_add(StringInfo form, const char *key, const char *value);
+extern void twilio_query_add(StringInfo url, const char *key, const char *value);
+extern void twilio_request(HttpMethod method, const char *url, const char *form,
+						   int flags, const char *what, TwilioReply *reply);
+extern void twilio_error_fields(const char *body, int *code, char **message);
+extern void twilio_raise(const TwilioReply *reply, const char *what) pg_attribute_noreturn();
+
+/* jsonb access that accepts both Twilio's wire forms and the spec's */
+extern JsonbContainer *jb_object(JsonbContainer *obj, const char *key);
+extern JsonbContainer *jb_array(JsonbContainer *obj, const char *key);
+extern char *jb_text(JsonbContainer *obj, const char *key);
+extern bool jb_bool(JsonbContainer *obj, const char *key, bool *isnull);
+extern Datum jb_numeric(JsonbContainer *obj, const char *key, bool *isnull);
+extern bool jb_capability(JsonbContainer *caps, const char *name, bool *isnull);
+extern int	jb_array_size(JsonbContainer *arr);
+extern JsonbContainer *jb_array_object(JsonbContainer *arr, int i);
+
+/* ---- validate.c: argument checks done before any HTTP call ------------ */
+
+extern char *tn_check_country(const char *arg, const char *value);
+extern const char *tn_check_number_type(const char *value);
+extern void tn_check_e164(const char *arg, const char *value);
+extern void tn_check_contains(const char *value);
+extern void tn_check_url(const char *arg, const char *value);
+extern void tn_check_http_method(const char *arg, const char *value);
+extern void tn_check_sid(const char *arg, const char *value, const char *prefix);
+extern const char *tn_type_path(const char *number_type);
+extern const char *tn_type_from_twilio(const char *twilio_type);
+
+/* ---- pricing.c: Twilio's prices, cached, and the customer's prices ---- */
+
+typedef struct CustomerPrice
+{
+	bool		found;
+	Datum		setup_price;	/* numeric */
+	Datum		monthly_price;	/* numeric */
+	char	   *currency;
+} CustomerPrice;
+
+extern void pricing_customer_price(const char *iso_country, const char *number_type,
+								   CustomerPrice *price);
+
+/* ---- calllog.c: the Twilio call log ----------------------------------- */
+
+extern Size calllog_shmem_size(void);
+extern void calllog_shmem_init(void);
+extern void calllog_record(HttpMethod method, const char *url, long status,
+						   const char *body, double ms, const char *error);
+
+#endif							/* TWILIO_NUMBERS_H */

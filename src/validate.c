@@ -1,0 +1,282 @@
+/*
+ * validate.c — argument checks that run before any HTTP call.
+ *
+ * Every function here either returns (possibly a normalized copy) or raises
+ * 22023 (invalid_parameter_value) with a message naming the argument and
+ * saying what is wrong, so that bad input never costs a request to Twilio.
+ */
+#include "postgres.h"
+
+#include <stdlib.h>
+
+#include "utils/builtins.h"
+
+#include "twilio_numbers.h"
+
+/* ISO 3166-1 alpha-2, officially assigned codes, sorted for bsearch. */
+static const char *const iso_countries[] = {
+	"AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+	"BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+	"BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
+	"CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
+	"EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
+	"GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
+	"HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+	"JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
+	"LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+	"ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
+	"NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
+	"PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
+	"SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
+	"ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+	"TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
+	"VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW"
+};
+
+/* Our number types, Twilio's path segment for each, in one table. */
+typedef struct NumberType
+{
+	const char *name;			/* ours: what users pass and see */
+	const char *path;			/* Twilio's AvailablePhoneNumbers segment */
+} NumberType;
+
+static const NumberType number_types[] = {
+	{"local", "Local"},
+	{"mobile", "Mobile"},
+	{"toll_free", "TollFree"},
+	{"national", "National"},
+	{"voip", "Voip"},
+	{"shared_cost", "SharedCost"},
+	{"machine_to_machine", "MachineToMachine"},
+};
+
+static int
+cmp_code(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* An ISO 3166-1 alpha-2 code, any case; returns it upper-cased. */
+char *
+tn_check_country(const char *arg, const char *value)
+{
+	char		code[3];
+	const char *key = code;
+
+	if (value == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is required", arg),
+				 errhint("A two-letter ISO 3166-1 code such as 'US', 'GB' or 'DE'.")));
+	if (strlen(value) != 2 ||
+		!isalpha((unsigned char) value[0]) || !isalpha((unsigned char) value[1]))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a two-letter ISO 3166-1 country code, not \"%s\"",
+						arg, value),
+				 errhint("For example 'US', 'GB' or 'DE'; numbers_countries() lists Twilio's.")));
+	code[0] = pg_toupper((unsigned char) value[0]);
+	code[1] = pg_toupper((unsigned char) value[1]);
+	code[2] = '\0';
+	if (bsearch(&key, iso_countries, lengthof(iso_countries), sizeof(char *), cmp_code) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s \"%s\" is not an ISO 3166-1 country code", arg, value),
+				 errhint("numbers_countries() lists the countries where Twilio offers numbers.")));
+	return pstrdup(code);
+}
+
+/* One of our number types; returns the canonical (static) name. */
+const char *
+tn_check_number_type(const char *value)
+{
+	if (value != NULL)
+		for (int i = 0; i < lengthof(number_types); i++)
+			if (strcmp(value, number_types[i].name) == 0)
+				return number_types[i].name;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("number_type must be one of local, mobile, toll_free, national, voip, "
+					"shared_cost, machine_to_machine, not \"%s\"", value ? value : "NULL")));
+	return NULL;				/* keep compiler quiet */
+}
+
+/* Twilio's path segment for one of our (checked) number types. */
+const char *
+tn_type_path(const char *number_type)
+{
+	for (int i = 0; i < lengthof(number_types); i++)
+		if (strcmp(number_type, number_types[i].name) == 0)
+			return number_types[i].path;
+	elog(ERROR, "unknown number type \"%s\"", number_type);
+	return NULL;
+}
+
+/*
+ * Our name for a type as Twilio writes it in pricing ("toll free"), in
+ * country subresources ("toll_free") or in the spec ("tollfree"); NULL if
+ * it is none of ours.
+ */
+const char *
+tn_type_from_twilio(const char *twilio_type)
+{
+	char		norm[64];
+	int			n = 0;
+
+	if (twilio_type == NULL)
+		return NULL;
+	for (const char *p = twilio_type; *p && n < (int) sizeof(norm) - 1; p++)
+	{
+		if (*p == ' ' || *p == '-')
+			norm[n++] = '_';
+		else
+			norm[n++] = pg_tolower((unsigned char) *p);
+	}
+	norm[n] = '\0';
+	if (strcmp(norm, "tollfree") == 0)
+		return "toll_free";
+	if (strcmp(norm, "sharedcost") == 0)
+		return "shared_cost";
+	if (strcmp(norm, "machinetomachine") == 0)
+		return "machine_to_machine";
+	for (int i = 0; i < lengthof(number_types); i++)
+		if (strcmp(norm, number_types[i].name) == 0)
+			return number_types[i].name;
+	return NULL;
+}
+
+/* An E.164 number: '+', a non-zero digit, 7 to 15 digits in all. */
+void
+tn_check_e164(const char *arg, const char *value)
+{
+	size_t		len = value ? strlen(value) : 0;
+	bool		ok = (len >= 8 && len <= 16 && value[0] == '+' && value[1] >= '1' && value[1] <= '9');
+
+	/* North American numbers are always +1 and ten digits */
+	if (ok && value[1] == '1' && len != 12)
+		ok = false;
+	for (size_t i = 1; ok && i < len; i++)
+		if (value[i] < '0' || value[i] > '9')
+			ok = false;
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be an E.164 phone number, not \"%s\"", arg, value ? value : "NULL"),
+				 errhint("E.164 is '+', the country code and the number, digits only: '+14155550123'.")));
+}
+
+static void
+contains_error(const char *value, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("contains pattern \"%s\" is invalid: %s", value, why),
+			 errhint("2 to 16 characters: digits and letters, '*' for one digit and '%%' for any run "
+					 "at the start or end, a leading '+' to anchor at the start, a trailing '$' at the end.")));
+}
+
+/*
+ * Twilio's Contains rules: 2–16 characters of [0-9A-Za-z*%+$]; '+' only
+ * first and '$' only last; '*' and '%' only in runs at either end of the
+ * literal part (never between literals), never next to '+' or '$'; with a
+ * wildcard, at least two literal characters.
+ */
+void
+tn_check_contains(const char *value)
+{
+	size_t		len = strlen(value);
+	size_t		start = 0;
+	size_t		end = len;
+	size_t		i;
+	size_t		first_lit = SIZE_MAX;
+	size_t		last_lit = 0;
+	int			literals = 0;
+	bool		wildcards = false;
+
+	if (len < 2 || len > 16)
+		contains_error(value, "it must be 2 to 16 characters long");
+	for (i = 0; i < len; i++)
+	{
+		char		c = value[i];
+
+		if (!(isalnum((unsigned char) c) || c == '*' || c == '%' || c == '+' || c == '$'))
+			contains_error(value, "only digits, letters and the meta-characters * % + $ are allowed");
+		if (c == '+' && i != 0)
+			contains_error(value, "'+' may only start the pattern");
+		if (c == '$' && i != len - 1)
+			contains_error(value, "'$' may only end the pattern");
+	}
+	if (value[0] == '+')
+		start = 1;
+	if (len > 0 && value[len - 1] == '$')
+		end = len - 1;
+	if (start < end && start == 1 && (value[1] == '*' || value[1] == '%'))
+		contains_error(value, "'+' cannot be next to a wildcard");
+	if (end > start && end == len - 1 && (value[end - 1] == '*' || value[end - 1] == '%'))
+		contains_error(value, "'$' cannot be next to a wildcard");
+
+	for (i = start; i < end; i++)
+	{
+		if (isalnum((unsigned char) value[i]))
+		{
+			literals++;
+			if (first_lit == SIZE_MAX)
+				first_lit = i;
+			last_lit = i;
+		}
+		else
+			wildcards = true;
+	}
+	if (literals == 0)
+		contains_error(value, "it needs at least one digit or letter");
+	for (i = first_lit; i <= last_lit; i++)
+		if (!isalnum((unsigned char) value[i]))
+			contains_error(value, "wildcards cannot be used between digits or letters");
+	if (wildcards && literals < 2)
+		contains_error(value, "a pattern with wildcards needs at least two digits or letters");
+}
+
+/* A webhook URL: absolute http(s), no spaces, at most 2048 characters. */
+void
+tn_check_url(const char *arg, const char *value)
+{
+	if (value == NULL || value[0] == '\0')
+		return;					/* empty clears the setting at Twilio */
+	if ((strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0) ||
+		strlen(value) > 2048 || strpbrk(value, " \t\r\n") != NULL ||
+		value[strncmp(value, "https://", 8) == 0 ? 8 : 7] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be an absolute http:// or https:// URL, not \"%s\"", arg, value)));
+}
+
+/* GET or POST, as Twilio's webhook methods. */
+void
+tn_check_http_method(const char *arg, const char *value)
+{
+	if (value == NULL)
+		return;
+	if (strcmp(value, "GET") != 0 && strcmp(value, "POST") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be 'GET' or 'POST', not \"%s\"", arg, value)));
+}
+
+/* A Twilio SID: two-letter prefix and 32 hex digits ('' clears it). */
+void
+tn_check_sid(const char *arg, const char *value, const char *prefix)
+{
+	bool		ok;
+
+	if (value == NULL || value[0] == '\0')
+		return;
+	ok = strlen(value) == 34 && strncmp(value, prefix, 2) == 0;
+	for (int i = 2; ok && i < 34; i++)
+		if (!isxdigit((unsigned char) value[i]))
+			ok = false;
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a Twilio SID: \"%s\" and 32 hex digits, not \"%s\"",
+						arg, prefix, value)));
+}

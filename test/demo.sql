@@ -1,0 +1,49 @@
+-- test/demo.sql — what test/demo runs: the catalog, against the emulator.
+\pset footer on
+CREATE EXTENSION IF NOT EXISTS twilio_numbers;
+
+\echo
+\echo '== Where can we buy numbers?'
+SELECT * FROM twilio_numbers.numbers_countries() ORDER BY iso_country;
+
+\echo '== What do US numbers cost? (Twilio''s price, and ours with a 20% markup)'
+SET twilio_numbers.markup_percent = 20;
+SELECT * FROM twilio_numbers.numbers_pricing('US');
+
+\echo '== Our own price list overrides the markup for US local numbers'
+INSERT INTO twilio_numbers.price_list (iso_country, number_type, setup_price, monthly_price)
+VALUES ('US', 'local', 1.00, 2.50)
+ON CONFLICT (iso_country, number_type) DO UPDATE SET setup_price = 1.00, monthly_price = 2.50;
+SELECT * FROM twilio_numbers.numbers_pricing('US');
+
+\echo '== Five San Francisco numbers that can receive SMS and MMS'
+SELECT phone_number, friendly_name, locality, region, postal_code, sms, mms, voice,
+       setup_price, monthly_price, currency
+FROM twilio_numbers.numbers_search(country => 'US', area_code => '415', sms => true, mms => true,
+                                   max_results => 5);
+
+\echo '== Vanity search: numbers containing "CALL" (2255 on the keypad)'
+SELECT phone_number, locality, region
+FROM twilio_numbers.numbers_search(country => 'US', contains => 'CALL', max_results => 5);
+
+\echo '== Numbers near downtown Chicago (within 10 miles)'
+SELECT phone_number, locality, latitude, longitude
+FROM twilio_numbers.numbers_search(country => 'US', near_lat_long => '41.8781,-87.6298',
+                                   distance => 10, max_results => 3);
+
+\echo '== UK mobile and German local numbers (the latter need an address)'
+SELECT phone_number, number_type, iso_country, address_requirements, monthly_price, currency
+FROM twilio_numbers.numbers_search(country => 'GB', number_type => 'mobile', max_results => 2)
+UNION ALL
+SELECT phone_number, number_type, iso_country, address_requirements, monthly_price, currency
+FROM twilio_numbers.numbers_search(country => 'DE', max_results => 2);
+
+\echo '== A bad argument never reaches Twilio'
+\set VERBOSITY verbose
+SELECT * FROM twilio_numbers.numbers_search(country => 'USA');
+\set VERBOSITY default
+
+\echo '== The Twilio call log (what was sent, how it went, how long it took)'
+SELECT seq, method, status, twilio_code, round(duration_ms::numeric, 1) AS ms,
+       regexp_replace(path, '/Accounts/AC[0-9a-f]+', '/Accounts/AC…') AS path
+FROM twilio_numbers.call_log ORDER BY seq;

@@ -1,0 +1,121 @@
+# test/lib.sh — shared by test/demo, test/check and the benchmarks: set the
+# machine up (packages, build, install), start the Twilio emulator and a
+# throwaway PostgreSQL cluster, and clean both up on exit.
+#
+# Source it; then call tn_setup, tn_start_emulator, tn_start_cluster.
+
+TN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_MAJOR=${PG_MAJOR:-15}
+PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PG_CONFIG=$PGBIN/pg_config
+export PATH="$PGBIN:$PATH"
+
+# Credentials the emulator accepts; the token doubles as a marker that the
+# secret tests look for in logs and errors.
+TN_ACCOUNT_SID=AC0123456789abcdef0123456789abcdef
+TN_AUTH_TOKEN=tok3n-s3cret-0f-the-test-account
+TN_API_KEY=SK00000000000000000000000000000001
+TN_API_SECRET=ap1-s3cret-0f-the-test-key
+
+# The unprivileged user that runs PostgreSQL (it refuses to run as root).
+if [ "$(id -u)" = 0 ]; then TN_PG_USER=postgres; else TN_PG_USER=$(id -un); fi
+
+TN_CLEANUP=()
+tn_cleanup() {
+    local i
+    for ((i=${#TN_CLEANUP[@]}-1; i>=0; i--)); do eval "${TN_CLEANUP[i]}" >/dev/null 2>&1 || true; done
+    TN_CLEANUP=()
+}
+trap tn_cleanup EXIT
+trap 'exit 130' INT TERM
+
+tn_log() { printf '== %s\n' "$*" >&2; }
+
+# Run a command as the PostgreSQL user.
+tn_as_pg() {
+    if [ "$(id -u)" = 0 ]; then runuser -u "$TN_PG_USER" -- env PATH="$PATH" "$@"; else "$@"; fi
+}
+
+# Install what is missing, build and install the extension, and the
+# emulator's test dependencies.  Idempotent and quiet when all is there.
+tn_setup() {
+    local pkgs=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib
+                libcurl4-openssl-dev libipc-run-perl curl make gcc ca-certificates openssl)
+    local missing=() p sudo=
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    command -v node >/dev/null || missing+=(nodejs npm)
+    if [ ${#missing[@]} -gt 0 ]; then
+        tn_log "installing ${missing[*]}"
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2
+    fi
+    id "$TN_PG_USER" >/dev/null 2>&1 || $sudo useradd --system --create-home "$TN_PG_USER"
+
+    tn_log "building twilio_numbers"
+    make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" >&2
+    $sudo make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" install >&2
+}
+
+# Start the emulator on a free port; sets EMU_URL and EMU_PID.
+tn_start_emulator() {
+    local dir out line i
+    dir=$(mktemp -d /tmp/tn-emu.XXXXXX)
+    out="$dir/stdout"
+    "$TN_ROOT/test/twilio-emulator" --port 0 --account-sid "$TN_ACCOUNT_SID" \
+        --auth-token "$TN_AUTH_TOKEN" --api-key "$TN_API_KEY" --api-secret "$TN_API_SECRET" \
+        "$@" >"$out" 2>"$dir/stderr" &
+    EMU_PID=$!
+    TN_CLEANUP+=("kill $EMU_PID; rm -rf $dir")
+    for ((i=0; i<200; i++)); do
+        line=$(grep -m1 'listening on' "$out" 2>/dev/null || true)
+        [ -n "$line" ] && break
+        kill -0 "$EMU_PID" 2>/dev/null || { cat "$dir/stderr" >&2; return 1; }
+        sleep 0.05
+    done
+    EMU_URL=${line##* }
+    [ -n "$EMU_URL" ] || { tn_log "emulator did not start"; return 1; }
+    export EMU_URL
+}
+
+# A free TCP port on loopback.
+tn_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# initdb and start a throwaway cluster with the extension preloaded and the
+# emulator as Twilio; sets PGHOST, PGPORT, PGUSER, PGDATA_DIR.
+# Extra postgresql.conf lines may be passed as arguments.
+tn_start_cluster() {
+    local dir port line
+    dir=$(mktemp -d /tmp/tn-pg.XXXXXX)
+    chmod 755 "$dir"
+    [ "$(id -u)" = 0 ] && chown "$TN_PG_USER" "$dir"
+    port=$(tn_free_port)
+    tn_as_pg initdb -D "$dir/data" -A trust -U postgres --no-sync >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; return 1; }
+    {
+        echo "listen_addresses = ''"
+        echo "port = $port"
+        echo "unix_socket_directories = '$dir'"
+        echo "fsync = off"
+        echo "shared_preload_libraries = 'twilio_numbers'"
+        echo "twilio_numbers.api_url = '$EMU_URL'"
+        echo "twilio_numbers.pricing_url = '$EMU_URL'"
+        echo "twilio_numbers.trunking_url = '$EMU_URL'"
+        echo "twilio_numbers.numbers_url = '$EMU_URL'"
+        echo "twilio_numbers.account_sid = '$TN_ACCOUNT_SID'"
+        echo "twilio_numbers.auth_token = '$TN_AUTH_TOKEN'"
+        echo "twilio_numbers.retry_backoff_ms = 50"
+        echo "log_line_prefix = '%m [%p] %q%u@%d '"
+        for line in "$@"; do echo "$line"; done
+    } >>"$dir/data/postgresql.conf"
+    tn_as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+        || { cat "$dir/server.log" >&2; return 1; }
+    TN_CLEANUP+=("tn_as_pg pg_ctl -D $dir/data -m immediate stop; rm -rf $dir")
+    export PGHOST=$dir PGPORT=$port PGUSER=postgres
+    PGDATA_DIR=$dir/data
+    PG_SERVER_LOG=$dir/server.log
+}

@@ -1,0 +1,124 @@
+# TwilioNumbersTest.pm — helpers shared by the TAP tests: start the Twilio
+# emulator, drive its /_emulator/ controls, and make a cluster with the
+# extension preloaded and pointed at the emulator.
+package TwilioNumbersTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use HTTP::Tiny;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Time::HiRes qw(usleep);
+
+our @EXPORT = qw(start_emulator emu emu_requests emu_fault new_node wait_until);
+
+my $json = JSON::PP->new->canonical;
+my $http = HTTP::Tiny->new(timeout => 30);
+
+# Start test/twilio-emulator on a free port; returns { url, pid }.
+sub start_emulator
+{
+	my $root = $ENV{TN_ROOT} or die "TN_ROOT is not set";
+	my $out = PostgreSQL::Test::Utils::tempdir() . '/emulator.out';
+	my $pid = fork();
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		open STDOUT, '>', $out or die;
+		open STDERR, '>', "$out.err" or die;
+		exec("$root/test/twilio-emulator", '--port', '0',
+			'--account-sid', $ENV{TN_ACCOUNT_SID}, '--auth-token', $ENV{TN_AUTH_TOKEN},
+			'--api-key', $ENV{TN_API_KEY}, '--api-secret', $ENV{TN_API_SECRET})
+		  or die "exec: $!";
+	}
+	for (1 .. 400)
+	{
+		if (open my $fh, '<', $out)
+		{
+			my $line = <$fh>;
+			close $fh;
+			if (defined $line && $line =~ m{listening on (http://\S+)})
+			{
+				my $emu = { url => $1, pid => $pid };
+				push @TwilioNumbersTest::emulators, $emu;
+				return $emu;
+			}
+		}
+		usleep(50_000);
+	}
+	die "the emulator did not start";
+}
+
+END
+{
+	kill 'TERM', $_->{pid} for @TwilioNumbersTest::emulators;
+}
+
+# Call a control: emu($emu, 'POST', '/_emulator/faults', {...}) -> decoded JSON
+sub emu
+{
+	my ($emu, $method, $path, $body) = @_;
+	my %opts = (headers => { 'Content-Type' => 'application/json' });
+	$opts{content} = $json->encode($body) if defined $body;
+	my $res = $http->request($method, $emu->{url} . $path, \%opts);
+	die "emulator $method $path: $res->{status} $res->{content}" unless $res->{success};
+	return length($res->{content}) ? $json->decode($res->{content}) : undef;
+}
+
+# The request log, optionally only requests whose method/path match.
+sub emu_requests
+{
+	my ($emu, $method, $path_re) = @_;
+	my $all = emu($emu, 'GET', '/_emulator/requests');
+	return [ grep {
+			(!defined $method || $_->{method} eq $method)
+			  && (!defined $path_re || $_->{path} =~ $path_re)
+	} @$all ];
+}
+
+sub emu_fault
+{
+	my ($emu, %spec) = @_;
+	return emu($emu, 'POST', '/_emulator/faults', \%spec);
+}
+
+# A started cluster with twilio_numbers preloaded, pointed at the emulator,
+# and the extension created in database postgres.
+sub new_node
+{
+	my ($name, $emu, @conf) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	my $url = $emu->{url};
+	$node->append_conf('postgresql.conf', join("\n",
+		"shared_preload_libraries = 'twilio_numbers'",
+		"twilio_numbers.api_url = '$url'",
+		"twilio_numbers.pricing_url = '$url'",
+		"twilio_numbers.trunking_url = '$url'",
+		"twilio_numbers.numbers_url = '$url'",
+		"twilio_numbers.account_sid = '$ENV{TN_ACCOUNT_SID}'",
+		"twilio_numbers.auth_token = '$ENV{TN_AUTH_TOKEN}'",
+		"twilio_numbers.retry_backoff_ms = 50",
+		@conf) . "\n");
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION twilio_numbers');
+	return $node;
+}
+
+# Poll a Perl condition until it holds or the default timeout passes.
+sub wait_until
+{
+	my ($cond, $what) = @_;
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	while (time() < $deadline)
+	{
+		return 1 if $cond->();
+		usleep(100_000);
+	}
+	die "timed out waiting for $what";
+}
+
+1;
