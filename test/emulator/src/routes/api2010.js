@@ -139,12 +139,24 @@ function search(ctx) {
     }
   }
   // One page only: Twilio's searches cannot be paged (next_page_uri is null).
-  const path = `/2010-04-01/Accounts/${accountSid}/AvailablePhoneNumbers/${iso}/${ctx.params.Type}.json`;
-  const env = R.page2010('available_phone_numbers', path, P.filtersOf(ctx.query),
-    { page: 0, pageSize: size, start: 0, nextToken: null, prevToken: null, token: null }, []);
-  env.end = out.length ? out.length - 1 : 0;
-  const json = JSON.stringify(env);
-  return { body: `{"available_phone_numbers":[${out.join(',')}]${json.slice(json.indexOf(']') + 1)}` };
+  return { body: `{"available_phone_numbers":[${out.join(',')}],"end":${out.length ? out.length - 1 : 0}${searchTail(ctx, accountSid, iso, size)}` };
+}
+
+// The paging fields after "end" depend only on the request URL: cached.
+const tails = new Map();
+function searchTail(ctx, accountSid, iso, size) {
+  let tail = tails.get(ctx.url);
+  if (tail === undefined) {
+    const path = `/2010-04-01/Accounts/${accountSid}/AvailablePhoneNumbers/${iso}/${ctx.params.Type}.json`;
+    const env = R.page2010('available_phone_numbers', path, P.filtersOf(ctx.query),
+      { page: 0, pageSize: size, start: 0, nextToken: null, prevToken: null, token: null }, []);
+    delete env.available_phone_numbers;
+    delete env.end;
+    tail = `,${JSON.stringify(env).slice(1)}`;
+    if (tails.size > 10000) tails.clear();
+    tails.set(ctx.url, tail);
+  }
+  return tail;
 }
 
 // ---- IncomingPhoneNumbers -------------------------------------------------

@@ -5,13 +5,14 @@
 const { addFault, publicFault } = require('../faults');
 const { moveOrder } = require('./hosted');
 const { badParam, notFound } = require('../errors');
+const { publicEntry } = require('../requestlog');
 
 module.exports = (emu) => {
   emu.control('POST', /^\/_emulator\/reset$/, ({ state }) => {
     state.reset();
     return { body: { ok: true, now: state.now().toISOString() } };
   });
-  emu.control('GET', /^\/_emulator\/requests$/, ({ state }) => ({ body: state.log }));
+  emu.control('GET', /^\/_emulator\/requests$/, ({ state }) => ({ body: state.log.map(publicEntry) }));
   emu.control('DELETE', /^\/_emulator\/requests$/, ({ state }) => {
     state.log = [];
     return { body: { ok: true } };
