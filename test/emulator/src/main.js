@@ -49,11 +49,12 @@ async function main() {
     return;
   }
   const emu = new Emulator(opts);
-  const port = await emu.listen(opts.port, opts.host);
-  process.stdout.write(`twilio-emulator listening on http://127.0.0.1:${port}\n`);
+  // Handlers first: a SIGTERM right after the ready line must still exit 0.
   const stop = () => emu.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  const port = await emu.listen(opts.port, opts.host);
+  process.stdout.write(`twilio-emulator listening on http://127.0.0.1:${port}\n`);
 }
 
 if (require.main === module) main();
