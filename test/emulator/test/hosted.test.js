@@ -41,8 +41,9 @@ test('create refusals: missing fields, bad numbers, number already on Twilio or 
   assertTwilioError(assert, await create({ PhoneNumber: '+442079460001' }), 400, 21421);
   await create();
   assertTwilioError(assert, await create(), 400, 21422);
+  assertTwilioError(assert, await create({ PhoneNumber: '+14155550199' }), 400, 21422); // in Twilio's inventory
   await emu.api('POST', '/IncomingPhoneNumbers.json', { form: { PhoneNumber: '+14155550199' } });
-  assertTwilioError(assert, await create({ PhoneNumber: '+14155550199' }), 400, 21422);
+  assertTwilioError(assert, await create({ PhoneNumber: '+14155550199' }), 400, 21422); // owned
 });
 
 test('the life cycle to completed creates a hosted IncomingPhoneNumber', async () => {

@@ -40,7 +40,9 @@ function create(ctx) {
     account = P.sid(ctx.f('AccountSid'), 'AC', 'AccountSid');
     if (!s.canAccess(ctx.principal, account)) throw notFound(`/2010-04-01/Accounts/${account}.json`);
   }
-  if (s.byPhone.has(phone) || [...s.orders.values()].some((o) => o.phone_number === phone && !FINAL.includes(o.status))) {
+  // A number Twilio already has (owned, or in its own inventory) or one in a live order cannot be hosted.
+  if (s.byPhone.has(phone) || s.inventory.byPhone.has(phone)
+      || [...s.orders.values()].some((o) => o.phone_number === phone && !FINAL.includes(o.status))) {
     throw err(400, 21422, `PhoneNumber ${phone} is not available for hosting: it is already on Twilio or in another order`);
   }
   const friendly = ctx.f('FriendlyName');
