@@ -204,3 +204,14 @@ test('command line: bad arguments exit 2 with usage; SIGTERM exits 0 after exact
   assert.strictEqual(await other.stop(), 0);
   assert.strictEqual(other.stdout().split('\n').filter(Boolean).length, 1);
 });
+
+test('--max-log keeps only the newest entries', async () => {
+  const small = await startEmulator(['--max-log', '3']);
+  try {
+    for (let i = 0; i < 7; i++) await small.req('GET', '/v1/PhoneNumbers/Countries');
+    const log = await small.control('GET', 'requests');
+    assert.deepStrictEqual(log.map((e) => e.seq), [5, 6, 7]);
+  } finally {
+    await small.stop();
+  }
+});

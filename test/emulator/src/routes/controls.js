@@ -12,7 +12,7 @@ module.exports = (emu) => {
     state.reset();
     return { body: { ok: true, now: state.now().toISOString() } };
   });
-  emu.control('GET', /^\/_emulator\/requests$/, ({ state }) => ({ body: state.log.map(publicEntry) }));
+  emu.control('GET', /^\/_emulator\/requests$/, ({ state }) => ({ body: state.log.slice(-state.maxLog).map(publicEntry) }));
   emu.control('DELETE', /^\/_emulator\/requests$/, ({ state }) => {
     state.log = [];
     return { body: { ok: true } };
