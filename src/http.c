@@ -286,8 +286,8 @@ perform_once(HttpMethod method, const char *url, const char *form,
 }
 
 /* Wait ms milliseconds, or less if a cancel arrives (which then throws). */
-static void
-interruptible_sleep(long ms)
+void
+http_sleep(long ms)
 {
 	instr_time	start,
 				now;
@@ -310,8 +310,8 @@ interruptible_sleep(long ms)
 }
 
 /* Backoff before retry n (1-based): base * 2^(n-1), jittered to 50–100 %. */
-static long
-backoff_ms(int n)
+long
+http_backoff_ms(int n)
 {
 	double		base = (double) tn_retry_backoff_ms * (double) (1L << Min(n - 1, 16));
 	double		jittered = base * (0.5 + 0.5 * pg_prng_double(&pg_global_prng_state));
@@ -356,27 +356,27 @@ http_perform(HttpMethod method, const char *url, const char *form,
 		if (result->complete && result->status == 429)
 		{
 			retry = true;
-			wait_ms = Max(retry_after_ms, backoff_ms(result->attempts));
+			wait_ms = Max(retry_after_ms, http_backoff_ms(result->attempts));
 			wait_ms = Min(wait_ms, (long) tn_retry_max_wait_ms);
 		}
 		else if (result->complete && result->status >= 500)
 		{
 			retry = retry_safe;
-			wait_ms = backoff_ms(result->attempts);
+			wait_ms = http_backoff_ms(result->attempts);
 		}
 		else if (result->tls_failed)
 			retry = false;		/* a certificate does not fix itself */
 		else if (!result->complete)
 		{
 			retry = retry_safe || !result->maybe_applied;
-			wait_ms = backoff_ms(result->attempts);
+			wait_ms = http_backoff_ms(result->attempts);
 		}
 		else
 			retry = false;
 
 		if (!retry || result->attempts > tn_max_retries)
 			break;
-		interruptible_sleep(wait_ms);
+		http_sleep(wait_ms);
 	}
 
 	/* copy the reply out of libcurl's world into palloc'd memory */

@@ -15,6 +15,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/guc.h"
 
@@ -40,6 +41,11 @@ double		tn_markup_percent = 0.0;
 int			tn_pricing_ttl_s = 86400;
 char	   *tn_database = NULL;
 int			tn_call_log_size = 1000;
+int			tn_max_inflight = 1024;
+int			tn_worker_interval_ms = 1000;
+int			tn_queue_max_attempts = 10;
+int			tn_queue_retry_base_ms = 1000;
+int			tn_queue_retry_max_ms = 3600000;
 
 bool		tn_preloaded = false;
 
@@ -59,6 +65,8 @@ tn_shmem_request(void)
 		prev_shmem_request_hook();
 #endif
 	RequestAddinShmemSpace(calllog_shmem_size());
+	RequestAddinShmemSpace(tn_shmem_size());
+	RequestNamedLWLockTranche("twilio_numbers", 1);
 }
 
 static void
@@ -67,6 +75,7 @@ tn_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	calllog_shmem_init();
+	tn_shmem_init();
 }
 
 /*
@@ -184,6 +193,27 @@ define_settings(void)
 							   NULL, &tn_database, "postgres",
 							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 
+	DefineCustomIntVariable("twilio_numbers.max_inflight",
+							"Purchases and changes that may be in flight at once (shared memory slots).",
+							NULL, &tn_max_inflight, 1024, 16, 1000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.worker_interval_ms",
+							"How often the background worker looks for work when nobody wakes it.",
+							NULL, &tn_worker_interval_ms, 1000, 10, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.queue_max_attempts",
+							"Attempts of a queued job before it becomes a dead letter.",
+							NULL, &tn_queue_max_attempts, 10, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.queue_retry_base_ms",
+							"First retry delay of a failed queued job; it doubles per attempt, jittered.",
+							NULL, &tn_queue_retry_base_ms, 1000, 1, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.queue_retry_max_ms",
+							"Longest delay between two attempts of a queued job.",
+							NULL, &tn_queue_retry_max_ms, 3600000, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("twilio_numbers");
 }
 
@@ -205,4 +235,8 @@ _PG_init(void)
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = tn_shmem_startup;
+
+	/* no worker in a binary upgrade: nothing may run against half a cluster */
+	if (!IsBinaryUpgrade)
+		tn_worker_register_bgworker();
 }

@@ -115,21 +115,53 @@ twilio_url(TwilioHost host, const char *fmt,...)
 	return url;
 }
 
+static char *
+vaccount_url(const char *account_sid, const char *fmt, va_list args) pg_attribute_printf(2, 0);
+
+static char *
+vaccount_url(const char *account_sid, const char *fmt, va_list args)
+{
+	StringInfoData base;
+
+	initStringInfo(&base);
+	appendStringInfo(&base, "%s/2010-04-01/Accounts/", tn_api_url);
+	append_escaped(&base, account_sid && account_sid[0] ? account_sid : tn_account_sid);
+	return vurl(base.data, fmt, args);
+}
+
 /* {api_url}/2010-04-01/Accounts/{account_sid} + path */
 char *
 twilio_account_url(const char *fmt,...)
 {
-	StringInfoData base;
 	va_list		args;
 	char	   *url;
 
-	initStringInfo(&base);
-	appendStringInfo(&base, "%s/2010-04-01/Accounts/", tn_api_url);
-	append_escaped(&base, tn_account_sid);
 	va_start(args, fmt);
-	url = vurl(base.data, fmt, args);
+	url = vaccount_url(NULL, fmt, args);
 	va_end(args);
 	return url;
+}
+
+/* The same for a given (sub)account; NULL or "" means the main account. */
+char *
+twilio_account_url_for(const char *account_sid, const char *fmt,...)
+{
+	va_list		args;
+	char	   *url;
+
+	va_start(args, fmt);
+	url = vaccount_url(account_sid, fmt, args);
+	va_end(args);
+	return url;
+}
+
+/* The reply's JSON as text (for handing to SQL), or "null". */
+char *
+twilio_json_text(const TwilioReply *reply)
+{
+	if (reply->json == NULL)
+		return pstrdup("null");
+	return JsonbToCString(NULL, &reply->json->root, VARSIZE(reply->json));
 }
 
 /* key=value&... in application/x-www-form-urlencoded; NULL values skipped */
@@ -325,11 +357,10 @@ is_regulatory_code(int code)
 {
 	switch (code)
 	{
-		case 21452:				/* bundle validation failed / required */
-		case 21453:				/* address validation failed / required */
-		case 21631:				/* address does not satisfy requirements */
-		case 21649:				/* bundle required */
-		case 21650:				/* identity document required */
+		case 21453:				/* address validation failed */
+		case 21631:				/* an address is required / does not satisfy */
+		case 21649:				/* a regulatory bundle is required */
+		case 21650:				/* an identity document is required */
 			return true;
 	}
 	return false;
@@ -380,7 +411,7 @@ twilio_raise(const TwilioReply *reply, const char *what)
 				 errmsg("could not %s: Twilio is rate limiting this account", what),
 				 errdetail("Twilio error %d: %s (HTTP 429, %d attempts).", code, message, http->attempts),
 				 errhint("Retry later, or raise twilio_numbers.max_retries.")));
-	if (code == 21422)
+	if (code == 21422 || code == 21452)
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
 				 errmsg("could not %s: the phone number is not available", what),

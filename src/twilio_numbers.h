@@ -13,9 +13,10 @@
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 #define TN_SCHEMA "twilio_numbers"
-#define TN_VERSION_STRING "0.1"
+#define TN_VERSION_STRING "0.2"
 
 /*
  * SQLSTATEs of the project class TN (see README "Errors").  Standard codes
@@ -52,6 +53,11 @@ extern double tn_markup_percent;
 extern int	tn_pricing_ttl_s;
 extern char *tn_database;
 extern int	tn_call_log_size;
+extern int	tn_max_inflight;
+extern int	tn_worker_interval_ms;
+extern int	tn_queue_max_attempts;
+extern int	tn_queue_retry_base_ms;
+extern int	tn_queue_retry_max_ms;
 
 /* true when loaded through shared_preload_libraries (shared memory exists) */
 extern bool tn_preloaded;
@@ -89,6 +95,8 @@ typedef struct HttpResult
 extern void http_perform(HttpMethod method, const char *url, const char *form,
 						 int flags, HttpResult *result);
 extern const char *http_method_name(HttpMethod method);
+extern void http_sleep(long ms);
+extern long http_backoff_ms(int n);
 
 /* ---- twilio.c: Twilio's API — URLs, forms, replies, errors ------------ */
 
@@ -115,6 +123,8 @@ typedef struct TwilioReply
 extern void twilio_require_credentials(void);
 extern char *twilio_url(TwilioHost host, const char *fmt,...) pg_attribute_printf(2, 3);
 extern char *twilio_account_url(const char *fmt,...) pg_attribute_printf(1, 2);
+extern char *twilio_account_url_for(const char *account_sid, const char *fmt,...) pg_attribute_printf(2, 3);
+extern char *twilio_json_text(const TwilioReply *reply);
 extern void twilio_form_add(StringInfo form, const char *key, const char *value);
 extern void twilio_query_add(StringInfo url, const char *key, const char *value);
 extern void twilio_request(HttpMethod method, const char *url, const char *form,
@@ -163,5 +173,75 @@ extern Size calllog_shmem_size(void);
 extern void calllog_shmem_init(void);
 extern void calllog_record(HttpMethod method, const char *url, long status,
 						   const char *body, double ms, const char *error);
+
+/* ---- shmem.c: intents, fund holds, the worker's latch ----------------- */
+
+#define INTENT_PURCHASE	1
+#define INTENT_RESYNC	2
+
+/* A Twilio change made inside a transaction that may still roll back. */
+typedef struct Intent
+{
+	bool		in_use;
+	bool		ended;			/* its transaction is over */
+	bool		committed;		/* ... and committed (top level) */
+	bool		posted;			/* the change may have reached Twilio */
+	uint8		kind;			/* INTENT_* */
+	Oid			dboid;
+	int			pid;
+	TransactionId xid;
+	int64		account_id;
+	int64		number_id;
+	int64		hold_cents;		/* funds reserved until the transaction ends */
+	TimestampTz started_at;
+	char		phone[24];
+	char		sid[40];		/* PN... once Twilio answered */
+	char		twilio_account_sid[40];
+} Intent;
+
+extern Size tn_shmem_size(void);
+extern void tn_shmem_init(void);
+extern void tn_require_worker(void);
+extern void tn_worker_register(void);
+extern void tn_worker_unregister(void);
+extern void tn_wake_worker(void);
+extern int	tn_worker_pid(void);
+extern int64 tn_intents_hold(int64 account_id, int n, char **phones, const int64 *hold_cents,
+							 int *slots);
+extern int	tn_intent_resync(int64 number_id, const char *phone);
+extern void tn_intent_set_posted(int slot, bool posted);
+extern void tn_intent_set_sid(int slot, const char *sid, const char *account_sid);
+extern bool tn_intents_end(const int *slots, int n, bool committed);
+extern int	tn_intents_ended(Intent *out, int *slots, int max);
+extern void tn_intents_free(const int *slots, int n);
+extern bool tn_intent_buying(const char *phone);
+
+/* ---- xact.c: transaction callbacks (memory only) ----------------------- */
+
+extern void tn_xact_reserve(int n);
+extern void tn_xact_track_intent(int slot);
+extern void tn_xact_wake_worker_at_commit(void);
+
+/* ---- jobs.c: what the worker does for each kind of queued job ---------- */
+
+typedef struct Job
+{
+	int64		job_id;
+	char	   *kind;
+	int64		number_id;		/* 0 when none */
+	char	   *phone;
+	char	   *sid;
+	char	   *account_sid;
+	char	   *payload;		/* JSON text */
+	int			attempts;
+} Job;
+
+/* Run a job; returns true when it is done, else sets *error (retry later). */
+extern bool tn_job_run(const Job *job, char **error);
+
+/* ---- worker.c: the background worker ----------------------------------- */
+
+extern void tn_worker_register_bgworker(void);
+extern PGDLLEXPORT void tn_worker_main(Datum main_arg);
 
 #endif							/* TWILIO_NUMBERS_H */

@@ -1,0 +1,254 @@
+/*
+ * jobs.c — what the background worker does for each kind of queued job.
+ *
+ *   release     DELETE the number at Twilio after its release committed;
+ *               204 or 404 (already gone) marks the row released.
+ *   compensate  undo a purchase whose transaction rolled back: release the
+ *               number at Twilio unless a live row owns it (by SID, or by
+ *               phone number when the purchase reply was lost).
+ *   resync      put Twilio back in step with the committed row after a
+ *               configuration change, trunk move or transfer rolled back.
+ *
+ * Each runs inside the worker's transaction for the job (the job row is
+ * locked FOR UPDATE SKIP LOCKED).  Twilio's failures come back as "retry
+ * later" with a description; unexpected errors are caught by the worker.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "twilio_numbers.h"
+
+/* A short description of a failed Twilio exchange, for last_error. */
+static char *
+describe_failure(const TwilioReply *reply)
+{
+	if (!reply->http.complete)
+		return psprintf("no reply: %s", reply->http.error);
+	if (reply->twilio_code)
+		return psprintf("HTTP %ld, Twilio error %d: %s", reply->http.status, reply->twilio_code,
+						reply->twilio_message ? reply->twilio_message : "");
+	return psprintf("HTTP %ld", reply->http.status);
+}
+
+/* Does a live (not released) row own this Twilio SID? */
+static bool
+live_row_owns(const char *sid)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(sid)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM twilio_numbers.owned_numbers "
+							  "WHERE twilio_sid = $1 AND status <> 'released'",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read owned_numbers");
+	return SPI_processed > 0;
+}
+
+/* DELETE an IncomingPhoneNumber; true when it is gone (204, or 404). */
+static bool
+delete_number(const char *account_sid, const char *sid, char **error)
+{
+	TwilioReply reply;
+
+	twilio_request(HTTP_DELETE,
+				   twilio_account_url_for(account_sid, "/IncomingPhoneNumbers/%s.json", sid),
+				   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "release the number", &reply);
+	if (reply.http.complete && (reply.http.status < 300 || reply.http.status == 404))
+		return true;
+	*error = describe_failure(&reply);
+	return false;
+}
+
+static bool
+run_release(const Job *job, char **error)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job->number_id)};
+
+	if (job->sid && !delete_number(job->account_sid, job->sid, error))
+		return false;
+	if (SPI_execute_with_args("UPDATE twilio_numbers.owned_numbers "
+							  "SET status = 'released', updated_at = now() "
+							  "WHERE number_id = $1 AND status = 'releasing'",
+							  1, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update owned_numbers");
+	return true;
+}
+
+static bool
+run_compensate(const Job *job, char **error)
+{
+	StringInfoData url;
+	TwilioReply reply;
+	JsonbContainer *list;
+	int			n;
+
+	if (job->sid)
+	{
+		/* a live row owns it after all: nothing to undo */
+		if (live_row_owns(job->sid))
+			return true;
+		return delete_number(job->account_sid, job->sid, error);
+	}
+
+	/* the purchase reply was lost: find what Twilio holds under that number */
+	if (tn_intent_buying(job->phone))
+	{
+		*error = pstrdup("a purchase of this number is in flight; trying again later");
+		return false;
+	}
+	initStringInfo(&url);
+	appendStringInfoString(&url, twilio_account_url_for(job->account_sid, "/IncomingPhoneNumbers.json"));
+	twilio_query_add(&url, "PhoneNumber", job->phone);
+	twilio_request(HTTP_GET, url.data, NULL, TWILIO_NO_ERROR, "look the number up", &reply);
+	if (!reply.http.complete || reply.http.status >= 300 || reply.json == NULL)
+	{
+		*error = describe_failure(&reply);
+		return false;
+	}
+	list = jb_array(&reply.json->root, "incoming_phone_numbers");
+	n = jb_array_size(list);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbContainer *e = jb_array_object(list, i);
+		char	   *phone = e ? jb_text(e, "phone_number") : NULL;
+		char	   *sid = e ? jb_text(e, "sid") : NULL;
+
+		if (phone == NULL || sid == NULL || strcmp(phone, job->phone) != 0 || live_row_owns(sid))
+			continue;
+		if (!delete_number(job->account_sid, sid, error))
+			return false;
+	}
+	return true;
+}
+
+/* GET a number's resource; NULL on 404; false (with *error) on failure. */
+static bool
+fetch_number(const char *account_sid, const char *sid, TwilioReply *reply, char **error)
+{
+	twilio_request(HTTP_GET, twilio_account_url_for(account_sid, "/IncomingPhoneNumbers/%s.json", sid),
+				   NULL, TWILIO_NO_ERROR, "fetch the number", reply);
+	if (reply->http.complete && (reply->http.status < 300 || reply->http.status == 404))
+		return true;
+	*error = describe_failure(reply);
+	return false;
+}
+
+static bool
+run_resync(const Job *job, char **error)
+{
+	Oid			types[2] = {INT8OID, JSONBOID};
+	Datum		args[2];
+	char	   *sid;
+	char	   *acct;
+	char	   *status;
+	char	   *other = NULL;
+	TwilioReply reply;
+	Jsonb	   *push;
+	StringInfoData form;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	args[0] = Int64GetDatum(job->number_id);
+	if (SPI_execute_with_args("SELECT twilio_sid, twilio_account_sid, status FROM twilio_numbers.owned_numbers "
+							  "WHERE number_id = $1 FOR UPDATE",
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read owned_numbers");
+	if (SPI_processed == 0)
+		return true;
+	sid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	acct = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	if (sid == NULL || strcmp(status, "releasing") == 0 || strcmp(status, "released") == 0)
+		return true;
+
+	if (!fetch_number(acct, sid, &reply, error))
+		return false;
+
+	if (reply.http.status == 404 && job->payload)
+	{
+		/* a rolled-back transfer left it in another account: move it back */
+		Jsonb	   *p = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(job->payload)));
+
+		other = jb_text(&p->root, "other_account_sid");
+		if (other)
+		{
+			TwilioReply found;
+
+			if (!fetch_number(other, sid, &found, error))
+				return false;
+			if (found.http.status < 300)
+			{
+				initStringInfo(&form);
+				twilio_form_add(&form, "AccountSid", acct ? acct : tn_account_sid);
+				twilio_request(HTTP_POST, twilio_account_url_for(other, "/IncomingPhoneNumbers/%s.json", sid),
+							   form.data, TWILIO_NO_ERROR, "move the number back", &reply);
+				if (!reply.http.complete || reply.http.status >= 300)
+				{
+					*error = describe_failure(&reply);
+					return false;
+				}
+			}
+		}
+	}
+	if (reply.http.status == 404 || reply.json == NULL)
+	{
+		*error = pstrdup("the number is not at Twilio any more; reconcile reports it");
+		return true;
+	}
+
+	/* push the row's configuration where Twilio differs */
+	args[1] = PointerGetDatum(reply.json);
+	if (SPI_execute_with_args("SELECT twilio_numbers._config_to_push($1, $2)", 2, types, args, NULL,
+							  true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not compare the configuration");
+	push = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool){false}));
+
+	initStringInfo(&form);
+	it = JsonbIteratorInit(&push->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && key)
+			twilio_form_add(&form, key, v.type == jbvString ? pnstrdup(v.val.string.val, v.val.string.len) : "");
+	}
+	if (form.len > 0)
+	{
+		twilio_request(HTTP_POST, twilio_account_url_for(acct, "/IncomingPhoneNumbers/%s.json", sid),
+					   form.data, TWILIO_NO_ERROR, "restore the number's configuration", &reply);
+		if (!reply.http.complete || reply.http.status >= 300 || reply.json == NULL)
+		{
+			*error = describe_failure(&reply);
+			return false;
+		}
+	}
+
+	/* remember Twilio's (now matching) view */
+	args[1] = PointerGetDatum(reply.json);
+	if (SPI_execute_with_args("UPDATE twilio_numbers.owned_numbers SET twilio = $2 WHERE number_id = $1",
+							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update owned_numbers");
+	return true;
+}
+
+bool
+tn_job_run(const Job *job, char **error)
+{
+	*error = NULL;
+	twilio_require_credentials();
+	if (strcmp(job->kind, "release") == 0)
+		return run_release(job, error);
+	if (strcmp(job->kind, "compensate") == 0)
+		return run_compensate(job, error);
+	if (strcmp(job->kind, "resync") == 0)
+		return run_resync(job, error);
+	*error = psprintf("unknown job kind \"%s\"", job->kind);
+	return false;
+}

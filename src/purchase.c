@@ -1,0 +1,988 @@
+/*
+ * purchase.c — buying, changing, trunk-assigning and transferring numbers
+ * inside the caller's transaction.
+ *
+ * The design (README "How it works"): validate and price before any
+ * request; hold the funds in shared memory instead of locking the account
+ * row across HTTP; record an intent before each change at Twilio so the
+ * worker can undo it if the transaction rolls back; never resend a purchase
+ * POST blindly — after a lost reply, look the number up first; write the
+ * rows and the ledger entries last, where the account row is locked until
+ * the caller commits.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+#include "twilio_numbers.h"
+
+/* The configuration arguments shared by purchase and update (args 2..12). */
+typedef struct NumberConfig
+{
+	char	   *friendly_name;
+	char	   *voice_url;
+	char	   *voice_method;
+	char	   *sms_url;
+	char	   *sms_method;
+	char	   *status_callback;
+	char	   *trunk_sid;
+	char	   *address_sid;
+	char	   *bundle_sid;
+	char	   *identity_sid;
+	char	   *emergency_address_sid;
+} NumberConfig;
+
+/* What we learn about a number before buying it. */
+typedef struct NumberToBuy
+{
+	char	   *phone;
+	const char *iso;
+	const char *type;
+	char	   *address_requirements;
+	char	   *locality;
+	char	   *region;
+	CustomerPrice price;
+	int64		hold_cents;
+	int			slot;
+	char	   *resource;		/* Twilio's IncomingPhoneNumber, JSON text */
+} NumberToBuy;
+
+/* The customer account a purchase debits. */
+typedef struct Account
+{
+	int64		account_id;
+	char	   *currency;
+	char	   *status;
+	char	   *twilio_account_sid; /* NULL: the main account */
+} Account;
+
+static char *
+text_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+/* Read and check the configuration arguments, starting at argument first. */
+static void
+read_config(FunctionCallInfo fcinfo, int first, NumberConfig *cfg)
+{
+	cfg->friendly_name = text_arg(fcinfo, first + 0);
+	cfg->voice_url = text_arg(fcinfo, first + 1);
+	cfg->voice_method = text_arg(fcinfo, first + 2);
+	cfg->sms_url = text_arg(fcinfo, first + 3);
+	cfg->sms_method = text_arg(fcinfo, first + 4);
+	cfg->status_callback = text_arg(fcinfo, first + 5);
+	cfg->trunk_sid = text_arg(fcinfo, first + 6);
+	cfg->address_sid = text_arg(fcinfo, first + 7);
+	cfg->bundle_sid = text_arg(fcinfo, first + 8);
+	cfg->identity_sid = text_arg(fcinfo, first + 9);
+	cfg->emergency_address_sid = text_arg(fcinfo, first + 10);
+
+	if (cfg->friendly_name && strlen(cfg->friendly_name) > 64)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("friendly_name must be at most 64 characters long")));
+	tn_check_url("voice_url", cfg->voice_url);
+	tn_check_url("sms_url", cfg->sms_url);
+	tn_check_url("status_callback", cfg->status_callback);
+	tn_check_http_method("voice_method", cfg->voice_method);
+	tn_check_http_method("sms_method", cfg->sms_method);
+	tn_check_sid("trunk_sid", cfg->trunk_sid, "TK");
+	tn_check_sid("address_sid", cfg->address_sid, "AD");
+	tn_check_sid("bundle_sid", cfg->bundle_sid, "BU");
+	tn_check_sid("identity_sid", cfg->identity_sid, "RI");
+	tn_check_sid("emergency_address_sid", cfg->emergency_address_sid, "AD");
+}
+
+/* Twilio's form fields for a configuration; NULL leaves a field alone. */
+static void
+config_form(const NumberConfig *cfg, StringInfo form)
+{
+	twilio_form_add(form, "FriendlyName", cfg->friendly_name);
+	twilio_form_add(form, "VoiceUrl", cfg->voice_url);
+	twilio_form_add(form, "VoiceMethod", cfg->voice_method);
+	twilio_form_add(form, "SmsUrl", cfg->sms_url);
+	twilio_form_add(form, "SmsMethod", cfg->sms_method);
+	twilio_form_add(form, "StatusCallback", cfg->status_callback);
+	twilio_form_add(form, "TrunkSid", cfg->trunk_sid);
+	twilio_form_add(form, "AddressSid", cfg->address_sid);
+	twilio_form_add(form, "BundleSid", cfg->bundle_sid);
+	twilio_form_add(form, "IdentitySid", cfg->identity_sid);
+	if (cfg->emergency_address_sid)
+	{
+		/* an emergency address turns E911 on; '' turns it off */
+		twilio_form_add(form, "EmergencyAddressSid", cfg->emergency_address_sid);
+		twilio_form_add(form, "EmergencyStatus",
+						cfg->emergency_address_sid[0] ? "Active" : "Inactive");
+	}
+}
+
+/* ---- where a number belongs ---------------------------------------------- */
+
+/* Country calling codes of the countries Twilio sells numbers in. */
+static const struct
+{
+	const char *code;
+	const char *iso;
+}			calling_codes[] = {
+	{"7", "RU"}, {"20", "EG"}, {"27", "ZA"}, {"30", "GR"}, {"31", "NL"}, {"32", "BE"},
+	{"33", "FR"}, {"34", "ES"}, {"36", "HU"}, {"39", "IT"}, {"40", "RO"}, {"41", "CH"},
+	{"43", "AT"}, {"44", "GB"}, {"45", "DK"}, {"46", "SE"}, {"47", "NO"}, {"48", "PL"},
+	{"49", "DE"}, {"51", "PE"}, {"52", "MX"}, {"54", "AR"}, {"55", "BR"}, {"56", "CL"},
+	{"57", "CO"}, {"60", "MY"}, {"61", "AU"}, {"62", "ID"}, {"63", "PH"}, {"64", "NZ"},
+	{"65", "SG"}, {"66", "TH"}, {"81", "JP"}, {"82", "KR"}, {"84", "VN"}, {"86", "CN"},
+	{"90", "TR"}, {"91", "IN"}, {"92", "PK"}, {"212", "MA"}, {"234", "NG"}, {"254", "KE"},
+	{"351", "PT"}, {"352", "LU"}, {"353", "IE"}, {"354", "IS"}, {"356", "MT"}, {"357", "CY"},
+	{"358", "FI"}, {"359", "BG"}, {"370", "LT"}, {"371", "LV"}, {"372", "EE"}, {"385", "HR"},
+	{"386", "SI"}, {"420", "CZ"}, {"421", "SK"}, {"852", "HK"}, {"886", "TW"}, {"966", "SA"},
+	{"971", "AE"}, {"972", "IL"},
+};
+
+/* Canadian area codes; every other +1 number is treated as US. */
+static const char *const ca_area_codes[] = {
+	"204", "226", "236", "249", "250", "263", "289", "306", "343", "354", "365", "367", "368",
+	"382", "387", "403", "416", "418", "428", "431", "437", "438", "450", "468", "474", "506",
+	"514", "519", "548", "579", "581", "584", "587", "604", "613", "639", "647", "672", "683",
+	"705", "709", "742", "753", "778", "780", "782", "807", "819", "825", "867", "873", "879",
+	"902", "905",
+};
+
+static const char *const nanp_toll_free[] = {"800", "833", "844", "855", "866", "877", "888"};
+
+static const char *
+country_of(const char *phone)
+{
+	const char *digits = phone + 1;
+	const char *best = NULL;
+	size_t		bestlen = 0;
+
+	if (digits[0] == '1')
+	{
+		for (int i = 0; i < lengthof(ca_area_codes); i++)
+			if (strncmp(digits + 1, ca_area_codes[i], 3) == 0)
+				return "CA";
+		return "US";
+	}
+	for (int i = 0; i < lengthof(calling_codes); i++)
+	{
+		size_t		len = strlen(calling_codes[i].code);
+
+		if (len > bestlen && strncmp(digits, calling_codes[i].code, len) == 0)
+		{
+			best = calling_codes[i].iso;
+			bestlen = len;
+		}
+	}
+	if (best == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("phone number %s is not in a country where Twilio sells numbers", phone)));
+	return best;
+}
+
+/*
+ * Find the number in Twilio's available inventory: its type, address
+ * requirement and place.  One GET per candidate type, usually one.
+ */
+static void
+resolve_number(NumberToBuy *nb)
+{
+	const char *candidates[4];
+	int			ncand = 0;
+
+	nb->iso = country_of(nb->phone);
+	if (nb->phone[1] == '1')
+	{
+		bool		toll_free = false;
+
+		for (int i = 0; i < lengthof(nanp_toll_free); i++)
+			toll_free |= strncmp(nb->phone + 2, nanp_toll_free[i], 3) == 0;
+		candidates[ncand++] = toll_free ? "toll_free" : "local";
+	}
+	else
+	{
+		candidates[ncand++] = "local";
+		candidates[ncand++] = "mobile";
+		candidates[ncand++] = "toll_free";
+		candidates[ncand++] = "national";
+	}
+
+	for (int c = 0; c < ncand; c++)
+	{
+		StringInfoData url;
+		TwilioReply reply;
+		JsonbContainer *list;
+		int			n;
+
+		initStringInfo(&url);
+		appendStringInfoString(&url, twilio_account_url("/AvailablePhoneNumbers/%s/%s.json",
+													  nb->iso, tn_type_path(candidates[c])));
+		twilio_query_add(&url, "Contains", nb->phone);
+		twilio_query_add(&url, "PageSize", "20");
+		twilio_request(HTTP_GET, url.data, NULL, TWILIO_OK_404,
+					   "look the number up in Twilio's inventory", &reply);
+		if (reply.http.status == 404 || reply.json == NULL)
+			continue;
+		list = jb_array(&reply.json->root, "available_phone_numbers");
+		n = jb_array_size(list);
+		for (int i = 0; i < n; i++)
+		{
+			JsonbContainer *e = jb_array_object(list, i);
+			char	   *p = e ? jb_text(e, "phone_number") : NULL;
+
+			if (p && strcmp(p, nb->phone) == 0)
+			{
+				nb->type = candidates[c];
+				nb->address_requirements = jb_text(e, "address_requirements");
+				nb->locality = jb_text(e, "locality");
+				nb->region = jb_text(e, "region");
+				return;
+			}
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
+			 errmsg("phone number %s is not available", nb->phone),
+			 errdetail("Twilio's available %s numbers do not include it.", nb->iso),
+			 errhint("Someone else may have bought it; search again with numbers_search().")));
+}
+
+/* ---- money ---------------------------------------------------------------- */
+
+static int64
+to_cents(Datum amount)
+{
+	Datum		cents = DirectFunctionCall2(numeric_mul, amount,
+											DirectFunctionCall1(int4_numeric, Int32GetDatum(100)));
+
+	return DatumGetInt64(DirectFunctionCall1(numeric_int8, cents));
+}
+
+static char *
+cents_text(int64 cents)
+{
+	return psprintf("%s" INT64_FORMAT ".%02d", cents < 0 ? "-" : "",
+					(cents < 0 ? -cents : cents) / 100, (int) ((cents < 0 ? -cents : cents) % 100));
+}
+
+/* The account, or P0002; purchases need it active. */
+static void
+load_account(int64 account_id, Account *acct)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(account_id)};
+
+	if (SPI_execute_with_args("SELECT currency, status, twilio_account_sid "
+							  "FROM twilio_numbers.accounts WHERE account_id = $1",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read accounts");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("account " INT64_FORMAT " does not exist", account_id)));
+	acct->account_id = account_id;
+	acct->currency = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	acct->status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	acct->twilio_account_sid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+}
+
+/*
+ * Check the funds for a purchase of total_cents against the committed
+ * balance, read with a fresh snapshot (never the caller's old one), minus
+ * what other purchases in flight hold.  Raises TN001 before any request.
+ */
+static void
+check_funds(const Account *acct, int64 others_cents, int64 total_cents)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(acct->account_id)};
+	SPIPlanPtr	plan;
+	int64		balance;
+	int64		limit;
+	bool		isnull;
+
+	plan = SPI_prepare("SELECT balance, credit_limit FROM twilio_numbers.accounts WHERE account_id = $1",
+					   1, types);
+	if (plan == NULL ||
+		SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
+							 true, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the balance of account " INT64_FORMAT, acct->account_id);
+	balance = to_cents(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	limit = to_cents(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	SPI_freeplan(plan);
+
+	if (balance - others_cents - total_cents < -limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_TN_INSUFFICIENT_FUNDS),
+				 errmsg("insufficient funds in account " INT64_FORMAT, acct->account_id),
+				 errdetail("The purchase costs %s %s; the balance is %s, the credit limit %s%s.",
+						   cents_text(total_cents), acct->currency, cents_text(balance),
+						   cents_text(limit),
+						   others_cents ? psprintf(", and purchases in flight hold %s",
+												   cents_text(others_cents)) : ""),
+				 errhint("Deposit with numbers_deposit(), or raise the account's credit_limit. "
+						 "Nothing was sent to Twilio.")));
+}
+
+/* ---- talking to Twilio ---------------------------------------------------- */
+
+/*
+ * Look an owned number up at Twilio (after a lost reply): returns the
+ * IncomingPhoneNumber as JSON text, or NULL if the account does not own it.
+ */
+static char *
+lookup_owned(const char *account_sid, const char *phone)
+{
+	StringInfoData url;
+	TwilioReply reply;
+	JsonbContainer *list;
+	int			n;
+
+	initStringInfo(&url);
+	appendStringInfoString(&url, twilio_account_url_for(account_sid, "/IncomingPhoneNumbers.json"));
+	twilio_query_add(&url, "PhoneNumber", phone);
+	twilio_request(HTTP_GET, url.data, NULL, TWILIO_NO_ERROR,
+				   "look up whether Twilio bought the number", &reply);
+	if (!reply.http.complete || reply.http.status >= 400 || reply.json == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_TN_OUTCOME_UNKNOWN),
+				 errmsg("could not establish whether Twilio bought %s", phone),
+				 errdetail("The purchase request got no reply, and the look-up failed too (%s).",
+						   reply.http.complete ? psprintf("HTTP %ld", reply.http.status)
+						   : reply.http.error),
+				 errhint("Nothing is charged. If Twilio did buy it, the background worker releases it.")));
+	list = jb_array(&reply.json->root, "incoming_phone_numbers");
+	n = jb_array_size(list);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbContainer *e = jb_array_object(list, i);
+		char	   *p = e ? jb_text(e, "phone_number") : NULL;
+
+		if (p && strcmp(p, phone) == 0)
+			return JsonbToCString(NULL, e, 0);
+	}
+	return NULL;
+}
+
+/*
+ * Buy one number at Twilio.  A refusal raises at once.  A lost reply is
+ * resolved by looking the number up, and the POST is only sent again when
+ * the look-up proves the first one did not buy it.
+ */
+static void
+buy_at_twilio(NumberToBuy *nb, const Account *acct, const NumberConfig *cfg)
+{
+	StringInfoData form;
+	char	   *url = twilio_account_url_for(acct->twilio_account_sid, "/IncomingPhoneNumbers.json");
+	char	   *what = psprintf("buy %s", nb->phone);
+
+	initStringInfo(&form);
+	twilio_form_add(&form, "PhoneNumber", nb->phone);
+	config_form(cfg, &form);
+
+	for (int attempt = 0;; attempt++)
+	{
+		TwilioReply reply;
+
+		tn_intent_set_posted(nb->slot, true);
+		twilio_request(HTTP_POST, url, form.data, TWILIO_NO_ERROR, what, &reply);
+
+		if (reply.http.complete && reply.http.status < 300 && reply.json != NULL)
+		{
+			nb->resource = twilio_json_text(&reply);
+			break;
+		}
+		if (reply.http.complete)
+		{
+			/* after a lost reply, "not available" may mean our own first POST */
+			if (attempt > 0 && reply.twilio_code == 21422 &&
+				(nb->resource = lookup_owned(acct->twilio_account_sid, nb->phone)) != NULL)
+				break;
+			/* a definite refusal bought nothing (unless an earlier try did) */
+			if (attempt == 0)
+				tn_intent_set_posted(nb->slot, false);
+			twilio_raise(&reply, what);
+		}
+		if (!reply.http.maybe_applied)
+		{
+			if (attempt == 0)
+				tn_intent_set_posted(nb->slot, false);
+			twilio_raise(&reply, what);
+		}
+
+		/* no reply, and Twilio may have acted: look before anything else */
+		nb->resource = lookup_owned(acct->twilio_account_sid, nb->phone);
+		if (nb->resource != NULL)
+			break;
+		if (attempt >= tn_max_retries)
+			ereport(ERROR,
+					(errcode(ERRCODE_TN_OUTCOME_UNKNOWN),
+					 errmsg("could not buy %s: no reply from Twilio", nb->phone),
+					 errdetail("%s; Twilio does not own the number for us after %d attempts.",
+							   reply.http.error, attempt + 1),
+					 errhint("Nothing is charged. If a late request still buys it, the background "
+							 "worker releases it.")));
+		http_sleep(http_backoff_ms(attempt + 1));
+	}
+	{
+		/* remember what Twilio bought, for the worker if we roll back */
+		Jsonb	   *j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(nb->resource)));
+
+		tn_intent_set_sid(nb->slot, jb_text(&j->root, "sid"), jb_text(&j->root, "account_sid"));
+	}
+}
+
+/* ---- numbers_purchase ---------------------------------------------------- */
+
+/* Append "key": value to a JSON object being built (value NULL -> null). */
+static void
+json_field(StringInfo buf, const char *key, const char *value, bool raw)
+{
+	if (buf->data[buf->len - 1] != '{')
+		appendStringInfoChar(buf, ',');
+	escape_json(buf, key);
+	appendStringInfoChar(buf, ':');
+	if (value == NULL)
+		appendStringInfoString(buf, "null");
+	else if (raw)
+		appendStringInfoString(buf, value);
+	else
+		escape_json(buf, value);
+}
+
+/*
+ * Buy n numbers for an account, all or nothing.  Returns the SPI tuple
+ * table of the new owned_numbers rows (inside the caller's SPI connection).
+ */
+static SPITupleTable *
+purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
+{
+	Account		acct;
+	NumberToBuy *nbs = palloc0(sizeof(NumberToBuy) * n);
+	int64		total = 0;
+	int64		others;
+	int		   *slots = palloc(sizeof(int) * n);
+	int64	   *holds = palloc(sizeof(int64) * n);
+	StringInfoData rows;
+	Oid			types[2] = {INT8OID, JSONBOID};
+	Datum		args[2];
+
+	/* 1. the account and the numbers: nothing is sent before these pass */
+	load_account(account_id, &acct);
+	if (strcmp(acct.status, "active") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("account " INT64_FORMAT " is %s; only active accounts can buy numbers",
+						account_id, acct.status)));
+	{
+		Oid			t[1] = {TEXTARRAYOID};
+		Datum		a[1];
+		Datum	   *elems = palloc(sizeof(Datum) * n);
+
+		for (int i = 0; i < n; i++)
+			elems[i] = CStringGetTextDatum(phones[i]);
+		a[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+		if (SPI_execute_with_args("SELECT phone_number, account_id FROM twilio_numbers.owned_numbers "
+								  "WHERE phone_number = ANY ($1) AND status <> 'released' LIMIT 1",
+								  1, t, a, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read owned_numbers");
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
+					 errmsg("phone number %s is already owned by account %s",
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2))));
+	}
+
+	/* 2. resolve and price each number; regulatory needs known up front */
+	for (int i = 0; i < n; i++)
+	{
+		NumberToBuy *nb = &nbs[i];
+
+		nb->phone = phones[i];
+		resolve_number(nb);
+		if (nb->address_requirements && strcmp(nb->address_requirements, "none") != 0 &&
+			cfg->address_sid == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_TN_REGULATORY_REQUIREMENT),
+					 errmsg("phone number %s requires an address", nb->phone),
+					 errdetail("Twilio lists its address_requirements as \"%s\".", nb->address_requirements),
+					 errhint("Pass address_sid => 'AD...' (an Address registered with Twilio%s). "
+							 "Nothing was sent to Twilio.",
+							 strcmp(nb->address_requirements, "local") == 0 ? " in the number's country" :
+							 strcmp(nb->address_requirements, "foreign") == 0 ? " outside the number's country" : "")));
+		pricing_customer_price(nb->iso, nb->type, &nb->price);
+		if (!nb->price.found)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("no price for %s %s numbers", nb->iso, nb->type),
+					 errhint("Add a row to twilio_numbers.price_list.")));
+		if (nb->price.currency == NULL || strcmp(nb->price.currency, acct.currency) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("%s %s numbers are priced in %s, but account " INT64_FORMAT " pays in %s",
+							nb->iso, nb->type, nb->price.currency ? nb->price.currency : "(none)",
+							account_id, acct.currency),
+					 errhint("Add a twilio_numbers.price_list row in %s for them.", acct.currency)));
+		nb->hold_cents = to_cents(nb->price.setup_price) + to_cents(nb->price.monthly_price);
+		holds[i] = nb->hold_cents;
+		total += nb->hold_cents;
+	}
+
+	/* 3. hold the funds (no row lock) and check them: TN001 sends nothing */
+	tn_xact_reserve(n);
+	others = tn_intents_hold(account_id, n, phones, holds, slots);
+	for (int i = 0; i < n; i++)
+	{
+		nbs[i].slot = slots[i];
+		tn_xact_track_intent(slots[i]);
+	}
+	check_funds(&acct, others, total);
+
+	/* 4. buy, one POST per number; any failure aborts the whole purchase */
+	for (int i = 0; i < n; i++)
+		buy_at_twilio(&nbs[i], &acct, cfg);
+
+	/* 5. the rows and the ledger entries: the account row is locked here */
+	initStringInfo(&rows);
+	appendStringInfoChar(&rows, '[');
+	for (int i = 0; i < n; i++)
+	{
+		NumberToBuy *nb = &nbs[i];
+
+		if (i > 0)
+			appendStringInfoChar(&rows, ',');
+		appendStringInfoChar(&rows, '{');
+		json_field(&rows, "phone_number", nb->phone, false);
+		json_field(&rows, "number_type", nb->type, false);
+		json_field(&rows, "iso_country", nb->iso, false);
+		json_field(&rows, "locality", nb->locality, false);
+		json_field(&rows, "region", nb->region, false);
+		json_field(&rows, "setup_price",
+				   DatumGetCString(DirectFunctionCall1(numeric_out, nb->price.setup_price)), true);
+		json_field(&rows, "monthly_price",
+				   DatumGetCString(DirectFunctionCall1(numeric_out, nb->price.monthly_price)), true);
+		json_field(&rows, "currency", nb->price.currency, false);
+		json_field(&rows, "twilio", nb->resource, true);
+		appendStringInfoChar(&rows, '}');
+	}
+	appendStringInfoChar(&rows, ']');
+
+	args[0] = Int64GetDatum(account_id);
+	args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(rows.data));
+	if (SPI_execute_with_args("SELECT * FROM twilio_numbers._purchase_record($1, $2)",
+							  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not record the purchase");
+	return SPI_tuptable;
+}
+
+static char **
+phone_array(ArrayType *arr, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **phones;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
+	if (*n < 1 || *n > 100)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("phone_numbers must hold 1 to 100 numbers, not %d", *n)));
+	phones = palloc(sizeof(char *) * *n);
+	for (int i = 0; i < *n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("phone_numbers must not contain NULL")));
+		phones[i] = TextDatumGetCString(elems[i]);
+		tn_check_e164("phone_numbers", phones[i]);
+		for (int j = 0; j < i; j++)
+			if (strcmp(phones[i], phones[j]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("phone_numbers lists %s twice", phones[i])));
+	}
+	return phones;
+}
+
+static int64
+account_arg(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("account_id is required")));
+	return PG_GETARG_INT64(n);
+}
+
+PG_FUNCTION_INFO_V1(tn_numbers_purchase);
+
+/* numbers_purchase(account_id, phone_number, ...) -> owned_numbers */
+Datum
+tn_numbers_purchase(PG_FUNCTION_ARGS)
+{
+	int64		account_id;
+	char	   *phone;
+	NumberConfig cfg;
+	SPITupleTable *tt;
+	Datum		result;
+
+	tn_require_worker();
+	account_id = account_arg(fcinfo, 0);
+	phone = text_arg(fcinfo, 1);
+	tn_check_e164("phone_number", phone);
+	read_config(fcinfo, 2, &cfg);
+	twilio_require_credentials();
+
+	SPI_connect();
+	tt = purchase(account_id, &phone, 1, &cfg);
+	result = PointerGetDatum(SPI_returntuple(tt->vals[0], tt->tupdesc));
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(tn_numbers_purchase_many);
+
+/* numbers_purchase(account_id, phone_numbers text[], ...) -> SETOF owned_numbers */
+Datum
+tn_numbers_purchase_many(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		account_id;
+	char	  **phones;
+	int			n;
+	NumberConfig cfg;
+	SPITupleTable *tt;
+
+	tn_require_worker();
+	account_id = account_arg(fcinfo, 0);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("phone_numbers is required")));
+	phones = phone_array(PG_GETARG_ARRAYTYPE_P(1), &n);
+	read_config(fcinfo, 2, &cfg);
+	twilio_require_credentials();
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	tt = purchase(account_id, phones, n, &cfg);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		tuplestore_puttuple(rsinfo->setResult, tt->vals[i]);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* ---- numbers_update, trunks, transfer ------------------------------------ */
+
+/* A live number of the account, locked (errors as _live_number says). */
+typedef struct LiveNumber
+{
+	int64		number_id;
+	char	   *phone;
+	char	   *sid;
+	char	   *account_sid;
+	char	   *trunk_sid;
+	char	   *currency;
+} LiveNumber;
+
+static void
+lock_live_number(int64 account_id, const char *phone, LiveNumber *ln)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		args[2] = {Int64GetDatum(account_id), CStringGetTextDatum(phone)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT number_id, phone_number, twilio_sid, twilio_account_sid, trunk_sid, currency "
+							  "FROM twilio_numbers._live_number($1, $2)",
+							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read owned_numbers");
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	ln->number_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	ln->phone = SPI_getvalue(tup, desc, 2);
+	ln->sid = SPI_getvalue(tup, desc, 3);
+	ln->account_sid = SPI_getvalue(tup, desc, 4);
+	ln->trunk_sid = SPI_getvalue(tup, desc, 5);
+	ln->currency = SPI_getvalue(tup, desc, 6);
+	if (ln->sid == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("phone number %s has no Twilio SID yet", phone)));
+}
+
+/* Record a resync intent for this transaction before changing Twilio. */
+static void
+track_change(const LiveNumber *ln, const char *other_account_sid)
+{
+	int			slot;
+
+	tn_xact_reserve(1);
+	slot = tn_intent_resync(ln->number_id, ln->phone);
+	tn_xact_track_intent(slot);
+	if (other_account_sid)
+		tn_intent_set_sid(slot, ln->sid, other_account_sid);
+}
+
+/* Apply Twilio's resource to the row and return the row as the result. */
+static Datum
+apply_and_return(int64 number_id, const char *resource)
+{
+	Oid			types[2] = {INT8OID, JSONBOID};
+	Datum		args[2];
+
+	args[0] = Int64GetDatum(number_id);
+	args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(resource ? resource : "null"));
+	if (resource &&
+		SPI_execute_with_args("SELECT twilio_numbers._apply_twilio($1, $2)", 2, types, args, NULL,
+							  false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not update owned_numbers");
+	if (SPI_execute_with_args("SELECT * FROM twilio_numbers.owned_numbers WHERE number_id = $1",
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read owned_numbers");
+	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+}
+
+PG_FUNCTION_INFO_V1(tn_numbers_update);
+
+/* numbers_update(account_id, phone_number, ...) -> owned_numbers */
+Datum
+tn_numbers_update(PG_FUNCTION_ARGS)
+{
+	int64		account_id;
+	char	   *phone;
+	NumberConfig cfg;
+	LiveNumber	ln;
+	StringInfoData form;
+	char	   *resource = NULL;
+	Datum		result;
+
+	tn_require_worker();
+	account_id = account_arg(fcinfo, 0);
+	phone = text_arg(fcinfo, 1);
+	tn_check_e164("phone_number", phone);
+	read_config(fcinfo, 2, &cfg);
+	twilio_require_credentials();
+
+	SPI_connect();
+	lock_live_number(account_id, phone, &ln);
+	initStringInfo(&form);
+	config_form(&cfg, &form);
+	if (form.len > 0)
+	{
+		TwilioReply reply;
+
+		track_change(&ln, NULL);
+		twilio_request(HTTP_POST,
+					   twilio_account_url_for(ln.account_sid, "/IncomingPhoneNumbers/%s.json", ln.sid),
+					   form.data, 0, psprintf("update %s", phone), &reply);
+		resource = twilio_json_text(&reply);
+	}
+	result = apply_and_return(ln.number_id, resource);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/* Set the row's trunk_sid (Twilio's trunk association is already done). */
+static void
+set_trunk(int64 number_id, const char *trunk_sid)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		args[2] = {Int64GetDatum(number_id), trunk_sid ? CStringGetTextDatum(trunk_sid) : (Datum) 0};
+	char		nulls[2] = {' ', trunk_sid ? ' ' : 'n'};
+
+	if (SPI_execute_with_args("UPDATE twilio_numbers.owned_numbers SET trunk_sid = $2, updated_at = now() "
+							  "WHERE number_id = $1", 2, types, args, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update owned_numbers");
+}
+
+/* Remove a number from a trunk at Twilio; 404 means it already is not there. */
+static void
+trunk_remove(const char *trunk_sid, const char *number_sid, const char *phone)
+{
+	TwilioReply reply;
+
+	twilio_request(HTTP_DELETE,
+				   twilio_url(TWILIO_TRUNKING, "/v1/Trunks/%s/PhoneNumbers/%s", trunk_sid, number_sid),
+				   NULL, TWILIO_OK_404 | HTTP_RETRY_SAFE,
+				   psprintf("remove %s from trunk %s", phone, trunk_sid), &reply);
+}
+
+PG_FUNCTION_INFO_V1(tn_numbers_trunk_assign);
+
+/* numbers_trunk_assign(account_id, phone_number, trunk_sid) -> owned_numbers */
+Datum
+tn_numbers_trunk_assign(PG_FUNCTION_ARGS)
+{
+	int64		account_id = PG_GETARG_INT64(0);
+	char	   *phone = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *trunk = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	LiveNumber	ln;
+	Datum		result;
+
+	tn_require_worker();
+	tn_check_e164("phone_number", phone);
+	if (trunk[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("trunk_sid is required"),
+				 errhint("numbers_trunk_unassign() removes a number from its trunk.")));
+	tn_check_sid("trunk_sid", trunk, "TK");
+	twilio_require_credentials();
+
+	SPI_connect();
+	lock_live_number(account_id, phone, &ln);
+	if (ln.trunk_sid == NULL || strcmp(ln.trunk_sid, trunk) != 0)
+	{
+		StringInfoData form;
+		TwilioReply reply;
+
+		track_change(&ln, NULL);
+		/* a number is on one trunk at a time: move it */
+		if (ln.trunk_sid)
+			trunk_remove(ln.trunk_sid, ln.sid, phone);
+		initStringInfo(&form);
+		twilio_form_add(&form, "PhoneNumberSid", ln.sid);
+		twilio_request(HTTP_POST, twilio_url(TWILIO_TRUNKING, "/v1/Trunks/%s/PhoneNumbers", trunk),
+					   form.data, 0, psprintf("assign %s to trunk %s", phone, trunk), &reply);
+		set_trunk(ln.number_id, trunk);
+	}
+	result = apply_and_return(ln.number_id, NULL);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(tn_numbers_trunk_unassign);
+
+/* numbers_trunk_unassign(account_id, phone_number) -> owned_numbers */
+Datum
+tn_numbers_trunk_unassign(PG_FUNCTION_ARGS)
+{
+	int64		account_id = PG_GETARG_INT64(0);
+	char	   *phone = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	LiveNumber	ln;
+	Datum		result;
+
+	tn_require_worker();
+	tn_check_e164("phone_number", phone);
+	twilio_require_credentials();
+
+	SPI_connect();
+	lock_live_number(account_id, phone, &ln);
+	if (ln.trunk_sid == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("phone number %s is not assigned to a trunk", phone)));
+	track_change(&ln, NULL);
+	trunk_remove(ln.trunk_sid, ln.sid, phone);
+	set_trunk(ln.number_id, NULL);
+	result = apply_and_return(ln.number_id, NULL);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(tn_numbers_transfer);
+
+/*
+ * numbers_transfer(phone_number, from_account_id, to_account_id): the number
+ * changes hands, ledger-neutral (the period already paid stays paid; the new
+ * account is billed from the next period).  When the accounts map to
+ * different Twilio (sub)accounts, Twilio moves it too (AccountSid update).
+ */
+Datum
+tn_numbers_transfer(PG_FUNCTION_ARGS)
+{
+	char	   *phone = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int64		from_id = PG_GETARG_INT64(1);
+	int64		to_id = PG_GETARG_INT64(2);
+	LiveNumber	ln;
+	Account		to;
+	const char *from_sid;
+	const char *to_sid;
+	char	   *resource = NULL;
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		args[2];
+	Datum		result;
+
+	tn_require_worker();
+	tn_check_e164("phone_number", phone);
+	if (from_id == to_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_account_id and to_account_id are the same account")));
+	twilio_require_credentials();
+
+	SPI_connect();
+	lock_live_number(from_id, phone, &ln);
+	load_account(to_id, &to);
+	if (strcmp(to.status, "active") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("account " INT64_FORMAT " is %s; numbers can only move to active accounts",
+						to_id, to.status)));
+	if (strcmp(to.currency, ln.currency) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("phone number %s is billed in %s, but account " INT64_FORMAT " pays in %s",
+						phone, ln.currency, to_id, to.currency)));
+
+	from_sid = ln.account_sid && ln.account_sid[0] ? ln.account_sid : tn_account_sid;
+	to_sid = to.twilio_account_sid && to.twilio_account_sid[0] ? to.twilio_account_sid : tn_account_sid;
+	if (strcmp(from_sid, to_sid) != 0)
+	{
+		StringInfoData form;
+		TwilioReply reply;
+
+		/* if we roll back, the worker moves it back from to_sid */
+		track_change(&ln, to_sid);
+		initStringInfo(&form);
+		twilio_form_add(&form, "AccountSid", to_sid);
+		twilio_request(HTTP_POST,
+					   twilio_account_url_for(from_sid, "/IncomingPhoneNumbers/%s.json", ln.sid),
+					   form.data, 0, psprintf("move %s to account %s", phone, to_sid), &reply);
+		resource = twilio_json_text(&reply);
+	}
+
+	args[0] = Int64GetDatum(ln.number_id);
+	args[1] = Int64GetDatum(to_id);
+	if (SPI_execute_with_args("UPDATE twilio_numbers.owned_numbers SET account_id = $2, origin = 'transferred', "
+							  "updated_at = now() WHERE number_id = $1",
+							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update owned_numbers");
+	result = apply_and_return(ln.number_id, resource);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/* ---- small SQL-callable helpers -------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(tn_require_worker_sql);
+
+Datum
+tn_require_worker_sql(PG_FUNCTION_ARGS)
+{
+	tn_require_worker();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(tn_wake_worker_at_commit_sql);
+
+Datum
+tn_wake_worker_at_commit_sql(PG_FUNCTION_ARGS)
+{
+	tn_xact_wake_worker_at_commit();
+	PG_RETURN_VOID();
+}

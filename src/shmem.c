@@ -1,0 +1,384 @@
+/*
+ * shmem.c — the shared state between backends and the background worker:
+ * in-flight intents (purchases and configuration changes not yet settled),
+ * the funds they hold, and the worker's latch.
+ *
+ * An intent is recorded before a backend asks Twilio to change something
+ * inside a transaction that may still roll back.  When that transaction
+ * ends, the backend's transaction callback marks the intent ended and wakes
+ * the worker (memory only, no I/O); the worker then settles it against the
+ * committed tables — a purchase whose row did not commit is compensated, a
+ * configuration change is re-synced — and frees the slot.  Shared memory
+ * dies with a crash; the worker's start-up reconcile covers that case.
+ *
+ * Fund holds: each purchase intent carries the amount it is about to debit,
+ * so concurrent purchases on one account see each other's reservations
+ * without locking the account row across their HTTP calls.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "commands/dbcommands.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "twilio_numbers.h"
+
+typedef struct TnShared
+{
+	LWLock	   *lock;
+	Latch	   *worker_latch;	/* NULL while no worker runs */
+	int			worker_pid;
+	int			max_intents;
+	Intent		intents[FLEXIBLE_ARRAY_MEMBER];
+} TnShared;
+
+static TnShared *shared = NULL;
+
+Size
+tn_shmem_size(void)
+{
+	return add_size(offsetof(TnShared, intents), mul_size(sizeof(Intent), tn_max_inflight));
+}
+
+void
+tn_shmem_init(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("twilio_numbers shared state", tn_shmem_size(), &found);
+	if (!found)
+	{
+		memset(shared, 0, tn_shmem_size());
+		shared->lock = &(GetNamedLWLockTranche("twilio_numbers"))->lock;
+		shared->max_intents = tn_max_inflight;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Functions that need the worker refuse clearly when it cannot exist. */
+void
+tn_require_worker(void)
+{
+	char	   *dbname;
+
+	if (!tn_preloaded || shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("twilio_numbers must be loaded via shared_preload_libraries to buy, change or release numbers"),
+				 errhint("Add twilio_numbers to shared_preload_libraries in postgresql.conf and restart PostgreSQL.")));
+	dbname = get_database_name(MyDatabaseId);
+	if (dbname == NULL || strcmp(dbname, tn_database) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("numbers can only be bought, changed or released in database \"%s\"", tn_database),
+				 errhint("twilio_numbers.database names the database whose background worker "
+						 "settles Twilio calls; it is \"%s\" here.", tn_database)));
+}
+
+/* ---- the worker's latch -------------------------------------------------- */
+
+void
+tn_worker_register(void)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->worker_latch = MyLatch;
+	shared->worker_pid = MyProcPid;
+	LWLockRelease(shared->lock);
+}
+
+void
+tn_worker_unregister(void)
+{
+	if (shared == NULL)
+		return;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (shared->worker_pid == MyProcPid)
+	{
+		shared->worker_latch = NULL;
+		shared->worker_pid = 0;
+	}
+	LWLockRelease(shared->lock);
+}
+
+/* Wake the worker; safe to call from a transaction callback. */
+void
+tn_wake_worker(void)
+{
+	Latch	   *latch;
+
+	if (shared == NULL)
+		return;
+	/* a stale pointer at worst wakes some other process: harmless */
+	latch = shared->worker_latch;
+	if (latch)
+		SetLatch(latch);
+}
+
+int
+tn_worker_pid(void)
+{
+	return shared ? shared->worker_pid : 0;
+}
+
+/* ---- intents ------------------------------------------------------------- */
+
+static int
+alloc_slot(void)
+{
+	for (int i = 0; i < shared->max_intents; i++)
+		if (!shared->intents[i].in_use)
+			return i;
+	return -1;
+}
+
+/*
+ * Reserve funds for a purchase: record one purchase intent per number with
+ * its hold, and return the holds other in-flight purchases have on the same
+ * account.  The caller then reads the committed balance (with a fresh
+ * snapshot) and checks; a hold released before this call belonged to a
+ * transaction whose commit that snapshot sees, and one still present is
+ * counted even if its debit is also visible, so the check can only err on
+ * the side of refusing.
+ */
+int64
+tn_intents_hold(int64 account_id, int n, char **phones, const int64 *hold_cents, int *slots)
+{
+	int64		others = 0;
+	TransactionId xid = GetTopTransactionId();
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < shared->max_intents; i++)
+	{
+		Intent	   *it = &shared->intents[i];
+
+		if (it->in_use && !it->ended && it->kind == INTENT_PURCHASE &&
+			it->dboid == MyDatabaseId && it->account_id == account_id)
+			others += it->hold_cents;
+	}
+	for (int k = 0; k < n; k++)
+	{
+		int			s = alloc_slot();
+		Intent	   *it;
+
+		if (s < 0)
+		{
+			for (int j = 0; j < k; j++)
+				shared->intents[slots[j]].in_use = false;
+			LWLockRelease(shared->lock);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("too many purchases and changes in flight"),
+					 errhint("Raise twilio_numbers.max_inflight (now %d) and restart.", tn_max_inflight)));
+		}
+		it = &shared->intents[s];
+		memset(it, 0, sizeof(*it));
+		it->in_use = true;
+		it->kind = INTENT_PURCHASE;
+		it->dboid = MyDatabaseId;
+		it->pid = MyProcPid;
+		it->xid = xid;
+		it->account_id = account_id;
+		it->hold_cents = hold_cents[k];
+		it->started_at = GetCurrentTimestamp();
+		strlcpy(it->phone, phones[k], sizeof(it->phone));
+		slots[k] = s;
+	}
+	LWLockRelease(shared->lock);
+	return others;
+}
+
+/* Record a configuration-change intent (re-synced when its transaction ends). */
+int
+tn_intent_resync(int64 number_id, const char *phone)
+{
+	int			s;
+	Intent	   *it;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	s = alloc_slot();
+	if (s < 0)
+	{
+		LWLockRelease(shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many purchases and changes in flight"),
+				 errhint("Raise twilio_numbers.max_inflight (now %d) and restart.", tn_max_inflight)));
+	}
+	it = &shared->intents[s];
+	memset(it, 0, sizeof(*it));
+	it->in_use = true;
+	it->kind = INTENT_RESYNC;
+	it->posted = true;
+	it->dboid = MyDatabaseId;
+	it->pid = MyProcPid;
+	it->xid = GetTopTransactionId();
+	it->number_id = number_id;
+	it->started_at = GetCurrentTimestamp();
+	strlcpy(it->phone, phone, sizeof(it->phone));
+	LWLockRelease(shared->lock);
+	return s;
+}
+
+/* The request of this intent is about to be sent (or surely was not). */
+void
+tn_intent_set_posted(int slot, bool posted)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->intents[slot].posted = posted;
+	LWLockRelease(shared->lock);
+}
+
+/* Twilio answered the purchase: remember what it bought. */
+void
+tn_intent_set_sid(int slot, const char *sid, const char *account_sid)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	strlcpy(shared->intents[slot].sid, sid ? sid : "", sizeof(shared->intents[slot].sid));
+	strlcpy(shared->intents[slot].twilio_account_sid, account_sid ? account_sid : "",
+			sizeof(shared->intents[slot].twilio_account_sid));
+	LWLockRelease(shared->lock);
+}
+
+/*
+ * The transaction of these intents is over (from the transaction callback:
+ * memory only).  Intents that never reached Twilio are freed right away;
+ * the others wait for the worker.  Returns whether the worker has work.
+ */
+bool
+tn_intents_end(const int *slots, int n, bool committed)
+{
+	bool		work = false;
+
+	if (shared == NULL || n == 0)
+		return false;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < n; i++)
+	{
+		Intent	   *it = &shared->intents[slots[i]];
+
+		if (!it->in_use || it->pid != MyProcPid || it->ended)
+			continue;
+		if (!it->posted)
+			it->in_use = false;
+		else
+		{
+			it->ended = true;
+			it->committed = committed;
+			it->hold_cents = 0;
+			work = true;
+		}
+	}
+	LWLockRelease(shared->lock);
+	return work;
+}
+
+/* Copy out up to max ended intents of this database for settling. */
+int
+tn_intents_ended(Intent *out, int *slots, int max)
+{
+	int			n = 0;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (int i = 0; i < shared->max_intents && n < max; i++)
+	{
+		Intent	   *it = &shared->intents[i];
+
+		if (it->in_use && it->ended && it->dboid == MyDatabaseId)
+		{
+			out[n] = *it;
+			slots[n] = i;
+			n++;
+		}
+	}
+	LWLockRelease(shared->lock);
+	return n;
+}
+
+/* The worker settled these: free their slots. */
+void
+tn_intents_free(const int *slots, int n)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < n; i++)
+		if (shared->intents[slots[i]].ended)
+			shared->intents[slots[i]].in_use = false;
+	LWLockRelease(shared->lock);
+}
+
+/* Is a purchase of this number in flight (not yet ended) anywhere? */
+bool
+tn_intent_buying(const char *phone)
+{
+	bool		found = false;
+
+	if (shared == NULL)
+		return false;
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (int i = 0; i < shared->max_intents && !found; i++)
+	{
+		Intent	   *it = &shared->intents[i];
+
+		found = it->in_use && !it->ended && it->kind == INTENT_PURCHASE &&
+			strcmp(it->phone, phone) == 0;
+	}
+	LWLockRelease(shared->lock);
+	return found;
+}
+
+PG_FUNCTION_INFO_V1(tn_inflight);
+
+/* inflight(): the intents, for monitoring. */
+Datum
+tn_inflight(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Intent	   *copy;
+	int			n = 0;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (shared == NULL)
+		PG_RETURN_VOID();
+
+	copy = palloc(sizeof(Intent) * shared->max_intents);
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (int i = 0; i < shared->max_intents; i++)
+		if (shared->intents[i].in_use)
+			copy[n++] = shared->intents[i];
+	LWLockRelease(shared->lock);
+
+	for (int i = 0; i < n; i++)
+	{
+		Intent	   *it = &copy[i];
+		Datum		values[11];
+		bool		nulls[11] = {0};
+
+		values[0] = CStringGetTextDatum(it->kind == INTENT_PURCHASE ? "purchase" : "resync");
+		values[1] = CStringGetTextDatum(it->ended ? (it->committed ? "committed" : "rolled back")
+										: "in progress");
+		values[2] = Int32GetDatum(it->pid);
+		values[3] = TransactionIdGetDatum(it->xid);
+		values[4] = Int64GetDatum(it->account_id);
+		nulls[4] = it->account_id == 0;
+		values[5] = Int64GetDatum(it->number_id);
+		nulls[5] = it->number_id == 0;
+		values[6] = CStringGetTextDatum(it->phone);
+		values[7] = CStringGetTextDatum(it->sid);
+		nulls[7] = it->sid[0] == '\0';
+		values[8] = DirectFunctionCall3(numeric_in, CStringGetDatum(psprintf(INT64_FORMAT ".%02d",
+																			 it->hold_cents / 100, (int) (it->hold_cents % 100))),
+										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		values[9] = BoolGetDatum(it->posted);
+		values[10] = TimestampTzGetDatum(it->started_at);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,373 @@
+/*
+ * worker.c — the background worker: one per cluster, in the database named
+ * by twilio_numbers.database, started through shared_preload_libraries.
+ *
+ * It sleeps on its latch and wakes when a transaction that bought, changed
+ * or queued something ends (xact.c sets the latch) and every
+ * worker_interval_ms regardless.  Each wake it
+ *   1. settles ended intents: a purchase whose row did not commit gets a
+ *      compensate job, a rolled-back change a resync job (one short
+ *      transaction), then frees their shared-memory slots;
+ *   2. drains due jobs of work_queue one at a time, each in its own short
+ *      transaction (claimed FOR UPDATE SKIP LOCKED, run, outcome recorded),
+ *      retrying failures with exponential backoff until queue_max_attempts,
+ *      after which the job is a dead letter (NOTIFY twilio_numbers_dead_letter).
+ * It says what it is doing in pg_stat_activity and is restarted by the
+ * postmaster if it dies.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/pg_prng.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "twilio_numbers.h"
+
+#define SETTLE_BATCH 64
+#define JOBS_PER_WAKE 200
+
+static MemoryContext worker_cxt = NULL;
+
+void
+tn_worker_register_bgworker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	strlcpy(worker.bgw_library_name, "twilio_numbers", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "tn_worker_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "twilio_numbers worker", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "twilio_numbers worker", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+static void
+begin_tx(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+static void
+commit_tx(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * After an ERROR inside one unit of work: log it, abort the transaction,
+ * and hand back a copy of the message (in the worker's context).
+ */
+static char *
+recover_from_error(void)
+{
+	ErrorData  *edata;
+	char	   *message;
+
+	MemoryContextSwitchTo(worker_cxt);
+	edata = CopyErrorData();
+	HOLD_INTERRUPTS();
+	EmitErrorReport();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	RESUME_INTERRUPTS();
+	message = pstrdup(edata->message ? edata->message : "unknown error");
+	FreeErrorData(edata);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return message;
+}
+
+/* Is the extension (at a version with the queue) installed here? */
+static bool
+extension_ready(void)
+{
+	bool		ready;
+	bool		isnull;
+
+	begin_tx("twilio_numbers: checking the extension");
+	if (SPI_execute("SELECT to_regclass('twilio_numbers.work_queue') IS NOT NULL", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not check for the extension");
+	ready = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	commit_tx();
+	return ready;
+}
+
+/* Queue a job (inside the current transaction). */
+static void
+enqueue(const char *kind, int64 number_id, const char *phone, const char *sid,
+		const char *account_sid, const char *payload)
+{
+	Oid			types[6] = {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+
+	args[0] = CStringGetTextDatum(kind);
+	args[1] = Int64GetDatum(number_id);
+	nulls[1] = number_id ? ' ' : 'n';
+	args[2] = phone && phone[0] ? CStringGetTextDatum(phone) : (Datum) 0;
+	nulls[2] = phone && phone[0] ? ' ' : 'n';
+	args[3] = sid && sid[0] ? CStringGetTextDatum(sid) : (Datum) 0;
+	nulls[3] = sid && sid[0] ? ' ' : 'n';
+	args[4] = account_sid && account_sid[0] ? CStringGetTextDatum(account_sid) : (Datum) 0;
+	nulls[4] = account_sid && account_sid[0] ? ' ' : 'n';
+	args[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(payload ? payload : "{}"));
+	if (SPI_execute_with_args("INSERT INTO twilio_numbers.work_queue "
+							  "(kind, number_id, phone_number, twilio_sid, twilio_account_sid, payload) "
+							  "VALUES ($1, $2, $3, $4, $5, $6)",
+							  6, types, args, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into work_queue");
+}
+
+/* Was a purchase with this SID committed (a row of any status has it)? */
+static bool
+purchase_committed(const char *sid)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(sid)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM twilio_numbers.owned_numbers WHERE twilio_sid = $1",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read owned_numbers");
+	return SPI_processed > 0;
+}
+
+/* Turn ended intents into jobs (one transaction), then free their slots. */
+static void
+settle_intents(void)
+{
+	Intent		intents[SETTLE_BATCH];
+	int			slots[SETTLE_BATCH];
+	int			n;
+
+	while ((n = tn_intents_ended(intents, slots, SETTLE_BATCH)) > 0)
+	{
+		begin_tx("twilio_numbers: settling ended transactions");
+		for (int i = 0; i < n; i++)
+		{
+			Intent	   *it = &intents[i];
+
+			if (it->kind == INTENT_PURCHASE)
+			{
+				if (it->sid[0] && purchase_committed(it->sid))
+					continue;
+				/* rolled back (or its savepoint was): undo it at Twilio */
+				enqueue("compensate", 0, it->phone, it->sid, it->twilio_account_sid, NULL);
+			}
+			else if (it->kind == INTENT_RESYNC)
+			{
+				char	   *payload = it->twilio_account_sid[0]
+					? psprintf("{\"other_account_sid\": \"%s\"}", it->twilio_account_sid) : NULL;
+
+				enqueue("resync", it->number_id, it->phone, NULL, NULL, payload);
+			}
+		}
+		commit_tx();
+		tn_intents_free(slots, n);
+	}
+}
+
+/* Record a job's outcome: done, or retry with backoff, or dead. */
+static void
+record_outcome(int64 job_id, int attempts, bool done, const char *error)
+{
+	Oid			types[4] = {INT8OID, BOOLOID, TEXTOID, FLOAT8OID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	double		backoff_ms;
+
+	/* base * 2^attempts, jittered to 50-100 %, capped */
+	backoff_ms = (double) tn_queue_retry_base_ms * (double) (1L << Min(attempts, 20));
+	backoff_ms = Min(backoff_ms, (double) tn_queue_retry_max_ms);
+	backoff_ms *= 0.5 + 0.5 * pg_prng_double(&pg_global_prng_state);
+
+	args[0] = Int64GetDatum(job_id);
+	args[1] = BoolGetDatum(done);
+	args[2] = error ? CStringGetTextDatum(error) : (Datum) 0;
+	nulls[2] = error ? ' ' : 'n';
+	args[3] = Float8GetDatum(backoff_ms);
+	if (SPI_execute_with_args("WITH j AS ("
+							  "  UPDATE twilio_numbers.work_queue SET "
+							  "    attempts = attempts + 1, last_error = $3, updated_at = now(), "
+							  "    status = CASE WHEN $2 THEN 'done' "
+							  "                  WHEN attempts + 1 >= current_setting('twilio_numbers.queue_max_attempts')::int "
+							  "                  THEN 'dead' ELSE 'pending' END, "
+							  "    finished_at = CASE WHEN $2 THEN now() END, "
+							  "    next_attempt_at = CASE WHEN $2 THEN next_attempt_at "
+							  "                      ELSE now() + make_interval(secs => $4 / 1000.0) END "
+							  "  WHERE job_id = $1 RETURNING job_id, status, kind, phone_number) "
+							  "SELECT pg_notify('twilio_numbers_dead_letter', "
+							  "                 json_build_object('job_id', job_id, 'kind', kind, "
+							  "                                   'phone_number', phone_number)::text) "
+							  "FROM j WHERE status = 'dead'",
+							  4, types, args, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not update work_queue");
+}
+
+/*
+ * Claim the next due job, run it and record the outcome, all in one short
+ * transaction.  Returns false when no job was due.
+ */
+static bool
+run_one_job(void)
+{
+	volatile int64 job_id = 0;
+	volatile int attempts = 0;
+	volatile bool ran = false;
+
+	PG_TRY();
+	{
+		Job			job;
+		char	   *error = NULL;
+		bool		done;
+		bool		isnull;
+
+		begin_tx("twilio_numbers: running a queued job");
+		if (SPI_execute("SELECT job_id, kind, number_id, phone_number, twilio_sid, twilio_account_sid, "
+						"payload::text, attempts "
+						"FROM twilio_numbers.work_queue "
+						"WHERE status = 'pending' AND next_attempt_at <= now() "
+						"ORDER BY next_attempt_at, job_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+						false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read work_queue");
+		if (SPI_processed == 1)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			Datum		number_id;
+
+			job.job_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			job.kind = SPI_getvalue(tup, desc, 2);
+			number_id = SPI_getbinval(tup, desc, 3, &isnull);
+			job.number_id = isnull ? 0 : DatumGetInt64(number_id);
+			job.phone = SPI_getvalue(tup, desc, 4);
+			job.sid = SPI_getvalue(tup, desc, 5);
+			job.account_sid = SPI_getvalue(tup, desc, 6);
+			job.payload = SPI_getvalue(tup, desc, 7);
+			job.attempts = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
+			job_id = job.job_id;
+			attempts = job.attempts;
+
+			pgstat_report_activity(STATE_RUNNING,
+								   psprintf("twilio_numbers: %s %s (job " INT64_FORMAT ", attempt %d)",
+											job.kind, job.phone ? job.phone : "", job.job_id,
+											job.attempts + 1));
+			done = tn_job_run(&job, &error);
+			record_outcome(job.job_id, job.attempts, done, error);
+			ran = true;
+		}
+		commit_tx();
+	}
+	PG_CATCH();
+	{
+		char	   *message = recover_from_error();
+
+		if (job_id != 0)
+		{
+			/* count the failed attempt in a fresh transaction */
+			begin_tx("twilio_numbers: recording a failed job");
+			record_outcome(job_id, attempts, false, message);
+			commit_tx();
+			ran = true;
+		}
+	}
+	PG_END_TRY();
+	return ran;
+}
+
+/* Milliseconds until the next pending job is due (capped by the interval). */
+static long
+next_wait_ms(void)
+{
+	long		wait = tn_worker_interval_ms;
+	bool		isnull;
+	Datum		d;
+
+	begin_tx("twilio_numbers: idle");
+	if (SPI_execute("SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint "
+					"FROM twilio_numbers.work_queue WHERE status = 'pending'", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read work_queue");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		wait = Max(1, Min(wait, DatumGetInt64(d)));
+	commit_tx();
+	return wait;
+}
+
+static void
+worker_exit(int code, Datum arg)
+{
+	tn_worker_unregister();
+}
+
+void
+tn_worker_main(Datum main_arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(tn_database, NULL, 0);
+	pgstat_report_appname("twilio_numbers worker");
+	worker_cxt = AllocSetContextCreate(TopMemoryContext, "twilio_numbers worker",
+									   ALLOCSET_DEFAULT_SIZES);
+	tn_worker_register();
+	on_shmem_exit(worker_exit, (Datum) 0);
+	ereport(LOG, (errmsg("twilio_numbers worker started in database \"%s\"", tn_database)));
+
+	for (;;)
+	{
+		long		wait = tn_worker_interval_ms;
+		MemoryContext oldcxt = MemoryContextSwitchTo(worker_cxt);
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		PG_TRY();
+		{
+			if (extension_ready())
+			{
+				settle_intents();
+				for (int i = 0; i < JOBS_PER_WAKE && run_one_job(); i++)
+					CHECK_FOR_INTERRUPTS();
+				wait = next_wait_ms();
+			}
+		}
+		PG_CATCH();
+		{
+			(void) recover_from_error();
+		}
+		PG_END_TRY();
+
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(worker_cxt);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 wait, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
