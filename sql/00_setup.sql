@@ -53,13 +53,14 @@ SELECT (r->>'seq')::int AS seq, r->>'method' AS method,
        (r->>'twilio_code')::int AS twilio_code
 FROM emu.requests() r;
 
--- run a statement; return its SQLSTATE and message, or 'ok'
+-- run a statement; return its SQLSTATE and message, or 'ok' (account ids,
+-- which depend on the order tests run in, print as N)
 CREATE FUNCTION emu.try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE stmt;
     RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
+    RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, 'account [0-9]+', 'account N', 'g');
 END $$;
 
 -- the same with the error's detail and hint
@@ -71,7 +72,63 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
                             detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+    message := regexp_replace(message, 'account [0-9]+', 'account N', 'g');
 END $$;
+
+-- call Twilio's API on the emulator (as the tests' API key), form-encoded
+CREATE FUNCTION emu.twilio(method text, path text, form jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    cmd text;
+    reply text;
+BEGIN
+    IF to_regclass('pg_temp.emu_reply') IS NULL THEN
+        CREATE TEMP TABLE emu_reply (line text);
+    END IF;
+    TRUNCATE emu_reply;
+    cmd := format('curl -sS -X %s -u %s %s %s', method,
+                  'SK00000000000000000000000000000001:ap1-s3cret-0f-the-test-key',
+                  (SELECT coalesce(string_agg('--data-urlencode ' || emu.shq(key || '=' || value), ' '), '')
+                   FROM jsonb_each_text(form)),
+                  emu.shq(current_setting('twilio_numbers.api_url') || path));
+    EXECUTE format('COPY emu_reply FROM PROGRAM %L WITH (FORMAT csv, QUOTE %L, DELIMITER %L)',
+                   cmd, e'\x01', e'\x02');
+    SELECT string_agg(line, e'\n') INTO reply FROM emu_reply;
+    RETURN reply::jsonb;
+END $$;
+
+-- the main account's 2010 API path
+CREATE FUNCTION emu.account() RETURNS text LANGUAGE sql
+AS $$ SELECT '/2010-04-01/Accounts/' || current_setting('twilio_numbers.account_sid') $$;
+
+-- wait (up to timeout_s) until a query returns true; the background worker
+-- acts after commit, so tests wait for its effects instead of sleeping
+CREATE FUNCTION emu.wait_until(cond text, timeout_s int DEFAULT 20) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    ok boolean;
+    deadline timestamptz := clock_timestamp() + make_interval(secs => timeout_s);
+BEGIN
+    LOOP
+        EXECUTE cond INTO ok;
+        IF ok THEN RETURN true; END IF;
+        IF clock_timestamp() > deadline THEN RETURN false; END IF;
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
+
+-- the queue is empty of pending work
+CREATE FUNCTION emu.queue_drained() RETURNS boolean LANGUAGE sql
+AS $$ SELECT emu.wait_until('SELECT NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue WHERE status = ''pending'') '
+                            'AND NOT EXISTS (SELECT 1 FROM twilio_numbers.inflight)') $$;
+
+-- the numbers the emulator says the account owns
+CREATE FUNCTION emu.owned() RETURNS SETOF text LANGUAGE sql
+AS $$ SELECT n->>'phone_number' FROM jsonb_array_elements(emu.state()->'numbers') n ORDER BY 1 $$;
+
+-- the worker's start-up reconcile is done before the tests count requests
+SELECT emu.wait_until('SELECT last_reconcile_at IS NOT NULL FROM twilio_numbers.worker_status');
+SELECT database, starts, last_reconcile_findings, last_error FROM twilio_numbers.worker_status;
 
 SELECT emu.reset();
 SELECT count(*) AS requests FROM emu.log;

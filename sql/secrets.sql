@@ -39,7 +39,8 @@ SHOW twilio_numbers.account_sid;
 SHOW twilio_numbers.api_secret;
 SELECT current_setting('twilio_numbers.auth_token');
 SELECT current_setting('twilio_numbers.auth_token', true);
-SELECT name FROM pg_settings WHERE name LIKE 'twilio_numbers.%' ORDER BY name;
+SELECT count(*) > 10 AS other_settings_visible FROM pg_settings WHERE name LIKE 'twilio_numbers.%';
+SELECT name FROM pg_settings WHERE name LIKE 'twilio_numbers.%' AND name ~ '(sid|token|key|secret)';
 SELECT count(*) AS settings_showing_token
 FROM pg_settings, public.secret_marker m WHERE strpos(coalesce(setting, ''), m.token) > 0;
 SELECT count(*) AS sessions_showing_token

@@ -548,6 +548,108 @@ COMMENT ON FUNCTION numbers_transfer IS
   'Move a number to another account; between Twilio subaccounts it is moved at Twilio too. Ledger-neutral.';
 
 --------------------------------------------------------------------------
+-- Reconcile: the database and Twilio compared
+--------------------------------------------------------------------------
+
+-- Every difference reconcile found, and what it did about it.
+CREATE TABLE drift (
+    drift_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    found_at     timestamptz NOT NULL DEFAULT now(),
+    finding      text NOT NULL
+                 CHECK (finding IN ('orphan_at_twilio', 'vanished_at_twilio', 'config_drift')),
+    phone_number text,
+    twilio_sid   text,
+    number_id    bigint REFERENCES owned_numbers,
+    account_id   bigint REFERENCES accounts,
+    detail       jsonb NOT NULL DEFAULT '{}',
+    action       text NOT NULL
+);
+COMMENT ON TABLE drift IS 'Differences between owned_numbers and Twilio found by reconcile, with the action taken.';
+CREATE INDEX drift_found_at ON drift (found_at);
+SELECT pg_catalog.pg_extension_config_dump('drift', '');
+
+CREATE FUNCTION _purchase_in_flight(phone_number text) RETURNS boolean
+AS 'MODULE_PATHNAME', 'tn_purchase_in_flight_sql' LANGUAGE C STRICT VOLATILE;
+
+-- Compare the rows seen before the listing (p_seen) with the numbers Twilio
+-- listed (pg_temp.tn_reconcile_seen) for the accounts in p_listed, act on
+-- each difference and record it.  p_main is the main account's SID.
+CREATE FUNCTION _reconcile(p_seen bigint[], p_listed text[], p_main text)
+RETURNS SETOF drift
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- numbers at Twilio that no live row owns (checked now, not at the listing)
+    RETURN QUERY
+    WITH orphan AS MATERIALIZED (
+        SELECT t.sid, t.phone, t.account_sid,
+               twilio_numbers._purchase_in_flight(t.phone) AS in_flight,
+               EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                       WHERE q.twilio_sid = t.sid AND q.status = 'pending') AS queued
+        FROM pg_temp.tn_reconcile_seen t
+        WHERE NOT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
+                          WHERE o.twilio_sid = t.sid AND o.status <> 'released')),
+    released AS (
+        INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_sid, twilio_account_sid, payload)
+        SELECT 'compensate', o.phone, o.sid, o.account_sid, '{"reason": "reconcile"}'
+        FROM orphan o WHERE NOT o.in_flight AND NOT o.queued
+        RETURNING twilio_sid)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, detail, action)
+    SELECT 'orphan_at_twilio', o.phone, o.sid, jsonb_build_object('account_sid', o.account_sid),
+           CASE WHEN o.in_flight THEN 'none: a purchase of it is in flight'
+                WHEN o.queued THEN 'none: its release is already queued'
+                ELSE 'release queued' END
+    FROM orphan o
+    RETURNING *;
+
+    -- live rows (seen before the listing) whose number Twilio no longer has
+    RETURN QUERY
+    WITH gone AS (
+        UPDATE twilio_numbers.owned_numbers o
+        SET status = 'released', released_at = now(), updated_at = now()
+        WHERE o.number_id = ANY (p_seen)
+          AND o.status IN ('active', 'past_due')
+          AND coalesce(o.twilio_account_sid, p_main) = ANY (p_listed)
+          AND NOT EXISTS (SELECT 1 FROM pg_temp.tn_reconcile_seen t WHERE t.sid = o.twilio_sid)
+        RETURNING o.number_id, o.account_id, o.phone_number, o.twilio_sid)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, number_id, account_id, action)
+    SELECT 'vanished_at_twilio', g.phone_number, g.twilio_sid, g.number_id, g.account_id,
+           'marked released (no refund)'
+    FROM gone g
+    RETURNING *;
+
+    -- configuration that differs: Twilio is put back in step with the row
+    RETURN QUERY
+    WITH differs AS MATERIALIZED (
+        SELECT o.number_id, o.account_id, o.phone_number, o.twilio_sid,
+               twilio_numbers._config_to_push(o.number_id, t.r) AS push
+        FROM twilio_numbers.owned_numbers o
+        JOIN pg_temp.tn_reconcile_seen t ON t.sid = o.twilio_sid
+        WHERE o.status IN ('active', 'past_due')),
+    queued AS (
+        INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, payload)
+        SELECT 'resync', d.number_id, d.phone_number, '{"reason": "reconcile"}'
+        FROM differs d
+        WHERE d.push <> '{}'
+          AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                          WHERE q.number_id = d.number_id AND q.kind = 'resync' AND q.status = 'pending')
+        RETURNING number_id)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, number_id, account_id, detail, action)
+    SELECT 'config_drift', d.phone_number, d.twilio_sid, d.number_id, d.account_id,
+           jsonb_build_object('to_push', d.push), 'resync queued'
+    FROM differs d WHERE d.push <> '{}'
+    RETURNING *;
+
+    PERFORM twilio_numbers._wake_worker_at_commit();
+END $$;
+
+CREATE FUNCTION numbers_reconcile() RETURNS SETOF drift
+AS 'MODULE_PATHNAME', 'tn_numbers_reconcile'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION numbers_reconcile IS
+  'Compare owned_numbers with the numbers at Twilio: release orphans, mark vanished numbers, re-sync drift.';
+
+--------------------------------------------------------------------------
 -- Reporting and operations
 --------------------------------------------------------------------------
 
@@ -595,11 +697,26 @@ CREATE VIEW inflight AS SELECT * FROM inflight_entries();
 COMMENT ON VIEW inflight IS
   'Purchases and changes whose transactions are open or not yet settled by the worker, with the funds they hold.';
 
--- The worker as pg_stat_activity shows it.
+-- The worker: what it reported (shared memory) and what pg_stat_activity shows.
+CREATE FUNCTION worker_info(
+    OUT pid integer, OUT database text, OUT started_at timestamptz, OUT starts bigint,
+    OUT last_reconcile_at timestamptz, OUT last_reconcile_findings bigint,
+    OUT last_billing_at timestamptz, OUT jobs_done bigint,
+    OUT last_error text, OUT last_error_at timestamptz)
+AS 'MODULE_PATHNAME', 'tn_worker_info' LANGUAGE C VOLATILE;
 CREATE VIEW worker_status AS
-SELECT pid, backend_start, state, query AS activity, query_start AS activity_since, wait_event_type, wait_event
-FROM pg_stat_activity
-WHERE backend_type = 'twilio_numbers worker';
-COMMENT ON VIEW worker_status IS 'The background worker: running since when, doing what.';
+SELECT w.pid, w.database, w.started_at, w.starts, a.state, a.query AS activity,
+       a.query_start AS activity_since, a.wait_event_type, a.wait_event,
+       w.last_reconcile_at, w.last_reconcile_findings, w.last_billing_at, w.jobs_done,
+       w.last_error, w.last_error_at
+FROM worker_info() w
+LEFT JOIN pg_stat_activity a ON a.pid = w.pid AND a.backend_type = 'twilio_numbers worker';
+COMMENT ON VIEW worker_status IS
+  'The background worker: running since when, doing what, last reconcile, jobs done, last error.';
+
+CREATE VIEW drift_report AS
+SELECT drift_id, found_at, finding, phone_number, twilio_sid, number_id, account_id, action, detail
+FROM drift ORDER BY drift_id DESC;
+COMMENT ON VIEW drift_report IS 'What reconcile found, newest first.';
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA twilio_numbers FROM PUBLIC;

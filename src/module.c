@@ -43,6 +43,7 @@ char	   *tn_database = NULL;
 int			tn_call_log_size = 1000;
 int			tn_max_inflight = 1024;
 int			tn_worker_interval_ms = 1000;
+int			tn_reconcile_interval_s = 3600;
 int			tn_queue_max_attempts = 10;
 int			tn_queue_retry_base_ms = 1000;
 int			tn_queue_retry_max_ms = 3600000;
@@ -201,6 +202,10 @@ define_settings(void)
 							"How often the background worker looks for work when nobody wakes it.",
 							NULL, &tn_worker_interval_ms, 1000, 10, 3600000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.reconcile_interval_s",
+							"How often the worker reconciles with Twilio (0: only at start-up).",
+							NULL, &tn_reconcile_interval_s, 3600, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("twilio_numbers.queue_max_attempts",
 							"Attempts of a queued job before it becomes a dead letter.",
 							NULL, &tn_queue_max_attempts, 10, 1, 1000,

@@ -191,6 +191,33 @@ country_of(const char *phone)
 }
 
 /*
+ * The types a number may be, known without asking Twilio: North American
+ * numbers by their prefix, others any type the country sells.
+ */
+static int
+candidate_types(const char *phone, const char **types)
+{
+	int			n = 0;
+
+	if (phone[1] == '1')
+	{
+		bool		toll_free = false;
+
+		for (int i = 0; i < lengthof(nanp_toll_free); i++)
+			toll_free |= strncmp(phone + 2, nanp_toll_free[i], 3) == 0;
+		types[n++] = toll_free ? "toll_free" : "local";
+	}
+	else
+	{
+		types[n++] = "local";
+		types[n++] = "mobile";
+		types[n++] = "toll_free";
+		types[n++] = "national";
+	}
+	return n;
+}
+
+/*
  * Find the number in Twilio's available inventory: its type, address
  * requirement and place.  One GET per candidate type, usually one.
  */
@@ -198,25 +225,9 @@ static void
 resolve_number(NumberToBuy *nb)
 {
 	const char *candidates[4];
-	int			ncand = 0;
+	int			ncand = candidate_types(nb->phone, candidates);
 
 	nb->iso = country_of(nb->phone);
-	if (nb->phone[1] == '1')
-	{
-		bool		toll_free = false;
-
-		for (int i = 0; i < lengthof(nanp_toll_free); i++)
-			toll_free |= strncmp(nb->phone + 2, nanp_toll_free[i], 3) == 0;
-		candidates[ncand++] = toll_free ? "toll_free" : "local";
-	}
-	else
-	{
-		candidates[ncand++] = "local";
-		candidates[ncand++] = "mobile";
-		candidates[ncand++] = "toll_free";
-		candidates[ncand++] = "national";
-	}
-
 	for (int c = 0; c < ncand; c++)
 	{
 		StringInfoData url;
@@ -504,7 +515,39 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2))));
 	}
 
-	/* 2. resolve and price each number; regulatory needs known up front */
+	/*
+	 * 2. a first funds check with the cheapest price each number can have
+	 * (its country and possible types are known without asking Twilio), so
+	 * that an account without the money causes no request at all
+	 */
+	{
+		int64		lower = 0;
+
+		for (int i = 0; i < n; i++)
+		{
+			const char *types[4];
+			int			ntypes = candidate_types(phones[i], types);
+			const char *iso = country_of(phones[i]);
+			int64		cheapest = -1;
+
+			for (int t = 0; t < ntypes; t++)
+			{
+				CustomerPrice p;
+
+				pricing_customer_price(iso, types[t], &p);
+				if (p.found)
+				{
+					int64		c = to_cents(p.setup_price) + to_cents(p.monthly_price);
+
+					cheapest = cheapest < 0 ? c : Min(cheapest, c);
+				}
+			}
+			lower += Max(cheapest, 0);
+		}
+		check_funds(&acct, tn_intents_held(account_id), lower);
+	}
+
+	/* 3. resolve and price each number; regulatory needs known up front */
 	for (int i = 0; i < n; i++)
 	{
 		NumberToBuy *nb = &nbs[i];
@@ -539,7 +582,7 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 		total += nb->hold_cents;
 	}
 
-	/* 3. hold the funds (no row lock) and check them: TN001 sends nothing */
+	/* 4. hold the funds (no row lock) and check them exactly */
 	tn_xact_reserve(n);
 	others = tn_intents_hold(account_id, n, phones, holds, slots);
 	for (int i = 0; i < n; i++)
@@ -549,11 +592,11 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 	}
 	check_funds(&acct, others, total);
 
-	/* 4. buy, one POST per number; any failure aborts the whole purchase */
+	/* 5. buy, one POST per number; any failure aborts the whole purchase */
 	for (int i = 0; i < n; i++)
 		buy_at_twilio(&nbs[i], &acct, cfg);
 
-	/* 5. the rows and the ledger entries: the account row is locked here */
+	/* 6. the rows and the ledger entries: the account row is locked here */
 	initStringInfo(&rows);
 	appendStringInfoChar(&rows, '[');
 	for (int i = 0; i < n; i++)

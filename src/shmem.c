@@ -36,6 +36,7 @@ typedef struct TnShared
 	LWLock	   *lock;
 	Latch	   *worker_latch;	/* NULL while no worker runs */
 	int			worker_pid;
+	WorkerStats stats;
 	int			max_intents;
 	Intent		intents[FLEXIBLE_ARRAY_MEMBER];
 } TnShared;
@@ -92,6 +93,41 @@ tn_worker_register(void)
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	shared->worker_latch = MyLatch;
 	shared->worker_pid = MyProcPid;
+	shared->stats.started_at = GetCurrentTimestamp();
+	shared->stats.restarts++;
+	LWLockRelease(shared->lock);
+}
+
+/* The worker reports what it did (see worker_status). */
+void
+tn_worker_note(int what, int64 count, const char *error)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	switch (what)
+	{
+		case WORKER_NOTE_RECONCILE:
+			shared->stats.last_reconcile_at = now;
+			shared->stats.last_reconcile_findings = count;
+			break;
+		case WORKER_NOTE_JOB_DONE:
+			shared->stats.jobs_done += count;
+			break;
+		case WORKER_NOTE_JOB_FAILED:
+			shared->stats.jobs_failed += count;
+			break;
+		case WORKER_NOTE_BILLING:
+			shared->stats.last_billing_at = now;
+			break;
+		case WORKER_NOTE_ERROR:
+			break;
+	}
+	if (error)
+	{
+		shared->stats.last_error_at = now;
+		strlcpy(shared->stats.last_error, error, sizeof(shared->stats.last_error));
+	}
 	LWLockRelease(shared->lock);
 }
 
@@ -196,6 +232,25 @@ tn_intents_hold(int64 account_id, int n, char **phones, const int64 *hold_cents,
 	return others;
 }
 
+/* What in-flight purchases hold on an account (no reservation made). */
+int64
+tn_intents_held(int64 account_id)
+{
+	int64		held = 0;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (int i = 0; i < shared->max_intents; i++)
+	{
+		Intent	   *it = &shared->intents[i];
+
+		if (it->in_use && !it->ended && it->kind == INTENT_PURCHASE &&
+			it->dboid == MyDatabaseId && it->account_id == account_id)
+			held += it->hold_cents;
+	}
+	LWLockRelease(shared->lock);
+	return held;
+}
+
 /* Record a configuration-change intent (re-synced when its transaction ends). */
 int
 tn_intent_resync(int64 number_id, const char *phone)
@@ -249,30 +304,30 @@ tn_intent_set_sid(int slot, const char *sid, const char *account_sid)
 }
 
 /*
- * The transaction of these intents is over (from the transaction callback:
- * memory only).  Intents that never reached Twilio are freed right away;
- * the others wait for the worker.  Returns whether the worker has work.
+ * The transaction of this intent is over (from the transaction callback:
+ * memory only).  committed: its change committed (savepoints included).
+ * A committed change, or a request that never left, needs nothing more and
+ * the slot is freed; a rolled-back one that may have reached Twilio waits
+ * for the worker.  Returns whether the worker has work.
  */
 bool
-tn_intents_end(const int *slots, int n, bool committed)
+tn_intent_end(int slot, bool committed)
 {
+	Intent	   *it;
 	bool		work = false;
 
-	if (shared == NULL || n == 0)
+	if (shared == NULL)
 		return false;
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < n; i++)
+	it = &shared->intents[slot];
+	if (it->in_use && it->pid == MyProcPid && !it->ended)
 	{
-		Intent	   *it = &shared->intents[slots[i]];
-
-		if (!it->in_use || it->pid != MyProcPid || it->ended)
-			continue;
-		if (!it->posted)
+		if (!it->posted || committed)
 			it->in_use = false;
 		else
 		{
 			it->ended = true;
-			it->committed = committed;
+			it->committed = false;
 			it->hold_cents = 0;
 			work = true;
 		}
@@ -332,6 +387,49 @@ tn_intent_buying(const char *phone)
 	}
 	LWLockRelease(shared->lock);
 	return found;
+}
+
+PG_FUNCTION_INFO_V1(tn_worker_info);
+
+/* worker_info(): what the worker has reported, for the worker_status view. */
+Datum
+tn_worker_info(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	WorkerStats st;
+	int			pid;
+	Datum		values[10];
+	bool		nulls[10] = {0};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("twilio_numbers is not loaded via shared_preload_libraries, so there is no worker"),
+				 errhint("Add twilio_numbers to shared_preload_libraries in postgresql.conf and restart PostgreSQL.")));
+	LWLockAcquire(shared->lock, LW_SHARED);
+	st = shared->stats;
+	pid = shared->worker_pid;
+	LWLockRelease(shared->lock);
+
+	values[0] = Int32GetDatum(pid);
+	nulls[0] = pid == 0;
+	values[1] = CStringGetTextDatum(tn_database);
+	values[2] = TimestampTzGetDatum(st.started_at);
+	nulls[2] = st.started_at == 0;
+	values[3] = Int64GetDatum(st.restarts);
+	values[4] = TimestampTzGetDatum(st.last_reconcile_at);
+	nulls[4] = st.last_reconcile_at == 0;
+	values[5] = Int64GetDatum(st.last_reconcile_findings);
+	values[6] = TimestampTzGetDatum(st.last_billing_at);
+	nulls[6] = st.last_billing_at == 0;
+	values[7] = Int64GetDatum(st.jobs_done);
+	values[8] = CStringGetTextDatum(st.last_error);
+	nulls[8] = st.last_error[0] == '\0';
+	values[9] = TimestampTzGetDatum(st.last_error_at);
+	nulls[9] = st.last_error_at == 0;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
 PG_FUNCTION_INFO_V1(tn_inflight);

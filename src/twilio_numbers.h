@@ -55,6 +55,7 @@ extern char *tn_database;
 extern int	tn_call_log_size;
 extern int	tn_max_inflight;
 extern int	tn_worker_interval_ms;
+extern int	tn_reconcile_interval_s;
 extern int	tn_queue_max_attempts;
 extern int	tn_queue_retry_base_ms;
 extern int	tn_queue_retry_max_ms;
@@ -199,6 +200,27 @@ typedef struct Intent
 	char		twilio_account_sid[40];
 } Intent;
 
+/* What the worker reports about itself (worker_status). */
+typedef struct WorkerStats
+{
+	TimestampTz started_at;
+	int64		restarts;		/* starts since the cluster started */
+	TimestampTz last_reconcile_at;
+	int64		last_reconcile_findings;
+	TimestampTz last_billing_at;
+	int64		jobs_done;
+	int64		jobs_failed;
+	TimestampTz last_error_at;
+	char		last_error[256];
+} WorkerStats;
+
+#define WORKER_NOTE_RECONCILE	1
+#define WORKER_NOTE_JOB_DONE	2
+#define WORKER_NOTE_JOB_FAILED	3
+#define WORKER_NOTE_BILLING		4
+#define WORKER_NOTE_ERROR		5
+
+extern void tn_worker_note(int what, int64 count, const char *error);
 extern Size tn_shmem_size(void);
 extern void tn_shmem_init(void);
 extern void tn_require_worker(void);
@@ -208,10 +230,11 @@ extern void tn_wake_worker(void);
 extern int	tn_worker_pid(void);
 extern int64 tn_intents_hold(int64 account_id, int n, char **phones, const int64 *hold_cents,
 							 int *slots);
+extern int64 tn_intents_held(int64 account_id);
 extern int	tn_intent_resync(int64 number_id, const char *phone);
 extern void tn_intent_set_posted(int slot, bool posted);
 extern void tn_intent_set_sid(int slot, const char *sid, const char *account_sid);
-extern bool tn_intents_end(const int *slots, int n, bool committed);
+extern bool tn_intent_end(int slot, bool committed);
 extern int	tn_intents_ended(Intent *out, int *slots, int max);
 extern void tn_intents_free(const int *slots, int n);
 extern bool tn_intent_buying(const char *phone);
@@ -238,6 +261,10 @@ typedef struct Job
 
 /* Run a job; returns true when it is done, else sets *error (retry later). */
 extern bool tn_job_run(const Job *job, char **error);
+
+/* ---- reconcile.c: the database and Twilio compared --------------------- */
+
+extern uint64 tn_reconcile_in_worker(void);
 
 /* ---- worker.c: the background worker ----------------------------------- */
 

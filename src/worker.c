@@ -31,6 +31,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "twilio_numbers.h"
 
@@ -94,6 +95,7 @@ recover_from_error(void)
 	RESUME_INTERRUPTS();
 	message = pstrdup(edata->message ? edata->message : "unknown error");
 	FreeErrorData(edata);
+	tn_worker_note(WORKER_NOTE_ERROR, 0, message);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return message;
 }
@@ -274,6 +276,9 @@ run_one_job(void)
 											job.attempts + 1));
 			done = tn_job_run(&job, &error);
 			record_outcome(job.job_id, job.attempts, done, error);
+			tn_worker_note(done ? WORKER_NOTE_JOB_DONE : WORKER_NOTE_JOB_FAILED, 1,
+						   done ? NULL : psprintf("job " INT64_FORMAT " (%s %s): %s", job.job_id, job.kind,
+												  job.phone ? job.phone : "", error ? error : "failed"));
 			ran = true;
 		}
 		commit_tx();
@@ -320,9 +325,43 @@ worker_exit(int code, Datum arg)
 	tn_worker_unregister();
 }
 
+/*
+ * A reconcile pass in its own transaction.  At start-up it covers a crash
+ * restart (intents of rolled-back purchases were in shared memory); later
+ * it runs every reconcile_interval_s.  Returns false when it failed.
+ */
+static bool
+reconcile_pass(const char *why)
+{
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		uint64		found;
+
+		begin_tx(psprintf("twilio_numbers: reconciling with Twilio (%s)", why));
+		found = tn_reconcile_in_worker();
+		commit_tx();
+		tn_worker_note(WORKER_NOTE_RECONCILE, (int64) found, NULL);
+		if (found > 0)
+			ereport(LOG,
+					(errmsg("twilio_numbers worker: reconcile (%s) found " UINT64_FORMAT " difference%s; see twilio_numbers.drift_report",
+							why, found, found == 1 ? "" : "s")));
+	}
+	PG_CATCH();
+	{
+		(void) recover_from_error();
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
 void
 tn_worker_main(Datum main_arg)
 {
+	volatile TimestampTz next_reconcile = 0;	/* 0: at start-up */
+
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -350,7 +389,19 @@ tn_worker_main(Datum main_arg)
 		{
 			if (extension_ready())
 			{
+				TimestampTz now = GetCurrentTimestamp();
+
 				settle_intents();
+				if (next_reconcile == 0 ||
+					(tn_reconcile_interval_s > 0 && now >= next_reconcile))
+				{
+					bool		ok = reconcile_pass(next_reconcile == 0 ? "start-up" : "periodic");
+
+					/* after a failure, try again in a minute */
+					next_reconcile = TimestampTzPlusMilliseconds(now,
+																 ok ? (int64) Max(tn_reconcile_interval_s, 1) * 1000
+																 : (int64) 60000);
+				}
 				for (int i = 0; i < JOBS_PER_WAKE && run_one_job(); i++)
 					CHECK_FOR_INTERRUPTS();
 				wait = next_wait_ms();

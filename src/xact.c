@@ -3,7 +3,9 @@
  *
  * They do no I/O and write no table: at the end of a transaction they mark
  * this backend's intents ended (shmem.c) and wake the worker, which then
- * settles them in its own transactions.  A transaction that queued work
+ * settles them in its own transactions.  An intent whose change committed
+ * (its subtransaction and all above it too) needs nothing more and is freed
+ * at once; only rolled-back ones reach the worker.  A transaction that queued work
  * (a release) wakes the worker at COMMIT so the work starts at once.
  */
 #include "postgres.h"
@@ -13,10 +15,19 @@
 
 #include "twilio_numbers.h"
 
+/* This transaction's intents: their slots, the subtransaction each belongs
+ * to now, and whether that subtransaction (or an ancestor) rolled back. */
+typedef struct TrackedIntent
+{
+	int			slot;
+	SubTransactionId subxid;
+	bool		rolled_back;
+} TrackedIntent;
+
 static bool callbacks_registered = false;
-static int *my_slots = NULL;
-static int	n_my_slots = 0;
-static int	cap_my_slots = 0;
+static TrackedIntent *mine = NULL;
+static int	n_mine = 0;
+static int	cap_mine = 0;
 static bool wake_at_commit = false;
 
 static void
@@ -28,7 +39,7 @@ xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_PREPARE:
-			if (n_my_slots > 0)
+			if (n_mine > 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot PREPARE a transaction that bought or changed Twilio numbers"),
@@ -47,11 +58,36 @@ xact_callback(XactEvent event, void *arg)
 			return;
 	}
 
-	work = tn_intents_end(my_slots, n_my_slots, committed);
+	work = false;
+	for (int i = 0; i < n_mine; i++)
+		work |= tn_intent_end(mine[i].slot, committed && !mine[i].rolled_back);
 	if (work || (committed && wake_at_commit))
 		tn_wake_worker();
-	n_my_slots = 0;
+	n_mine = 0;
 	wake_at_commit = false;
+}
+
+/*
+ * Subtransactions: an intent made inside a savepoint (or a PL/pgSQL
+ * exception block) that rolls back is undone even if the transaction
+ * commits; one whose savepoint is released now belongs to the parent.
+ */
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	for (int i = 0; i < n_mine; i++)
+	{
+		if (mine[i].subxid != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+		{
+			mine[i].rolled_back = true;
+			mine[i].subxid = parentSubid;
+		}
+		else if (event == SUBXACT_EVENT_COMMIT_SUB)
+			mine[i].subxid = parentSubid;
+	}
 }
 
 static void
@@ -60,6 +96,7 @@ ensure_registered(void)
 	if (callbacks_registered)
 		return;
 	RegisterXactCallback(xact_callback, NULL);
+	RegisterSubXactCallback(subxact_callback, NULL);
 	callbacks_registered = true;
 }
 
@@ -72,13 +109,13 @@ void
 tn_xact_reserve(int n)
 {
 	ensure_registered();
-	if (n_my_slots + n > cap_my_slots)
+	if (n_mine + n > cap_mine)
 	{
-		int			newcap = Max(cap_my_slots * 2, n_my_slots + n + 16);
+		int			newcap = Max(cap_mine * 2, n_mine + n + 16);
 
-		my_slots = my_slots ? repalloc(my_slots, sizeof(int) * newcap)
-			: MemoryContextAlloc(TopMemoryContext, sizeof(int) * newcap);
-		cap_my_slots = newcap;
+		mine = mine ? repalloc(mine, sizeof(TrackedIntent) * newcap)
+			: MemoryContextAlloc(TopMemoryContext, sizeof(TrackedIntent) * newcap);
+		cap_mine = newcap;
 	}
 }
 
@@ -86,8 +123,11 @@ tn_xact_reserve(int n)
 void
 tn_xact_track_intent(int slot)
 {
-	Assert(n_my_slots < cap_my_slots);
-	my_slots[n_my_slots++] = slot;
+	Assert(n_mine < cap_mine);
+	mine[n_mine].slot = slot;
+	mine[n_mine].subxid = GetCurrentSubTransactionId();
+	mine[n_mine].rolled_back = false;
+	n_mine++;
 }
 
 /* Wake the worker when this transaction commits (work is queued). */
