@@ -413,7 +413,7 @@ buy_at_twilio(NumberToBuy *nb, const Account *acct, const NumberConfig *cfg)
 			nb->resource = twilio_json_text(&reply);
 			break;
 		}
-		if (reply.http.complete)
+		if (reply.http.complete && reply.http.status < 500)
 		{
 			/* after a lost reply, "not available" may mean our own first POST */
 			if (attempt > 0 && reply.twilio_code == 21422 &&
@@ -424,18 +424,24 @@ buy_at_twilio(NumberToBuy *nb, const Account *acct, const NumberConfig *cfg)
 				tn_intent_set_posted(nb->slot, false);
 			twilio_raise(&reply, what);
 		}
-		if (!reply.http.maybe_applied)
+		if (!reply.http.complete && !reply.http.maybe_applied)
 		{
 			if (attempt == 0)
 				tn_intent_set_posted(nb->slot, false);
 			twilio_raise(&reply, what);
 		}
 
-		/* no reply, and Twilio may have acted: look before anything else */
+		/*
+		 * No reply (or a 5xx, after which Twilio may have acted too): look
+		 * before anything else
+		 */
 		nb->resource = lookup_owned(acct->twilio_account_sid, nb->phone);
 		if (nb->resource != NULL)
 			break;
 		if (attempt >= tn_max_retries)
+		{
+			if (reply.http.complete)
+				twilio_raise(&reply, what);
 			ereport(ERROR,
 					(errcode(ERRCODE_TN_OUTCOME_UNKNOWN),
 					 errmsg("could not buy %s: no reply from Twilio", nb->phone),
@@ -443,6 +449,7 @@ buy_at_twilio(NumberToBuy *nb, const Account *acct, const NumberConfig *cfg)
 							   reply.http.error, attempt + 1),
 					 errhint("Nothing is charged. If a late request still buys it, the background "
 							 "worker releases it.")));
+		}
 		http_sleep(http_backoff_ms(attempt + 1));
 	}
 	{

@@ -13,7 +13,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(start_emulator emu emu_requests emu_fault new_node wait_until);
+our @EXPORT = qw(start_emulator emu emu_requests emu_fault emu_owned new_node wait_until
+  wait_queue_drained money_conserved new_account);
 
 my $json = JSON::PP->new->canonical;
 my $http = HTTP::Tiny->new(timeout => 30);
@@ -106,6 +107,42 @@ sub new_node
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION twilio_numbers');
 	return $node;
+}
+
+# The phone numbers the emulator says the account owns, sorted.
+sub emu_owned
+{
+	my ($emu) = @_;
+	return join(',', map { $_->{phone_number} } @{ emu($emu, 'GET', '/_emulator/state')->{numbers} });
+}
+
+# Wait until the worker has nothing pending and no intent is unsettled.
+sub wait_queue_drained
+{
+	my ($node) = @_;
+	return $node->poll_query_until('postgres',
+		"SELECT NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue WHERE status = 'pending') "
+		  . "AND NOT EXISTS (SELECT 1 FROM twilio_numbers.inflight)");
+}
+
+# 't' when every account's balance equals its ledger sum and none is below its limit.
+sub money_conserved
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT coalesce(bool_and(a.balance = coalesce(l.s, 0) AND a.balance >= -a.credit_limit), true) "
+		  . "FROM twilio_numbers.accounts a LEFT JOIN (SELECT account_id, sum(amount) s "
+		  . "FROM twilio_numbers.ledger GROUP BY account_id) l USING (account_id)");
+}
+
+# A new funded account; returns its id.
+sub new_account
+{
+	my ($node, $name, $deposit) = @_;
+	my $id = $node->safe_psql('postgres',
+		"INSERT INTO twilio_numbers.accounts (name) VALUES ('$name') RETURNING account_id");
+	$node->safe_psql('postgres', "SELECT twilio_numbers.numbers_deposit($id, $deposit)") if $deposit;
+	return $id;
 }
 
 # Poll a Perl condition until it holds or the default timeout passes.

@@ -1,0 +1,114 @@
+# kill -9 of a backend in the middle of a purchase, and of the worker in the
+# middle of draining the queue.  After the restart (and the worker's start-up
+# reconcile) Twilio holds exactly the live numbers, and nothing is charged
+# without a number.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TwilioNumbersTest;
+
+my $emu = start_emulator();
+my $node = new_node('crash', $emu,
+	"twilio_numbers.worker_interval_ms = 100",
+	"twilio_numbers.queue_retry_base_ms = 100",
+	"twilio_numbers.timeout_ms = 2000",
+	"restart_after_crash = on");
+my $acct = new_account($node, 'Crashy', 100);
+$node->safe_psql('postgres', "SELECT count(*) FROM twilio_numbers.numbers_pricing('US')");
+$node->safe_psql('postgres', "SELECT twilio_numbers.numbers_purchase($acct, '+13125550100')");
+
+sub live_numbers
+{
+	return $node->safe_psql('postgres',
+		"SELECT string_agg(phone_number, ',' ORDER BY phone_number) FROM twilio_numbers.owned_numbers WHERE status <> 'released'");
+}
+
+# Wait for the crash restart: the server answers and the new worker has run
+# its start-up reconcile.
+sub wait_restarted
+{
+	my ($old_worker) = @_;
+	$node->poll_query_until('postgres',
+		"SELECT pid <> $old_worker AND last_reconcile_at IS NOT NULL FROM twilio_numbers.worker_status")
+	  or die "no restart";
+}
+
+sub worker_pid
+{
+	return $node->safe_psql('postgres', 'SELECT pid FROM twilio_numbers.worker_status');
+}
+
+# ---- 1. a backend killed after Twilio bought the number, before COMMIT ----
+my $session = $node->background_psql('postgres', on_error_stop => 0);
+my $pid = $session->query_safe('SELECT pg_backend_pid()');
+$session->query_safe('BEGIN');
+is($session->query_safe(
+	"SELECT phone_number FROM twilio_numbers.numbers_purchase($acct, '+13125550101')"),
+	'+13125550101', 'a purchase is made inside an open transaction');
+like(emu_owned($emu), qr/\+13125550101/, 'Twilio has bought it');
+my $w = worker_pid();
+kill 'KILL', $pid;
+wait_restarted($w);
+ok(wait_queue_drained($node), 'after the crash restart the queue drains');
+unlike(emu_owned($emu), qr/\+13125550101/, 'the orphan was released at Twilio by the start-up reconcile');
+is($node->safe_psql('postgres',
+	"SELECT finding || ': ' || action FROM twilio_numbers.drift WHERE phone_number = '+13125550101'"),
+	'orphan_at_twilio: release queued', 'and the reconcile recorded it in the drift table');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM twilio_numbers.owned_numbers WHERE phone_number = '+13125550101'"),
+	'0', 'no row for it');
+is(emu_owned($emu), live_numbers(), 'Twilio holds exactly the live numbers');
+is(money_conserved($node), 't', 'balance = ledger sum');
+eval { $session->quit };
+
+# ---- 2. a backend killed while its purchase POST hangs at Twilio ----
+emu_fault($emu, method => 'POST', path => 'IncomingPhoneNumbers\.json$', action => 'hang', times => 1);
+$session = $node->background_psql('postgres', on_error_stop => 0);
+$pid = $session->query_safe('SELECT pg_backend_pid()');
+$session->{stdin} .= "SELECT twilio_numbers.numbers_purchase($acct, '+13125550102');\n";
+$session->{run}->pump_nb();
+ok($node->poll_query_until('postgres',
+	"SELECT wait_event_type = 'Extension' FROM pg_stat_activity WHERE pid = $pid"),
+	'the purchase waits on Twilio');
+$w = worker_pid();
+kill 'KILL', $pid;
+wait_restarted($w);
+ok(wait_queue_drained($node), 'after the second crash the queue drains');
+is(emu_owned($emu), live_numbers(), 'Twilio holds exactly the live numbers');
+is(money_conserved($node), 't', 'balance = ledger sum');
+eval { $session->quit };
+
+# ---- 3. the worker killed in the middle of a release ----
+emu($emu, 'DELETE', '/_emulator/requests');
+emu_fault($emu, method => 'DELETE', path => 'IncomingPhoneNumbers/', action => 'hang', times => 1);
+$node->safe_psql('postgres', "SELECT twilio_numbers.numbers_release($acct, '+13125550100')");
+ok($node->poll_query_until('postgres',
+	"SELECT activity LIKE 'twilio_numbers: release%' AND wait_event_type = 'Extension' FROM twilio_numbers.worker_status"),
+	'the worker is waiting on the DELETE');
+$w = worker_pid();
+kill 'KILL', $w;
+wait_restarted($w);
+ok(wait_queue_drained($node), 'the restarted worker finishes the release');
+is($node->safe_psql('postgres',
+	"SELECT status FROM twilio_numbers.owned_numbers WHERE phone_number = '+13125550100'"),
+	'released', 'the row is released');
+unlike(emu_owned($emu), qr/\+13125550100/, 'and the number is gone at Twilio');
+cmp_ok(scalar @{ emu_requests($emu, 'DELETE') }, '>=', 2, 'the DELETE was sent again after the crash');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM twilio_numbers.ledger WHERE kind = 'refund'"), '1', 'refunded once');
+
+# ---- in the end ----
+is(emu_owned($emu), live_numbers(), 'Twilio holds exactly the live numbers');
+is(money_conserved($node), 't', 'money conserved through three crashes');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM twilio_numbers.ledger l LEFT JOIN twilio_numbers.owned_numbers o USING (number_id) "
+	  . "WHERE l.kind IN ('setup_fee', 'monthly_fee') AND o.twilio_sid IS NULL"),
+	'0', 'no charge without a number');
+is($node->safe_psql('postgres', 'SELECT starts FROM twilio_numbers.worker_status'), '1',
+	'shared memory was re-created by each crash restart (the worker counts from 1 again)');
+
+$node->stop;
+done_testing();
