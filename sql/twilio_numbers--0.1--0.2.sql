@@ -4,6 +4,17 @@
 \echo Use "ALTER EXTENSION twilio_numbers UPDATE TO '0.2'" to load this file. \quit
 
 --------------------------------------------------------------------------
+-- Prices: backends cache customer prices; a change to the tables tells them
+--------------------------------------------------------------------------
+
+CREATE FUNCTION _prices_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'tn_price_list_changed' LANGUAGE C;
+CREATE TRIGGER price_list_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON price_list
+    FOR EACH STATEMENT EXECUTE FUNCTION _prices_changed();
+CREATE TRIGGER pricing_cache_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pricing_cache
+    FOR EACH STATEMENT EXECUTE FUNCTION _prices_changed();
+
+--------------------------------------------------------------------------
 -- Accounts and the ledger
 --------------------------------------------------------------------------
 

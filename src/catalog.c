@@ -5,7 +5,8 @@
  * at most PageSize (1–1000) numbers, and asking again only repeats numbers,
  * so max_results becomes PageSize.  Every argument is checked first (22023),
  * and each row carries the price the customer will pay (pricing.c).  A type
- * the country does not offer (Twilio answers 404) gives zero rows.
+ * the country does not offer (Twilio answers 404) gives zero rows.  The
+ * reply is read straight into rows (search_reply.c).
  */
 #include "postgres.h"
 
@@ -28,16 +29,6 @@ enum
 	ARG_NEAR_NUMBER, ARG_NEAR_LAT_LONG, ARG_DISTANCE,
 	ARG_EXCLUDE_ALL, ARG_EXCLUDE_LOCAL, ARG_EXCLUDE_FOREIGN, ARG_BETA, ARG_MAX_RESULTS,
 	SEARCH_NARGS
-};
-
-/* numbers_search's result columns */
-enum
-{
-	COL_PHONE_NUMBER, COL_FRIENDLY_NAME, COL_NUMBER_TYPE, COL_ISO_COUNTRY, COL_REGION,
-	COL_LOCALITY, COL_POSTAL_CODE, COL_RATE_CENTER, COL_LATA, COL_LATITUDE, COL_LONGITUDE,
-	COL_ADDRESS_REQUIREMENTS, COL_BETA, COL_VOICE, COL_SMS, COL_MMS, COL_FAX,
-	COL_SETUP_PRICE, COL_MONTHLY_PRICE, COL_CURRENCY,
-	SEARCH_NCOLS
 };
 
 static char *
@@ -250,8 +241,6 @@ tn_numbers_search(PG_FUNCTION_ARGS)
 	char	   *url;
 	CustomerPrice price;
 	TwilioReply reply;
-	JsonbContainer *list;
-	int			n;
 
 	url = build_search_url(fcinfo, &iso, &type);
 	InitMaterializedSRF(fcinfo, 0);
@@ -259,50 +248,17 @@ tn_numbers_search(PG_FUNCTION_ARGS)
 	/* the price first: a search that cannot be priced sends no search */
 	pricing_customer_price(iso, type, &price);
 
-	twilio_request(HTTP_GET, url, NULL, TWILIO_OK_404, "search Twilio's available numbers", &reply);
-	if (reply.http.status == 404 || reply.json == NULL)
+	twilio_request(HTTP_GET, url, NULL, TWILIO_OK_404 | TWILIO_RAW_BODY,
+				   "search Twilio's available numbers", &reply);
+	if (reply.http.status == 404 || reply.http.body_len == 0)
 		PG_RETURN_VOID();		/* the country does not offer this type */
 
-	list = jb_array(&reply.json->root, "available_phone_numbers");
-	n = jb_array_size(list);
-	for (int i = 0; i < n; i++)
-	{
-		JsonbContainer *e = jb_array_object(list, i);
-		JsonbContainer *caps;
-		Datum		values[SEARCH_NCOLS];
-		bool		nulls[SEARCH_NCOLS] = {0};
-		char	   *iso_row;
-
-		if (e == NULL)
-			continue;
-		caps = jb_object(e, "capabilities");
-		iso_row = jb_text(e, "iso_country");
-
-		set_text(values, nulls, COL_PHONE_NUMBER, jb_text(e, "phone_number"));
-		set_text(values, nulls, COL_FRIENDLY_NAME, jb_text(e, "friendly_name"));
-		set_text(values, nulls, COL_NUMBER_TYPE, (char *) type);
-		set_text(values, nulls, COL_ISO_COUNTRY, iso_row ? iso_row : iso);
-		set_text(values, nulls, COL_REGION, jb_text(e, "region"));
-		set_text(values, nulls, COL_LOCALITY, jb_text(e, "locality"));
-		set_text(values, nulls, COL_POSTAL_CODE, jb_text(e, "postal_code"));
-		set_text(values, nulls, COL_RATE_CENTER, jb_text(e, "rate_center"));
-		set_text(values, nulls, COL_LATA, jb_text(e, "lata"));
-		values[COL_LATITUDE] = jb_numeric(e, "latitude", &nulls[COL_LATITUDE]);
-		values[COL_LONGITUDE] = jb_numeric(e, "longitude", &nulls[COL_LONGITUDE]);
-		set_text(values, nulls, COL_ADDRESS_REQUIREMENTS, jb_text(e, "address_requirements"));
-		values[COL_BETA] = BoolGetDatum(jb_bool(e, "beta", &nulls[COL_BETA]));
-		values[COL_VOICE] = BoolGetDatum(jb_capability(caps, "voice", &nulls[COL_VOICE]));
-		values[COL_SMS] = BoolGetDatum(jb_capability(caps, "sms", &nulls[COL_SMS]));
-		values[COL_MMS] = BoolGetDatum(jb_capability(caps, "mms", &nulls[COL_MMS]));
-		values[COL_FAX] = BoolGetDatum(jb_capability(caps, "fax", &nulls[COL_FAX]));
-		values[COL_SETUP_PRICE] = price.setup_price;
-		nulls[COL_SETUP_PRICE] = !price.found;
-		values[COL_MONTHLY_PRICE] = price.monthly_price;
-		nulls[COL_MONTHLY_PRICE] = !price.found;
-		set_text(values, nulls, COL_CURRENCY, price.found ? price.currency : NULL);
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	if (!search_reply_to_rows(reply.http.body, reply.http.body_len, rsinfo, type, iso, &price))
+		ereport(ERROR,
+				(errcode(ERRCODE_TN_TWILIO_BAD_REPLY),
+				 errmsg("could not search Twilio's available numbers: Twilio's reply is not valid JSON"),
+				 errdetail("HTTP status %ld, %zu bytes received.", reply.http.status, reply.http.body_len),
+				 errhint("The reply was cut short or damaged on the way; retry the call.")));
 	PG_RETURN_VOID();
 }
 

@@ -20,6 +20,13 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "commands/trigger.h"
+#include "catalog/namespace.h"
 
 #include "twilio_numbers.h"
 
@@ -38,6 +45,7 @@ typedef struct CountryPrices
 	char	   *iso_country;
 	char	   *country;
 	char	   *currency;
+	TimestampTz fetched_at;		/* oldest row's, or now for a fresh fetch */
 	int			count;
 	TwilioPrice *prices;
 } CountryPrices;
@@ -165,7 +173,7 @@ load_country_prices(const char *iso)
 	args[1] = Int32GetDatum(tn_pricing_ttl_s);
 	if (SPI_execute_plan(saved_plan(&cache_read_plan,
 									"SELECT number_type, base_price, current_price, country, currency, "
-									"fetched_at > now() - make_interval(secs => $2) AS fresh "
+									"fetched_at > now() - make_interval(secs => $2) AS fresh, fetched_at "
 									"FROM twilio_numbers.pricing_cache WHERE iso_country = $1 "
 									"ORDER BY number_type",
 									2, argtypes),
@@ -193,6 +201,8 @@ load_country_prices(const char *iso)
 			cp->country = SPI_getvalue(tup, desc, 4);
 			cp->currency = SPI_getvalue(tup, desc, 5);
 			fresh = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+			if (i == 0 || DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull)) < cp->fetched_at)
+				cp->fetched_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull));
 		}
 	}
 	if (n > 0 && fresh)
@@ -202,6 +212,7 @@ load_country_prices(const char *iso)
 	cp->count = 0;
 	cp->country = NULL;
 	cp->currency = NULL;
+	cp->fetched_at = GetCurrentTimestamp();
 	fetch_from_twilio(iso, cp);
 	store_in_cache(cp);
 	return cp;
@@ -228,10 +239,12 @@ zero_numeric(void)
 /*
  * The price a customer pays for a number of this country and type:
  * price_list first, then Twilio's price with the markup.  price->found is
- * false when neither knows the type.
+ * false when neither knows the type.  *fetched_at: when Twilio's price was
+ * fetched, DT_NOEND when the price list decided.
  */
-void
-pricing_customer_price(const char *iso_country, const char *number_type, CustomerPrice *price)
+static void
+customer_price_from_tables(const char *iso_country, const char *number_type, CustomerPrice *price,
+						   TimestampTz *fetched_at)
 {
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		args[2];
@@ -257,6 +270,7 @@ pricing_customer_price(const char *iso_country, const char *number_type, Custome
 		bool		isnull;
 		MemoryContext spicxt = MemoryContextSwitchTo(callercxt);
 
+		*fetched_at = DT_NOEND;
 		price->found = true;
 		price->setup_price = datumCopy(SPI_getbinval(tup, desc, 1, &isnull), false, -1);
 		price->monthly_price = datumCopy(SPI_getbinval(tup, desc, 2, &isnull), false, -1);
@@ -267,6 +281,7 @@ pricing_customer_price(const char *iso_country, const char *number_type, Custome
 	{
 		CountryPrices *cp = load_country_prices(iso_country);
 
+		*fetched_at = cp->fetched_at;
 		for (int i = 0; i < cp->count; i++)
 		{
 			if (strcmp(cp->prices[i].number_type, number_type) != 0 || cp->prices[i].current_null)
@@ -284,6 +299,126 @@ pricing_customer_price(const char *iso_country, const char *number_type, Custome
 		}
 	}
 	SPI_finish();
+}
+
+/*
+ * A backend-local cache of customer prices, so a search does not run SQL to
+ * price itself.  An entry lives until price_list or pricing_cache changes
+ * (their trigger sends a relcache invalidation to every backend, and our
+ * callback clears the cache), until pricing_ttl_s after Twilio's price was
+ * fetched, and until markup_percent changes.
+ */
+typedef struct PriceCacheEntry
+{
+	char		iso[3];
+	char		type[24];
+	CustomerPrice price;
+	TimestampTz fetched_at;		/* DT_NOEND: from price_list */
+	double		markup;
+} PriceCacheEntry;
+
+#define PRICE_CACHE_SIZE 64
+
+static MemoryContext price_cxt = NULL;
+static PriceCacheEntry *price_cache = NULL;
+static int	price_cache_n = 0;
+static Oid	price_list_relid = InvalidOid;
+static Oid	pricing_cache_relid = InvalidOid;
+
+static void
+price_cache_reset(void)
+{
+	price_cache_n = 0;
+	if (price_cxt)
+		MemoryContextReset(price_cxt);
+	price_cache = NULL;
+}
+
+/* Relcache callback: a price table changed (or everything was invalidated). */
+static void
+price_cache_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == price_list_relid || relid == pricing_cache_relid)
+	{
+		price_cache_reset();
+		price_list_relid = InvalidOid;	/* looked up again: the tables may be new */
+	}
+}
+
+void
+pricing_customer_price(const char *iso_country, const char *number_type, CustomerPrice *price)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz fetched_at;
+	PriceCacheEntry *e;
+	MemoryContext old;
+
+	if (price_cxt == NULL)
+	{
+		price_cxt = AllocSetContextCreate(TopMemoryContext, "twilio_numbers price cache",
+										  ALLOCSET_SMALL_SIZES);
+		CacheRegisterRelcacheCallback(price_cache_relcache_callback, (Datum) 0);
+	}
+	if (!OidIsValid(price_list_relid))
+	{
+		Oid			nsp = get_namespace_oid(TN_SCHEMA, false);
+
+		price_cache_reset();
+		price_list_relid = get_relname_relid("price_list", nsp);
+		pricing_cache_relid = get_relname_relid("pricing_cache", nsp);
+	}
+
+	for (int i = 0; i < price_cache_n; i++)
+	{
+		e = &price_cache[i];
+		if (strcmp(e->iso, iso_country) != 0 || strcmp(e->type, number_type) != 0)
+			continue;
+		if (e->markup == tn_markup_percent &&
+			(e->fetched_at == DT_NOEND ||
+			 now < TimestampTzPlusMilliseconds(e->fetched_at, (int64) tn_pricing_ttl_s * 1000)))
+		{
+			*price = e->price;
+			return;
+		}
+		/* stale: drop it */
+		price_cache[i] = price_cache[--price_cache_n];
+		break;
+	}
+
+	customer_price_from_tables(iso_country, number_type, price, &fetched_at);
+
+	if (price_cache_n == PRICE_CACHE_SIZE)
+		price_cache_reset();
+	old = MemoryContextSwitchTo(price_cxt);
+	if (price_cache == NULL)
+		price_cache = palloc(sizeof(PriceCacheEntry) * PRICE_CACHE_SIZE);
+	e = &price_cache[price_cache_n++];
+	strlcpy(e->iso, iso_country, sizeof(e->iso));
+	strlcpy(e->type, number_type, sizeof(e->type));
+	e->fetched_at = fetched_at;
+	e->markup = tn_markup_percent;
+	e->price.found = price->found;
+	if (price->found)
+	{
+		e->price.setup_price = datumCopy(price->setup_price, false, -1);
+		e->price.monthly_price = datumCopy(price->monthly_price, false, -1);
+		e->price.currency = price->currency ? pstrdup(price->currency) : NULL;
+	}
+	MemoryContextSwitchTo(old);
+}
+
+PG_FUNCTION_INFO_V1(tn_price_list_changed);
+
+/* Trigger on price_list and pricing_cache: every backend forgets its prices. */
+Datum
+tn_price_list_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "tn_price_list_changed: not called as a trigger");
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	return PointerGetDatum(NULL);
 }
 
 PG_FUNCTION_INFO_V1(tn_numbers_pricing);

@@ -488,6 +488,7 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 	Account		acct;
 	NumberToBuy *nbs = palloc0(sizeof(NumberToBuy) * n);
 	int64		total = 0;
+	int64		exact_total = 0;
 	int64		others;
 	int		   *slots = palloc(sizeof(int) * n);
 	int64	   *holds = palloc(sizeof(int64) * n);
@@ -523,36 +524,41 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 	}
 
 	/*
-	 * 2. a first funds check with the cheapest price each number can have
-	 * (its country and possible types are known without asking Twilio), so
-	 * that an account without the money causes no request at all
+	 * 2. hold the funds (in shared memory, no row lock) for the cheapest price
+	 * each number can have — its country and possible types are known without
+	 * asking Twilio — and check them, so that an account without the money
+	 * causes no request at all, concurrent buyers included
 	 */
+	for (int i = 0; i < n; i++)
 	{
-		int64		lower = 0;
+		const char *types[4];
+		int			ntypes = candidate_types(phones[i], types);
+		const char *iso = country_of(phones[i]);
+		int64		cheapest = -1;
 
-		for (int i = 0; i < n; i++)
+		for (int t = 0; t < ntypes; t++)
 		{
-			const char *types[4];
-			int			ntypes = candidate_types(phones[i], types);
-			const char *iso = country_of(phones[i]);
-			int64		cheapest = -1;
+			CustomerPrice p;
 
-			for (int t = 0; t < ntypes; t++)
+			pricing_customer_price(iso, types[t], &p);
+			if (p.found)
 			{
-				CustomerPrice p;
+				int64		c = to_cents(p.setup_price) + to_cents(p.monthly_price);
 
-				pricing_customer_price(iso, types[t], &p);
-				if (p.found)
-				{
-					int64		c = to_cents(p.setup_price) + to_cents(p.monthly_price);
-
-					cheapest = cheapest < 0 ? c : Min(cheapest, c);
-				}
+				cheapest = cheapest < 0 ? c : Min(cheapest, c);
 			}
-			lower += Max(cheapest, 0);
 		}
-		check_funds(&acct, tn_intents_held(account_id), lower);
+		holds[i] = Max(cheapest, 0);
+		total += holds[i];
 	}
+	tn_xact_reserve(n);
+	others = tn_intents_hold(account_id, n, phones, holds, slots);
+	for (int i = 0; i < n; i++)
+	{
+		nbs[i].slot = slots[i];
+		tn_xact_track_intent(slots[i]);
+	}
+	check_funds(&acct, others, total);
 
 	/* 3. resolve and price each number; regulatory needs known up front */
 	for (int i = 0; i < n; i++)
@@ -585,19 +591,17 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 							account_id, acct.currency),
 					 errhint("Add a twilio_numbers.price_list row in %s for them.", acct.currency)));
 		nb->hold_cents = to_cents(nb->price.setup_price) + to_cents(nb->price.monthly_price);
-		holds[i] = nb->hold_cents;
-		total += nb->hold_cents;
+		exact_total += nb->hold_cents;
 	}
 
-	/* 4. hold the funds (no row lock) and check them exactly */
-	tn_xact_reserve(n);
-	others = tn_intents_hold(account_id, n, phones, holds, slots);
+	/*
+	 * 4. the exact price: hold it, and check again if it is more than the
+	 * cheapest (a number of a dearer type than the country's cheapest)
+	 */
 	for (int i = 0; i < n; i++)
-	{
-		nbs[i].slot = slots[i];
-		tn_xact_track_intent(slots[i]);
-	}
-	check_funds(&acct, others, total);
+		tn_intent_set_hold(nbs[i].slot, nbs[i].hold_cents);
+	if (exact_total > total)
+		check_funds(&acct, tn_intents_held(account_id) - exact_total, exact_total);
 
 	/* 5. buy, one POST per number; any failure aborts the whole purchase */
 	for (int i = 0; i < n; i++)

@@ -283,6 +283,15 @@ tn_intent_resync(int64 number_id, const char *phone)
 	return s;
 }
 
+/* Change what a purchase intent holds (its exact price is now known). */
+void
+tn_intent_set_hold(int slot, int64 hold_cents)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->intents[slot].hold_cents = hold_cents;
+	LWLockRelease(shared->lock);
+}
+
 /* The request of this intent is about to be sent (or surely was not). */
 void
 tn_intent_set_posted(int slot, bool posted)

@@ -333,6 +333,10 @@ twilio_request(HttpMethod method, const char *url, const char *form,
 	if (reply->http.status >= 400)
 		twilio_error_fields(reply->http.body, &reply->twilio_code, &reply->twilio_message);
 
+	/* the caller reads a successful body itself (search_reply.c) */
+	if ((flags & TWILIO_RAW_BODY) && reply->http.status < 400)
+		return;
+
 	reply->json = parse_body(&reply->http, what,
 							 (flags & TWILIO_NO_ERROR) || reply->http.status >= 400,
 							 &bad_json);
@@ -534,8 +538,8 @@ jb_bool(JsonbContainer *obj, const char *key, bool *isnull)
 }
 
 /* Is s a plain decimal number (what numeric_in accepts, minus NaN/Inf)? */
-static bool
-is_decimal(const char *s, int len)
+bool
+tn_is_decimal(const char *s, int len)
 {
 	int			i = 0;
 	bool		digits = false;
@@ -570,7 +574,7 @@ jb_numeric(JsonbContainer *obj, const char *key, bool *isnull)
 	*isnull = false;
 	if (v && v->type == jbvNumeric)
 		return NumericGetDatum(v->val.numeric);
-	if (v && v->type == jbvString && is_decimal(v->val.string.val, v->val.string.len))
+	if (v && v->type == jbvString && tn_is_decimal(v->val.string.val, v->val.string.len))
 	{
 		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
 

@@ -11,6 +11,7 @@
 
 #include "compat.h"
 #include "lib/stringinfo.h"
+#include "nodes/execnodes.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
@@ -120,6 +121,7 @@ typedef struct TwilioReply
 /* flags for twilio_request, on top of the HTTP_* ones */
 #define TWILIO_NO_ERROR		0x100	/* hand every outcome back to the caller */
 #define TWILIO_OK_404		0x200	/* a 404 is an answer, not an error */
+#define TWILIO_RAW_BODY		0x400	/* a 2xx body is the caller's to parse */
 
 extern void twilio_require_credentials(void);
 extern char *twilio_url(TwilioHost host, const char *fmt,...) pg_attribute_printf(2, 3);
@@ -141,6 +143,7 @@ extern bool jb_bool(JsonbContainer *obj, const char *key, bool *isnull);
 extern Datum jb_numeric(JsonbContainer *obj, const char *key, bool *isnull);
 extern bool jb_capability(JsonbContainer *caps, const char *name, bool *isnull);
 extern int	jb_array_size(JsonbContainer *arr);
+extern bool tn_is_decimal(const char *s, int len);
 extern JsonbContainer *jb_array_object(JsonbContainer *arr, int i);
 
 /* ---- validate.c: argument checks done before any HTTP call ------------ */
@@ -167,6 +170,12 @@ typedef struct CustomerPrice
 
 extern void pricing_customer_price(const char *iso_country, const char *number_type,
 								   CustomerPrice *price);
+
+/* ---- search_reply.c: a search reply read straight into rows ------------- */
+
+extern bool search_reply_to_rows(char *body, size_t len, ReturnSetInfo *rsinfo,
+								 const char *number_type, const char *iso,
+								 const CustomerPrice *price);
 
 /* ---- calllog.c: the Twilio call log ----------------------------------- */
 
@@ -233,6 +242,7 @@ extern int64 tn_intents_hold(int64 account_id, int n, char **phones, const int64
 extern int64 tn_intents_held(int64 account_id);
 extern int	tn_intent_resync(int64 number_id, const char *phone);
 extern void tn_intent_set_posted(int slot, bool posted);
+extern void tn_intent_set_hold(int slot, int64 hold_cents);
 extern void tn_intent_set_sid(int slot, const char *sid, const char *account_sid);
 extern bool tn_intent_end(int slot, bool committed);
 extern int	tn_intents_ended(Intent *out, int *slots, int max);
