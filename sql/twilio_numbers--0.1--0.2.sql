@@ -40,15 +40,14 @@ SELECT pg_catalog.pg_extension_config_dump('accounts', '');
 SELECT pg_catalog.pg_extension_config_dump('accounts_account_id_seq', '');
 
 -- Guard the balance: it starts at 0 and only the ledger trigger moves it.
+-- A balance given on INSERT is ignored rather than refused, so that
+-- pg_restore (accounts first, then the ledger, whose trigger rebuilds the
+-- balances) restores exactly what was dumped.
 CREATE FUNCTION _accounts_guard() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        IF NEW.balance IS DISTINCT FROM 0 THEN
-            RAISE EXCEPTION 'a new account''s balance starts at 0'
-                USING ERRCODE = '22023',
-                      HINT = 'Credit it with numbers_deposit(), which records a ledger entry.';
-        END IF;
+        NEW.balance := 0;
     ELSIF NEW.balance IS DISTINCT FROM OLD.balance AND pg_trigger_depth() < 2 THEN
         RAISE EXCEPTION 'accounts.balance changes only through the ledger'
             USING ERRCODE = '23000',
@@ -117,6 +116,7 @@ CREATE INDEX owned_numbers_account ON owned_numbers (account_id, number_id) WHER
 CREATE INDEX owned_numbers_billing_due ON owned_numbers (next_billing_at) WHERE status IN ('active', 'past_due');
 CREATE INDEX owned_numbers_sid ON owned_numbers (twilio_sid);
 SELECT pg_catalog.pg_extension_config_dump('owned_numbers', '');
+SELECT pg_catalog.pg_extension_config_dump('owned_numbers_number_id_seq', '');
 
 -- The ledger: every balance change is one entry; append-only.
 CREATE TABLE ledger (
@@ -146,6 +146,7 @@ CREATE UNIQUE INDEX ledger_one_charge_per_period ON ledger (number_id, period_st
 CREATE INDEX ledger_account ON ledger (account_id, entry_id);
 CREATE INDEX ledger_number ON ledger (number_id) WHERE number_id IS NOT NULL;
 SELECT pg_catalog.pg_extension_config_dump('ledger', '');
+SELECT pg_catalog.pg_extension_config_dump('ledger_entry_id_seq', '');
 
 -- Apply each statement's new entries to the balances: accounts locked in
 -- account order (no deadlock between statements), one UPDATE, then the
@@ -248,6 +249,7 @@ COMMENT ON TABLE work_queue IS
 CREATE INDEX work_queue_due ON work_queue (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX work_queue_number ON work_queue (number_id) WHERE status = 'pending';
 SELECT pg_catalog.pg_extension_config_dump('work_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('work_queue_job_id_seq', '');
 
 --------------------------------------------------------------------------
 -- Internal helpers (called by the C functions and the worker)
@@ -578,6 +580,7 @@ CREATE TABLE drift (
 COMMENT ON TABLE drift IS 'Differences between owned_numbers and Twilio found by reconcile, with the action taken.';
 CREATE INDEX drift_found_at ON drift (found_at);
 SELECT pg_catalog.pg_extension_config_dump('drift', '');
+SELECT pg_catalog.pg_extension_config_dump('drift_drift_id_seq', '');
 
 CREATE FUNCTION _purchase_in_flight(phone_number text) RETURNS boolean
 AS 'MODULE_PATHNAME', 'tn_purchase_in_flight_sql' LANGUAGE C STRICT VOLATILE;
@@ -729,5 +732,48 @@ CREATE VIEW drift_report AS
 SELECT drift_id, found_at, finding, phone_number, twilio_sid, number_id, account_id, action, detail
 FROM drift ORDER BY drift_id DESC;
 COMMENT ON VIEW drift_report IS 'What reconcile found, newest first.';
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA twilio_numbers FROM PUBLIC;
+
+--------------------------------------------------------------------------
+-- Roles: what an application role and a reporting role may do
+--------------------------------------------------------------------------
+
+-- An application role calls the functions, creates and edits accounts and
+-- reads the tables; it writes no money or number table directly.
+CREATE FUNCTION grant_application(role regrole) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format('GRANT USAGE ON SCHEMA twilio_numbers TO %s', role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION '
+        'twilio_numbers.numbers_search, twilio_numbers.numbers_pricing, twilio_numbers.numbers_countries, '
+        'twilio_numbers.numbers_deposit, '
+        'twilio_numbers.numbers_purchase(bigint, text, text, text, text, text, text, text, text, text, text, text, text), '
+        'twilio_numbers.numbers_purchase(bigint, text[], text, text, text, text, text, text, text, text, text, text, text), '
+        'twilio_numbers.numbers_update, twilio_numbers.numbers_release, '
+        'twilio_numbers.numbers_trunk_assign, twilio_numbers.numbers_trunk_unassign, '
+        'twilio_numbers.numbers_trunk_numbers, twilio_numbers.numbers_transfer, '
+        'twilio_numbers.period_end, twilio_numbers.prorated_refund TO %s', role);
+    EXECUTE format('GRANT SELECT ON twilio_numbers.accounts, twilio_numbers.owned_numbers, '
+        'twilio_numbers.ledger, twilio_numbers.price_list, twilio_numbers.account_numbers, '
+        'twilio_numbers.account_monthly_cost TO %s', role);
+    EXECUTE format('GRANT INSERT (name, currency, credit_limit, status, twilio_account_sid), '
+        'UPDATE (name, credit_limit, status) ON twilio_numbers.accounts TO %s', role);
+END $$;
+COMMENT ON FUNCTION grant_application IS
+  'GRANT an application role what it needs: the functions, reading the tables, creating accounts.';
+
+-- A reporting role reads every table and view, and nothing else.
+CREATE FUNCTION grant_reporting(role regrole) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format('GRANT USAGE ON SCHEMA twilio_numbers TO %s', role);
+    EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA twilio_numbers TO %s', role);
+    -- the views over shared memory call these read-only functions
+    EXECUTE format('GRANT EXECUTE ON FUNCTION twilio_numbers.call_log_entries, '
+        'twilio_numbers.inflight_entries, twilio_numbers.worker_info, '
+        'twilio_numbers.period_end, twilio_numbers.prorated_refund TO %s', role);
+END $$;
+COMMENT ON FUNCTION grant_reporting IS 'GRANT a reporting role read access to every table and view.';
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA twilio_numbers FROM PUBLIC;

@@ -1,0 +1,78 @@
+# ALTER EXTENSION ... UPDATE from 0.1 gives exactly a fresh install, and
+# pg_dump/pg_restore keeps every account, ledger entry and owned number, with
+# the balances still equal to the ledger.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TwilioNumbersTest;
+
+my $emu = start_emulator();
+my $node = new_node('upgrade', $emu, "twilio_numbers.worker_interval_ms = 100");
+
+# the objects of the extension, as text, in a stable order
+my $objects = q{
+SELECT string_agg(pg_describe_object(classid, objid, objsubid), E'\n' ORDER BY 1)
+FROM pg_depend
+WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'twilio_numbers')};
+my $definitions = q{
+SELECT md5(string_agg(pg_get_functiondef(p.oid), '' ORDER BY p.oid::regprocedure::text))
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = 'twilio_numbers' AND p.prokind = 'f'};
+
+$node->safe_psql('postgres', 'CREATE DATABASE from_01');
+$node->safe_psql('postgres', 'CREATE DATABASE fresh');
+$node->safe_psql('from_01', "CREATE EXTENSION twilio_numbers VERSION '0.1'");
+is($node->safe_psql('from_01', "SELECT extversion FROM pg_extension WHERE extname = 'twilio_numbers'"),
+	'0.1', 'version 0.1 installs');
+is($node->safe_psql('from_01', "SELECT count(*) FROM twilio_numbers.numbers_search('US', max_results => 3)"),
+	'3', 'and searches');
+$node->safe_psql('from_01', 'ALTER EXTENSION twilio_numbers UPDATE');
+is($node->safe_psql('from_01', "SELECT extversion FROM pg_extension WHERE extname = 'twilio_numbers'"),
+	'0.2', 'ALTER EXTENSION UPDATE reaches 0.2');
+$node->safe_psql('fresh', 'CREATE EXTENSION twilio_numbers');
+is($node->safe_psql('from_01', $objects), $node->safe_psql('fresh', $objects),
+	'the updated extension has exactly the objects of a fresh install');
+is($node->safe_psql('from_01', $definitions), $node->safe_psql('fresh', $definitions),
+	'and the same function definitions');
+is($node->safe_psql('from_01', 'ALTER EXTENSION twilio_numbers UPDATE'), '',
+	'updating again is a no-op');
+
+# ---- pg_dump keeps the user data (pg_extension_config_dump) ----
+my $acct = new_account($node, 'Dumped Ltd', 50);
+$node->safe_psql('postgres',
+	"INSERT INTO twilio_numbers.price_list VALUES ('US', 'toll_free', 1.00, 3.00, 'USD')");
+$node->safe_psql('postgres',
+	"SELECT twilio_numbers.numbers_purchase($acct, ARRAY['+17025550100', '+17025550101'])");
+$node->safe_psql('postgres', "SELECT twilio_numbers.numbers_release($acct, '+17025550101')");
+ok(wait_queue_drained($node), 'the release went through');
+
+my $snapshot = q{
+SELECT (SELECT string_agg(format('%s %s %s %s', account_id, name, balance, credit_limit), '; ' ORDER BY account_id)
+        FROM twilio_numbers.accounts) || ' | ' ||
+       (SELECT string_agg(format('%s %s %s %s', entry_id, account_id, amount, kind), '; ' ORDER BY entry_id)
+        FROM twilio_numbers.ledger) || ' | ' ||
+       (SELECT string_agg(format('%s %s %s %s', number_id, phone_number, status, twilio_sid), '; ' ORDER BY number_id)
+        FROM twilio_numbers.owned_numbers) || ' | ' ||
+       (SELECT string_agg(format('%s %s %s', iso_country, number_type, monthly_price), '; ' ORDER BY 1)
+        FROM twilio_numbers.price_list)};
+my $before = $node->safe_psql('postgres', $snapshot);
+
+my $dump = PostgreSQL::Test::Utils::tempdir() . '/db.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('postgres') ], 'pg_dump');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('restored'), $dump ], 'pg_restore');
+is($node->safe_psql('restored', $snapshot), $before,
+	'accounts, ledger, owned numbers and prices come back as they were');
+is($node->safe_psql('restored',
+	"SELECT bool_and(a.balance = (SELECT sum(amount) FROM twilio_numbers.ledger l WHERE l.account_id = a.account_id)) "
+	  . "FROM twilio_numbers.accounts a"), 't', 'balances equal the ledger after the restore');
+is($node->safe_psql('restored',
+	"INSERT INTO twilio_numbers.accounts (name) VALUES ('After restore') RETURNING account_id > $acct"), 't',
+	'the identity sequences continue after the dumped ids');
+
+$node->stop;
+done_testing();
