@@ -47,3 +47,39 @@ SELECT * FROM twilio_numbers.numbers_search(country => 'USA');
 SELECT seq, method, status, twilio_code, round(duration_ms::numeric, 1) AS ms,
        regexp_replace(path, '/Accounts/AC[0-9a-f]+', '/Accounts/AC…') AS path
 FROM twilio_numbers.call_log ORDER BY seq;
+
+\echo
+\echo '== A customer account, funded through the ledger'
+INSERT INTO twilio_numbers.accounts (name, credit_limit) VALUES ('Acme Dental', 0) RETURNING account_id, name, balance;
+SELECT twilio_numbers.numbers_deposit(account_id => 1, amount => 25.00, memo => 'card payment') AS balance;
+
+\echo '== Buy two numbers in one transaction (setup fee and first month debited)'
+SELECT phone_number, status, friendly_name, monthly_price, setup_price, period_start, next_billing_at
+FROM twilio_numbers.numbers_purchase(account_id => 1,
+                                     phone_numbers => ARRAY['+14155550100', '+14155550101'],
+                                     friendly_name => 'Front desk',
+                                     sms_url => 'https://app.example.com/sms');
+
+\echo '== A purchase that rolls back: Twilio bought it, the worker releases it, nothing is charged'
+BEGIN;
+SELECT phone_number, status FROM twilio_numbers.numbers_purchase(1, '+14155550102');
+ROLLBACK;
+SELECT pg_sleep(1);
+SELECT kind, phone_number, status, attempts FROM twilio_numbers.work_queue WHERE phone_number = '+14155550102';
+
+\echo '== Release one: prorated refund now, the DELETE at Twilio after commit'
+SELECT twilio_numbers.numbers_release(1, '+14155550101') AS refund;
+SELECT pg_sleep(1);
+
+\echo '== The ledger and the balance (always equal)'
+SELECT entry_id, kind, amount, memo FROM twilio_numbers.ledger WHERE account_id = 1 ORDER BY entry_id;
+SELECT account_name, numbers, monthly_cost, currency, balance, next_billing_at
+FROM twilio_numbers.account_monthly_cost;
+
+\echo '== Owned numbers per account'
+SELECT account_name, phone_number, friendly_name, status, monthly_fee, next_billing_at
+FROM twilio_numbers.account_numbers;
+
+\echo '== The background worker'
+SELECT pid, database, state, activity, last_reconcile_at IS NOT NULL AS reconciled, jobs_done, last_error
+FROM twilio_numbers.worker_status;
