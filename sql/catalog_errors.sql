@@ -1,7 +1,7 @@
 --
 -- Bad input: a clear message and SQLSTATE 22023, before any HTTP request
 --
-SELECT emu.reset();
+SELECT emu.clear_faults(), emu.clear_requests();
 SELECT emu.clear_requests();
 
 SELECT emu.try(stmt) FROM unnest(ARRAY[

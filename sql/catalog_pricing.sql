@@ -1,7 +1,7 @@
 --
 -- numbers_pricing, the pricing cache, price_list overrides and the markup
 --
-SELECT emu.reset();
+SELECT emu.clear_faults(), emu.clear_requests();
 TRUNCATE twilio_numbers.pricing_cache;
 SELECT emu.clear_requests();
 

@@ -1,7 +1,7 @@
 --
 -- numbers_search: columns, filters, one request per call, prices, zero rows
 --
-SELECT emu.reset();
+SELECT emu.clear_faults(), emu.clear_requests();
 
 -- the result columns and their types
 SELECT attnum, attname, format_type(atttypid, atttypmod)

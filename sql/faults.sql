@@ -3,7 +3,7 @@
 -- bad credentials, hangs.  Each case checks the outcome and what the
 -- emulator's request log says was really sent.
 --
-SELECT emu.reset();
+SELECT emu.clear_faults(), emu.clear_requests();
 SELECT count(*) FROM twilio_numbers.numbers_pricing('US');  -- warm the pricing cache
 
 -- 503 then success: the GET is retried and the search succeeds

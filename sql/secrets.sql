@@ -2,7 +2,7 @@
 -- Secrets: an application role can use the catalog but never read the
 -- credentials, nor redirect the base URLs.
 --
-SELECT emu.reset();
+SELECT emu.clear_faults(), emu.clear_requests();
 CREATE ROLE tn_app LOGIN;
 GRANT USAGE ON SCHEMA twilio_numbers TO tn_app;
 GRANT EXECUTE ON FUNCTION twilio_numbers.numbers_search, twilio_numbers.numbers_pricing,

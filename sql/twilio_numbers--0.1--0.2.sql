@@ -200,15 +200,22 @@ CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON ledger
 -- Billing periods and proration (the documented rule)
 --------------------------------------------------------------------------
 
--- The end of a period that starts on period_start: the same day of the next
--- month, clamped to that month's last day, returning to the anchor day
--- afterwards (Jan 31 -> Feb 28/29 -> Mar 31).
+-- The start of the k-th period of a number whose periods start on
+-- first_start and are anchored to anchor_day: the anchor day of the k-th
+-- month after, clamped to that month's last day (Jan 31 -> Feb 28/29 ->
+-- Mar 31).  k = 0 is first_start itself.
+CREATE FUNCTION _period_start(first_start date, anchor_day integer, k integer) RETURNS date
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN (date_trunc('month', first_start) + make_interval(months => k))::date
+       + (least(anchor_day,
+                extract(day FROM date_trunc('month', first_start) + make_interval(months => k + 1)
+                                 - interval '1 day')::integer)
+          - 1);
+
+-- The end of a period that starts on period_start: the start of the next.
 CREATE FUNCTION period_end(period_start date, anchor_day integer) RETURNS date
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN (date_trunc('month', period_start) + interval '1 month')::date
-       + (least(anchor_day,
-                extract(day FROM date_trunc('month', period_start) + interval '2 month' - interval '1 day')::integer)
-          - 1);
+RETURN twilio_numbers._period_start(period_start, anchor_day, 1);
 COMMENT ON FUNCTION period_end IS
   'End of a billing period: same day next month, clamped to month end, anchor day kept (Jan 31 -> Feb 28 -> Mar 31).';
 
@@ -561,6 +568,208 @@ COMMENT ON FUNCTION numbers_transfer IS
   'Move a number to another account; between Twilio subaccounts it is moved at Twilio too. Ledger-neutral.';
 
 --------------------------------------------------------------------------
+-- Monthly billing: set-based, in batches of accounts
+--------------------------------------------------------------------------
+
+-- Every billing pass, by the worker or by hand, with its progress.
+CREATE TABLE billing_runs (
+    run_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    as_of           timestamptz NOT NULL,
+    started_by      text NOT NULL CHECK (started_by IN ('worker', 'manual')),
+    status          text NOT NULL DEFAULT 'running'
+                    CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
+    started_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at     timestamptz,
+    batches_total   integer NOT NULL DEFAULT 0,
+    batches_done    integer NOT NULL DEFAULT 0,
+    numbers_charged bigint NOT NULL DEFAULT 0,
+    periods_charged bigint NOT NULL DEFAULT 0,
+    amount          numeric(16,2) NOT NULL DEFAULT 0,
+    past_due        bigint NOT NULL DEFAULT 0,
+    reactivated     bigint NOT NULL DEFAULT 0,
+    released        bigint NOT NULL DEFAULT 0,
+    skipped         bigint NOT NULL DEFAULT 0,
+    error           text
+);
+COMMENT ON TABLE billing_runs IS
+  'Billing passes: when, as of when, progress (batches), numbers and periods charged, amount, past-due, releases.';
+CREATE INDEX billing_runs_started ON billing_runs (started_at);
+SELECT pg_catalog.pg_extension_config_dump('billing_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('billing_runs_run_id_seq', '');
+
+-- Batches for a pass: ranges of account ids holding about batch_size due
+-- numbers each (an account is never split).
+CREATE FUNCTION _billing_batches(p_as_of timestamptz, p_batch_size integer)
+RETURNS TABLE (lo bigint, hi bigint, numbers bigint)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    WITH per_account AS (
+        SELECT o.account_id, count(*) AS n
+        FROM twilio_numbers.owned_numbers o
+        WHERE o.status IN ('active', 'past_due') AND o.next_billing_at <= p_as_of
+        GROUP BY o.account_id),
+    numbered AS (
+        SELECT account_id, n, sum(n) OVER (ORDER BY account_id) AS cum FROM per_account)
+    SELECT min(account_id), max(account_id), sum(n)::bigint
+    FROM numbered
+    GROUP BY (cum - 1) / greatest(p_batch_size, 1)
+    ORDER BY 1;
+END;
+
+-- Bill one batch of accounts as of p_as_of, in one short transaction:
+--   * the accounts with due numbers are locked (SKIP LOCKED: one busy with a
+--     purchase's commit is billed on the next pass), then their due numbers;
+--   * every due period of every number (missed ones too, oldest first) is
+--     charged while the account's balance + credit_limit covers it — a
+--     running sum per account, so no charge ever goes beyond the limit;
+--   * a number left with an unpaid period turns past_due (since that
+--     period's start); one fully paid turns active again;
+--   * past-due numbers whose grace_period is over are released through the
+--     queue, without a refund.
+-- Exactly one charge per (number, period): the unique index on the ledger.
+CREATE FUNCTION _bill_batch(p_lo bigint, p_hi bigint, p_as_of timestamptz,
+    OUT numbers_charged bigint, OUT periods_charged bigint, OUT amount numeric,
+    OUT past_due bigint, OUT reactivated bigint, OUT released bigint, OUT skipped bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    as_of_date date := (p_as_of AT TIME ZONE 'UTC')::date;
+    grace interval := make_interval(secs => (SELECT s.setting::integer FROM pg_catalog.pg_settings s
+                                             WHERE s.name = 'twilio_numbers.grace_period'));
+BEGIN
+    WITH acc AS MATERIALIZED (
+        SELECT a.account_id, a.balance + a.credit_limit AS available
+        FROM twilio_numbers.accounts a
+        WHERE a.account_id BETWEEN p_lo AND p_hi
+          AND EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
+                      WHERE o.account_id = a.account_id AND o.status IN ('active', 'past_due')
+                        AND o.next_billing_at <= p_as_of)
+        ORDER BY a.account_id
+        FOR NO KEY UPDATE OF a SKIP LOCKED),
+    due AS MATERIALIZED (
+        SELECT o.number_id, o.account_id, o.monthly_price, o.billing_anchor_day AS anchor, o.status,
+               (o.next_billing_at AT TIME ZONE 'UTC')::date AS first_start
+        FROM twilio_numbers.owned_numbers o
+        WHERE o.account_id IN (SELECT acc.account_id FROM acc)
+          AND o.status IN ('active', 'past_due') AND o.next_billing_at <= p_as_of
+        FOR NO KEY UPDATE OF o SKIP LOCKED),
+    periods AS (
+        SELECT d.number_id, d.account_id, d.monthly_price,
+               twilio_numbers._period_start(d.first_start, d.anchor, k) AS ps,
+               twilio_numbers._period_start(d.first_start, d.anchor, k + 1) AS pe
+        FROM due d,
+             generate_series(0, (extract(year FROM as_of_date)::integer - extract(year FROM d.first_start)::integer) * 12
+                                + extract(month FROM as_of_date)::integer - extract(month FROM d.first_start)::integer) AS k),
+    payable AS MATERIALIZED (
+        SELECT p.number_id, p.account_id, p.monthly_price, p.ps, p.pe
+        FROM (SELECT p.*, sum(p.monthly_price) OVER (PARTITION BY p.account_id ORDER BY p.ps, p.number_id
+                                                    ROWS UNBOUNDED PRECEDING) AS running
+              FROM periods p
+              WHERE p.ps <= as_of_date) p
+        JOIN acc USING (account_id)
+        WHERE p.running <= acc.available),
+    charged AS (
+        INSERT INTO twilio_numbers.ledger (account_id, amount, kind, number_id, period_start, period_end, memo)
+        SELECT y.account_id, -y.monthly_price, 'monthly_fee', y.number_id, y.ps, y.pe, 'monthly fee'
+        FROM payable y
+        WHERE y.monthly_price > 0
+        ORDER BY y.account_id, y.ps, y.number_id
+        ON CONFLICT (number_id, period_start) WHERE kind = 'monthly_fee' DO NOTHING
+        RETURNING -ledger.amount AS amount),
+    paid AS (
+        SELECT y.number_id, max(y.ps) AS last_ps, max(y.pe) AS last_pe, count(*) AS periods
+        FROM payable y GROUP BY y.number_id),
+    updated AS (
+        UPDATE twilio_numbers.owned_numbers o SET
+            period_start = coalesce(x.last_ps, o.period_start),
+            next_billing_at = x.next_at,
+            status = CASE WHEN x.next_at > p_as_of THEN 'active' ELSE 'past_due' END,
+            past_due_since = CASE WHEN x.next_at > p_as_of THEN NULL ELSE x.next_at END,
+            updated_at = now()
+        FROM (SELECT d.number_id, d.status AS old_status, pd.last_ps,
+                     coalesce(pd.last_pe::timestamp AT TIME ZONE 'UTC',
+                              d.first_start::timestamp AT TIME ZONE 'UTC') AS next_at
+              FROM due d LEFT JOIN paid pd USING (number_id)) x
+        WHERE o.number_id = x.number_id
+        RETURNING x.old_status, o.status AS new_status)
+    SELECT (SELECT count(*) FROM paid),
+           (SELECT coalesce(sum(pd.periods), 0) FROM paid pd),
+           (SELECT coalesce(sum(c.amount), 0) FROM charged c),
+           (SELECT count(*) FROM updated u WHERE u.new_status = 'past_due' AND u.old_status = 'active'),
+           (SELECT count(*) FROM updated u WHERE u.new_status = 'active' AND u.old_status = 'past_due'),
+           (SELECT count(*) FROM twilio_numbers.accounts a
+            WHERE a.account_id BETWEEN p_lo AND p_hi
+              AND EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
+                          WHERE o.account_id = a.account_id AND o.status IN ('active', 'past_due')
+                            AND o.next_billing_at <= p_as_of))
+           - (SELECT count(*) FROM acc)
+    INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped;
+
+    -- the grace period is over: released through the queue, no refund
+    WITH expired AS (
+        SELECT o.number_id FROM twilio_numbers.owned_numbers o
+        WHERE o.account_id BETWEEN p_lo AND p_hi AND o.status = 'past_due'
+          AND o.past_due_since + grace <= p_as_of
+        FOR NO KEY UPDATE SKIP LOCKED),
+    gone AS (
+        UPDATE twilio_numbers.owned_numbers o SET status = 'releasing', released_at = now(), updated_at = now()
+        FROM expired e WHERE o.number_id = e.number_id
+        RETURNING o.number_id, o.phone_number, o.twilio_sid, o.twilio_account_sid),
+    queued AS (
+        INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, twilio_sid, twilio_account_sid, payload)
+        SELECT 'release', g.number_id, g.phone_number, g.twilio_sid, g.twilio_account_sid,
+               '{"reason": "grace period over"}'
+        FROM gone g
+        RETURNING 1)
+    SELECT count(*) INTO released FROM queued;
+    IF released > 0 THEN
+        PERFORM twilio_numbers._wake_worker_at_commit();
+    END IF;
+END $$;
+
+-- One billing pass as of an instant, in the caller's transaction (the
+-- worker runs the same batches, each in its own transaction).  Returns the
+-- run: what it charged, how many turned past due, were reactivated or
+-- released.  Billing months ahead is how tests see the future.
+CREATE FUNCTION numbers_run_billing(as_of timestamptz DEFAULT now()) RETURNS billing_runs
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    run twilio_numbers.billing_runs;
+    b record;
+    r record;
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'as_of must not be NULL' USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO twilio_numbers.billing_runs (as_of, started_by, batches_total)
+    VALUES (numbers_run_billing.as_of, 'manual',
+            (SELECT count(*) FROM twilio_numbers._billing_batches(numbers_run_billing.as_of,
+                current_setting('twilio_numbers.billing_batch_size')::integer)))
+    RETURNING * INTO run;
+    FOR b IN SELECT * FROM twilio_numbers._billing_batches(numbers_run_billing.as_of,
+                            current_setting('twilio_numbers.billing_batch_size')::integer) LOOP
+        SELECT * INTO r FROM twilio_numbers._bill_batch(b.lo, b.hi, numbers_run_billing.as_of);
+        UPDATE twilio_numbers.billing_runs SET
+            batches_done = batches_done + 1,
+            numbers_charged = numbers_charged + r.numbers_charged,
+            periods_charged = periods_charged + r.periods_charged,
+            amount = amount + r.amount, past_due = past_due + r.past_due,
+            reactivated = reactivated + r.reactivated, released = released + r.released,
+            skipped = skipped + r.skipped
+        WHERE run_id = run.run_id;
+    END LOOP;
+    UPDATE twilio_numbers.billing_runs SET status = 'finished', finished_at = clock_timestamp()
+    WHERE run_id = run.run_id
+    RETURNING * INTO run;
+    PERFORM pg_notify('twilio_numbers_billing',
+                      json_build_object('run_id', run.run_id, 'as_of', run.as_of,
+                                        'numbers_charged', run.numbers_charged, 'amount', run.amount,
+                                        'past_due', run.past_due, 'released', run.released)::text);
+    RETURN run;
+END $$;
+COMMENT ON FUNCTION numbers_run_billing IS
+  'One billing pass as of an instant (default now): charges every due period, past-due, reactivation, grace releases.';
+
+--------------------------------------------------------------------------
 -- Reconcile: the database and Twilio compared
 --------------------------------------------------------------------------
 
@@ -728,6 +937,23 @@ LEFT JOIN pg_stat_activity a ON a.pid = w.pid AND a.backend_type = 'twilio_numbe
 COMMENT ON VIEW worker_status IS
   'The background worker: running since when, doing what, last reconcile, jobs done, last error.';
 
+CREATE VIEW billing_report AS
+SELECT run_id, started_by, status, as_of, started_at, finished_at,
+       coalesce(finished_at, clock_timestamp()) - started_at AS duration,
+       batches_done || '/' || batches_total AS progress,
+       numbers_charged, periods_charged, amount, past_due, reactivated, released, skipped, error
+FROM billing_runs ORDER BY run_id DESC;
+COMMENT ON VIEW billing_report IS 'Billing passes, newest first, with their progress while they run.';
+
+-- Numbers due for billing soon (an index range scan).
+CREATE VIEW numbers_due AS
+SELECT o.number_id, o.account_id, o.phone_number, o.status, o.monthly_price, o.currency, o.next_billing_at,
+       o.past_due_since
+FROM owned_numbers o
+WHERE o.status IN ('active', 'past_due');
+COMMENT ON VIEW numbers_due IS
+  'Numbers that will be billed; filter on next_billing_at (e.g. due next week) to use the billing index.';
+
 CREATE VIEW drift_report AS
 SELECT drift_id, found_at, finding, phone_number, twilio_sid, number_id, account_id, action, detail
 FROM drift ORDER BY drift_id DESC;
@@ -753,7 +979,7 @@ BEGIN
         'twilio_numbers.numbers_update, twilio_numbers.numbers_release, '
         'twilio_numbers.numbers_trunk_assign, twilio_numbers.numbers_trunk_unassign, '
         'twilio_numbers.numbers_trunk_numbers, twilio_numbers.numbers_transfer, '
-        'twilio_numbers.period_end, twilio_numbers.prorated_refund TO %s', role);
+        'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund TO %s', role);
     EXECUTE format('GRANT SELECT ON twilio_numbers.accounts, twilio_numbers.owned_numbers, '
         'twilio_numbers.ledger, twilio_numbers.price_list, twilio_numbers.account_numbers, '
         'twilio_numbers.account_monthly_cost TO %s', role);
@@ -772,7 +998,7 @@ BEGIN
     -- the views over shared memory call these read-only functions
     EXECUTE format('GRANT EXECUTE ON FUNCTION twilio_numbers.call_log_entries, '
         'twilio_numbers.inflight_entries, twilio_numbers.worker_info, '
-        'twilio_numbers.period_end, twilio_numbers.prorated_refund TO %s', role);
+        'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund TO %s', role);
 END $$;
 COMMENT ON FUNCTION grant_reporting IS 'GRANT a reporting role read access to every table and view.';
 

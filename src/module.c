@@ -44,6 +44,9 @@ int			tn_call_log_size = 1000;
 int			tn_max_inflight = 1024;
 int			tn_worker_interval_ms = 1000;
 int			tn_reconcile_interval_s = 3600;
+int			tn_billing_interval_s = 3600;
+int			tn_billing_batch_size = 2000;
+int			tn_grace_period_s = 7 * 24 * 3600;
 int			tn_queue_max_attempts = 10;
 int			tn_queue_retry_base_ms = 1000;
 int			tn_queue_retry_max_ms = 3600000;
@@ -205,6 +208,18 @@ define_settings(void)
 	DefineCustomIntVariable("twilio_numbers.reconcile_interval_s",
 							"How often the worker reconciles with Twilio (0: only at start-up).",
 							NULL, &tn_reconcile_interval_s, 3600, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.billing_interval_s",
+							"How often the worker runs a billing pass (also at start-up).",
+							NULL, &tn_billing_interval_s, 3600, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.billing_batch_size",
+							"Due numbers billed per batch (one short transaction per batch).",
+							NULL, &tn_billing_batch_size, 2000, 1, 10000000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.grace_period",
+							"How long a past-due number is kept before it is released.",
+							NULL, &tn_grace_period_s, 7 * 24 * 3600, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("twilio_numbers.queue_max_attempts",
 							"Attempts of a queued job before it becomes a dead letter.",

@@ -28,6 +28,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -357,9 +358,133 @@ reconcile_pass(const char *why)
 	return ok;
 }
 
+/*
+ * One billing pass as of now: its run row first (committed, so progress is
+ * visible), then each batch in its own short transaction, then the run is
+ * finished and announced.  Returns false when it failed (it is retried).
+ */
+static bool
+billing_pass(void)
+{
+	volatile int64 run_id = 0;
+	volatile bool ok = true;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		Datum		as_of;
+		int			nbatches;
+		int64	   *lo;
+		int64	   *hi;
+		bool		isnull;
+		Oid			types[4] = {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID};
+
+		begin_tx("twilio_numbers: billing (planning the batches)");
+		if (SPI_execute("WITH b AS (SELECT * FROM twilio_numbers._billing_batches(now(), "
+						"current_setting('twilio_numbers.billing_batch_size')::integer)) "
+						"SELECT now(), (SELECT count(*) FROM b)::integer, "
+						"(SELECT coalesce(array_agg(lo ORDER BY lo), '{}') FROM b), "
+						"(SELECT coalesce(array_agg(hi ORDER BY lo), '{}') FROM b)", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not plan the billing pass");
+		{
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			Datum	   *elems;
+			int			n;
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			as_of = SPI_getbinval(tup, desc, 1, &isnull);
+			nbatches = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+			lo = palloc(sizeof(int64) * Max(nbatches, 1));
+			hi = palloc(sizeof(int64) * Max(nbatches, 1));
+			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull)),
+							  INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, NULL, &n);
+			for (int i = 0; i < n; i++)
+				lo[i] = DatumGetInt64(elems[i]);
+			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull)),
+							  INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, NULL, &n);
+			for (int i = 0; i < n; i++)
+				hi[i] = DatumGetInt64(elems[i]);
+			MemoryContextSwitchTo(old);
+		}
+		if (SPI_execute_with_args("INSERT INTO twilio_numbers.billing_runs (as_of, started_by, batches_total) "
+								  "VALUES ($1, 'worker', $2) RETURNING run_id",
+								  2, (Oid[]) {TIMESTAMPTZOID, INT4OID},
+								  (Datum[]) {as_of, Int32GetDatum(nbatches)}, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "could not start a billing run");
+		run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		commit_tx();
+
+		for (int i = 0; i < nbatches; i++)
+		{
+			Datum		args[4] = {Int64GetDatum(lo[i]), Int64GetDatum(hi[i]), as_of, Int64GetDatum(run_id)};
+
+			CHECK_FOR_INTERRUPTS();
+			begin_tx(psprintf("twilio_numbers: billing batch %d of %d (run " INT64_FORMAT ")",
+							  i + 1, nbatches, (int64) run_id));
+			if (SPI_execute_with_args("UPDATE twilio_numbers.billing_runs r SET "
+									  "  batches_done = batches_done + 1, "
+									  "  numbers_charged = r.numbers_charged + b.numbers_charged, "
+									  "  periods_charged = r.periods_charged + b.periods_charged, "
+									  "  amount = r.amount + b.amount, past_due = r.past_due + b.past_due, "
+									  "  reactivated = r.reactivated + b.reactivated, "
+									  "  released = r.released + b.released, skipped = r.skipped + b.skipped "
+									  "FROM twilio_numbers._bill_batch($1, $2, $3) b WHERE r.run_id = $4",
+									  4, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not bill a batch");
+			commit_tx();
+		}
+
+		begin_tx("twilio_numbers: billing (finishing)");
+		if (SPI_execute_with_args("WITH r AS (UPDATE twilio_numbers.billing_runs SET status = 'finished', "
+								  "  finished_at = clock_timestamp() WHERE run_id = $1 RETURNING *) "
+								  "SELECT pg_notify('twilio_numbers_billing', "
+								  "  json_build_object('run_id', run_id, 'as_of', as_of, "
+								  "    'numbers_charged', numbers_charged, 'amount', amount, "
+								  "    'past_due', past_due, 'released', released)::text) FROM r",
+								  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(run_id)}, NULL, false, 0)
+			!= SPI_OK_SELECT)
+			elog(ERROR, "could not finish the billing run");
+		commit_tx();
+		tn_worker_note(WORKER_NOTE_BILLING, 0, NULL);
+	}
+	PG_CATCH();
+	{
+		char	   *message = recover_from_error();
+
+		ok = false;
+		if (run_id != 0)
+		{
+			begin_tx("twilio_numbers: billing (recording the failure)");
+			SPI_execute_with_args("UPDATE twilio_numbers.billing_runs SET status = 'failed', "
+								  "finished_at = clock_timestamp(), error = $2 WHERE run_id = $1",
+								  2, (Oid[]) {INT8OID, TEXTOID},
+								  (Datum[]) {Int64GetDatum(run_id), CStringGetTextDatum(message)},
+								  NULL, false, 0);
+			commit_tx();
+		}
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/* Runs a killed worker left 'running' are over: say so. */
+static void
+mark_interrupted_runs(void)
+{
+	begin_tx("twilio_numbers: starting");
+	if (SPI_execute("UPDATE twilio_numbers.billing_runs SET status = 'interrupted', "
+					"finished_at = clock_timestamp(), error = 'the worker stopped during the run' "
+					"WHERE status = 'running' AND started_by = 'worker'", false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update billing_runs");
+	commit_tx();
+}
+
 void
 tn_worker_main(Datum main_arg)
 {
+	volatile TimestampTz next_billing = 0;	/* 0: at start-up */
+	volatile bool started = false;
 	volatile TimestampTz next_reconcile = 0;	/* 0: at start-up */
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -391,6 +516,11 @@ tn_worker_main(Datum main_arg)
 			{
 				TimestampTz now = GetCurrentTimestamp();
 
+				if (!started)
+				{
+					mark_interrupted_runs();
+					started = true;
+				}
 				settle_intents();
 				if (next_reconcile == 0 ||
 					(tn_reconcile_interval_s > 0 && now >= next_reconcile))
@@ -401,6 +531,15 @@ tn_worker_main(Datum main_arg)
 					next_reconcile = TimestampTzPlusMilliseconds(now,
 																 ok ? (int64) Max(tn_reconcile_interval_s, 1) * 1000
 																 : (int64) 60000);
+				}
+				if (next_billing == 0 || now >= next_billing)
+				{
+					bool		ok = billing_pass();
+
+					/* after a failure, try again in a minute */
+					next_billing = TimestampTzPlusMilliseconds(now,
+															   ok ? (int64) tn_billing_interval_s * 1000
+															   : (int64) 60000);
 				}
 				for (int i = 0; i < JOBS_PER_WAKE && run_one_job(); i++)
 					CHECK_FOR_INTERRUPTS();
