@@ -612,7 +612,7 @@ BEGIN ATOMIC
         SELECT account_id, n, sum(n) OVER (ORDER BY account_id) AS cum FROM per_account)
     SELECT min(account_id), max(account_id), sum(n)::bigint
     FROM numbered
-    GROUP BY (cum - 1) / greatest(p_batch_size, 1)
+    GROUP BY div(cum - 1, greatest(p_batch_size, 1))
     ORDER BY 1;
 END;
 

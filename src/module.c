@@ -206,8 +206,8 @@ define_settings(void)
 							NULL, &tn_worker_interval_ms, 1000, 10, 3600000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("twilio_numbers.reconcile_interval_s",
-							"How often the worker reconciles with Twilio (0: only at start-up).",
-							NULL, &tn_reconcile_interval_s, 3600, 0, INT_MAX,
+							"How often the worker reconciles with Twilio (0: only at start-up, -1: never).",
+							NULL, &tn_reconcile_interval_s, 3600, -1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("twilio_numbers.billing_interval_s",
 							"How often the worker runs a billing pass (also at start-up).",

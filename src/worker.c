@@ -522,8 +522,8 @@ tn_worker_main(Datum main_arg)
 					started = true;
 				}
 				settle_intents();
-				if (next_reconcile == 0 ||
-					(tn_reconcile_interval_s > 0 && now >= next_reconcile))
+				if (tn_reconcile_interval_s >= 0 &&
+					(next_reconcile == 0 || (tn_reconcile_interval_s > 0 && now >= next_reconcile)))
 				{
 					bool		ok = reconcile_pass(next_reconcile == 0 ? "start-up" : "periodic");
 

@@ -8,6 +8,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use HTTP::Tiny;
 use TwilioNumbersTest;
 
 my $emu = start_emulator();
@@ -109,6 +110,29 @@ is($node->safe_psql('postgres',
 	'0', 'no charge without a number');
 is($node->safe_psql('postgres', 'SELECT starts FROM twilio_numbers.worker_status'), '1',
 	'shared memory was re-created by each crash restart (the worker counts from 1 again)');
+
+# ---- numbers removed at Twilio behind our back, bought behind our back ----
+$node->safe_psql('postgres', "SELECT twilio_numbers.numbers_purchase($acct, '+13125550103')");
+my $gone_sid = $node->safe_psql('postgres',
+	"SELECT twilio_sid FROM twilio_numbers.owned_numbers WHERE phone_number = '+13125550103' AND status = 'active'");
+my $http = HTTP::Tiny->new;
+my $auth = "$ENV{TN_API_KEY}:$ENV{TN_API_SECRET}";
+(my $base = $emu->{url}) =~ s{://}{://$auth\@};
+my $res = $http->request('DELETE', "$base/2010-04-01/Accounts/$ENV{TN_ACCOUNT_SID}/IncomingPhoneNumbers/$gone_sid.json");
+is($res->{status}, 204, 'a number of ours is deleted directly at Twilio');
+$res = $http->post_form("$base/2010-04-01/Accounts/$ENV{TN_ACCOUNT_SID}/IncomingPhoneNumbers.json",
+	{ PhoneNumber => '+13125550104' });
+is($res->{status}, 201, 'and another one is bought directly at Twilio');
+is($node->safe_psql('postgres',
+	"SELECT string_agg(finding || ' ' || phone_number || ': ' || action, '; ' ORDER BY finding) "
+	  . "FROM twilio_numbers.numbers_reconcile()"),
+	'orphan_at_twilio +13125550104: release queued; vanished_at_twilio +13125550103: marked released (no refund)',
+	'reconcile reports both and says what it did');
+ok(wait_queue_drained($node), 'the orphan release drains');
+is(emu_owned($emu), live_numbers(), 'Twilio holds exactly the live numbers again');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM twilio_numbers.drift_report WHERE finding = 'vanished_at_twilio'"), '1',
+	'the drift report keeps the finding');
 
 $node->stop;
 done_testing();
