@@ -60,7 +60,8 @@ BEGIN
     EXECUTE stmt;
     RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, 'account [0-9]+', 'account N', 'g');
+    RETURN SQLSTATE || ': ' || regexp_replace(regexp_replace(SQLERRM, 'account [0-9]+', 'account N', 'g'),
+                                              '(HR|PN)[0-9a-f]{32}', '\1…', 'g');
 END $$;
 
 -- the same with the error's detail and hint
@@ -72,7 +73,9 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
                             detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
-    message := regexp_replace(message, 'account [0-9]+', 'account N', 'g');
+    message := regexp_replace(regexp_replace(message, 'account [0-9]+', 'account N', 'g'),
+                              '(HR|PN)[0-9a-f]{32}', '\1…', 'g');
+    detail := regexp_replace(detail, '(HR|PN)[0-9a-f]{32}', '\1…', 'g');
 END $$;
 
 -- call Twilio's API on the emulator (as the tests' API key), form-encoded
@@ -117,9 +120,11 @@ BEGIN
     END LOOP;
 END $$;
 
--- the queue is empty of pending work
+-- the queue is empty of pending work (hosted orders are watched as long as
+-- they live: their polls do not count)
 CREATE FUNCTION emu.queue_drained() RETURNS boolean LANGUAGE sql
-AS $$ SELECT emu.wait_until('SELECT NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue WHERE status = ''pending'') '
+AS $$ SELECT emu.wait_until('SELECT NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue '
+                            '                   WHERE status = ''pending'' AND kind <> ''hosted_poll'') '
                             'AND NOT EXISTS (SELECT 1 FROM twilio_numbers.inflight)') $$;
 
 -- the numbers the emulator says the account owns

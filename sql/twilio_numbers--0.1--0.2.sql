@@ -237,7 +237,8 @@ COMMENT ON FUNCTION prorated_refund IS
 
 CREATE TABLE work_queue (
     job_id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    kind               text NOT NULL CHECK (kind IN ('release', 'compensate', 'resync', 'hosted_poll')),
+    kind               text NOT NULL
+                       CHECK (kind IN ('release', 'compensate', 'resync', 'hosted_poll', 'hosted_cancel')),
     number_id          bigint REFERENCES owned_numbers,
     phone_number       text,
     twilio_sid         text,
@@ -873,6 +874,347 @@ COMMENT ON FUNCTION numbers_reconcile IS
   'Compare owned_numbers with the numbers at Twilio: release orphans, mark vanished numbers, re-sync drift.';
 
 --------------------------------------------------------------------------
+-- Hosted number orders (numbers v2): a number the customer owns elsewhere,
+-- hosted on Twilio for SMS; the worker follows each order's life cycle
+--------------------------------------------------------------------------
+
+-- price_list may carry the price of hosting a number ('hosted')
+ALTER TABLE price_list DROP CONSTRAINT price_list_number_type_check;
+ALTER TABLE price_list ADD CONSTRAINT price_list_number_type_check
+    CHECK (number_type IN ('local', 'mobile', 'toll_free', 'national', 'voip', 'shared_cost',
+                           'machine_to_machine', 'hosted'));
+
+CREATE TABLE hosted_orders (
+    order_sid                 text PRIMARY KEY CHECK (order_sid ~ '^HR[0-9a-fA-F]{32}$'),
+    account_id                bigint NOT NULL REFERENCES accounts,
+    phone_number              text NOT NULL,
+    status                    text NOT NULL
+                              CHECK (status IN ('twilio-processing', 'received', 'pending-verification', 'verified',
+                                                'pending-loa', 'carrier-processing', 'testing', 'completed',
+                                                'failed', 'action-required', 'canceled')),
+    status_changed_at         timestamptz NOT NULL DEFAULT now(),
+    failure_reason            text,
+    contact_email             text,
+    contact_phone_number      text,
+    address_sid               text,
+    friendly_name             text,
+    sms_url                   text,
+    sms_method                text,
+    status_callback           text,
+    incoming_phone_number_sid text,
+    number_id                 bigint REFERENCES owned_numbers,
+    twilio_account_sid        text,
+    polls                     integer NOT NULL DEFAULT 0,
+    twilio                    jsonb,
+    created_at                timestamptz NOT NULL DEFAULT now(),
+    updated_at                timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE hosted_orders IS
+  'Hosted number orders (Twilio numbers v2) and their current status; history in hosted_order_history.';
+CREATE UNIQUE INDEX hosted_orders_live_phone ON hosted_orders (phone_number)
+    WHERE status NOT IN ('completed', 'failed', 'canceled');
+CREATE INDEX hosted_orders_account ON hosted_orders (account_id);
+SELECT pg_catalog.pg_extension_config_dump('hosted_orders', '');
+
+CREATE TABLE hosted_order_history (
+    order_sid      text NOT NULL REFERENCES hosted_orders,
+    status         text NOT NULL,
+    failure_reason text,
+    seen_at        timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE hosted_order_history IS 'Every status a hosted order was seen in, in order.';
+CREATE INDEX hosted_order_history_order ON hosted_order_history (order_sid, seen_at);
+SELECT pg_catalog.pg_extension_config_dump('hosted_order_history', '');
+
+-- Record an order Twilio has just created (called by numbers_hosted_order).
+CREATE FUNCTION _hosted_order_record(p_account_id bigint, r jsonb, ours jsonb)
+RETURNS hosted_orders
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    o twilio_numbers.hosted_orders;
+BEGIN
+    INSERT INTO twilio_numbers.hosted_orders
+        (order_sid, account_id, phone_number, status, failure_reason, contact_email, contact_phone_number,
+         address_sid, friendly_name, sms_url, sms_method, status_callback, incoming_phone_number_sid,
+         twilio_account_sid, twilio)
+    VALUES (r->>'sid', p_account_id, r->>'phone_number', r->>'status', nullif(r->>'failure_reason', ''),
+            ours->>'contact_email', ours->>'contact_phone_number',
+            coalesce(r->>'address_sid', ours->>'address_sid'), coalesce(r->>'friendly_name', ours->>'friendly_name'),
+            coalesce(r->>'sms_url', ours->>'sms_url'), coalesce(r->>'sms_method', ours->>'sms_method'),
+            coalesce(r->>'status_callback_url', r->>'status_callback', ours->>'status_callback'),
+            r->>'incoming_phone_number_sid', r->>'account_sid', r)
+    RETURNING * INTO o;
+    INSERT INTO twilio_numbers.hosted_order_history (order_sid, status, failure_reason)
+    VALUES (o.order_sid, o.status, o.failure_reason);
+    -- the worker follows it from now on
+    INSERT INTO twilio_numbers.work_queue (kind, phone_number, payload, next_attempt_at)
+    VALUES ('hosted_poll', o.phone_number, jsonb_build_object('order_sid', o.order_sid),
+            now() + make_interval(secs => (SELECT s.setting::numeric / 1000 FROM pg_catalog.pg_settings s
+                                           WHERE s.name = 'twilio_numbers.hosted_poll_ms')));
+    PERFORM pg_notify('twilio_numbers_hosted',
+                      json_build_object('order_sid', o.order_sid, 'phone_number', o.phone_number,
+                                        'status', o.status)::text);
+    PERFORM twilio_numbers._wake_worker_at_commit();
+    RETURN o;
+END $$;
+
+-- The worker saw an order (r: Twilio's resource, NULL if Twilio no longer
+-- has it).  Records a change of status with its history and a NOTIFY; a
+-- completed order becomes an owned number (origin hosted), charged its
+-- setup fee and first period if the account can pay, past due otherwise.
+-- Returns the order's status now.
+CREATE FUNCTION _hosted_order_seen(p_order_sid text, r jsonb, p_number jsonb DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    o twilio_numbers.hosted_orders;
+    new_status text := CASE WHEN r IS NULL THEN 'canceled' ELSE r->>'status' END;
+    price record;
+    acct record;
+    today date := (now() AT TIME ZONE 'UTC')::date;
+    num twilio_numbers.owned_numbers;
+BEGIN
+    SELECT * INTO o FROM twilio_numbers.hosted_orders WHERE order_sid = p_order_sid FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF new_status IS DISTINCT FROM o.status OR nullif(r->>'failure_reason', '') IS DISTINCT FROM o.failure_reason THEN
+        UPDATE twilio_numbers.hosted_orders SET
+            status = new_status, status_changed_at = now(),
+            failure_reason = nullif(r->>'failure_reason', ''),
+            incoming_phone_number_sid = coalesce(r->>'incoming_phone_number_sid', incoming_phone_number_sid),
+            twilio = coalesce(r, twilio), updated_at = now()
+        WHERE order_sid = p_order_sid;
+        INSERT INTO twilio_numbers.hosted_order_history (order_sid, status, failure_reason)
+        VALUES (p_order_sid, new_status, nullif(r->>'failure_reason', ''));
+        PERFORM pg_notify('twilio_numbers_hosted',
+                          json_build_object('order_sid', p_order_sid, 'phone_number', o.phone_number,
+                                            'status', new_status,
+                                            'failure_reason', nullif(r->>'failure_reason', ''))::text);
+    END IF;
+
+    -- completed: the number is ours now, once
+    IF new_status = 'completed' AND o.number_id IS NULL THEN
+        SELECT * INTO price FROM twilio_numbers._hosted_price(o.phone_number);
+        SELECT a.balance + a.credit_limit AS available, a.currency INTO acct
+        FROM twilio_numbers.accounts a WHERE a.account_id = o.account_id FOR NO KEY UPDATE;
+        INSERT INTO twilio_numbers.owned_numbers
+            (account_id, phone_number, twilio_sid, twilio_account_sid, status, number_type, iso_country,
+             setup_price, monthly_price, currency, origin, billing_anchor_day, period_start, next_billing_at,
+             past_due_since)
+        VALUES (o.account_id, o.phone_number, coalesce(p_number->>'sid', r->>'incoming_phone_number_sid'),
+                coalesce(p_number->>'account_sid', o.twilio_account_sid),
+                CASE WHEN acct.available >= price.setup_price + price.monthly_price THEN 'active' ELSE 'past_due' END,
+                price.number_type, price.iso_country, price.setup_price, price.monthly_price, price.currency, 'hosted',
+                extract(day FROM today)::integer, today,
+                CASE WHEN acct.available >= price.setup_price + price.monthly_price
+                     THEN twilio_numbers.period_end(today, extract(day FROM today)::integer)::timestamp AT TIME ZONE 'UTC'
+                     ELSE today::timestamp AT TIME ZONE 'UTC' END,
+                CASE WHEN acct.available >= price.setup_price + price.monthly_price THEN NULL
+                     ELSE today::timestamp AT TIME ZONE 'UTC' END)
+        RETURNING * INTO num;
+        IF p_number IS NOT NULL THEN
+            PERFORM twilio_numbers._apply_twilio(num.number_id, p_number);
+        END IF;
+        IF num.status = 'active' THEN
+            INSERT INTO twilio_numbers.ledger (account_id, amount, kind, number_id, period_start, period_end, memo)
+            SELECT num.account_id, -x.amount, x.kind, num.number_id, num.period_start, x.period_end, x.memo
+            FROM (VALUES (num.setup_price, 'setup_fee', NULL::date, 'hosting setup fee ' || num.phone_number),
+                         (num.monthly_price, 'monthly_fee', (num.next_billing_at AT TIME ZONE 'UTC')::date,
+                          'first period ' || num.phone_number)) x(amount, kind, period_end, memo)
+            WHERE x.amount > 0;
+        END IF;
+        UPDATE twilio_numbers.hosted_orders SET number_id = num.number_id, updated_at = now()
+        WHERE order_sid = p_order_sid;
+    END IF;
+    RETURN new_status;
+END $$;
+
+-- What hosting a number costs: price_list's 'hosted' row for the country,
+-- else the price of its type (local or toll_free) like a bought number.
+CREATE FUNCTION _hosted_price(p_phone text,
+    OUT iso_country text, OUT number_type text, OUT setup_price numeric, OUT monthly_price numeric,
+    OUT currency text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    iso_country := twilio_numbers._nanp_country(p_phone);
+    number_type := CASE WHEN substr(p_phone, 3, 3) IN ('800', '833', '844', '855', '866', '877', '888')
+                        THEN 'toll_free' ELSE 'local' END;
+    SELECT p.setup_price, p.monthly_price, p.currency INTO setup_price, monthly_price, currency
+    FROM twilio_numbers.price_list p
+    WHERE p.iso_country = _hosted_price.iso_country AND p.number_type = 'hosted';
+    IF NOT FOUND THEN
+        SELECT p.setup_price, p.monthly_price, p.currency INTO setup_price, monthly_price, currency
+        FROM twilio_numbers._customer_price(_hosted_price.iso_country, _hosted_price.number_type) p;
+    END IF;
+    IF monthly_price IS NULL THEN
+        RAISE EXCEPTION 'no price for hosting % numbers', iso_country
+            USING ERRCODE = '55000',
+                  HINT = 'Add a twilio_numbers.price_list row with number_type ''hosted''.';
+    END IF;
+END $$;
+
+CREATE FUNCTION _nanp_country(phone text) RETURNS text
+AS 'MODULE_PATHNAME', 'tn_nanp_country_sql' LANGUAGE C IMMUTABLE STRICT;
+CREATE FUNCTION _customer_price(iso_country text, number_type text,
+    OUT setup_price numeric, OUT monthly_price numeric, OUT currency text)
+AS 'MODULE_PATHNAME', 'tn_customer_price_sql' LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION numbers_hosted_order(
+    account_id           bigint,
+    phone_number         text,
+    contact_email        text,
+    contact_phone_number text,
+    address_sid          text,
+    friendly_name        text DEFAULT NULL,
+    sms_url              text DEFAULT NULL,
+    sms_method           text DEFAULT NULL,
+    status_callback      text DEFAULT NULL)
+RETURNS hosted_orders
+AS 'MODULE_PATHNAME', 'tn_numbers_hosted_order'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION numbers_hosted_order IS
+  'File a hosted number order (host a number the customer owns elsewhere on Twilio for SMS); the worker follows it.';
+
+CREATE FUNCTION numbers_hosted_cancel(account_id bigint, order_sid text) RETURNS hosted_orders
+AS 'MODULE_PATHNAME', 'tn_numbers_hosted_cancel'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION numbers_hosted_cancel IS
+  'Cancel a hosted number order while Twilio allows it (received, pending-verification, verified, pending-loa).';
+
+--------------------------------------------------------------------------
+-- Reporting for customers: filters, cost estimates, monthly statements
+--------------------------------------------------------------------------
+
+-- Owned numbers with seed 003's filters (all optional): friendly name,
+-- phone number pattern ('*' any digit, partial numbers match), origin,
+-- beta, capabilities (all of them), trunk, status, type, country.
+CREATE FUNCTION numbers_owned(
+    account_id    bigint  DEFAULT NULL,
+    friendly_name text    DEFAULT NULL,
+    phone_number  text    DEFAULT NULL,
+    origin        text    DEFAULT NULL,
+    beta          boolean DEFAULT NULL,
+    capabilities  text[]  DEFAULT NULL,
+    trunk_sid     text    DEFAULT NULL,
+    status        text    DEFAULT NULL,
+    number_type   text    DEFAULT NULL,
+    iso_country   text    DEFAULT NULL)
+RETURNS SETOF owned_numbers
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF numbers_owned.phone_number !~ '^\+?[0-9*]{1,15}$' THEN
+        RAISE EXCEPTION 'phone_number filter must be digits, optionally with + and * for any digit, not "%"',
+                        numbers_owned.phone_number USING ERRCODE = '22023';
+    END IF;
+    IF numbers_owned.origin NOT IN ('purchased', 'hosted', 'transferred') THEN
+        RAISE EXCEPTION 'origin must be purchased, hosted or transferred, not "%"', numbers_owned.origin
+            USING ERRCODE = '22023';
+    END IF;
+    IF numbers_owned.status NOT IN ('active', 'past_due', 'releasing', 'released') THEN
+        RAISE EXCEPTION 'status must be active, past_due, releasing or released, not "%"', numbers_owned.status
+            USING ERRCODE = '22023';
+    END IF;
+    IF NOT numbers_owned.capabilities <@ ARRAY['voice', 'sms', 'mms', 'fax'] THEN
+        RAISE EXCEPTION 'capabilities must be among voice, sms, mms, fax, not %', numbers_owned.capabilities
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+    SELECT o.* FROM twilio_numbers.owned_numbers o
+    WHERE (numbers_owned.account_id IS NULL OR o.account_id = numbers_owned.account_id)
+      AND (numbers_owned.friendly_name IS NULL OR o.friendly_name = numbers_owned.friendly_name)
+      AND (numbers_owned.phone_number IS NULL
+           OR o.phone_number LIKE '%' || replace(numbers_owned.phone_number, '*', '_') || '%')
+      AND (numbers_owned.origin IS NULL OR o.origin = numbers_owned.origin)
+      AND (numbers_owned.beta IS NULL OR o.beta = numbers_owned.beta)
+      AND (numbers_owned.capabilities IS NULL OR o.capabilities @> numbers_owned.capabilities)
+      AND (numbers_owned.trunk_sid IS NULL OR o.trunk_sid = numbers_owned.trunk_sid)
+      AND (CASE WHEN numbers_owned.status IS NULL THEN o.status <> 'released' ELSE o.status = numbers_owned.status END)
+      AND (numbers_owned.number_type IS NULL OR o.number_type = numbers_owned.number_type)
+      AND (numbers_owned.iso_country IS NULL OR o.iso_country = upper(numbers_owned.iso_country))
+    ORDER BY o.account_id, o.phone_number;
+END $$;
+COMMENT ON FUNCTION numbers_owned IS
+  'Owned numbers filtered as seed 003''s Active Numbers list: name, number pattern, origin, beta, capabilities, trunk, status.';
+
+-- What an account will be charged, month by month, for the next N months
+-- (UTC calendar months, starting with the next one): one row per month.
+CREATE FUNCTION numbers_cost_estimate(account_id bigint, months integer DEFAULT 1)
+RETURNS TABLE (month date, charges bigint, amount numeric, currency text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    first_month date := (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month')::date;
+BEGIN
+    IF months IS NULL OR months < 1 OR months > 120 THEN
+        RAISE EXCEPTION 'months must be between 1 and 120, not %', coalesce(months::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM twilio_numbers.accounts a WHERE a.account_id = numbers_cost_estimate.account_id) THEN
+        RAISE EXCEPTION 'account % does not exist', numbers_cost_estimate.account_id USING ERRCODE = 'P0002';
+    END IF;
+    RETURN QUERY
+    WITH m AS (
+        SELECT (first_month + make_interval(months => i))::date AS month_start,
+               (first_month + make_interval(months => i + 1))::date AS month_end
+        FROM generate_series(0, months - 1) i),
+    periods AS (
+        -- every period a live number will be billed for, up to the last month asked
+        SELECT o.monthly_price,
+               twilio_numbers._period_start((o.next_billing_at AT TIME ZONE 'UTC')::date, o.billing_anchor_day, k) AS ps
+        FROM twilio_numbers.owned_numbers o,
+             generate_series(0, months + 14) k
+        WHERE o.account_id = numbers_cost_estimate.account_id AND o.status IN ('active', 'past_due'))
+    SELECT m.month_start, count(p.ps), coalesce(sum(p.monthly_price), 0),
+           (SELECT a.currency FROM twilio_numbers.accounts a WHERE a.account_id = numbers_cost_estimate.account_id)
+    FROM m LEFT JOIN periods p ON p.ps >= m.month_start AND p.ps < m.month_end
+    GROUP BY m.month_start
+    ORDER BY m.month_start;
+END $$;
+COMMENT ON FUNCTION numbers_cost_estimate IS
+  'What an account will be charged in each of the next N calendar months (UTC) for the numbers it holds now.';
+
+-- A monthly statement for a customer: the opening balance, every ledger
+-- entry of the month (UTC) with its number, the closing balance.  Its totals
+-- are the ledger's.
+CREATE FUNCTION numbers_statement(account_id bigint, month date DEFAULT NULL)
+RETURNS TABLE (line integer, entry_id bigint, entry_time timestamptz, kind text, phone_number text,
+               period_start date, period_end date, memo text, amount numeric, balance numeric)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m_start timestamptz := date_trunc('month', coalesce(month, (now() AT TIME ZONE 'UTC')::date))::timestamp
+                           AT TIME ZONE 'UTC';
+    m_end timestamptz := (date_trunc('month', coalesce(month, (now() AT TIME ZONE 'UTC')::date)) + interval '1 month')::timestamp
+                         AT TIME ZONE 'UTC';
+    opening numeric;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM twilio_numbers.accounts a WHERE a.account_id = numbers_statement.account_id) THEN
+        RAISE EXCEPTION 'account % does not exist', numbers_statement.account_id USING ERRCODE = 'P0002';
+    END IF;
+    SELECT coalesce(sum(l.amount), 0) INTO opening FROM twilio_numbers.ledger l
+    WHERE l.account_id = numbers_statement.account_id AND l.created_at < m_start;
+    RETURN QUERY
+    WITH entries AS (
+        SELECT l.entry_id, l.created_at, l.kind, o.phone_number, l.period_start, l.period_end, l.memo, l.amount
+        FROM twilio_numbers.ledger l LEFT JOIN twilio_numbers.owned_numbers o USING (number_id)
+        WHERE l.account_id = numbers_statement.account_id AND l.created_at >= m_start AND l.created_at < m_end)
+    SELECT 0, NULL::bigint, m_start, 'opening balance', NULL::text, NULL::date, NULL::date, NULL::text,
+           NULL::numeric, opening
+    UNION ALL
+    SELECT (row_number() OVER (ORDER BY e.created_at, e.entry_id))::integer, e.entry_id, e.created_at, e.kind,
+           e.phone_number, e.period_start, e.period_end, e.memo, e.amount,
+           opening + sum(e.amount) OVER (ORDER BY e.created_at, e.entry_id)
+    FROM entries e
+    UNION ALL
+    SELECT 2147483647, NULL, m_end, 'closing balance', NULL, NULL, NULL, NULL,
+           (SELECT coalesce(sum(e.amount), 0) FROM entries e),
+           opening + (SELECT coalesce(sum(e.amount), 0) FROM entries e)
+    ORDER BY 1;
+END $$;
+COMMENT ON FUNCTION numbers_statement IS
+  'A customer''s monthly statement: opening balance, every ledger entry of the month with its number, closing balance.';
+
+--------------------------------------------------------------------------
 -- Reporting and operations
 --------------------------------------------------------------------------
 
@@ -979,10 +1321,13 @@ BEGIN
         'twilio_numbers.numbers_update, twilio_numbers.numbers_release, '
         'twilio_numbers.numbers_trunk_assign, twilio_numbers.numbers_trunk_unassign, '
         'twilio_numbers.numbers_trunk_numbers, twilio_numbers.numbers_transfer, '
+        'twilio_numbers.numbers_hosted_order, twilio_numbers.numbers_hosted_cancel, '
+        'twilio_numbers.numbers_owned, twilio_numbers.numbers_cost_estimate, twilio_numbers.numbers_statement, '
         'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund TO %s', role);
     EXECUTE format('GRANT SELECT ON twilio_numbers.accounts, twilio_numbers.owned_numbers, '
         'twilio_numbers.ledger, twilio_numbers.price_list, twilio_numbers.account_numbers, '
-        'twilio_numbers.account_monthly_cost TO %s', role);
+        'twilio_numbers.account_monthly_cost, twilio_numbers.hosted_orders, '
+        'twilio_numbers.hosted_order_history TO %s', role);
     EXECUTE format('GRANT INSERT (name, currency, credit_limit, status, twilio_account_sid), '
         'UPDATE (name, credit_limit, status) ON twilio_numbers.accounts TO %s', role);
 END $$;

@@ -8,6 +8,7 @@
  *               phone number when the purchase reply was lost).
  *   resync      put Twilio back in step with the committed row after a
  *               configuration change, trunk move or transfer rolled back.
+ *   hosted_poll, hosted_cancel   follow and undo hosted orders (hosted.c).
  *
  * Each runs inside the worker's transaction for the job (the job row is
  * locked FOR UPDATE SKIP LOCKED).  Twilio's failures come back as "retry
@@ -23,8 +24,8 @@
 #include "twilio_numbers.h"
 
 /* A short description of a failed Twilio exchange, for last_error. */
-static char *
-describe_failure(const TwilioReply *reply)
+char *
+tn_describe_failure(const TwilioReply *reply)
 {
 	if (!reply->http.complete)
 		return psprintf("no reply: %s", reply->http.error);
@@ -59,7 +60,7 @@ delete_number(const char *account_sid, const char *sid, char **error)
 				   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "release the number", &reply);
 	if (reply.http.complete && (reply.http.status < 300 || reply.http.status == 404))
 		return true;
-	*error = describe_failure(&reply);
+	*error = tn_describe_failure(&reply);
 	return false;
 }
 
@@ -107,7 +108,7 @@ run_compensate(const Job *job, char **error)
 	twilio_request(HTTP_GET, url.data, NULL, TWILIO_NO_ERROR, "look the number up", &reply);
 	if (!reply.http.complete || reply.http.status >= 300 || reply.json == NULL)
 	{
-		*error = describe_failure(&reply);
+		*error = tn_describe_failure(&reply);
 		return false;
 	}
 	list = jb_array(&reply.json->root, "incoming_phone_numbers");
@@ -134,7 +135,7 @@ fetch_number(const char *account_sid, const char *sid, TwilioReply *reply, char 
 				   NULL, TWILIO_NO_ERROR, "fetch the number", reply);
 	if (reply->http.complete && (reply->http.status < 300 || reply->http.status == 404))
 		return true;
-	*error = describe_failure(reply);
+	*error = tn_describe_failure(reply);
 	return false;
 }
 
@@ -191,7 +192,7 @@ run_resync(const Job *job, char **error)
 							   form.data, TWILIO_NO_ERROR, "move the number back", &reply);
 				if (!reply.http.complete || reply.http.status >= 300)
 				{
-					*error = describe_failure(&reply);
+					*error = tn_describe_failure(&reply);
 					return false;
 				}
 			}
@@ -225,7 +226,7 @@ run_resync(const Job *job, char **error)
 					   form.data, TWILIO_NO_ERROR, "restore the number's configuration", &reply);
 		if (!reply.http.complete || reply.http.status >= 300 || reply.json == NULL)
 		{
-			*error = describe_failure(&reply);
+			*error = tn_describe_failure(&reply);
 			return false;
 		}
 	}
@@ -238,17 +239,22 @@ run_resync(const Job *job, char **error)
 	return true;
 }
 
-bool
-tn_job_run(const Job *job, char **error)
+JobOutcome
+tn_job_run(const Job *job, char **error, long *again_ms)
 {
 	*error = NULL;
+	*again_ms = 0;
 	twilio_require_credentials();
 	if (strcmp(job->kind, "release") == 0)
-		return run_release(job, error);
+		return run_release(job, error) ? JOB_DONE : JOB_RETRY;
 	if (strcmp(job->kind, "compensate") == 0)
-		return run_compensate(job, error);
+		return run_compensate(job, error) ? JOB_DONE : JOB_RETRY;
 	if (strcmp(job->kind, "resync") == 0)
-		return run_resync(job, error);
+		return run_resync(job, error) ? JOB_DONE : JOB_RETRY;
+	if (strcmp(job->kind, "hosted_poll") == 0)
+		return tn_job_hosted_poll(job, error, again_ms);
+	if (strcmp(job->kind, "hosted_cancel") == 0)
+		return tn_job_hosted_cancel(job, error, again_ms);
 	*error = psprintf("unknown job kind \"%s\"", job->kind);
-	return false;
+	return JOB_RETRY;
 }

@@ -50,6 +50,8 @@ int			tn_grace_period_s = 7 * 24 * 3600;
 int			tn_queue_max_attempts = 10;
 int			tn_queue_retry_base_ms = 1000;
 int			tn_queue_retry_max_ms = 3600000;
+int			tn_hosted_poll_ms = 60000;
+int			tn_hosted_poll_max_ms = 3600000;
 
 bool		tn_preloaded = false;
 
@@ -209,6 +211,14 @@ define_settings(void)
 							"How often the worker reconciles with Twilio (0: only at start-up, -1: never).",
 							NULL, &tn_reconcile_interval_s, 3600, -1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.hosted_poll_ms",
+							"First interval between two looks at a hosted order; doubles while nothing changes.",
+							NULL, &tn_hosted_poll_ms, 60000, 10, 86400000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.hosted_poll_max_ms",
+							"Longest interval between two looks at a hosted order.",
+							NULL, &tn_hosted_poll_max_ms, 3600000, 10, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("twilio_numbers.billing_interval_s",
 							"How often the worker runs a billing pass (also at start-up).",
 							NULL, &tn_billing_interval_s, 3600, 1, INT_MAX,

@@ -159,8 +159,8 @@ static const char *const ca_area_codes[] = {
 
 static const char *const nanp_toll_free[] = {"800", "833", "844", "855", "866", "877", "888"};
 
-static const char *
-country_of(const char *phone)
+const char *
+tn_country_of(const char *phone)
 {
 	const char *digits = phone + 1;
 	const char *best = NULL;
@@ -227,7 +227,7 @@ resolve_number(NumberToBuy *nb)
 	const char *candidates[4];
 	int			ncand = candidate_types(nb->phone, candidates);
 
-	nb->iso = country_of(nb->phone);
+	nb->iso = tn_country_of(nb->phone);
 	for (int c = 0; c < ncand; c++)
 	{
 		StringInfoData url;
@@ -533,7 +533,7 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 	{
 		const char *types[4];
 		int			ntypes = candidate_types(phones[i], types);
-		const char *iso = country_of(phones[i]);
+		const char *iso = tn_country_of(phones[i]);
 		int64		cheapest = -1;
 
 		for (int t = 0; t < ntypes; t++)

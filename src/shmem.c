@@ -251,9 +251,9 @@ tn_intents_held(int64 account_id)
 	return held;
 }
 
-/* Record a configuration-change intent (re-synced when its transaction ends). */
+/* Record an intent of the given kind (not yet posted). */
 int
-tn_intent_resync(int64 number_id, const char *phone)
+tn_intent_begin(int kind, int64 account_id, int64 number_id, const char *phone)
 {
 	int			s;
 	Intent	   *it;
@@ -271,15 +271,25 @@ tn_intent_resync(int64 number_id, const char *phone)
 	it = &shared->intents[s];
 	memset(it, 0, sizeof(*it));
 	it->in_use = true;
-	it->kind = INTENT_RESYNC;
-	it->posted = true;
+	it->kind = kind;
 	it->dboid = MyDatabaseId;
 	it->pid = MyProcPid;
 	it->xid = GetTopTransactionId();
+	it->account_id = account_id;
 	it->number_id = number_id;
 	it->started_at = GetCurrentTimestamp();
 	strlcpy(it->phone, phone, sizeof(it->phone));
 	LWLockRelease(shared->lock);
+	return s;
+}
+
+/* Record a configuration-change intent (re-synced if its change rolls back). */
+int
+tn_intent_resync(int64 number_id, const char *phone)
+{
+	int			s = tn_intent_begin(INTENT_RESYNC, 0, number_id, phone);
+
+	tn_intent_set_posted(s, true);
 	return s;
 }
 
@@ -378,7 +388,7 @@ tn_intents_free(const int *slots, int n)
 	LWLockRelease(shared->lock);
 }
 
-/* Is a purchase of this number in flight (not yet ended) anywhere? */
+/* Is a purchase (or hosted order) of this number in flight anywhere? */
 bool
 tn_intent_buying(const char *phone)
 {
@@ -391,7 +401,8 @@ tn_intent_buying(const char *phone)
 	{
 		Intent	   *it = &shared->intents[i];
 
-		found = it->in_use && !it->ended && it->kind == INTENT_PURCHASE &&
+		found = it->in_use && !it->ended &&
+			(it->kind == INTENT_PURCHASE || it->kind == INTENT_HOSTED) &&
 			strcmp(it->phone, phone) == 0;
 	}
 	LWLockRelease(shared->lock);
@@ -468,7 +479,8 @@ tn_inflight(PG_FUNCTION_ARGS)
 		Datum		values[11];
 		bool		nulls[11] = {0};
 
-		values[0] = CStringGetTextDatum(it->kind == INTENT_PURCHASE ? "purchase" : "resync");
+		values[0] = CStringGetTextDatum(it->kind == INTENT_PURCHASE ? "purchase" :
+										it->kind == INTENT_HOSTED ? "hosted order" : "resync");
 		values[1] = CStringGetTextDatum(it->ended ? (it->committed ? "committed" : "rolled back")
 										: "in progress");
 		values[2] = Int32GetDatum(it->pid);

@@ -63,6 +63,8 @@ extern int	tn_grace_period_s;
 extern int	tn_queue_max_attempts;
 extern int	tn_queue_retry_base_ms;
 extern int	tn_queue_retry_max_ms;
+extern int	tn_hosted_poll_ms;
+extern int	tn_hosted_poll_max_ms;
 
 /* true when loaded through shared_preload_libraries (shared memory exists) */
 extern bool tn_preloaded;
@@ -191,6 +193,7 @@ extern void calllog_record(HttpMethod method, const char *url, long status,
 
 #define INTENT_PURCHASE	1
 #define INTENT_RESYNC	2
+#define INTENT_HOSTED	3		/* a hosted number order being filed */
 
 /* A Twilio change made inside a transaction that may still roll back. */
 typedef struct Intent
@@ -244,6 +247,7 @@ extern int64 tn_intents_hold(int64 account_id, int n, char **phones, const int64
 							 int *slots);
 extern int64 tn_intents_held(int64 account_id);
 extern int	tn_intent_resync(int64 number_id, const char *phone);
+extern int	tn_intent_begin(int kind, int64 account_id, int64 number_id, const char *phone);
 extern void tn_intent_set_posted(int slot, bool posted);
 extern void tn_intent_set_hold(int slot, int64 hold_cents);
 extern void tn_intent_set_sid(int slot, const char *sid, const char *account_sid);
@@ -272,8 +276,26 @@ typedef struct Job
 	int			attempts;
 } Job;
 
-/* Run a job; returns true when it is done, else sets *error (retry later). */
-extern bool tn_job_run(const Job *job, char **error);
+/* What became of a job: done; failed (retried with backoff, counted);
+ * or not finished yet (a poll: run again after *again_ms, not a failure). */
+typedef enum JobOutcome
+{
+	JOB_DONE,
+	JOB_RETRY,
+	JOB_AGAIN
+} JobOutcome;
+
+extern JobOutcome tn_job_run(const Job *job, char **error, long *again_ms);
+extern char *tn_describe_failure(const TwilioReply *reply);
+
+/* ---- hosted.c: hosted number orders ------------------------------------ */
+
+extern JobOutcome tn_job_hosted_poll(const Job *job, char **error, long *again_ms);
+extern JobOutcome tn_job_hosted_cancel(const Job *job, char **error, long *again_ms);
+
+/* ---- purchase.c --------------------------------------------------------- */
+
+extern const char *tn_country_of(const char *phone);
 
 /* ---- reconcile.c: the database and Twilio compared --------------------- */
 

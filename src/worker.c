@@ -155,6 +155,19 @@ purchase_committed(const char *sid)
 	return SPI_processed > 0;
 }
 
+/* Was the hosted order with this SID recorded by a committed transaction? */
+static bool
+hosted_order_committed(const char *sid)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(sid)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM twilio_numbers.hosted_orders WHERE order_sid = $1",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read hosted_orders");
+	return SPI_processed > 0;
+}
+
 /* Turn ended intents into jobs (one transaction), then free their slots. */
 static void
 settle_intents(void)
@@ -177,6 +190,12 @@ settle_intents(void)
 				/* rolled back (or its savepoint was): undo it at Twilio */
 				enqueue("compensate", 0, it->phone, it->sid, it->twilio_account_sid, NULL);
 			}
+			else if (it->kind == INTENT_HOSTED)
+			{
+				if (it->sid[0] && hosted_order_committed(it->sid))
+					continue;
+				enqueue("hosted_cancel", 0, it->phone, it->sid, NULL, NULL);
+			}
 			else if (it->kind == INTENT_RESYNC)
 			{
 				char	   *payload = it->twilio_account_sid[0]
@@ -188,6 +207,19 @@ settle_intents(void)
 		commit_tx();
 		tn_intents_free(slots, n);
 	}
+}
+
+/* A poll that is not finished: run it again after again_ms, no failure. */
+static void
+record_again(int64 job_id, long again_ms)
+{
+	Oid			types[2] = {INT8OID, FLOAT8OID};
+	Datum		args[2] = {Int64GetDatum(job_id), Float8GetDatum((double) again_ms)};
+
+	if (SPI_execute_with_args("UPDATE twilio_numbers.work_queue SET attempts = 0, last_error = NULL, "
+							  "updated_at = now(), next_attempt_at = now() + make_interval(secs => $2 / 1000.0) "
+							  "WHERE job_id = $1", 2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update work_queue");
 }
 
 /* Record a job's outcome: done, or retry with backoff, or dead. */
@@ -244,6 +276,8 @@ run_one_job(void)
 		char	   *error = NULL;
 		bool		done;
 		bool		isnull;
+		JobOutcome	outcome;
+		long		again_ms;
 
 		begin_tx("twilio_numbers: running a queued job");
 		if (SPI_execute("SELECT job_id, kind, number_id, phone_number, twilio_sid, twilio_account_sid, "
@@ -275,11 +309,17 @@ run_one_job(void)
 								   psprintf("twilio_numbers: %s %s (job " INT64_FORMAT ", attempt %d)",
 											job.kind, job.phone ? job.phone : "", job.job_id,
 											job.attempts + 1));
-			done = tn_job_run(&job, &error);
-			record_outcome(job.job_id, job.attempts, done, error);
-			tn_worker_note(done ? WORKER_NOTE_JOB_DONE : WORKER_NOTE_JOB_FAILED, 1,
-						   done ? NULL : psprintf("job " INT64_FORMAT " (%s %s): %s", job.job_id, job.kind,
-												  job.phone ? job.phone : "", error ? error : "failed"));
+			outcome = tn_job_run(&job, &error, &again_ms);
+			if (outcome == JOB_AGAIN)
+				record_again(job.job_id, again_ms);
+			else
+			{
+				done = outcome == JOB_DONE;
+				record_outcome(job.job_id, job.attempts, done, error);
+				tn_worker_note(done ? WORKER_NOTE_JOB_DONE : WORKER_NOTE_JOB_FAILED, 1,
+							   done ? NULL : psprintf("job " INT64_FORMAT " (%s %s): %s", job.job_id, job.kind,
+													  job.phone ? job.phone : "", error ? error : "failed"));
+			}
 			ran = true;
 		}
 		commit_tx();

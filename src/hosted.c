@@ -1,0 +1,486 @@
+/*
+ * hosted.c — hosted number orders (Twilio numbers v2, seed 004): host a
+ * number the customer owns elsewhere on Twilio for SMS.
+ *
+ * numbers_hosted_order files the order in the caller's transaction, like a
+ * purchase: an intent first (a rolled-back order is canceled at Twilio by
+ * the worker), one POST, the row and its history last.  The worker then
+ * follows the order (hosted_poll jobs, polling with backoff) through Twilio's
+ * life cycle; _hosted_order_seen (SQL) records each change, NOTIFYs it, and
+ * turns a completed order into an owned number (origin hosted) exactly once.
+ * numbers_hosted_cancel asks Twilio to cancel, and says so plainly when
+ * Twilio no longer can.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+
+#include "twilio_numbers.h"
+
+/* The statuses in which Twilio cancels an order (seed 004). */
+static const char *const cancellable[] = {"received", "pending-verification", "verified", "pending-loa"};
+
+static char *
+text_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+static char *
+required_arg(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	char	   *v = text_arg(fcinfo, n);
+
+	if (v == NULL || v[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is required", name)));
+	return v;
+}
+
+/* Twilio's live (not final) order for this phone number, as JSON text, or NULL. */
+static char *
+find_live_order(const char *phone)
+{
+	StringInfoData url;
+	TwilioReply reply;
+	JsonbContainer *list;
+	int			n;
+
+	initStringInfo(&url);
+	appendStringInfoString(&url, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders"));
+	twilio_query_add(&url, "PhoneNumber", phone);
+	twilio_request(HTTP_GET, url.data, NULL, TWILIO_NO_ERROR, "look the hosted order up", &reply);
+	if (!reply.http.complete || reply.http.status >= 300 || reply.json == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_TN_OUTCOME_UNKNOWN),
+				 errmsg("could not establish whether Twilio created the hosted order for %s", phone),
+				 errdetail("The order request got no reply, and the look-up failed too."),
+				 errhint("If Twilio did create it, the background worker cancels it.")));
+	list = jb_array(&reply.json->root, "items");
+	n = jb_array_size(list);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbContainer *e = jb_array_object(list, i);
+		char	   *status = e ? jb_text(e, "status") : NULL;
+
+		if (status && strcmp(status, "completed") != 0 && strcmp(status, "failed") != 0)
+			return JsonbToCString(NULL, e, 0);
+	}
+	return NULL;
+}
+
+PG_FUNCTION_INFO_V1(tn_numbers_hosted_order);
+
+/*
+ * numbers_hosted_order(account_id, phone_number, contact_email,
+ *   contact_phone_number, address_sid, friendly_name, sms_url, sms_method,
+ *   status_callback) -> hosted_orders
+ */
+Datum
+tn_numbers_hosted_order(PG_FUNCTION_ARGS)
+{
+	int64		account_id;
+	char	   *phone;
+	char	   *email;
+	char	   *contact;
+	char	   *address_sid;
+	char	   *friendly = text_arg(fcinfo, 5);
+	char	   *sms_url = text_arg(fcinfo, 6);
+	char	   *sms_method = text_arg(fcinfo, 7);
+	char	   *status_callback = text_arg(fcinfo, 8);
+	char	   *account_sid;
+	char	   *status;
+	StringInfoData form;
+	TwilioReply reply;
+	char	   *resource = NULL;
+	int			slot;
+	Oid			types[3] = {INT8OID, JSONBOID, JSONBOID};
+	Datum		args[3];
+	StringInfoData ours;
+	Datum		result;
+
+	tn_require_worker();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("account_id is required")));
+	account_id = PG_GETARG_INT64(0);
+	phone = required_arg(fcinfo, 1, "phone_number");
+	tn_check_e164("phone_number", phone);
+	if (phone[1] != '1')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("only US and Canadian numbers can be hosted, not %s", phone),
+				 errhint("Twilio hosts landline and toll-free numbers of the US and Canada for SMS.")));
+	email = required_arg(fcinfo, 2, "contact_email");
+	if (strchr(email, '@') == NULL || strchr(strchr(email, '@'), '.') == NULL ||
+		strpbrk(email, " \t\r\n") != NULL || strlen(email) > 254)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("contact_email must be an e-mail address, not \"%s\"", email)));
+	contact = required_arg(fcinfo, 3, "contact_phone_number");
+	tn_check_e164("contact_phone_number", contact);
+	address_sid = required_arg(fcinfo, 4, "address_sid");
+	tn_check_sid("address_sid", address_sid, "AD");
+	if (friendly && strlen(friendly) > 64)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("friendly_name must be at most 64 characters long")));
+	tn_check_url("sms_url", sms_url);
+	tn_check_http_method("sms_method", sms_method);
+	tn_check_url("status_callback", status_callback);
+	twilio_require_credentials();
+
+	SPI_connect();
+
+	/* the account, the number's state here, the price: all before any request */
+	args[0] = Int64GetDatum(account_id);
+	if (SPI_execute_with_args("SELECT status, twilio_account_sid, currency FROM twilio_numbers.accounts "
+							  "WHERE account_id = $1", 1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read accounts");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("account " INT64_FORMAT " does not exist", account_id)));
+	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	account_sid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (strcmp(status, "active") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("account " INT64_FORMAT " is %s; only active accounts can host numbers",
+						account_id, status)));
+	{
+		char	   *currency = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		Oid			t[1] = {TEXTOID};
+		Datum		a[1] = {CStringGetTextDatum(phone)};
+
+		if (SPI_execute_with_args("SELECT currency FROM twilio_numbers._hosted_price($1)", 1, t, a, NULL,
+								  true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not price hosting");
+		if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), currency) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("hosting %s is priced in %s, but account " INT64_FORMAT " pays in %s", phone,
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), account_id, currency),
+					 errhint("Add a twilio_numbers.price_list row with number_type 'hosted' in %s.", currency)));
+		if (SPI_execute_with_args("SELECT 'owned by account ' || account_id FROM twilio_numbers.owned_numbers "
+								  "WHERE phone_number = $1 AND status <> 'released' "
+								  "UNION ALL SELECT 'in order ' || order_sid FROM twilio_numbers.hosted_orders "
+								  "WHERE phone_number = $1 AND status NOT IN ('completed', 'failed', 'canceled')",
+								  1, t, a, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read owned_numbers");
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
+					 errmsg("phone number %s is already %s", phone,
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))));
+	}
+
+	/* the intent, then the one POST */
+	tn_xact_reserve(1);
+	slot = tn_intent_begin(INTENT_HOSTED, account_id, 0, phone);
+	tn_xact_track_intent(slot);
+
+	initStringInfo(&form);
+	twilio_form_add(&form, "PhoneNumber", phone);
+	twilio_form_add(&form, "ContactPhoneNumber", contact);
+	twilio_form_add(&form, "AddressSid", address_sid);
+	twilio_form_add(&form, "Email", email);
+	twilio_form_add(&form, "SmsCapability", "true");
+	twilio_form_add(&form, "FriendlyName", friendly);
+	twilio_form_add(&form, "SmsUrl", sms_url);
+	twilio_form_add(&form, "SmsMethod", sms_method);
+	twilio_form_add(&form, "StatusCallbackUrl", status_callback);
+	if (account_sid)
+		twilio_form_add(&form, "AccountSid", account_sid);
+
+	tn_intent_set_posted(slot, true);
+	twilio_request(HTTP_POST, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders"), form.data,
+				   TWILIO_NO_ERROR, psprintf("file the hosted order for %s", phone), &reply);
+	if (reply.http.complete && reply.http.status < 300 && reply.json)
+		resource = twilio_json_text(&reply);
+	else if (reply.http.complete && reply.http.status < 500)
+	{
+		tn_intent_set_posted(slot, false);
+		twilio_raise(&reply, psprintf("file the hosted order for %s", phone));
+	}
+	else if (!reply.http.complete && !reply.http.maybe_applied)
+	{
+		tn_intent_set_posted(slot, false);
+		twilio_raise(&reply, psprintf("file the hosted order for %s", phone));
+	}
+	else if ((resource = find_live_order(phone)) == NULL)
+		twilio_raise(&reply, psprintf("file the hosted order for %s", phone));
+
+	{
+		Jsonb	   *j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(resource)));
+
+		tn_intent_set_sid(slot, jb_text(&j->root, "sid"), NULL);
+		args[1] = JsonbPGetDatum(j);
+	}
+	/* what we asked for, where Twilio's resource does not say */
+	initStringInfo(&ours);
+	appendStringInfoString(&ours, "{\"contact_email\": ");
+	escape_json(&ours, email);
+	appendStringInfoString(&ours, ", \"contact_phone_number\": ");
+	escape_json(&ours, contact);
+	appendStringInfoString(&ours, ", \"address_sid\": ");
+	escape_json(&ours, address_sid);
+	if (friendly)
+	{
+		appendStringInfoString(&ours, ", \"friendly_name\": ");
+		escape_json(&ours, friendly);
+	}
+	if (sms_url)
+	{
+		appendStringInfoString(&ours, ", \"sms_url\": ");
+		escape_json(&ours, sms_url);
+	}
+	if (sms_method)
+	{
+		appendStringInfoString(&ours, ", \"sms_method\": ");
+		escape_json(&ours, sms_method);
+	}
+	if (status_callback)
+	{
+		appendStringInfoString(&ours, ", \"status_callback\": ");
+		escape_json(&ours, status_callback);
+	}
+	appendStringInfoChar(&ours, '}');
+	args[0] = Int64GetDatum(account_id);
+	args[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(ours.data));
+	if (SPI_execute_with_args("SELECT * FROM twilio_numbers._hosted_order_record($1, $2, $3)",
+							  3, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not record the hosted order");
+	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(tn_numbers_hosted_cancel);
+
+/* numbers_hosted_cancel(account_id, order_sid) -> hosted_orders */
+Datum
+tn_numbers_hosted_cancel(PG_FUNCTION_ARGS)
+{
+	int64		account_id = PG_GETARG_INT64(0);
+	char	   *order_sid = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Oid			types[2] = {TEXTOID, JSONBOID};
+	Datum		args[2];
+	char		nulls[2] = {' ', 'n'};
+	char	   *status;
+	TwilioReply reply;
+	Datum		result;
+
+	tn_require_worker();
+	tn_check_sid("order_sid", order_sid, "HR");
+	twilio_require_credentials();
+
+	SPI_connect();
+	args[0] = CStringGetTextDatum(order_sid);
+	if (SPI_execute_with_args("SELECT account_id, status FROM twilio_numbers.hosted_orders "
+							  "WHERE order_sid = $1 FOR UPDATE", 1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read hosted_orders");
+	if (SPI_processed == 0 ||
+		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+			   psprintf(INT64_FORMAT, account_id)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("hosted order %s is not an order of account " INT64_FORMAT, order_sid, account_id)));
+	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (strcmp(status, "completed") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("hosted order %s is completed and can no longer be canceled", order_sid),
+				 errhint("The number is hosted and owned now; release it with numbers_release().")));
+	if (strcmp(status, "failed") == 0 || strcmp(status, "canceled") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("hosted order %s is already %s", order_sid, status)));
+
+	/* ask Twilio: only it knows whether the order is still cancellable */
+	twilio_request(HTTP_DELETE, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders/%s", order_sid), NULL,
+				   TWILIO_NO_ERROR, psprintf("cancel hosted order %s", order_sid), &reply);
+	if (reply.http.complete && reply.http.status >= 400 && reply.http.status < 500 &&
+		reply.http.status != 404 && reply.http.status != 401 && reply.http.status != 403 &&
+		reply.http.status != 429)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("Twilio can no longer cancel hosted order %s", order_sid),
+				 errdetail("Twilio error %d: %s (HTTP %ld).", reply.twilio_code,
+						   reply.twilio_message ? reply.twilio_message : "(no message)", reply.http.status),
+				 errhint("Orders can be canceled while they are %s, %s, %s or %s; "
+						 "the order was last seen here as \"%s\".",
+						 cancellable[0], cancellable[1], cancellable[2], cancellable[3], status)));
+	if (!reply.http.complete || (reply.http.status >= 300 && reply.http.status != 404))
+		twilio_raise(&reply, psprintf("cancel hosted order %s", order_sid));
+
+	/* 204, or 404 (already gone): the order is canceled */
+	if (SPI_execute_with_args("SELECT twilio_numbers._hosted_order_seen($1, $2)", 2, types, args, nulls,
+							  false, 1) != SPI_OK_SELECT ||
+		SPI_execute_with_args("SELECT * FROM twilio_numbers.hosted_orders WHERE order_sid = $1", 1, types,
+							  args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not record the cancellation");
+	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/* ---- the worker's side ----------------------------------------------------- */
+
+/*
+ * hosted_poll: fetch the order, record what changed, turn a completed one
+ * into an owned number.  JOB_AGAIN with a growing delay while the order is
+ * still on its way; JOB_DONE once it is completed, failed or gone.
+ */
+JobOutcome
+tn_job_hosted_poll(const Job *job, char **error, long *again_ms)
+{
+	Jsonb	   *payload = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(job->payload)));
+	char	   *order_sid = jb_text(&payload->root, "order_sid");
+	TwilioReply reply;
+	TwilioReply number;
+	Oid			types[3] = {TEXTOID, JSONBOID, JSONBOID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', 'n'};
+	char	   *status;
+	int			polls;
+	bool		isnull;
+
+	if (order_sid == NULL)
+	{
+		*error = pstrdup("the job names no order");
+		return JOB_DONE;
+	}
+	twilio_request(HTTP_GET, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders/%s", order_sid), NULL,
+				   TWILIO_NO_ERROR | TWILIO_OK_404, "fetch the hosted order", &reply);
+	if (!reply.http.complete || (reply.http.status >= 300 && reply.http.status != 404) ||
+		(reply.http.status < 300 && reply.json == NULL))
+	{
+		*error = tn_describe_failure(&reply);
+		return JOB_RETRY;
+	}
+
+	args[0] = CStringGetTextDatum(order_sid);
+	if (reply.http.status == 404)
+		nulls[1] = 'n';			/* Twilio has no such order any more: canceled */
+	else
+	{
+		char	   *st = jb_text(&reply.json->root, "status");
+		char	   *pn = jb_text(&reply.json->root, "incoming_phone_number_sid");
+		char	   *acct = jb_text(&reply.json->root, "account_sid");
+
+		args[1] = JsonbPGetDatum(reply.json);
+		/* a completed order: fetch the IncomingPhoneNumber it created, for the row */
+		if (st && strcmp(st, "completed") == 0 && pn)
+		{
+			twilio_request(HTTP_GET, twilio_account_url_for(acct, "/IncomingPhoneNumbers/%s.json", pn), NULL,
+						   TWILIO_NO_ERROR, "fetch the hosted number", &number);
+			if (!number.http.complete || number.http.status >= 300 || number.json == NULL)
+			{
+				*error = tn_describe_failure(&number);
+				return JOB_RETRY;
+			}
+			args[2] = JsonbPGetDatum(number.json);
+			nulls[2] = ' ';
+		}
+	}
+	if (SPI_execute_with_args("SELECT twilio_numbers._hosted_order_seen($1, $2, $3)", 3, types, args, nulls,
+							  false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not record the hosted order");
+	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (status == NULL || strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
+		strcmp(status, "canceled") == 0)
+		return JOB_DONE;
+
+	/* still on its way: poll again, later each time nothing changed */
+	if (SPI_execute_with_args("UPDATE twilio_numbers.hosted_orders SET "
+							  "polls = CASE WHEN status_changed_at = now() THEN 0 ELSE polls + 1 END "
+							  "WHERE order_sid = $1 RETURNING polls", 1, types, args, NULL, false, 1)
+		!= SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not update hosted_orders");
+	polls = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*again_ms = Min((long) tn_hosted_poll_ms << Min(polls, 20), (long) tn_hosted_poll_max_ms);
+	return JOB_AGAIN;
+}
+
+/*
+ * hosted_cancel: an order whose transaction rolled back is canceled at
+ * Twilio (by SID, or the live orders of the phone number when the reply was
+ * lost) unless a committed row knows it.
+ */
+JobOutcome
+tn_job_hosted_cancel(const Job *job, char **error, long *again_ms)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+	char	   *sid = job->sid;
+	TwilioReply reply;
+
+	if (sid == NULL)
+	{
+		char	   *live;
+
+		if (tn_intent_buying(job->phone))
+		{
+			*error = pstrdup("an order of this number is being filed; trying again later");
+			return JOB_RETRY;
+		}
+		live = find_live_order(job->phone);
+		if (live == NULL)
+			return JOB_DONE;
+		sid = jb_text(&DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(live)))->root, "sid");
+	}
+	args[0] = CStringGetTextDatum(sid);
+	if (SPI_execute_with_args("SELECT 1 FROM twilio_numbers.hosted_orders WHERE order_sid = $1",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read hosted_orders");
+	if (SPI_processed > 0)
+		return JOB_DONE;		/* committed after all */
+	twilio_request(HTTP_DELETE, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders/%s", sid), NULL,
+				   TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "cancel the hosted order", &reply);
+	if (reply.http.complete && (reply.http.status < 300 || reply.http.status == 404))
+		return JOB_DONE;
+	*error = tn_describe_failure(&reply);
+	return JOB_RETRY;
+}
+
+PG_FUNCTION_INFO_V1(tn_nanp_country_sql);
+
+/* _nanp_country(phone): 'US' or 'CA' for a +1 number (Canadian area codes). */
+Datum
+tn_nanp_country_sql(PG_FUNCTION_ARGS)
+{
+	char	   *phone = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	tn_check_e164("phone_number", phone);
+	PG_RETURN_TEXT_P(cstring_to_text(tn_country_of(phone)));
+}
+
+PG_FUNCTION_INFO_V1(tn_customer_price_sql);
+
+/* _customer_price(iso_country, number_type): the customer's price, for SQL. */
+Datum
+tn_customer_price_sql(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	CustomerPrice price;
+	Datum		values[3];
+	bool		nulls[3] = {0};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	pricing_customer_price(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+						   text_to_cstring(PG_GETARG_TEXT_PP(1)), &price);
+	values[0] = price.setup_price;
+	values[1] = price.monthly_price;
+	values[2] = price.currency ? CStringGetTextDatum(price.currency) : (Datum) 0;
+	nulls[0] = nulls[1] = !price.found;
+	nulls[2] = !price.found || price.currency == NULL;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
