@@ -1191,7 +1191,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM twilio_numbers.accounts a WHERE a.account_id = numbers_statement.account_id) THEN
         RAISE EXCEPTION 'account % does not exist', numbers_statement.account_id USING ERRCODE = 'P0002';
     END IF;
-    SELECT coalesce(sum(l.amount), 0) INTO opening FROM twilio_numbers.ledger l
+    SELECT coalesce(sum(l.amount), 0.00) INTO opening FROM twilio_numbers.ledger l
     WHERE l.account_id = numbers_statement.account_id AND l.created_at < m_start;
     RETURN QUERY
     WITH entries AS (
@@ -1207,8 +1207,8 @@ BEGIN
     FROM entries e
     UNION ALL
     SELECT 2147483647, NULL, m_end, 'closing balance', NULL, NULL, NULL, NULL,
-           (SELECT coalesce(sum(e.amount), 0) FROM entries e),
-           opening + (SELECT coalesce(sum(e.amount), 0) FROM entries e)
+           (SELECT coalesce(sum(e.amount), 0.00) FROM entries e),
+           opening + (SELECT coalesce(sum(e.amount), 0.00) FROM entries e)
     ORDER BY 1;
 END $$;
 COMMENT ON FUNCTION numbers_statement IS

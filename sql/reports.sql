@@ -1,0 +1,81 @@
+--
+-- Reports for customers: owned numbers with seed 003's filters, the cost
+-- of the next months, a monthly statement whose totals are the ledger's;
+-- and transfers between Twilio subaccounts both ways, ledgers unchanged.
+--
+INSERT INTO twilio_numbers.accounts (name) VALUES ('Report Co') RETURNING account_id AS r \gset
+INSERT INTO twilio_numbers.accounts (name) VALUES ('Report Co West') RETURNING account_id AS w \gset
+SELECT twilio_numbers.numbers_deposit(:r, 40, 'opening deposit');
+SELECT count(*) FROM twilio_numbers.numbers_purchase(:r, ARRAY['+13105550100', '+13105550101', '+13105550102'],
+                                                     friendly_name => 'LA office');
+SELECT phone_number AS tollfree FROM twilio_numbers.numbers_search('US', number_type => 'toll_free', max_results => 1) \gset
+SELECT number_type FROM twilio_numbers.numbers_purchase(:r, :'tollfree', friendly_name => 'Hotline');
+SELECT emu.twilio('POST', '/v1/Trunks', '{"FriendlyName": "Reports trunk"}') ->> 'sid' AS trunk \gset
+SELECT trunk_sid IS NOT NULL FROM twilio_numbers.numbers_trunk_assign(:r, '+13105550101', :'trunk');
+
+-- ---- filters (seed 003: friendly name, number pattern, origin, beta, capabilities, trunk, status) ----
+SELECT phone_number = :'tollfree' AS is_tollfree, friendly_name, number_type
+FROM twilio_numbers.numbers_owned(account_id => :r);
+SELECT phone_number = :'tollfree' AS is_tollfree FROM twilio_numbers.numbers_owned(account_id => :r, friendly_name => 'Hotline');
+SELECT phone_number FROM twilio_numbers.numbers_owned(account_id => :r, phone_number => '310555010*');
+SELECT number_type FROM twilio_numbers.numbers_owned(account_id => :r, phone_number => '+18');
+SELECT count(*) FROM twilio_numbers.numbers_owned(account_id => :r, origin => 'purchased');
+SELECT count(*) FROM twilio_numbers.numbers_owned(account_id => :r, origin => 'hosted');
+SELECT (SELECT count(*) FROM twilio_numbers.numbers_owned(account_id => :r, beta => false))
+     = (SELECT count(*) FROM twilio_numbers.owned_numbers WHERE account_id = :r AND NOT beta) AS beta_filter;
+SELECT bool_and(capabilities @> '{sms}') AS all_sms, count(*) > 0 AS some
+FROM twilio_numbers.numbers_owned(account_id => :r, capabilities => '{sms}');
+SELECT phone_number FROM twilio_numbers.numbers_owned(account_id => :r, trunk_sid => :'trunk');
+SELECT count(*) FROM twilio_numbers.numbers_owned(account_id => :r, status => 'active');
+SELECT count(*) FROM twilio_numbers.numbers_owned(account_id => :r, number_type => 'toll_free', iso_country => 'us');
+SELECT emu.try(stmt) FROM unnest(ARRAY[
+  $$SELECT * FROM twilio_numbers.numbers_owned(phone_number => '310-555')$$,
+  $$SELECT * FROM twilio_numbers.numbers_owned(origin => 'bought')$$,
+  $$SELECT * FROM twilio_numbers.numbers_owned(status => 'gone')$$,
+  $$SELECT * FROM twilio_numbers.numbers_owned(capabilities => '{telepathy}')$$
+]) AS stmt;
+
+-- ---- what the next months will cost ----
+SELECT month = (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month')::date AS next_month,
+       charges, amount, currency
+FROM twilio_numbers.numbers_cost_estimate(:r) LIMIT 1;
+SELECT count(*) AS months, sum(charges) AS charges, sum(amount) AS amount,
+       bool_and(charges = 4) AS four_numbers_each_month
+FROM twilio_numbers.numbers_cost_estimate(:r, months => 6);
+SELECT emu.try(stmt) FROM unnest(ARRAY[
+  format('SELECT * FROM twilio_numbers.numbers_cost_estimate(%s, 0)', :r),
+  format('SELECT * FROM twilio_numbers.numbers_cost_estimate(%s, 121)', :r),
+  'SELECT * FROM twilio_numbers.numbers_cost_estimate(999999)'
+]) AS stmt;
+
+-- ---- the monthly statement: opening balance, every entry with its number, closing balance ----
+SELECT twilio_numbers.numbers_release(:r, '+13105550102') > 0 AS refunded;
+SELECT line > 0 AND line < 2147483647 AS is_entry, kind, phone_number, amount, balance
+FROM twilio_numbers.numbers_statement(:r) ORDER BY line;
+-- its totals are the ledger's
+SELECT (SELECT balance FROM twilio_numbers.numbers_statement(:r) WHERE kind = 'closing balance')
+     = (SELECT balance FROM twilio_numbers.accounts WHERE account_id = :r) AS closing_is_balance,
+       (SELECT amount FROM twilio_numbers.numbers_statement(:r) WHERE kind = 'closing balance')
+     = (SELECT sum(amount) FROM twilio_numbers.ledger WHERE account_id = :r
+        AND created_at >= date_trunc('month', now() AT TIME ZONE 'UTC')::timestamp AT TIME ZONE 'UTC') AS month_total_is_ledger;
+-- last month: nothing happened then, opening = closing = 0
+SELECT kind, amount, balance
+FROM twilio_numbers.numbers_statement(:r, (date_trunc('month', now()) - interval '1 month')::date);
+SELECT emu.try('SELECT * FROM twilio_numbers.numbers_statement(999999)');
+
+-- ---- transfer to a subaccount and back (seed 003): Twilio follows, ledgers do not move ----
+SELECT emu.twilio('POST', '/2010-04-01/Accounts.json', '{"FriendlyName": "West"}') ->> 'sid' AS west \gset
+UPDATE twilio_numbers.accounts SET twilio_account_sid = :'west' WHERE account_id = :w;
+SELECT count(*) AS ledger_before, sum(amount) AS sum_before FROM twilio_numbers.ledger WHERE account_id IN (:r, :w) \gset
+SELECT account_id = :w AS now_west, twilio_account_sid = :'west' AS in_west, origin
+FROM twilio_numbers.numbers_transfer('+13105550100', :r, :w);
+SELECT n->>'account_sid' = :'west' AS twilio_in_west FROM jsonb_array_elements(emu.state()->'numbers') n
+WHERE n->>'phone_number' = '+13105550100';
+SELECT account_id = :r AS back_home, twilio_account_sid = current_setting('twilio_numbers.account_sid') AS in_main
+FROM twilio_numbers.numbers_transfer('+13105550100', :w, :r);
+SELECT n->>'account_sid' = current_setting('twilio_numbers.account_sid') AS twilio_in_main
+FROM jsonb_array_elements(emu.state()->'numbers') n WHERE n->>'phone_number' = '+13105550100';
+SELECT count(*) = :ledger_before AS no_new_entries, sum(amount) = :sum_before AS sums_unchanged
+FROM twilio_numbers.ledger WHERE account_id IN (:r, :w);
+-- the transferred number is updated and released in its Twilio account
+SELECT friendly_name FROM twilio_numbers.numbers_update(:r, '+13105550100', friendly_name => 'Back home');
