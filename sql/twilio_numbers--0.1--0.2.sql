@@ -637,13 +637,17 @@ DECLARE
     grace interval := make_interval(secs => (SELECT s.setting::integer FROM pg_catalog.pg_settings s
                                              WHERE s.name = 'twilio_numbers.grace_period'));
 BEGIN
-    WITH acc AS MATERIALIZED (
-        SELECT a.account_id, a.balance + a.credit_limit AS available
+    WITH due_accounts AS MATERIALIZED (
+        SELECT a.account_id
         FROM twilio_numbers.accounts a
         WHERE a.account_id BETWEEN p_lo AND p_hi
           AND EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
                       WHERE o.account_id = a.account_id AND o.status IN ('active', 'past_due')
-                        AND o.next_billing_at <= p_as_of)
+                        AND o.next_billing_at <= p_as_of)),
+    acc AS MATERIALIZED (
+        SELECT a.account_id, a.balance + a.credit_limit AS available
+        FROM twilio_numbers.accounts a
+        WHERE a.account_id IN (SELECT d.account_id FROM due_accounts d)
         ORDER BY a.account_id
         FOR NO KEY UPDATE OF a SKIP LOCKED),
     due AS MATERIALIZED (
@@ -697,12 +701,7 @@ BEGIN
            (SELECT coalesce(sum(c.amount), 0) FROM charged c),
            (SELECT count(*) FROM updated u WHERE u.new_status = 'past_due' AND u.old_status = 'active'),
            (SELECT count(*) FROM updated u WHERE u.new_status = 'active' AND u.old_status = 'past_due'),
-           (SELECT count(*) FROM twilio_numbers.accounts a
-            WHERE a.account_id BETWEEN p_lo AND p_hi
-              AND EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
-                          WHERE o.account_id = a.account_id AND o.status IN ('active', 'past_due')
-                            AND o.next_billing_at <= p_as_of))
-           - (SELECT count(*) FROM acc)
+           (SELECT count(*) FROM due_accounts) - (SELECT count(*) FROM acc)
     INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped;
 
     -- the grace period is over: released through the queue, no refund

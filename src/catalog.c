@@ -193,7 +193,7 @@ build_search_url(FunctionCallInfo fcinfo, char **iso, const char **type)
 	twilio_require_credentials();
 
 	initStringInfo(&url);
-	appendStringInfoString(&url, twilio_account_url("/AvailablePhoneNumbers/%s/%s.json",
+	appendStringInfoString(&url, twilio_account_url_for(NULL, "/AvailablePhoneNumbers/%s/%s.json",
 												  *iso, tn_type_path(*type)));
 	twilio_query_add(&url, "AreaCode", area_code);
 	twilio_query_add(&url, "Contains", contains);
@@ -281,7 +281,7 @@ tn_numbers_countries(PG_FUNCTION_ARGS)
 	twilio_require_credentials();
 	InitMaterializedSRF(fcinfo, 0);
 
-	twilio_request(HTTP_GET, twilio_account_url("/AvailablePhoneNumbers.json"), NULL, 0,
+	twilio_request(HTTP_GET, twilio_account_url_for(NULL, "/AvailablePhoneNumbers.json"), NULL, 0,
 				   "list Twilio's countries", &reply);
 	if (reply.json == NULL)
 		PG_RETURN_VOID();

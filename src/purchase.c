@@ -236,7 +236,7 @@ resolve_number(NumberToBuy *nb)
 		int			n;
 
 		initStringInfo(&url);
-		appendStringInfoString(&url, twilio_account_url("/AvailablePhoneNumbers/%s/%s.json",
+		appendStringInfoString(&url, twilio_account_url_for(NULL, "/AvailablePhoneNumbers/%s/%s.json",
 													  nb->iso, tn_type_path(candidates[c])));
 		twilio_query_add(&url, "Contains", nb->phone);
 		twilio_query_add(&url, "PageSize", "20");

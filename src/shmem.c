@@ -167,13 +167,37 @@ tn_worker_pid(void)
 
 /* ---- intents ------------------------------------------------------------- */
 
-static int
-alloc_slot(void)
+/*
+ * Take a free slot for an intent of this backend's transaction (the caller
+ * holds the lock exclusively; on failure it is released before raising).
+ */
+static Intent *
+take_slot(int kind, int *slot)
 {
-	for (int i = 0; i < shared->max_intents; i++)
+	Intent	   *it = NULL;
+
+	for (int i = 0; i < shared->max_intents && it == NULL; i++)
 		if (!shared->intents[i].in_use)
-			return i;
-	return -1;
+		{
+			it = &shared->intents[i];
+			*slot = i;
+		}
+	if (it == NULL)
+	{
+		LWLockRelease(shared->lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many purchases and changes in flight"),
+				 errhint("Raise twilio_numbers.max_inflight (now %d) and restart.", tn_max_inflight)));
+	}
+	memset(it, 0, sizeof(*it));
+	it->in_use = true;
+	it->kind = kind;
+	it->dboid = MyDatabaseId;
+	it->pid = MyProcPid;
+	it->xid = GetTopTransactionId();
+	it->started_at = GetCurrentTimestamp();
+	return it;
 }
 
 /*
@@ -189,7 +213,8 @@ int64
 tn_intents_hold(int64 account_id, int n, char **phones, const int64 *hold_cents, int *slots)
 {
 	int64		others = 0;
-	TransactionId xid = GetTopTransactionId();
+
+	(void) GetTopTransactionId();	/* assign it before taking the lock */
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < shared->max_intents; i++)
@@ -200,33 +225,28 @@ tn_intents_hold(int64 account_id, int n, char **phones, const int64 *hold_cents,
 			it->dboid == MyDatabaseId && it->account_id == account_id)
 			others += it->hold_cents;
 	}
-	for (int k = 0; k < n; k++)
+	/* room for all of them first, so that none is taken in vain */
 	{
-		int			s = alloc_slot();
-		Intent	   *it;
+		int			free_slots = 0;
 
-		if (s < 0)
+		for (int i = 0; i < shared->max_intents; i++)
+			free_slots += !shared->intents[i].in_use;
+		if (free_slots < n)
 		{
-			for (int j = 0; j < k; j++)
-				shared->intents[slots[j]].in_use = false;
 			LWLockRelease(shared->lock);
 			ereport(ERROR,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("too many purchases and changes in flight"),
 					 errhint("Raise twilio_numbers.max_inflight (now %d) and restart.", tn_max_inflight)));
 		}
-		it = &shared->intents[s];
-		memset(it, 0, sizeof(*it));
-		it->in_use = true;
-		it->kind = INTENT_PURCHASE;
-		it->dboid = MyDatabaseId;
-		it->pid = MyProcPid;
-		it->xid = xid;
+	}
+	for (int k = 0; k < n; k++)
+	{
+		Intent	   *it = take_slot(INTENT_PURCHASE, &slots[k]);
+
 		it->account_id = account_id;
 		it->hold_cents = hold_cents[k];
-		it->started_at = GetCurrentTimestamp();
 		strlcpy(it->phone, phones[k], sizeof(it->phone));
-		slots[k] = s;
 	}
 	LWLockRelease(shared->lock);
 	return others;
@@ -255,32 +275,17 @@ tn_intents_held(int64 account_id)
 int
 tn_intent_begin(int kind, int64 account_id, int64 number_id, const char *phone)
 {
-	int			s;
+	int			slot;
 	Intent	   *it;
 
+	(void) GetTopTransactionId();
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	s = alloc_slot();
-	if (s < 0)
-	{
-		LWLockRelease(shared->lock);
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("too many purchases and changes in flight"),
-				 errhint("Raise twilio_numbers.max_inflight (now %d) and restart.", tn_max_inflight)));
-	}
-	it = &shared->intents[s];
-	memset(it, 0, sizeof(*it));
-	it->in_use = true;
-	it->kind = kind;
-	it->dboid = MyDatabaseId;
-	it->pid = MyProcPid;
-	it->xid = GetTopTransactionId();
+	it = take_slot(kind, &slot);
 	it->account_id = account_id;
 	it->number_id = number_id;
-	it->started_at = GetCurrentTimestamp();
 	strlcpy(it->phone, phone, sizeof(it->phone));
 	LWLockRelease(shared->lock);
-	return s;
+	return slot;
 }
 
 /* Record a configuration-change intent (re-synced if its change rolls back). */

@@ -115,42 +115,22 @@ twilio_url(TwilioHost host, const char *fmt,...)
 	return url;
 }
 
-static char *
-vaccount_url(const char *account_sid, const char *fmt, va_list args) pg_attribute_printf(2, 0);
-
-static char *
-vaccount_url(const char *account_sid, const char *fmt, va_list args)
-{
-	StringInfoData base;
-
-	initStringInfo(&base);
-	appendStringInfo(&base, "%s/2010-04-01/Accounts/", tn_api_url);
-	append_escaped(&base, account_sid && account_sid[0] ? account_sid : tn_account_sid);
-	return vurl(base.data, fmt, args);
-}
-
-/* {api_url}/2010-04-01/Accounts/{account_sid} + path */
-char *
-twilio_account_url(const char *fmt,...)
-{
-	va_list		args;
-	char	   *url;
-
-	va_start(args, fmt);
-	url = vaccount_url(NULL, fmt, args);
-	va_end(args);
-	return url;
-}
-
-/* The same for a given (sub)account; NULL or "" means the main account. */
+/*
+ * {api_url}/2010-04-01/Accounts/{account_sid} + path, for a given
+ * (sub)account; NULL or "" means the main account.
+ */
 char *
 twilio_account_url_for(const char *account_sid, const char *fmt,...)
 {
 	va_list		args;
+	StringInfoData base;
 	char	   *url;
 
+	initStringInfo(&base);
+	appendStringInfo(&base, "%s/2010-04-01/Accounts/", tn_api_url);
+	append_escaped(&base, account_sid && account_sid[0] ? account_sid : tn_account_sid);
 	va_start(args, fmt);
-	url = vaccount_url(account_sid, fmt, args);
+	url = vurl(base.data, fmt, args);
 	va_end(args);
 	return url;
 }

@@ -130,7 +130,6 @@ typedef struct TwilioReply
 
 extern void twilio_require_credentials(void);
 extern char *twilio_url(TwilioHost host, const char *fmt,...) pg_attribute_printf(2, 3);
-extern char *twilio_account_url(const char *fmt,...) pg_attribute_printf(1, 2);
 extern char *twilio_account_url_for(const char *account_sid, const char *fmt,...) pg_attribute_printf(2, 3);
 extern char *twilio_json_text(const TwilioReply *reply);
 extern void twilio_form_add(StringInfo form, const char *key, const char *value);
