@@ -190,19 +190,6 @@ define_settings(void)
 							"How long Twilio's prices stay cached in pricing_cache.",
 							NULL, &tn_pricing_ttl_s, 86400, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
-	DefineCustomIntVariable("twilio_numbers.call_log_size",
-							"Entries kept in the Twilio call log (shared memory ring).",
-							NULL, &tn_call_log_size, 1000, 16, 1000000,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("twilio_numbers.database",
-							   "Database in which the background worker runs (where the extension is installed).",
-							   NULL, &tn_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
-
-	DefineCustomIntVariable("twilio_numbers.max_inflight",
-							"Purchases and changes that may be in flight at once (shared memory slots).",
-							NULL, &tn_max_inflight, 1024, 16, 1000000,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("twilio_numbers.worker_interval_ms",
 							"How often the background worker looks for work when nobody wakes it.",
 							NULL, &tn_worker_interval_ms, 1000, 10, 3600000,
@@ -243,6 +230,27 @@ define_settings(void)
 							"Longest delay between two attempts of a queued job.",
 							NULL, &tn_queue_retry_max_ms, 3600000, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	/*
+	 * Postmaster settings exist only when the library is preloaded: PostgreSQL
+	 * refuses to create them later, and without preloading there is no shared
+	 * memory to size and no worker to place.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomIntVariable("twilio_numbers.call_log_size",
+								"Entries kept in the Twilio call log (shared memory ring).",
+								NULL, &tn_call_log_size, 1000, 16, 1000000,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomStringVariable("twilio_numbers.database",
+								   "Database in which the background worker runs (where the extension is installed).",
+								   NULL, &tn_database, "postgres",
+								   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomIntVariable("twilio_numbers.max_inflight",
+								"Purchases and changes that may be in flight at once (shared memory slots).",
+								NULL, &tn_max_inflight, 1024, 16, 1000000,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	}
 
 	MarkGUCPrefixReserved("twilio_numbers");
 }
