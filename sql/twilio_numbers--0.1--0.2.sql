@@ -113,8 +113,9 @@ COMMENT ON COLUMN owned_numbers.twilio IS 'The IncomingPhoneNumber resource as T
 CREATE UNIQUE INDEX owned_numbers_live_phone ON owned_numbers (phone_number) WHERE status <> 'released';
 CREATE UNIQUE INDEX owned_numbers_live_sid ON owned_numbers (twilio_sid) WHERE status <> 'released';
 CREATE INDEX owned_numbers_account ON owned_numbers (account_id, number_id) WHERE status <> 'released';
-CREATE INDEX owned_numbers_billing_due ON owned_numbers (next_billing_at) WHERE status IN ('active', 'past_due');
-CREATE INDEX owned_numbers_sid ON owned_numbers (twilio_sid);
+-- what billing and "due next week" reports read, without visiting the table
+CREATE INDEX owned_numbers_billing_due ON owned_numbers (next_billing_at, number_id)
+    INCLUDE (monthly_price, account_id) WHERE status IN ('active', 'past_due');
 SELECT pg_catalog.pg_extension_config_dump('owned_numbers', '');
 SELECT pg_catalog.pg_extension_config_dump('owned_numbers_number_id_seq', '');
 
@@ -205,16 +206,17 @@ CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON ledger
 -- month after, clamped to that month's last day (Jan 31 -> Feb 28/29 ->
 -- Mar 31).  k = 0 is first_start itself.
 CREATE FUNCTION _period_start(first_start date, anchor_day integer, k integer) RETURNS date
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN (date_trunc('month', first_start) + make_interval(months => k))::date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (date_trunc('month', first_start::timestamp) + make_interval(months => k))::date
        + (least(anchor_day,
-                extract(day FROM date_trunc('month', first_start) + make_interval(months => k + 1)
+                extract(day FROM date_trunc('month', first_start::timestamp) + make_interval(months => k + 1)
                                  - interval '1 day')::integer)
           - 1);
+-- (not STRICT, on timestamp rather than timestamptz: so that it is inlined)
 
 -- The end of a period that starts on period_start: the start of the next.
 CREATE FUNCTION period_end(period_start date, anchor_day integer) RETURNS date
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN twilio_numbers._period_start(period_start, anchor_day, 1);
 COMMENT ON FUNCTION period_end IS
   'End of a billing period: same day next month, clamped to month end, anchor day kept (Jan 31 -> Feb 28 -> Mar 31).';
@@ -589,7 +591,7 @@ CREATE TABLE billing_runs (
     past_due        bigint NOT NULL DEFAULT 0,
     reactivated     bigint NOT NULL DEFAULT 0,
     released        bigint NOT NULL DEFAULT 0,
-    skipped         bigint NOT NULL DEFAULT 0,
+    skipped         bigint NOT NULL DEFAULT 0,   -- due numbers locked by someone else: next pass
     error           text
 );
 COMMENT ON TABLE billing_runs IS
@@ -617,46 +619,38 @@ BEGIN ATOMIC
     ORDER BY 1;
 END;
 
--- Bill one batch of accounts as of p_as_of, in one short transaction:
---   * the accounts with due numbers are locked (SKIP LOCKED: one busy with a
---     purchase's commit is billed on the next pass), then their due numbers;
+-- Bill one range of accounts as of p_as_of, in one statement:
+--   * the range's due numbers are locked (SKIP LOCKED: one being released or
+--     changed right now waits for the next pass rather than making anyone wait);
 --   * every due period of every number (missed ones too, oldest first) is
 --     charged while the account's balance + credit_limit covers it — a
---     running sum per account, so no charge ever goes beyond the limit;
+--     running sum per account, so no charge goes beyond the limit;
 --   * a number left with an unpaid period turns past_due (since that
---     period's start); one fully paid turns active again;
---   * past-due numbers whose grace_period is over are released through the
---     queue, without a refund.
+--     period's start); one fully paid turns active again.
+-- Accounts are not locked here: the ledger trigger locks them (in id order)
+-- only at the end of the statement, so a concurrent purchase waits at most
+-- for the commit, not for the batch.  If a purchase debited an account
+-- between the read and the trigger, the trigger refuses (TN001) and
+-- _bill_batch runs the range again with its accounts locked first.
 -- Exactly one charge per (number, period): the unique index on the ledger.
-CREATE FUNCTION _bill_batch(p_lo bigint, p_hi bigint, p_as_of timestamptz,
+CREATE FUNCTION _bill_range(p_lo bigint, p_hi bigint, p_as_of timestamptz,
     OUT numbers_charged bigint, OUT periods_charged bigint, OUT amount numeric,
-    OUT past_due bigint, OUT reactivated bigint, OUT released bigint, OUT skipped bigint)
+    OUT past_due bigint, OUT reactivated bigint, OUT skipped bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     as_of_date date := (p_as_of AT TIME ZONE 'UTC')::date;
-    grace interval := make_interval(secs => (SELECT s.setting::integer FROM pg_catalog.pg_settings s
-                                             WHERE s.name = 'twilio_numbers.grace_period'));
 BEGIN
-    WITH due_accounts AS MATERIALIZED (
-        SELECT a.account_id
-        FROM twilio_numbers.accounts a
-        WHERE a.account_id BETWEEN p_lo AND p_hi
-          AND EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
-                      WHERE o.account_id = a.account_id AND o.status IN ('active', 'past_due')
-                        AND o.next_billing_at <= p_as_of)),
-    acc AS MATERIALIZED (
-        SELECT a.account_id, a.balance + a.credit_limit AS available
-        FROM twilio_numbers.accounts a
-        WHERE a.account_id IN (SELECT d.account_id FROM due_accounts d)
-        ORDER BY a.account_id
-        FOR NO KEY UPDATE OF a SKIP LOCKED),
-    due AS MATERIALIZED (
+    WITH due AS MATERIALIZED (
         SELECT o.number_id, o.account_id, o.monthly_price, o.billing_anchor_day AS anchor, o.status,
                (o.next_billing_at AT TIME ZONE 'UTC')::date AS first_start
         FROM twilio_numbers.owned_numbers o
-        WHERE o.account_id IN (SELECT acc.account_id FROM acc)
+        WHERE o.account_id BETWEEN p_lo AND p_hi
           AND o.status IN ('active', 'past_due') AND o.next_billing_at <= p_as_of
         FOR NO KEY UPDATE OF o SKIP LOCKED),
+    acc AS MATERIALIZED (
+        SELECT a.account_id, a.balance + a.credit_limit AS available
+        FROM twilio_numbers.accounts a
+        WHERE a.account_id IN (SELECT d.account_id FROM due d)),
     periods AS (
         SELECT d.number_id, d.account_id, d.monthly_price,
                twilio_numbers._period_start(d.first_start, d.anchor, k) AS ps,
@@ -701,10 +695,37 @@ BEGIN
            (SELECT coalesce(sum(c.amount), 0) FROM charged c),
            (SELECT count(*) FROM updated u WHERE u.new_status = 'past_due' AND u.old_status = 'active'),
            (SELECT count(*) FROM updated u WHERE u.new_status = 'active' AND u.old_status = 'past_due'),
-           (SELECT count(*) FROM due_accounts) - (SELECT count(*) FROM acc)
+           (SELECT count(*) FROM twilio_numbers.owned_numbers o
+            WHERE o.account_id BETWEEN p_lo AND p_hi
+              AND o.status IN ('active', 'past_due') AND o.next_billing_at <= p_as_of)
+           - (SELECT count(*) FROM due)
     INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped;
+END $$;
 
-    -- the grace period is over: released through the queue, no refund
+-- Bill one batch of accounts (one short transaction in the worker), then
+-- release the past-due numbers whose grace_period is over, through the
+-- queue and without a refund.
+CREATE FUNCTION _bill_batch(p_lo bigint, p_hi bigint, p_as_of timestamptz,
+    OUT numbers_charged bigint, OUT periods_charged bigint, OUT amount numeric,
+    OUT past_due bigint, OUT reactivated bigint, OUT released bigint, OUT skipped bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    grace interval := current_setting('twilio_numbers.grace_period')::interval;
+BEGIN
+    BEGIN
+        SELECT * INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped
+        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of);
+    EXCEPTION WHEN SQLSTATE 'TN001' THEN
+        -- a purchase debited an account between our read and our debit:
+        -- bill the range again with its accounts locked first
+        PERFORM 1 FROM twilio_numbers.accounts a
+        WHERE a.account_id BETWEEN p_lo AND p_hi
+        ORDER BY a.account_id
+        FOR NO KEY UPDATE;
+        SELECT * INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped
+        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of);
+    END;
+
     WITH expired AS (
         SELECT o.number_id FROM twilio_numbers.owned_numbers o
         WHERE o.account_id BETWEEN p_lo AND p_hi AND o.status = 'past_due'

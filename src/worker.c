@@ -142,14 +142,15 @@ enqueue(const char *kind, int64 number_id, const char *phone, const char *sid,
 		elog(ERROR, "could not insert into work_queue");
 }
 
-/* Was a purchase with this SID committed (a row of any status has it)? */
+/* Was a purchase with this SID committed (a live row has it)? */
 static bool
 purchase_committed(const char *sid)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(sid)};
 
-	if (SPI_execute_with_args("SELECT 1 FROM twilio_numbers.owned_numbers WHERE twilio_sid = $1",
+	if (SPI_execute_with_args("SELECT 1 FROM twilio_numbers.owned_numbers "
+							  "WHERE twilio_sid = $1 AND status <> 'released'",
 							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read owned_numbers");
 	return SPI_processed > 0;
