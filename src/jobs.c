@@ -35,9 +35,9 @@ tn_describe_failure(const TwilioReply *reply)
 	return psprintf("HTTP %ld", reply->http.status);
 }
 
-/* Does a live (not released) row own this Twilio SID? */
-static bool
-live_row_owns(const char *sid)
+/* Does a live (not released) row own this Twilio SID?  (SPI connected) */
+bool
+tn_live_row_owns(const char *sid)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(sid)};
@@ -91,7 +91,7 @@ run_compensate(const Job *job, char **error)
 	if (job->sid)
 	{
 		/* a live row owns it after all: nothing to undo */
-		if (live_row_owns(job->sid))
+		if (tn_live_row_owns(job->sid))
 			return true;
 		return delete_number(job->account_sid, job->sid, error);
 	}
@@ -119,7 +119,7 @@ run_compensate(const Job *job, char **error)
 		char	   *phone = e ? jb_text(e, "phone_number") : NULL;
 		char	   *sid = e ? jb_text(e, "sid") : NULL;
 
-		if (phone == NULL || sid == NULL || strcmp(phone, job->phone) != 0 || live_row_owns(sid))
+		if (phone == NULL || sid == NULL || strcmp(phone, job->phone) != 0 || tn_live_row_owns(sid))
 			continue;
 		if (!delete_number(job->account_sid, sid, error))
 			return false;

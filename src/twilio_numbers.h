@@ -286,6 +286,7 @@ typedef enum JobOutcome
 
 extern JobOutcome tn_job_run(const Job *job, char **error, long *again_ms);
 extern char *tn_describe_failure(const TwilioReply *reply);
+extern bool tn_live_row_owns(const char *sid);
 
 /* ---- hosted.c: hosted number orders ------------------------------------ */
 

@@ -142,20 +142,6 @@ enqueue(const char *kind, int64 number_id, const char *phone, const char *sid,
 		elog(ERROR, "could not insert into work_queue");
 }
 
-/* Was a purchase with this SID committed (a live row has it)? */
-static bool
-purchase_committed(const char *sid)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(sid)};
-
-	if (SPI_execute_with_args("SELECT 1 FROM twilio_numbers.owned_numbers "
-							  "WHERE twilio_sid = $1 AND status <> 'released'",
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read owned_numbers");
-	return SPI_processed > 0;
-}
-
 /* Was the hosted order with this SID recorded by a committed transaction? */
 static bool
 hosted_order_committed(const char *sid)
@@ -186,7 +172,7 @@ settle_intents(void)
 
 			if (it->kind == INTENT_PURCHASE)
 			{
-				if (it->sid[0] && purchase_committed(it->sid))
+				if (it->sid[0] && tn_live_row_owns(it->sid))
 					continue;
 				/* rolled back (or its savepoint was): undo it at Twilio */
 				enqueue("compensate", 0, it->phone, it->sid, it->twilio_account_sid, NULL);
