@@ -9,6 +9,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use HTTP::Tiny;
+use JSON::PP;
 use TwilioNumbersTest;
 
 my $emu = start_emulator();
@@ -133,6 +134,31 @@ is(emu_owned($emu), live_numbers(), 'Twilio holds exactly the live numbers again
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM twilio_numbers.drift_report WHERE finding = 'vanished_at_twilio'"), '1',
 	'the drift report keeps the finding');
+
+# ---- configuration changed at Twilio behind our back: put back in step ----
+$node->safe_psql('postgres',
+	"SELECT twilio_numbers.numbers_purchase($acct, '+13125550105', friendly_name => 'Front desk', "
+	  . "voice_url => 'https://app.example.com/voice')");
+my $cfg_sid = $node->safe_psql('postgres',
+	"SELECT twilio_sid FROM twilio_numbers.owned_numbers WHERE phone_number = '+13125550105' AND status = 'active'");
+my $num_url = "$base/2010-04-01/Accounts/$ENV{TN_ACCOUNT_SID}/IncomingPhoneNumbers/$cfg_sid.json";
+$res = $http->post_form($num_url,
+	{ VoiceUrl => 'https://elsewhere.example.net/hijack', SmsUrl => 'https://elsewhere.example.net/sms' });
+is($res->{status}, 200, 'a number of ours is reconfigured directly at Twilio');
+is($node->safe_psql('postgres',
+	"SELECT finding || ' ' || phone_number || ': ' || action || ' ' || (detail->'to_push')::text "
+	  . "FROM twilio_numbers.numbers_reconcile()"),
+	'config_drift +13125550105: resync queued {"SmsUrl": "", "VoiceUrl": "https://app.example.com/voice"}',
+	'reconcile finds the drift and says what it will push back (ours, and clearing what we never set)');
+ok(wait_queue_drained($node), 'the resync drains');
+my $posts = emu_requests($emu, 'POST', qr{/IncomingPhoneNumbers/$cfg_sid\.json$});
+is($posts->[-1]{form}{VoiceUrl}, 'https://app.example.com/voice', 'the worker sent our VoiceUrl back to Twilio');
+$res = $http->get($num_url);
+my $at_twilio = JSON::PP->new->decode($res->{content});
+is(join(' | ', $at_twilio->{voice_url}, $at_twilio->{sms_url} // '', $at_twilio->{friendly_name}),
+	'https://app.example.com/voice |  | Front desk', 'Twilio has our configuration again');
+is($node->safe_psql('postgres', "SELECT count(*) FROM twilio_numbers.numbers_reconcile()"), '0',
+	'a second reconcile finds nothing');
 
 $node->stop;
 done_testing();
