@@ -11,26 +11,31 @@ CREATE SCHEMA emu;
 CREATE FUNCTION emu.shq(s text) RETURNS text LANGUAGE sql IMMUTABLE
 AS $$ SELECT '''' || replace(s, '''', '''\''''') || '''' $$;
 
--- call a control of the emulator; returns its JSON reply
-CREATE FUNCTION emu.call(method text, path text, body jsonb DEFAULT NULL) RETURNS jsonb
+-- run a curl command line on the server; its output parsed as JSON
+CREATE FUNCTION emu.curl_json(cmd text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    cmd text;
     reply text;
 BEGIN
     IF to_regclass('pg_temp.emu_reply') IS NULL THEN
         CREATE TEMP TABLE emu_reply (line text);
     END IF;
     TRUNCATE emu_reply;
-    cmd := format('curl -sS -X %s -H "Content-Type: application/json" %s %s',
-                  method,
-                  CASE WHEN body IS NULL THEN '' ELSE '--data-binary ' || emu.shq(body::text) END,
-                  emu.shq(current_setting('twilio_numbers.api_url') || path));
+    -- \x01/\x02 as quote and delimiter: every output line lands whole in one column
     EXECUTE format('COPY emu_reply FROM PROGRAM %L WITH (FORMAT csv, QUOTE %L, DELIMITER %L)',
                    cmd, e'\x01', e'\x02');
     SELECT string_agg(line, e'\n') INTO reply FROM emu_reply;
     RETURN reply::jsonb;
 END $$;
+
+-- call a control of the emulator; returns its JSON reply
+CREATE FUNCTION emu.call(method text, path text, body jsonb DEFAULT NULL) RETURNS jsonb
+LANGUAGE sql AS $$
+SELECT emu.curl_json(format('curl -sS -X %s -H "Content-Type: application/json" %s %s',
+                            method,
+                            CASE WHEN body IS NULL THEN '' ELSE '--data-binary ' || emu.shq(body::text) END,
+                            emu.shq(current_setting('twilio_numbers.api_url') || path)));
+$$;
 
 CREATE FUNCTION emu.reset() RETURNS void LANGUAGE sql
 AS $$ SELECT emu.call('POST', '/_emulator/reset'); $$;
@@ -80,25 +85,13 @@ END $$;
 
 -- call Twilio's API on the emulator (as the tests' API key), form-encoded
 CREATE FUNCTION emu.twilio(method text, path text, form jsonb DEFAULT '{}') RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
-    cmd text;
-    reply text;
-BEGIN
-    IF to_regclass('pg_temp.emu_reply') IS NULL THEN
-        CREATE TEMP TABLE emu_reply (line text);
-    END IF;
-    TRUNCATE emu_reply;
-    cmd := format('curl -sS -X %s -u %s %s %s', method,
-                  'SK00000000000000000000000000000001:ap1-s3cret-0f-the-test-key',
-                  (SELECT coalesce(string_agg('--data-urlencode ' || emu.shq(key || '=' || value), ' '), '')
-                   FROM jsonb_each_text(form)),
-                  emu.shq(current_setting('twilio_numbers.api_url') || path));
-    EXECUTE format('COPY emu_reply FROM PROGRAM %L WITH (FORMAT csv, QUOTE %L, DELIMITER %L)',
-                   cmd, e'\x01', e'\x02');
-    SELECT string_agg(line, e'\n') INTO reply FROM emu_reply;
-    RETURN reply::jsonb;
-END $$;
+LANGUAGE sql AS $$
+SELECT emu.curl_json(format('curl -sS -X %s -u %s %s %s', method,
+                            'SK00000000000000000000000000000001:ap1-s3cret-0f-the-test-key',
+                            (SELECT coalesce(string_agg('--data-urlencode ' || emu.shq(key || '=' || value), ' '), '')
+                             FROM jsonb_each_text(form)),
+                            emu.shq(current_setting('twilio_numbers.api_url') || path)));
+$$;
 
 -- the main account's 2010 API path
 CREATE FUNCTION emu.account() RETURNS text LANGUAGE sql
