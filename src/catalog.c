@@ -31,12 +31,6 @@ enum
 	SEARCH_NARGS
 };
 
-static char *
-text_arg(FunctionCallInfo fcinfo, int n)
-{
-	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
 /* A free-text filter: at most 64 characters, no control characters. */
 static void
 check_filter_text(const char *arg, const char *value)
@@ -108,22 +102,22 @@ bool_param(FunctionCallInfo fcinfo, int n)
 static char *
 build_search_url(FunctionCallInfo fcinfo, char **iso, const char **type)
 {
-	char	   *area_code = text_arg(fcinfo, ARG_AREA_CODE);
-	char	   *contains = text_arg(fcinfo, ARG_CONTAINS);
-	char	   *in_region = text_arg(fcinfo, ARG_IN_REGION);
-	char	   *in_locality = text_arg(fcinfo, ARG_IN_LOCALITY);
-	char	   *in_postal_code = text_arg(fcinfo, ARG_IN_POSTAL_CODE);
-	char	   *in_rate_center = text_arg(fcinfo, ARG_IN_RATE_CENTER);
-	char	   *in_lata = text_arg(fcinfo, ARG_IN_LATA);
-	char	   *near_number = text_arg(fcinfo, ARG_NEAR_NUMBER);
-	char	   *near_lat_long = text_arg(fcinfo, ARG_NEAR_LAT_LONG);
+	char	   *area_code = tn_text_arg(fcinfo, ARG_AREA_CODE);
+	char	   *contains = tn_text_arg(fcinfo, ARG_CONTAINS);
+	char	   *in_region = tn_text_arg(fcinfo, ARG_IN_REGION);
+	char	   *in_locality = tn_text_arg(fcinfo, ARG_IN_LOCALITY);
+	char	   *in_postal_code = tn_text_arg(fcinfo, ARG_IN_POSTAL_CODE);
+	char	   *in_rate_center = tn_text_arg(fcinfo, ARG_IN_RATE_CENTER);
+	char	   *in_lata = tn_text_arg(fcinfo, ARG_IN_LATA);
+	char	   *near_number = tn_text_arg(fcinfo, ARG_NEAR_NUMBER);
+	char	   *near_lat_long = tn_text_arg(fcinfo, ARG_NEAR_LAT_LONG);
 	int			max_results;
 	char		num[32];
 	StringInfoData url;
 
-	*iso = tn_check_country("country", text_arg(fcinfo, ARG_COUNTRY));
+	*iso = tn_check_country("country", tn_text_arg(fcinfo, ARG_COUNTRY));
 	*type = tn_check_number_type(PG_ARGISNULL(ARG_NUMBER_TYPE) ? "local"
-								 : text_arg(fcinfo, ARG_NUMBER_TYPE));
+								 : tn_text_arg(fcinfo, ARG_NUMBER_TYPE));
 
 	if (area_code)
 	{

@@ -27,15 +27,9 @@
 static const char *const cancellable[] = {"received", "pending-verification", "verified", "pending-loa"};
 
 static char *
-text_arg(FunctionCallInfo fcinfo, int n)
-{
-	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
-static char *
 required_arg(FunctionCallInfo fcinfo, int n, const char *name)
 {
-	char	   *v = text_arg(fcinfo, n);
+	char	   *v = tn_text_arg(fcinfo, n);
 
 	if (v == NULL || v[0] == '\0')
 		ereport(ERROR,
@@ -91,12 +85,11 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	char	   *email;
 	char	   *contact;
 	char	   *address_sid;
-	char	   *friendly = text_arg(fcinfo, 5);
-	char	   *sms_url = text_arg(fcinfo, 6);
-	char	   *sms_method = text_arg(fcinfo, 7);
-	char	   *status_callback = text_arg(fcinfo, 8);
-	char	   *account_sid;
-	char	   *status;
+	char	   *friendly = tn_text_arg(fcinfo, 5);
+	char	   *sms_url = tn_text_arg(fcinfo, 6);
+	char	   *sms_method = tn_text_arg(fcinfo, 7);
+	char	   *status_callback = tn_text_arg(fcinfo, 8);
+	Account		acct;
 	StringInfoData form;
 	TwilioReply reply;
 	char	   *resource = NULL;
@@ -107,9 +100,7 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	Datum		result;
 
 	tn_require_worker();
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("account_id is required")));
-	account_id = PG_GETARG_INT64(0);
+	account_id = tn_account_arg(fcinfo, 0);
 	phone = required_arg(fcinfo, 1, "phone_number");
 	tn_check_e164("phone_number", phone);
 	if (phone[1] != '1')
@@ -127,10 +118,7 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	tn_check_e164("contact_phone_number", contact);
 	address_sid = required_arg(fcinfo, 4, "address_sid");
 	tn_check_sid("address_sid", address_sid, "AD");
-	if (friendly && strlen(friendly) > 64)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("friendly_name must be at most 64 characters long")));
+	tn_check_friendly_name(friendly);
 	tn_check_url("sms_url", sms_url);
 	tn_check_http_method("sms_method", sms_method);
 	tn_check_url("status_callback", status_callback);
@@ -139,23 +127,14 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	SPI_connect();
 
 	/* the account, the number's state here, the price: all before any request */
-	args[0] = Int64GetDatum(account_id);
-	if (SPI_execute_with_args("SELECT status, twilio_account_sid, currency FROM twilio_numbers.accounts "
-							  "WHERE account_id = $1", 1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read accounts");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("account " INT64_FORMAT " does not exist", account_id)));
-	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	account_sid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (strcmp(status, "active") != 0)
+	tn_load_account(account_id, &acct);
+	if (strcmp(acct.status, "active") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("account " INT64_FORMAT " is %s; only active accounts can host numbers",
-						account_id, status)));
+						account_id, acct.status)));
 	{
-		char	   *currency = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		const char *currency = acct.currency;
 		Oid			t[1] = {TEXTOID};
 		Datum		a[1] = {CStringGetTextDatum(phone)};
 
@@ -196,8 +175,8 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	twilio_form_add(&form, "SmsUrl", sms_url);
 	twilio_form_add(&form, "SmsMethod", sms_method);
 	twilio_form_add(&form, "StatusCallbackUrl", status_callback);
-	if (account_sid)
-		twilio_form_add(&form, "AccountSid", account_sid);
+	if (acct.twilio_account_sid)
+		twilio_form_add(&form, "AccountSid", acct.twilio_account_sid);
 
 	tn_intent_set_posted(slot, true);
 	twilio_request(HTTP_POST, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders"), form.data,
@@ -358,7 +337,7 @@ tn_job_hosted_poll(const Job *job, char **error, long *again_ms)
 		return JOB_DONE;
 	}
 	twilio_request(HTTP_GET, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders/%s", order_sid), NULL,
-				   TWILIO_NO_ERROR | TWILIO_OK_404, "fetch the hosted order", &reply);
+				   TWILIO_NO_ERROR, "fetch the hosted order", &reply);
 	if (!reply.http.complete || (reply.http.status >= 300 && reply.http.status != 404) ||
 		(reply.http.status < 300 && reply.json == NULL))
 	{
@@ -409,16 +388,27 @@ tn_job_hosted_poll(const Job *job, char **error, long *again_ms)
 	return JOB_AGAIN;
 }
 
+/* Was the hosted order with this SID recorded by a committed transaction?  (SPI connected) */
+bool
+tn_hosted_order_committed(const char *sid)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(sid)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM twilio_numbers.hosted_orders WHERE order_sid = $1",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read hosted_orders");
+	return SPI_processed > 0;
+}
+
 /*
  * hosted_cancel: an order whose transaction rolled back is canceled at
  * Twilio (by SID, or the live orders of the phone number when the reply was
  * lost) unless a committed row knows it.
  */
 JobOutcome
-tn_job_hosted_cancel(const Job *job, char **error, long *again_ms)
+tn_job_hosted_cancel(const Job *job, char **error)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1];
 	char	   *sid = job->sid;
 	TwilioReply reply;
 
@@ -436,11 +426,7 @@ tn_job_hosted_cancel(const Job *job, char **error, long *again_ms)
 			return JOB_DONE;
 		sid = jb_text(&DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(live)))->root, "sid");
 	}
-	args[0] = CStringGetTextDatum(sid);
-	if (SPI_execute_with_args("SELECT 1 FROM twilio_numbers.hosted_orders WHERE order_sid = $1",
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read hosted_orders");
-	if (SPI_processed > 0)
+	if (tn_hosted_order_committed(sid))
 		return JOB_DONE;		/* committed after all */
 	twilio_request(HTTP_DELETE, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders/%s", sid), NULL,
 				   TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "cancel the hosted order", &reply);

@@ -254,7 +254,7 @@ tn_job_run(const Job *job, char **error, long *again_ms)
 	if (strcmp(job->kind, "hosted_poll") == 0)
 		return tn_job_hosted_poll(job, error, again_ms);
 	if (strcmp(job->kind, "hosted_cancel") == 0)
-		return tn_job_hosted_cancel(job, error, again_ms);
+		return tn_job_hosted_cancel(job, error);
 	*error = psprintf("unknown job kind \"%s\"", job->kind);
 	return JOB_RETRY;
 }

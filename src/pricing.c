@@ -274,7 +274,7 @@ customer_price_from_tables(const char *iso_country, const char *number_type, Cus
 		price->found = true;
 		price->setup_price = datumCopy(SPI_getbinval(tup, desc, 1, &isnull), false, -1);
 		price->monthly_price = datumCopy(SPI_getbinval(tup, desc, 2, &isnull), false, -1);
-		price->currency = pstrdup(SPI_getvalue(tup, desc, 3));
+		price->currency = SPI_getvalue(tup, desc, 3);	/* in callercxt */
 		MemoryContextSwitchTo(spicxt);
 	}
 	else
@@ -345,6 +345,21 @@ price_cache_relcache_callback(Datum arg, Oid relid)
 	}
 }
 
+/* *dst = a copy of *src in the current memory context */
+static void
+copy_price(CustomerPrice *dst, const CustomerPrice *src)
+{
+	dst->found = src->found;
+	dst->setup_price = dst->monthly_price = (Datum) 0;
+	dst->currency = NULL;
+	if (src->found)
+	{
+		dst->setup_price = datumCopy(src->setup_price, false, -1);
+		dst->monthly_price = datumCopy(src->monthly_price, false, -1);
+		dst->currency = src->currency ? pstrdup(src->currency) : NULL;
+	}
+}
+
 void
 pricing_customer_price(const char *iso_country, const char *number_type, CustomerPrice *price)
 {
@@ -377,7 +392,8 @@ pricing_customer_price(const char *iso_country, const char *number_type, Custome
 			(e->fetched_at == DT_NOEND ||
 			 now < TimestampTzPlusMilliseconds(e->fetched_at, (int64) tn_pricing_ttl_s * 1000)))
 		{
-			*price = e->price;
+			/* a copy: the cache may be reset while the caller still holds it */
+			copy_price(price, &e->price);
 			return;
 		}
 		/* stale: drop it */
@@ -397,13 +413,7 @@ pricing_customer_price(const char *iso_country, const char *number_type, Custome
 	strlcpy(e->type, number_type, sizeof(e->type));
 	e->fetched_at = fetched_at;
 	e->markup = tn_markup_percent;
-	e->price.found = price->found;
-	if (price->found)
-	{
-		e->price.setup_price = datumCopy(price->setup_price, false, -1);
-		e->price.monthly_price = datumCopy(price->monthly_price, false, -1);
-		e->price.currency = price->currency ? pstrdup(price->currency) : NULL;
-	}
+	copy_price(&e->price, price);
 	MemoryContextSwitchTo(old);
 }
 

@@ -57,41 +57,23 @@ typedef struct NumberToBuy
 	char	   *resource;		/* Twilio's IncomingPhoneNumber, JSON text */
 } NumberToBuy;
 
-/* The customer account a purchase debits. */
-typedef struct Account
-{
-	int64		account_id;
-	char	   *currency;
-	char	   *status;
-	char	   *twilio_account_sid; /* NULL: the main account */
-} Account;
-
-static char *
-text_arg(FunctionCallInfo fcinfo, int n)
-{
-	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
 /* Read and check the configuration arguments, starting at argument first. */
 static void
 read_config(FunctionCallInfo fcinfo, int first, NumberConfig *cfg)
 {
-	cfg->friendly_name = text_arg(fcinfo, first + 0);
-	cfg->voice_url = text_arg(fcinfo, first + 1);
-	cfg->voice_method = text_arg(fcinfo, first + 2);
-	cfg->sms_url = text_arg(fcinfo, first + 3);
-	cfg->sms_method = text_arg(fcinfo, first + 4);
-	cfg->status_callback = text_arg(fcinfo, first + 5);
-	cfg->trunk_sid = text_arg(fcinfo, first + 6);
-	cfg->address_sid = text_arg(fcinfo, first + 7);
-	cfg->bundle_sid = text_arg(fcinfo, first + 8);
-	cfg->identity_sid = text_arg(fcinfo, first + 9);
-	cfg->emergency_address_sid = text_arg(fcinfo, first + 10);
+	cfg->friendly_name = tn_text_arg(fcinfo, first + 0);
+	cfg->voice_url = tn_text_arg(fcinfo, first + 1);
+	cfg->voice_method = tn_text_arg(fcinfo, first + 2);
+	cfg->sms_url = tn_text_arg(fcinfo, first + 3);
+	cfg->sms_method = tn_text_arg(fcinfo, first + 4);
+	cfg->status_callback = tn_text_arg(fcinfo, first + 5);
+	cfg->trunk_sid = tn_text_arg(fcinfo, first + 6);
+	cfg->address_sid = tn_text_arg(fcinfo, first + 7);
+	cfg->bundle_sid = tn_text_arg(fcinfo, first + 8);
+	cfg->identity_sid = tn_text_arg(fcinfo, first + 9);
+	cfg->emergency_address_sid = tn_text_arg(fcinfo, first + 10);
 
-	if (cfg->friendly_name && strlen(cfg->friendly_name) > 64)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("friendly_name must be at most 64 characters long")));
+	tn_check_friendly_name(cfg->friendly_name);
 	tn_check_url("voice_url", cfg->voice_url);
 	tn_check_url("sms_url", cfg->sms_url);
 	tn_check_url("status_callback", cfg->status_callback);
@@ -286,9 +268,9 @@ cents_text(int64 cents)
 					(cents < 0 ? -cents : cents) / 100, (int) ((cents < 0 ? -cents : cents) % 100));
 }
 
-/* The account, or P0002; purchases need it active. */
-static void
-load_account(int64 account_id, Account *acct)
+/* The account, or P0002 (SPI connected). */
+void
+tn_load_account(int64 account_id, Account *acct)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(account_id)};
@@ -497,7 +479,7 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 	Datum		args[2];
 
 	/* 1. the account and the numbers: nothing is sent before these pass */
-	load_account(account_id, &acct);
+	tn_load_account(account_id, &acct);
 	if (strcmp(acct.status, "active") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -670,16 +652,6 @@ phone_array(ArrayType *arr, int *n)
 	return phones;
 }
 
-static int64
-account_arg(FunctionCallInfo fcinfo, int n)
-{
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("account_id is required")));
-	return PG_GETARG_INT64(n);
-}
-
 PG_FUNCTION_INFO_V1(tn_numbers_purchase);
 
 /* numbers_purchase(account_id, phone_number, ...) -> owned_numbers */
@@ -693,8 +665,8 @@ tn_numbers_purchase(PG_FUNCTION_ARGS)
 	Datum		result;
 
 	tn_require_worker();
-	account_id = account_arg(fcinfo, 0);
-	phone = text_arg(fcinfo, 1);
+	account_id = tn_account_arg(fcinfo, 0);
+	phone = tn_text_arg(fcinfo, 1);
 	tn_check_e164("phone_number", phone);
 	read_config(fcinfo, 2, &cfg);
 	twilio_require_credentials();
@@ -720,7 +692,7 @@ tn_numbers_purchase_many(PG_FUNCTION_ARGS)
 	SPITupleTable *tt;
 
 	tn_require_worker();
-	account_id = account_arg(fcinfo, 0);
+	account_id = tn_account_arg(fcinfo, 0);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -825,8 +797,8 @@ tn_numbers_update(PG_FUNCTION_ARGS)
 	Datum		result;
 
 	tn_require_worker();
-	account_id = account_arg(fcinfo, 0);
-	phone = text_arg(fcinfo, 1);
+	account_id = tn_account_arg(fcinfo, 0);
+	phone = tn_text_arg(fcinfo, 1);
 	tn_check_e164("phone_number", phone);
 	read_config(fcinfo, 2, &cfg);
 	twilio_require_credentials();
@@ -981,7 +953,7 @@ tn_numbers_transfer(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	lock_live_number(from_id, phone, &ln);
-	load_account(to_id, &to);
+	tn_load_account(to_id, &to);
 	if (strcmp(to.status, "active") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

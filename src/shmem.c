@@ -114,12 +114,10 @@ tn_worker_note(int what, int64 count, const char *error)
 		case WORKER_NOTE_JOB_DONE:
 			shared->stats.jobs_done += count;
 			break;
-		case WORKER_NOTE_JOB_FAILED:
-			shared->stats.jobs_failed += count;
-			break;
 		case WORKER_NOTE_BILLING:
 			shared->stats.last_billing_at = now;
 			break;
+		case WORKER_NOTE_JOB_FAILED:
 		case WORKER_NOTE_ERROR:
 			break;
 	}
@@ -157,12 +155,6 @@ tn_wake_worker(void)
 	latch = shared->worker_latch;
 	if (latch)
 		SetLatch(latch);
-}
-
-int
-tn_worker_pid(void)
-{
-	return shared ? shared->worker_pid : 0;
 }
 
 /* ---- intents ------------------------------------------------------------- */
@@ -351,7 +343,6 @@ tn_intent_end(int slot, bool committed)
 		else
 		{
 			it->ended = true;
-			it->committed = false;
 			it->hold_cents = 0;
 			work = true;
 		}
@@ -486,8 +477,7 @@ tn_inflight(PG_FUNCTION_ARGS)
 
 		values[0] = CStringGetTextDatum(it->kind == INTENT_PURCHASE ? "purchase" :
 										it->kind == INTENT_HOSTED ? "hosted order" : "resync");
-		values[1] = CStringGetTextDatum(it->ended ? (it->committed ? "committed" : "rolled back")
-										: "in progress");
+		values[1] = CStringGetTextDatum(it->ended ? "rolled back" : "in progress");
 		values[2] = Int32GetDatum(it->pid);
 		values[3] = TransactionIdGetDatum(it->xid);
 		values[4] = Int64GetDatum(it->account_id);

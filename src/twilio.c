@@ -564,30 +564,3 @@ jb_numeric(JsonbContainer *obj, const char *key, bool *isnull)
 	*isnull = true;
 	return (Datum) 0;
 }
-
-/*
- * A capability flag.  Searches key them "voice", "SMS", "MMS", "fax";
- * owned numbers "voice", "sms", "mms", "fax"; accept any case.
- */
-bool
-jb_capability(JsonbContainer *caps, const char *name, bool *isnull)
-{
-	char		upper[16];
-	char		title[16];
-	bool		result;
-
-	result = jb_bool(caps, name, isnull);
-	if (!*isnull)
-		return result;
-
-	strlcpy(upper, name, sizeof(upper));
-	for (char *p = upper; *p; p++)
-		*p = pg_toupper((unsigned char) *p);
-	result = jb_bool(caps, upper, isnull);
-	if (!*isnull)
-		return result;
-
-	strlcpy(title, name, sizeof(title));
-	title[0] = pg_toupper((unsigned char) title[0]);
-	return jb_bool(caps, title, isnull);
-}

@@ -145,7 +145,6 @@ extern JsonbContainer *jb_array(JsonbContainer *obj, const char *key);
 extern char *jb_text(JsonbContainer *obj, const char *key);
 extern bool jb_bool(JsonbContainer *obj, const char *key, bool *isnull);
 extern Datum jb_numeric(JsonbContainer *obj, const char *key, bool *isnull);
-extern bool jb_capability(JsonbContainer *caps, const char *name, bool *isnull);
 extern int	jb_array_size(JsonbContainer *arr);
 extern bool tn_is_decimal(const char *s, int len);
 extern JsonbContainer *jb_array_object(JsonbContainer *arr, int i);
@@ -161,6 +160,9 @@ extern void tn_check_http_method(const char *arg, const char *value);
 extern void tn_check_sid(const char *arg, const char *value, const char *prefix);
 extern const char *tn_type_path(const char *number_type);
 extern const char *tn_type_from_twilio(const char *twilio_type);
+extern char *tn_text_arg(FunctionCallInfo fcinfo, int n);
+extern int64 tn_account_arg(FunctionCallInfo fcinfo, int n);
+extern void tn_check_friendly_name(const char *value);
 
 /* ---- pricing.c: Twilio's prices, cached, and the customer's prices ---- */
 
@@ -172,6 +174,7 @@ typedef struct CustomerPrice
 	char	   *currency;
 } CustomerPrice;
 
+/* the price is allocated in the caller's memory context */
 extern void pricing_customer_price(const char *iso_country, const char *number_type,
 								   CustomerPrice *price);
 
@@ -199,7 +202,6 @@ typedef struct Intent
 {
 	bool		in_use;
 	bool		ended;			/* its transaction is over */
-	bool		committed;		/* ... and committed (top level) */
 	bool		posted;			/* the change may have reached Twilio */
 	uint8		kind;			/* INTENT_* */
 	Oid			dboid;
@@ -223,7 +225,6 @@ typedef struct WorkerStats
 	int64		last_reconcile_findings;
 	TimestampTz last_billing_at;
 	int64		jobs_done;
-	int64		jobs_failed;
 	TimestampTz last_error_at;
 	char		last_error[256];
 } WorkerStats;
@@ -241,7 +242,6 @@ extern void tn_require_worker(void);
 extern void tn_worker_register(void);
 extern void tn_worker_unregister(void);
 extern void tn_wake_worker(void);
-extern int	tn_worker_pid(void);
 extern int64 tn_intents_hold(int64 account_id, int n, char **phones, const int64 *hold_cents,
 							 int *slots);
 extern int64 tn_intents_held(int64 account_id);
@@ -288,10 +288,24 @@ extern JobOutcome tn_job_run(const Job *job, char **error, long *again_ms);
 extern char *tn_describe_failure(const TwilioReply *reply);
 extern bool tn_live_row_owns(const char *sid);
 
+/* ---- purchase.c: buying, changing and releasing numbers --------------- */
+
+/* A customer account, as purchases and hosted orders read it. */
+typedef struct Account
+{
+	int64		account_id;
+	char	   *currency;
+	char	   *status;
+	char	   *twilio_account_sid; /* NULL: the main account */
+} Account;
+
+extern void tn_load_account(int64 account_id, Account *acct);
+
 /* ---- hosted.c: hosted number orders ------------------------------------ */
 
 extern JobOutcome tn_job_hosted_poll(const Job *job, char **error, long *again_ms);
-extern JobOutcome tn_job_hosted_cancel(const Job *job, char **error, long *again_ms);
+extern JobOutcome tn_job_hosted_cancel(const Job *job, char **error);
+extern bool tn_hosted_order_committed(const char *sid);
 
 /* ---- purchase.c --------------------------------------------------------- */
 

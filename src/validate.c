@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 
+#include "fmgr.h"
 #include "utils/builtins.h"
 
 #include "twilio_numbers.h"
@@ -279,4 +280,34 @@ tn_check_sid(const char *arg, const char *value, const char *prefix)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be a Twilio SID: \"%s\" and 32 hex digits, not \"%s\"",
 						arg, prefix, value)));
+}
+
+/* ---- SQL arguments ------------------------------------------------------ */
+
+/* Argument n as a C string, NULL when SQL NULL. */
+char *
+tn_text_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+/* The account_id argument n, which must not be NULL. */
+int64
+tn_account_arg(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("account_id is required")));
+	return PG_GETARG_INT64(n);
+}
+
+/* A friendly name: Twilio keeps at most 64 characters. */
+void
+tn_check_friendly_name(const char *value)
+{
+	if (value && strlen(value) > 64)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("friendly_name must be at most 64 characters long")));
 }

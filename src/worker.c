@@ -73,6 +73,8 @@ commit_tx(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* the commit leaves TopMemoryContext current: back to the per-wake one */
+	MemoryContextSwitchTo(worker_cxt);
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
@@ -94,6 +96,7 @@ recover_from_error(void)
 	FlushErrorState();
 	AbortCurrentTransaction();
 	RESUME_INTERRUPTS();
+	MemoryContextSwitchTo(worker_cxt);	/* the abort left TopMemoryContext current */
 	message = pstrdup(edata->message ? edata->message : "unknown error");
 	FreeErrorData(edata);
 	tn_worker_note(WORKER_NOTE_ERROR, 0, message);
@@ -142,19 +145,6 @@ enqueue(const char *kind, int64 number_id, const char *phone, const char *sid,
 		elog(ERROR, "could not insert into work_queue");
 }
 
-/* Was the hosted order with this SID recorded by a committed transaction? */
-static bool
-hosted_order_committed(const char *sid)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(sid)};
-
-	if (SPI_execute_with_args("SELECT 1 FROM twilio_numbers.hosted_orders WHERE order_sid = $1",
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read hosted_orders");
-	return SPI_processed > 0;
-}
-
 /* Turn ended intents into jobs (one transaction), then free their slots. */
 static void
 settle_intents(void)
@@ -179,7 +169,7 @@ settle_intents(void)
 			}
 			else if (it->kind == INTENT_HOSTED)
 			{
-				if (it->sid[0] && hosted_order_committed(it->sid))
+				if (it->sid[0] && tn_hosted_order_committed(it->sid))
 					continue;
 				enqueue("hosted_cancel", 0, it->phone, it->sid, NULL, NULL);
 			}
@@ -395,7 +385,6 @@ billing_pass(void)
 {
 	volatile int64 run_id = 0;
 	volatile bool ok = true;
-	MemoryContext cxt = CurrentMemoryContext;
 
 	PG_TRY();
 	{
@@ -418,7 +407,7 @@ billing_pass(void)
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 			Datum	   *elems;
 			int			n;
-			MemoryContext old = MemoryContextSwitchTo(cxt);
+			MemoryContext old = MemoryContextSwitchTo(worker_cxt);
 
 			as_of = SPI_getbinval(tup, desc, 1, &isnull);
 			nbatches = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
