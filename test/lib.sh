@@ -40,18 +40,23 @@ tn_as_pg() {
 # emulator's test dependencies.  Idempotent and quiet when all is there.
 tn_setup() {
     local pkgs=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib
-                libcurl4-openssl-dev libipc-run-perl curl make gcc ca-certificates openssl)
+                libcurl4-openssl-dev libipc-run-perl curl make gcc ca-certificates openssl python3)
     local missing=() p sudo=
     [ "$(id -u)" = 0 ] || sudo=sudo
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
-    command -v node >/dev/null || missing+=(nodejs npm)
+    command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
     if [ ${#missing[@]} -gt 0 ]; then
         tn_log "installing ${missing[*]}"
         $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
         $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2
     fi
+    # the emulator's tests need node --test-concurrency (Node 20.10+);
+    # Debian 12's own nodejs is 18, so say so plainly rather than fail later
+    node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+             process.exit(a > 20 || (a === 20 && b >= 10) ? 0 : 1)' \
+        || { tn_log "Node.js 20.10 or later is required (found $(node --version))"; return 1; }
     id "$TN_PG_USER" >/dev/null 2>&1 || $sudo useradd --system --create-home "$TN_PG_USER"
 
     tn_log "building twilio_numbers"
@@ -80,22 +85,20 @@ tn_start_emulator() {
     export EMU_URL
 }
 
-# A free TCP port on loopback.
-tn_free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # initdb and start a throwaway cluster with the extension preloaded and the
 # emulator as Twilio; sets PGHOST, PGPORT, PGUSER, PGDATA_DIR.
 # Extra postgresql.conf lines may be passed as arguments.
 tn_start_cluster() {
-    local dir port line
+    local dir line
+    # no TCP: the port only names the socket file in this private directory
+    local port=5432
     dir=$(mktemp -d /tmp/tn-pg.XXXXXX)
+    TN_CLEANUP+=("rm -rf $dir")
     chmod 755 "$dir"
     [ "$(id -u)" = 0 ] && chown "$TN_PG_USER" "$dir"
-    port=$(tn_free_port)
-    tn_as_pg initdb -D "$dir/data" -A trust -U postgres --no-sync >"$dir/initdb.log" 2>&1 \
-        || { cat "$dir/initdb.log" >&2; return 1; }
+    # UTF-8 whatever the caller's locale: expected outputs hold non-ASCII text
+    tn_as_pg initdb -D "$dir/data" -A trust -U postgres --no-sync --locale=C.UTF-8 --encoding=UTF8 \
+        >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
     {
         echo "listen_addresses = ''"
         echo "port = $port"
@@ -112,9 +115,9 @@ tn_start_cluster() {
         echo "log_line_prefix = '%m [%p] %q%u@%d '"
         for line in "$@"; do echo "$line"; done
     } >>"$dir/data/postgresql.conf"
+    TN_CLEANUP+=("tn_as_pg pg_ctl -D $dir/data -m immediate stop")
     tn_as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
         || { cat "$dir/server.log" >&2; return 1; }
-    TN_CLEANUP+=("tn_as_pg pg_ctl -D $dir/data -m immediate stop; rm -rf $dir")
     export PGHOST=$dir PGPORT=$port PGUSER=postgres
     PGDATA_DIR=$dir/data
     PG_SERVER_LOG=$dir/server.log

@@ -5,7 +5,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time usleep);
+use Time::HiRes qw(time);
 use TwilioNumbersTest;
 
 my $emu = start_emulator();
@@ -53,20 +53,8 @@ my $dir = PostgreSQL::Test::Utils::tempdir();
 system_or_bail('openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
 	'-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
 	'-keyout', "$dir/key.pem", '-out', "$dir/cert.pem");
-my $proxy_out = "$dir/proxy.out";
-my $proxy = fork();
-if ($proxy == 0)
-{
-	open STDOUT, '>', $proxy_out or die;
-	exec('node', "$ENV{TN_ROOT}/test/t/tls_proxy.js", "$dir/cert.pem", "$dir/key.pem", $emu->{url});
-}
-my $https;
-wait_until(sub {
-	open my $fh, '<', $proxy_out or return 0;
-	my $l = <$fh>;
-	($https) = defined $l ? $l =~ m{(https://\S+)} : ();
-	return defined $https;
-}, 'the TLS proxy');
+my $https = spawn_listening(qr{listening on (https://\S+)},
+	'node', "$ENV{TN_ROOT}/test/t/tls_proxy.js", "$dir/cert.pem", "$dir/key.pem", $emu->{url})->{url};
 
 emu($emu, 'DELETE', '/_emulator/requests');
 my $search = "SELECT count(*) FROM twilio_numbers.numbers_search('US', max_results => 2)";
@@ -87,6 +75,5 @@ is($out, '2', 'with ca_file naming its CA the same server is trusted');
 	  . "SET twilio_numbers.max_retries = 0; $search");
 like($err, qr/TLS certificate could not be verified/, 'a certificate for another host name is refused');
 
-kill 'TERM', $proxy;
 $node->stop;
 done_testing();

@@ -22,26 +22,8 @@ my $acct = new_account($node, 'Crashy', 100);
 $node->safe_psql('postgres', "SELECT count(*) FROM twilio_numbers.numbers_pricing('US')");
 $node->safe_psql('postgres', "SELECT twilio_numbers.numbers_purchase($acct, '+13125550100')");
 
-sub live_numbers
-{
-	return $node->safe_psql('postgres',
-		"SELECT string_agg(phone_number, ',' ORDER BY phone_number) FROM twilio_numbers.owned_numbers WHERE status <> 'released'");
-}
-
-# Wait for the crash restart: the server answers and the new worker has run
-# its start-up reconcile.
-sub wait_restarted
-{
-	my ($old_worker) = @_;
-	$node->poll_query_until('postgres',
-		"SELECT pid <> $old_worker AND last_reconcile_at IS NOT NULL FROM twilio_numbers.worker_status")
-	  or die "no restart";
-}
-
-sub worker_pid
-{
-	return $node->safe_psql('postgres', 'SELECT pid FROM twilio_numbers.worker_status');
-}
+# the crash restart is over when the new worker has run its start-up reconcile
+my $reconciled = 'last_reconcile_at IS NOT NULL';
 
 # ---- 1. a backend killed after Twilio bought the number, before COMMIT ----
 my $session = $node->background_psql('postgres', on_error_stop => 0);
@@ -51,9 +33,9 @@ is($session->query_safe(
 	"SELECT phone_number FROM twilio_numbers.numbers_purchase($acct, '+13125550101')"),
 	'+13125550101', 'a purchase is made inside an open transaction');
 like(emu_owned($emu), qr/\+13125550101/, 'Twilio has bought it');
-my $w = worker_pid();
+my $w = worker_pid($node);
 kill 'KILL', $pid;
-wait_restarted($w);
+wait_restarted($node, $w, $reconciled);
 ok(wait_queue_drained($node), 'after the crash restart the queue drains');
 unlike(emu_owned($emu), qr/\+13125550101/, 'the orphan was released at Twilio by the start-up reconcile');
 is($node->safe_psql('postgres',
@@ -62,7 +44,7 @@ is($node->safe_psql('postgres',
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM twilio_numbers.owned_numbers WHERE phone_number = '+13125550101'"),
 	'0', 'no row for it');
-is(emu_owned($emu), live_numbers(), 'Twilio holds exactly the live numbers');
+is(emu_owned($emu), live_numbers($node), 'Twilio holds exactly the live numbers');
 is(money_conserved($node), 't', 'balance = ledger sum');
 eval { $session->quit };
 
@@ -75,11 +57,11 @@ $session->{run}->pump_nb();
 ok($node->poll_query_until('postgres',
 	"SELECT wait_event_type = 'Extension' FROM pg_stat_activity WHERE pid = $pid"),
 	'the purchase waits on Twilio');
-$w = worker_pid();
+$w = worker_pid($node);
 kill 'KILL', $pid;
-wait_restarted($w);
+wait_restarted($node, $w, $reconciled);
 ok(wait_queue_drained($node), 'after the second crash the queue drains');
-is(emu_owned($emu), live_numbers(), 'Twilio holds exactly the live numbers');
+is(emu_owned($emu), live_numbers($node), 'Twilio holds exactly the live numbers');
 is(money_conserved($node), 't', 'balance = ledger sum');
 eval { $session->quit };
 
@@ -90,9 +72,9 @@ $node->safe_psql('postgres', "SELECT twilio_numbers.numbers_release($acct, '+131
 ok($node->poll_query_until('postgres',
 	"SELECT activity LIKE 'twilio_numbers: release%' AND wait_event_type = 'Extension' FROM twilio_numbers.worker_status"),
 	'the worker is waiting on the DELETE');
-$w = worker_pid();
+$w = worker_pid($node);
 kill 'KILL', $w;
-wait_restarted($w);
+wait_restarted($node, $w, $reconciled);
 ok(wait_queue_drained($node), 'the restarted worker finishes the release');
 is($node->safe_psql('postgres',
 	"SELECT status FROM twilio_numbers.owned_numbers WHERE phone_number = '+13125550100'"),
@@ -103,7 +85,7 @@ is($node->safe_psql('postgres',
 	"SELECT count(*) FROM twilio_numbers.ledger WHERE kind = 'refund'"), '1', 'refunded once');
 
 # ---- in the end ----
-is(emu_owned($emu), live_numbers(), 'Twilio holds exactly the live numbers');
+is(emu_owned($emu), live_numbers($node), 'Twilio holds exactly the live numbers');
 is(money_conserved($node), 't', 'money conserved through three crashes');
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM twilio_numbers.ledger l LEFT JOIN twilio_numbers.owned_numbers o USING (number_id) "
@@ -130,7 +112,7 @@ is($node->safe_psql('postgres',
 	'orphan_at_twilio +13125550104: release queued; vanished_at_twilio +13125550103: marked released (no refund)',
 	'reconcile reports both and says what it did');
 ok(wait_queue_drained($node), 'the orphan release drains');
-is(emu_owned($emu), live_numbers(), 'Twilio holds exactly the live numbers again');
+is(emu_owned($emu), live_numbers($node), 'Twilio holds exactly the live numbers again');
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM twilio_numbers.drift_report WHERE finding = 'vanished_at_twilio'"), '1',
 	'the drift report keeps the finding');

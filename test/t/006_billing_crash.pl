@@ -49,11 +49,11 @@ ok($node->poll_query_until('postgres',
 my $progress = $node->safe_psql('postgres',
 	"SELECT batches_done || '/' || batches_total FROM twilio_numbers.billing_runs WHERE status = 'running'");
 note "progress when killed: $progress";
-my $worker = $node->safe_psql('postgres', 'SELECT pid FROM twilio_numbers.worker_status');
+my $worker = worker_pid($node);
 kill 'KILL', $worker;
 
 # the crash restart: a new worker bills again at start-up and finishes
-$node->poll_query_until('postgres', 'SELECT true') or die 'no restart';
+wait_restarted($node, $worker);
 my $killed_run = $node->safe_psql('postgres',
 	"SELECT max(run_id) FROM twilio_numbers.billing_runs WHERE started_by = 'worker' AND run_id <= "
 	  . "(SELECT run_id FROM twilio_numbers.billing_runs WHERE status IN ('running', 'interrupted') ORDER BY run_id LIMIT 1)");
@@ -72,10 +72,7 @@ cmp_ok($node->safe_psql('postgres',
 # one more pass changes nothing
 $node->safe_psql('postgres', 'SELECT twilio_numbers.numbers_run_billing()');
 
-is($node->safe_psql('postgres',
-	"SELECT count(*) FROM (SELECT number_id FROM twilio_numbers.ledger WHERE kind = 'monthly_fee' "
-	  . "GROUP BY number_id, period_start HAVING count(*) > 1) d"), '0',
-	'exactly one charge per (number, period)');
+is(double_charges($node), '0', 'exactly one charge per (number, period)');
 is($node->safe_psql('postgres',
 	"SELECT count(*) FILTER (WHERE n <> 6) || ' of ' || count(*) FROM "
 	  . "(SELECT o.number_id, count(l.entry_id) n FROM twilio_numbers.owned_numbers o "

@@ -57,9 +57,9 @@ ok($node->poll_query_until('postgres',
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM twilio_numbers.owned_numbers WHERE phone_number = '+17025559999'"), '0',
 	'nothing is written yet');
-my $w = $node->safe_psql('postgres', 'SELECT pid FROM twilio_numbers.worker_status');
+my $w = worker_pid($node);
 kill 'KILL', $w;
-$node->poll_query_until('postgres', 'SELECT true') or die 'no restart';
+wait_restarted($node, $w);
 
 ok($node->poll_query_until('postgres',
 	"SELECT number_id IS NOT NULL FROM twilio_numbers.hosted_orders WHERE order_sid = '$order'"),

@@ -10,15 +10,7 @@ use Test::More;
 use TwilioNumbersTest;
 
 my $emu = start_emulator();
-my $node = PostgreSQL::Test::Cluster->new('plain');
-$node->init;
-my $url = $emu->{url};
-$node->append_conf('postgresql.conf', join("\n",
-	"twilio_numbers.api_url = '$url'", "twilio_numbers.pricing_url = '$url'",
-	"twilio_numbers.account_sid = '$ENV{TN_ACCOUNT_SID}'",
-	"twilio_numbers.auth_token = '$ENV{TN_AUTH_TOKEN}'") . "\n");
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION twilio_numbers');
+my $node = new_cluster('plain', $emu);
 
 is($node->safe_psql('postgres', "SELECT count(*) FROM twilio_numbers.numbers_search('US', max_results => 5)"),
 	'5', 'the catalog works without preloading');

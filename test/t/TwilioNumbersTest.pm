@@ -9,53 +9,63 @@ use warnings;
 use Exporter 'import';
 use HTTP::Tiny;
 use JSON::PP;
+use POSIX ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(start_emulator emu emu_requests emu_fault emu_owned new_node wait_until
-  wait_queue_drained money_conserved new_account);
+our @EXPORT = qw(spawn_listening start_emulator emu emu_requests emu_fault emu_owned new_node new_cluster wait_until
+  wait_queue_drained money_conserved new_account live_numbers double_charges worker_pid wait_restarted);
 
 my $json = JSON::PP->new->canonical;
 my $http = HTTP::Tiny->new(timeout => 30);
 
-# Start test/twilio-emulator on a free port; returns { url, pid }.
-sub start_emulator
+# Start a server process that prints the URL it listens on (matched by
+# $url_re, one capture) as its first line; returns { url, pid }.  It is
+# stopped when the test ends.
+my @spawned;
+
+sub spawn_listening
 {
-	my $root = $ENV{TN_ROOT} or die "TN_ROOT is not set";
-	my $out = PostgreSQL::Test::Utils::tempdir() . '/emulator.out';
+	my ($url_re, @cmd) = @_;
+	my $out = PostgreSQL::Test::Utils::tempdir() . '/spawned.out';
 	my $pid = fork();
 	die "fork: $!" unless defined $pid;
 	if ($pid == 0)
 	{
-		open STDOUT, '>', $out or die;
-		open STDERR, '>', "$out.err" or die;
-		exec("$root/test/twilio-emulator", '--port', '0',
-			'--account-sid', $ENV{TN_ACCOUNT_SID}, '--auth-token', $ENV{TN_AUTH_TOKEN},
-			'--api-key', $ENV{TN_API_KEY}, '--api-secret', $ENV{TN_API_SECRET})
-		  or die "exec: $!";
+		# the child never returns into the test (nor runs its END blocks)
+		open STDOUT, '>', $out or POSIX::_exit(127);
+		open STDERR, '>', "$out.err" or POSIX::_exit(127);
+		exec(@cmd);
+		print STDERR "exec $cmd[0]: $!\n";
+		POSIX::_exit(127);
 	}
+	push @spawned, $pid;
 	for (1 .. 400)
 	{
 		if (open my $fh, '<', $out)
 		{
 			my $line = <$fh>;
 			close $fh;
-			if (defined $line && $line =~ m{listening on (http://\S+)})
-			{
-				my $emu = { url => $1, pid => $pid };
-				push @TwilioNumbersTest::emulators, $emu;
-				return $emu;
-			}
+			return { url => $1, pid => $pid } if defined $line && $line =~ $url_re;
 		}
 		usleep(50_000);
 	}
-	die "the emulator did not start";
+	die "$cmd[0] did not start";
+}
+
+# Start test/twilio-emulator on a free port; returns { url, pid }.
+sub start_emulator
+{
+	my $root = $ENV{TN_ROOT} or die "TN_ROOT is not set";
+	return spawn_listening(qr{listening on (http://\S+)}, "$root/test/twilio-emulator", '--port', '0',
+		'--account-sid', $ENV{TN_ACCOUNT_SID}, '--auth-token', $ENV{TN_AUTH_TOKEN},
+		'--api-key', $ENV{TN_API_KEY}, '--api-secret', $ENV{TN_API_SECRET});
 }
 
 END
 {
-	kill 'TERM', $_->{pid} for @TwilioNumbersTest::emulators;
+	kill 'TERM', @spawned if @spawned;
 }
 
 # Call a control: emu($emu, 'POST', '/_emulator/faults', {...}) -> decoded JSON
@@ -86,16 +96,16 @@ sub emu_fault
 	return emu($emu, 'POST', '/_emulator/faults', \%spec);
 }
 
-# A started cluster with twilio_numbers preloaded, pointed at the emulator,
-# and the extension created in database postgres.
-sub new_node
+# A started cluster pointed at the emulator, with the extension created in
+# database postgres; extra postgresql.conf lines as arguments.
+sub new_cluster
 {
 	my ($name, $emu, @conf) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	# UTF-8 whatever the caller's locale
+	$node->init(extra => [ '--locale=C.UTF-8', '--encoding=UTF8' ]);
 	my $url = $emu->{url};
 	$node->append_conf('postgresql.conf', join("\n",
-		"shared_preload_libraries = 'twilio_numbers'",
 		"twilio_numbers.api_url = '$url'",
 		"twilio_numbers.pricing_url = '$url'",
 		"twilio_numbers.trunking_url = '$url'",
@@ -107,6 +117,13 @@ sub new_node
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION twilio_numbers');
 	return $node;
+}
+
+# new_cluster with twilio_numbers preloaded (the background worker runs).
+sub new_node
+{
+	my ($name, $emu, @conf) = @_;
+	return new_cluster($name, $emu, "shared_preload_libraries = 'twilio_numbers'", @conf);
 }
 
 # The phone numbers the emulator says the account owns, sorted.
@@ -133,6 +150,41 @@ sub money_conserved
 		"SELECT coalesce(bool_and(a.balance = coalesce(l.s, 0) AND a.balance >= -a.credit_limit), true) "
 		  . "FROM twilio_numbers.accounts a LEFT JOIN (SELECT account_id, sum(amount) s "
 		  . "FROM twilio_numbers.ledger GROUP BY account_id) l USING (account_id)");
+}
+
+# The live (not released) phone numbers of owned_numbers, sorted, as emu_owned.
+sub live_numbers
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT coalesce(string_agg(phone_number, ',' ORDER BY phone_number), '') "
+		  . "FROM twilio_numbers.owned_numbers WHERE status <> 'released'");
+}
+
+# How many (number, period) pairs were charged more than once.
+sub double_charges
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM (SELECT number_id FROM twilio_numbers.ledger WHERE kind = 'monthly_fee' "
+		  . "GROUP BY number_id, period_start HAVING count(*) > 1) d");
+}
+
+sub worker_pid
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres', 'SELECT pid FROM twilio_numbers.worker_status');
+}
+
+# After the worker (old_pid) was killed: wait for the crash restart, i.e. a
+# new worker is registered and cond (SQL over worker_status) holds.
+sub wait_restarted
+{
+	my ($node, $old_pid, $cond) = @_;
+	$cond //= 'true';
+	$node->poll_query_until('postgres',
+		"SELECT pid <> $old_pid AND ($cond) FROM twilio_numbers.worker_status")
+	  or die "no restart";
 }
 
 # A new funded account; returns its id.
