@@ -75,15 +75,21 @@ FROM twilio_numbers.numbers_search('gb', number_type => 'mobile');
 
 -- a type the country does not offer: zero rows, not an error (Twilio says 404)
 SELECT emu.clear_requests();
+SELECT coalesce(max(seq), 0) AS log_mark FROM twilio_numbers.call_log \gset
 SELECT count(*) AS n FROM twilio_numbers.numbers_search('GB', number_type => 'toll_free');
 SELECT method, path, status, twilio_code FROM emu.log WHERE path LIKE '%AvailablePhoneNumbers%';
 
 -- numbers_countries: where Twilio offers numbers, with their types
 SELECT * FROM twilio_numbers.numbers_countries() ORDER BY iso_country;
 
--- every request of this file is in the call log, without credentials
-SELECT count(*) > 0 AS logged,
-       bool_and(path NOT LIKE '%' || current_setting('twilio_numbers.auth_token') || '%') AS no_token
-FROM twilio_numbers.call_log;
+-- every catalog request since the mark is in the call log, as this session's
+-- (the worker's requests are of other paths); no entry holds credentials
+SELECT (SELECT count(*) FROM twilio_numbers.call_log WHERE seq > :log_mark AND pid = pg_backend_pid())
+     = (SELECT count(*) FROM emu.requests() r
+        WHERE r->>'path' LIKE '%/AvailablePhoneNumbers%' OR r->>'path' LIKE '/v1/PhoneNumbers/Countries%')
+       AS every_request_logged,
+       (SELECT count(*) FROM twilio_numbers.call_log WHERE seq > :log_mark) >= 2 AS some_requests,
+       (SELECT bool_and(path NOT LIKE '%' || current_setting('twilio_numbers.auth_token') || '%')
+        FROM twilio_numbers.call_log) AS no_token;
 SELECT method, status, twilio_code, path FROM twilio_numbers.call_log
 WHERE path LIKE '%GB/TollFree%' ORDER BY seq DESC LIMIT 1;

@@ -54,7 +54,7 @@ SELECT status FROM twilio_numbers.hosted_order_history WHERE order_sid = :'o1' O
 -- completed: an owned number, origin hosted, billed like the others
 SELECT phone_number, status, origin, number_type, iso_country, twilio_sid ~ '^PN' AS has_sid,
        friendly_name, sms_url, setup_price, monthly_price,
-       next_billing_at = twilio_numbers.period_end(period_start, billing_anchor_day)::timestamp AT TIME ZONE 'UTC' AS next_month
+       next_billing_at = (((now() AT TIME ZONE 'UTC')::date + interval '1 month')::timestamp AT TIME ZONE 'UTC') AS next_month
 FROM twilio_numbers.owned_numbers WHERE phone_number = '+14085551234';
 SELECT kind, amount, memo FROM twilio_numbers.ledger
 WHERE account_id = :host AND kind <> 'deposit' ORDER BY entry_id;

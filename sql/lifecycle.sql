@@ -126,8 +126,10 @@ SELECT emu.try(stmt) FROM unnest(ARRAY[
 -- ---- release ---------------------------------------------------------------
 SELECT emu.clear_requests();
 SELECT balance AS before FROM twilio_numbers.accounts WHERE account_id = :hooli \gset
-SELECT twilio_numbers.prorated_refund(monthly_price, period_start, (next_billing_at AT TIME ZONE 'UTC')::date,
-                                      (now() AT TIME ZONE 'UTC')::date) AS expected_refund
+-- the rule, independently: the days after today until the period's end,
+-- of the period's days, of the monthly price, to the cent
+SELECT round(monthly_price * ((next_billing_at AT TIME ZONE 'UTC')::date - (now() AT TIME ZONE 'UTC')::date - 1)
+             / ((next_billing_at AT TIME ZONE 'UTC')::date - period_start), 2) AS expected_refund
 FROM twilio_numbers.owned_numbers WHERE phone_number = '+12125550101' AND status = 'active' \gset
 BEGIN;
 -- bought today: the whole period but today is refunded, by the rule

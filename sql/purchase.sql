@@ -13,7 +13,7 @@ SELECT number_id IS NOT NULL AS has_id, account_id = :initech AS ours, phone_num
        status, number_type, iso_country, locality, region, friendly_name, sms_url, sms_method, voice_url,
        capabilities, setup_price, monthly_price, currency, origin,
        period_start = (now() AT TIME ZONE 'UTC')::date AS period_today,
-       next_billing_at = twilio_numbers.period_end(period_start, billing_anchor_day)::timestamp AT TIME ZONE 'UTC' AS billing_next_month
+       next_billing_at = (((now() AT TIME ZONE 'UTC')::date + interval '1 month')::timestamp AT TIME ZONE 'UTC') AS billing_next_month
 FROM twilio_numbers.numbers_purchase(:initech, '+14155550123', friendly_name => 'Support line',
                                      sms_url => 'https://app.example.com/sms', sms_method => 'POST',
                                      voice_url => 'https://app.example.com/voice');
@@ -121,9 +121,7 @@ RESET twilio_numbers.auth_token;
 
 -- the reports
 SELECT account_name, phone_number, friendly_name, status, monthly_fee, currency,
-       next_billing_at = twilio_numbers.period_end((now() AT TIME ZONE 'UTC')::date,
-                                                   extract(day FROM now() AT TIME ZONE 'UTC')::int)::timestamp
-                         AT TIME ZONE 'UTC' AS next_month
+       next_billing_at = (((now() AT TIME ZONE 'UTC')::date + interval '1 month')::timestamp AT TIME ZONE 'UTC') AS next_month
 FROM twilio_numbers.account_numbers WHERE account_id IN (:initech, :broke) ORDER BY phone_number;
 SELECT account_name, numbers, monthly_cost, currency, balance FROM twilio_numbers.account_monthly_cost
 WHERE account_id IN (:initech, :broke) ORDER BY account_id;

@@ -42,7 +42,7 @@ FROM cases c,
 WHERE NOT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
                   WHERE o.phone_number = c.phone_number AND o.status = 'active')
 ORDER BY 1, 2;
-SELECT n->>'phone_number' IN (SELECT phone_number FROM cases) AS ours, n->>'address_sid' AS address_sid,
+SELECT n->>'address_sid' AS address_sid,
        n->>'bundle_sid' AS bundle_sid
 FROM jsonb_array_elements(emu.state()->'numbers') n
 WHERE n->>'phone_number' IN (SELECT phone_number FROM cases WHERE iso_country = 'DE' AND number_type = 'local');

@@ -21,12 +21,12 @@ SELECT phone_number FROM twilio_numbers.numbers_owned(account_id => :r, phone_nu
 SELECT number_type FROM twilio_numbers.numbers_owned(account_id => :r, phone_number => '+18');
 SELECT count(*) FROM twilio_numbers.numbers_owned(account_id => :r, origin => 'purchased');
 SELECT count(*) FROM twilio_numbers.numbers_owned(account_id => :r, origin => 'hosted');
-SELECT (SELECT count(*) FROM twilio_numbers.numbers_owned(account_id => :r, beta => false))
-     = (SELECT count(*) FROM twilio_numbers.owned_numbers WHERE account_id = :r AND NOT beta) AS beta_filter;
-SELECT bool_and(capabilities @> '{sms}') AS all_sms, count(*) > 0 AS some
-FROM twilio_numbers.numbers_owned(account_id => :r, capabilities => '{sms}');
+SELECT phone_number, beta, capabilities FROM twilio_numbers.owned_numbers WHERE account_id = :r ORDER BY 1;
+SELECT count(*) AS beta_true FROM twilio_numbers.numbers_owned(account_id => :r, beta => true);
+SELECT count(*) AS beta_false FROM twilio_numbers.numbers_owned(account_id => :r, beta => false);
+SELECT phone_number FROM twilio_numbers.numbers_owned(account_id => :r, capabilities => '{fax}') ORDER BY 1;
+SELECT phone_number FROM twilio_numbers.numbers_owned(account_id => :r, capabilities => '{sms,mms}') ORDER BY 1;
 SELECT phone_number FROM twilio_numbers.numbers_owned(account_id => :r, trunk_sid => :'trunk');
-SELECT count(*) FROM twilio_numbers.numbers_owned(account_id => :r, status => 'active');
 SELECT count(*) FROM twilio_numbers.numbers_owned(account_id => :r, number_type => 'toll_free', iso_country => 'us');
 SELECT emu.try(stmt) FROM unnest(ARRAY[
   $$SELECT * FROM twilio_numbers.numbers_owned(phone_number => '310-555')$$,
@@ -49,7 +49,12 @@ SELECT emu.try(stmt) FROM unnest(ARRAY[
 ]) AS stmt;
 
 -- ---- the monthly statement: opening balance, every entry with its number, closing balance ----
+BEGIN;  -- (until COMMIT the worker cannot finish the release: the status filter sees it)
 SELECT twilio_numbers.numbers_release(:r, '+13105550102') > 0 AS refunded;
+SELECT status, count(*) FROM twilio_numbers.owned_numbers WHERE account_id = :r GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS active FROM twilio_numbers.numbers_owned(account_id => :r, status => 'active');
+SELECT phone_number FROM twilio_numbers.numbers_owned(account_id => :r, status => 'releasing');
+COMMIT;
 SELECT line > 0 AND line < 2147483647 AS is_entry, kind, phone_number, amount, balance
 FROM twilio_numbers.numbers_statement(:r) ORDER BY line;
 -- its totals are the ledger's
