@@ -335,7 +335,7 @@ END;
 -- Write the rows and the ledger entries of a purchase Twilio has made.
 -- p_numbers: [{phone_number, number_type, iso_country, locality, region,
 --              setup_price, monthly_price, currency, twilio: {resource}}]
-CREATE FUNCTION _purchase_record(p_account_id bigint, p_numbers jsonb, p_origin text DEFAULT 'purchased')
+CREATE FUNCTION _purchase_record(p_account_id bigint, p_numbers jsonb)
 RETURNS SETOF owned_numbers
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -349,7 +349,7 @@ BEGIN
              billing_anchor_day, period_start, next_billing_at)
         SELECT p_account_id, n->>'phone_number', n->'twilio'->>'sid', n->'twilio'->>'account_sid',
                'active', n->>'number_type', n->>'iso_country', n->>'locality', n->>'region',
-               (n->>'setup_price')::numeric, (n->>'monthly_price')::numeric, n->>'currency', p_origin,
+               (n->>'setup_price')::numeric, (n->>'monthly_price')::numeric, n->>'currency', 'purchased',
                extract(day FROM today)::integer, today,
                twilio_numbers.period_end(today, extract(day FROM today)::integer)::timestamp AT TIME ZONE 'UTC'
         FROM jsonb_array_elements(p_numbers) WITH ORDINALITY AS x(n, ord)
@@ -747,6 +747,39 @@ BEGIN
     END IF;
 END $$;
 
+-- One batch of a billing run, counted into the run's row (the worker calls
+-- it in a transaction of its own per batch).
+CREATE FUNCTION _billing_run_batch(p_run_id bigint, p_lo bigint, p_hi bigint, p_as_of timestamptz)
+RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.billing_runs r SET
+        batches_done = r.batches_done + 1,
+        numbers_charged = r.numbers_charged + b.numbers_charged,
+        periods_charged = r.periods_charged + b.periods_charged,
+        amount = r.amount + b.amount, past_due = r.past_due + b.past_due,
+        reactivated = r.reactivated + b.reactivated, released = r.released + b.released,
+        skipped = r.skipped + b.skipped
+    FROM twilio_numbers._bill_batch(p_lo, p_hi, p_as_of) b
+    WHERE r.run_id = p_run_id;
+END;
+
+-- A billing run is finished: its row says so and twilio_numbers_billing hears it.
+CREATE FUNCTION _billing_run_finish(p_run_id bigint) RETURNS billing_runs
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    run twilio_numbers.billing_runs;
+BEGIN
+    UPDATE twilio_numbers.billing_runs SET status = 'finished', finished_at = clock_timestamp()
+    WHERE run_id = p_run_id
+    RETURNING * INTO run;
+    PERFORM pg_notify('twilio_numbers_billing',
+                      json_build_object('run_id', run.run_id, 'as_of', run.as_of,
+                                        'numbers_charged', run.numbers_charged, 'amount', run.amount,
+                                        'past_due', run.past_due, 'released', run.released)::text);
+    RETURN run;
+END $$;
+
 -- One billing pass as of an instant, in the caller's transaction (the
 -- worker runs the same batches, each in its own transaction).  Returns the
 -- run: what it charged, how many turned past due, were reactivated or
@@ -755,37 +788,23 @@ CREATE FUNCTION numbers_run_billing(as_of timestamptz DEFAULT now()) RETURNS bil
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     run twilio_numbers.billing_runs;
-    b record;
-    r record;
+    los bigint[];
+    his bigint[];
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'as_of must not be NULL' USING ERRCODE = '22023';
     END IF;
+    SELECT coalesce(array_agg(lo ORDER BY lo), '{}'), coalesce(array_agg(hi ORDER BY lo), '{}')
+    INTO los, his
+    FROM twilio_numbers._billing_batches(numbers_run_billing.as_of,
+                                         current_setting('twilio_numbers.billing_batch_size')::integer);
     INSERT INTO twilio_numbers.billing_runs (as_of, started_by, batches_total)
-    VALUES (numbers_run_billing.as_of, 'manual',
-            (SELECT count(*) FROM twilio_numbers._billing_batches(numbers_run_billing.as_of,
-                current_setting('twilio_numbers.billing_batch_size')::integer)))
+    VALUES (numbers_run_billing.as_of, 'manual', cardinality(los))
     RETURNING * INTO run;
-    FOR b IN SELECT * FROM twilio_numbers._billing_batches(numbers_run_billing.as_of,
-                            current_setting('twilio_numbers.billing_batch_size')::integer) LOOP
-        SELECT * INTO r FROM twilio_numbers._bill_batch(b.lo, b.hi, numbers_run_billing.as_of);
-        UPDATE twilio_numbers.billing_runs SET
-            batches_done = batches_done + 1,
-            numbers_charged = numbers_charged + r.numbers_charged,
-            periods_charged = periods_charged + r.periods_charged,
-            amount = amount + r.amount, past_due = past_due + r.past_due,
-            reactivated = reactivated + r.reactivated, released = released + r.released,
-            skipped = skipped + r.skipped
-        WHERE run_id = run.run_id;
+    FOR i IN 1 .. cardinality(los) LOOP
+        PERFORM twilio_numbers._billing_run_batch(run.run_id, los[i], his[i], numbers_run_billing.as_of);
     END LOOP;
-    UPDATE twilio_numbers.billing_runs SET status = 'finished', finished_at = clock_timestamp()
-    WHERE run_id = run.run_id
-    RETURNING * INTO run;
-    PERFORM pg_notify('twilio_numbers_billing',
-                      json_build_object('run_id', run.run_id, 'as_of', run.as_of,
-                                        'numbers_charged', run.numbers_charged, 'amount', run.amount,
-                                        'past_due', run.past_due, 'released', run.released)::text);
-    RETURN run;
+    RETURN twilio_numbers._billing_run_finish(run.run_id);
 END $$;
 COMMENT ON FUNCTION numbers_run_billing IS
   'One billing pass as of an instant (default now): charges every due period, past-due, reactivation, grace releases.';
@@ -969,8 +988,7 @@ BEGIN
     -- the worker follows it from now on
     INSERT INTO twilio_numbers.work_queue (kind, phone_number, payload, next_attempt_at)
     VALUES ('hosted_poll', o.phone_number, jsonb_build_object('order_sid', o.order_sid),
-            now() + make_interval(secs => (SELECT s.setting::numeric / 1000 FROM pg_catalog.pg_settings s
-                                           WHERE s.name = 'twilio_numbers.hosted_poll_ms')));
+            now() + current_setting('twilio_numbers.hosted_poll_ms')::interval);
     PERFORM pg_notify('twilio_numbers_hosted',
                       json_build_object('order_sid', o.order_sid, 'phone_number', o.phone_number,
                                         'status', o.status)::text);
@@ -990,6 +1008,7 @@ DECLARE
     new_status text := CASE WHEN r IS NULL THEN 'canceled' ELSE r->>'status' END;
     price record;
     acct record;
+    can_pay boolean;
     today date := (now() AT TIME ZONE 'UTC')::date;
     num twilio_numbers.owned_numbers;
 BEGIN
@@ -1017,20 +1036,20 @@ BEGIN
         SELECT * INTO price FROM twilio_numbers._hosted_price(o.phone_number);
         SELECT a.balance + a.credit_limit AS available, a.currency INTO acct
         FROM twilio_numbers.accounts a WHERE a.account_id = o.account_id FOR NO KEY UPDATE;
+        can_pay := acct.available >= price.setup_price + price.monthly_price;
         INSERT INTO twilio_numbers.owned_numbers
             (account_id, phone_number, twilio_sid, twilio_account_sid, status, number_type, iso_country,
              setup_price, monthly_price, currency, origin, billing_anchor_day, period_start, next_billing_at,
              past_due_since)
         VALUES (o.account_id, o.phone_number, coalesce(p_number->>'sid', r->>'incoming_phone_number_sid'),
                 coalesce(p_number->>'account_sid', o.twilio_account_sid),
-                CASE WHEN acct.available >= price.setup_price + price.monthly_price THEN 'active' ELSE 'past_due' END,
+                CASE WHEN can_pay THEN 'active' ELSE 'past_due' END,
                 price.number_type, price.iso_country, price.setup_price, price.monthly_price, price.currency, 'hosted',
                 extract(day FROM today)::integer, today,
-                CASE WHEN acct.available >= price.setup_price + price.monthly_price
+                CASE WHEN can_pay
                      THEN twilio_numbers.period_end(today, extract(day FROM today)::integer)::timestamp AT TIME ZONE 'UTC'
                      ELSE today::timestamp AT TIME ZONE 'UTC' END,
-                CASE WHEN acct.available >= price.setup_price + price.monthly_price THEN NULL
-                     ELSE today::timestamp AT TIME ZONE 'UTC' END)
+                CASE WHEN can_pay THEN NULL ELSE today::timestamp AT TIME ZONE 'UTC' END)
         RETURNING * INTO num;
         IF p_number IS NOT NULL THEN
             PERFORM twilio_numbers._apply_twilio(num.number_id, p_number);
@@ -1054,7 +1073,8 @@ END $$;
 CREATE FUNCTION _hosted_price(p_phone text,
     OUT iso_country text, OUT number_type text, OUT setup_price numeric, OUT monthly_price numeric,
     OUT currency text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+-- volatile: _customer_price may fetch Twilio's prices and cache them
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     iso_country := twilio_numbers._nanp_country(p_phone);
     number_type := CASE WHEN substr(p_phone, 3, 3) IN ('800', '833', '844', '855', '866', '877', '888')
@@ -1268,7 +1288,7 @@ COMMENT ON VIEW queue IS 'Pending jobs of the background worker, and dead letter
 
 CREATE VIEW queue_dead_letters AS
 SELECT job_id, kind, phone_number, number_id, twilio_sid, attempts, last_error, created_at, updated_at
-FROM work_queue WHERE status = 'dead';
+FROM queue WHERE status = 'dead';
 COMMENT ON VIEW queue_dead_letters IS 'Jobs that failed queue_max_attempts times; they need a DBA.';
 
 -- Purchases and changes in flight (shared memory).
@@ -1320,8 +1340,6 @@ CREATE VIEW drift_report AS
 SELECT drift_id, found_at, finding, phone_number, twilio_sid, number_id, account_id, action, detail
 FROM drift ORDER BY drift_id DESC;
 COMMENT ON VIEW drift_report IS 'What reconcile found, newest first.';
-
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA twilio_numbers FROM PUBLIC;
 
 --------------------------------------------------------------------------
 -- Roles: what an application role and a reporting role may do

@@ -438,26 +438,14 @@ billing_pass(void)
 			CHECK_FOR_INTERRUPTS();
 			begin_tx(psprintf("twilio_numbers: billing batch %d of %d (run " INT64_FORMAT ")",
 							  i + 1, nbatches, (int64) run_id));
-			if (SPI_execute_with_args("UPDATE twilio_numbers.billing_runs r SET "
-									  "  batches_done = batches_done + 1, "
-									  "  numbers_charged = r.numbers_charged + b.numbers_charged, "
-									  "  periods_charged = r.periods_charged + b.periods_charged, "
-									  "  amount = r.amount + b.amount, past_due = r.past_due + b.past_due, "
-									  "  reactivated = r.reactivated + b.reactivated, "
-									  "  released = r.released + b.released, skipped = r.skipped + b.skipped "
-									  "FROM twilio_numbers._bill_batch($1, $2, $3) b WHERE r.run_id = $4",
-									  4, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+			if (SPI_execute_with_args("SELECT twilio_numbers._billing_run_batch($4, $1, $2, $3)",
+									  4, types, args, NULL, false, 0) != SPI_OK_SELECT)
 				elog(ERROR, "could not bill a batch");
 			commit_tx();
 		}
 
 		begin_tx("twilio_numbers: billing (finishing)");
-		if (SPI_execute_with_args("WITH r AS (UPDATE twilio_numbers.billing_runs SET status = 'finished', "
-								  "  finished_at = clock_timestamp() WHERE run_id = $1 RETURNING *) "
-								  "SELECT pg_notify('twilio_numbers_billing', "
-								  "  json_build_object('run_id', run_id, 'as_of', as_of, "
-								  "    'numbers_charged', numbers_charged, 'amount', amount, "
-								  "    'past_due', past_due, 'released', released)::text) FROM r",
+		if (SPI_execute_with_args("SELECT twilio_numbers._billing_run_finish($1)",
 								  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(run_id)}, NULL, false, 0)
 			!= SPI_OK_SELECT)
 			elog(ERROR, "could not finish the billing run");
