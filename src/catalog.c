@@ -256,11 +256,6 @@ tn_numbers_search(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* Order of our number types in numbers_countries' arrays. */
-static const char *const type_order[] = {
-	"local", "mobile", "toll_free", "national", "voip", "shared_cost", "machine_to_machine"
-};
-
 PG_FUNCTION_INFO_V1(tn_numbers_countries);
 
 /* numbers_countries(): where Twilio offers numbers, and which types. */
@@ -288,18 +283,19 @@ tn_numbers_countries(PG_FUNCTION_ARGS)
 		JsonbContainer *subs;
 		Datum		values[4];
 		bool		nulls[4] = {0};
-		Datum		types[lengthof(type_order)];
+		Datum	   *types = palloc(sizeof(Datum) * tn_number_type_count());
 		int			ntypes = 0;
 
 		if (e == NULL)
 			continue;
 		subs = jb_object(e, "subresource_uris");
-		for (int t = 0; t < lengthof(type_order); t++)
+		for (int t = 0; t < tn_number_type_count(); t++)
 		{
+			const char *type = tn_number_type_name(t);
 			JsonbValue	buf;
 
-			if (subs && getKeyJsonValueFromContainer(subs, type_order[t], strlen(type_order[t]), &buf))
-				types[ntypes++] = CStringGetTextDatum(type_order[t]);
+			if (subs && getKeyJsonValueFromContainer(subs, type, strlen(type), &buf))
+				types[ntypes++] = CStringGetTextDatum(type);
 		}
 		set_text(values, nulls, 0, jb_text(e, "country_code"));
 		set_text(values, nulls, 1, jb_text(e, "country"));

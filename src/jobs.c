@@ -83,10 +83,10 @@ run_release(const Job *job, char **error)
 static bool
 run_compensate(const Job *job, char **error)
 {
-	StringInfoData url;
 	TwilioReply reply;
-	JsonbContainer *list;
-	int			n;
+	List	   *found;
+	ListCell   *lc;
+	bool		ok;
 
 	if (job->sid)
 	{
@@ -102,24 +102,17 @@ run_compensate(const Job *job, char **error)
 		*error = pstrdup("a purchase of this number is in flight; trying again later");
 		return false;
 	}
-	initStringInfo(&url);
-	appendStringInfoString(&url, twilio_account_url_for(job->account_sid, "/IncomingPhoneNumbers.json"));
-	twilio_query_add(&url, "PhoneNumber", job->phone);
-	twilio_request(HTTP_GET, url.data, NULL, TWILIO_NO_ERROR, "look the number up", &reply);
-	if (!reply.http.complete || reply.http.status >= 300 || reply.json == NULL)
+	found = twilio_owned_by_phone(job->account_sid, job->phone, &reply, &ok);
+	if (!ok)
 	{
 		*error = tn_describe_failure(&reply);
 		return false;
 	}
-	list = jb_array(&reply.json->root, "incoming_phone_numbers");
-	n = jb_array_size(list);
-	for (int i = 0; i < n; i++)
+	foreach(lc, found)
 	{
-		JsonbContainer *e = jb_array_object(list, i);
-		char	   *phone = e ? jb_text(e, "phone_number") : NULL;
-		char	   *sid = e ? jb_text(e, "sid") : NULL;
+		char	   *sid = jb_text((JsonbContainer *) lfirst(lc), "sid");
 
-		if (phone == NULL || sid == NULL || strcmp(phone, job->phone) != 0 || tn_live_row_owns(sid))
+		if (sid == NULL || tn_live_row_owns(sid))
 			continue;
 		if (!delete_number(job->account_sid, sid, error))
 			return false;

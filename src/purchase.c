@@ -336,17 +336,11 @@ check_funds(const Account *acct, int64 others_cents, int64 total_cents)
 static char *
 lookup_owned(const char *account_sid, const char *phone)
 {
-	StringInfoData url;
 	TwilioReply reply;
-	JsonbContainer *list;
-	int			n;
+	bool		ok;
+	List	   *found = twilio_owned_by_phone(account_sid, phone, &reply, &ok);
 
-	initStringInfo(&url);
-	appendStringInfoString(&url, twilio_account_url_for(account_sid, "/IncomingPhoneNumbers.json"));
-	twilio_query_add(&url, "PhoneNumber", phone);
-	twilio_request(HTTP_GET, url.data, NULL, TWILIO_NO_ERROR,
-				   "look up whether Twilio bought the number", &reply);
-	if (!reply.http.complete || reply.http.status >= 400 || reply.json == NULL)
+	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_OUTCOME_UNKNOWN),
 				 errmsg("could not establish whether Twilio bought %s", phone),
@@ -354,17 +348,7 @@ lookup_owned(const char *account_sid, const char *phone)
 						   reply.http.complete ? psprintf("HTTP %ld", reply.http.status)
 						   : reply.http.error),
 				 errhint("Nothing is charged. If Twilio did buy it, the background worker releases it.")));
-	list = jb_array(&reply.json->root, "incoming_phone_numbers");
-	n = jb_array_size(list);
-	for (int i = 0; i < n; i++)
-	{
-		JsonbContainer *e = jb_array_object(list, i);
-		char	   *p = e ? jb_text(e, "phone_number") : NULL;
-
-		if (p && strcmp(p, phone) == 0)
-			return JsonbToCString(NULL, e, 0);
-	}
-	return NULL;
+	return found ? JsonbToCString(NULL, (JsonbContainer *) linitial(found), 0) : NULL;
 }
 
 /*

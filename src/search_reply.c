@@ -57,8 +57,9 @@ typedef struct SearchParse
 	JsonTokenType type[NFIELDS];
 	/* what each row needs besides the reply */
 	ReturnSetInfo *rsinfo;
-	const char *number_type;
-	const char *iso;
+	Datum		number_type;	/* text, the same for every row */
+	Datum		iso;			/* text: the country asked for */
+	Datum		currency;		/* text, or 0 when the price has none */
 	const CustomerPrice *price;
 } SearchParse;
 
@@ -109,11 +110,11 @@ emit_row(SearchParse *p)
 
 	values[COL_PHONE_NUMBER] = text_value(p, F_PHONE_NUMBER, &nulls[COL_PHONE_NUMBER]);
 	values[COL_FRIENDLY_NAME] = text_value(p, F_FRIENDLY_NAME, &nulls[COL_FRIENDLY_NAME]);
-	values[COL_NUMBER_TYPE] = CStringGetTextDatum(p->number_type);
+	values[COL_NUMBER_TYPE] = p->number_type;
 	values[COL_ISO_COUNTRY] = text_value(p, F_ISO_COUNTRY, &nulls[COL_ISO_COUNTRY]);
 	if (nulls[COL_ISO_COUNTRY])
 	{
-		values[COL_ISO_COUNTRY] = CStringGetTextDatum(p->iso);
+		values[COL_ISO_COUNTRY] = p->iso;
 		nulls[COL_ISO_COUNTRY] = false;
 	}
 	values[COL_REGION] = text_value(p, F_REGION, &nulls[COL_REGION]);
@@ -134,8 +135,8 @@ emit_row(SearchParse *p)
 	nulls[COL_SETUP_PRICE] = !p->price->found;
 	values[COL_MONTHLY_PRICE] = p->price->monthly_price;
 	nulls[COL_MONTHLY_PRICE] = !p->price->found;
-	nulls[COL_CURRENCY] = !p->price->found || p->price->currency == NULL;
-	values[COL_CURRENCY] = nulls[COL_CURRENCY] ? (Datum) 0 : CStringGetTextDatum(p->price->currency);
+	values[COL_CURRENCY] = p->currency;
+	nulls[COL_CURRENCY] = p->currency == (Datum) 0;
 
 	tuplestore_putvalues(p->rsinfo->setResult, p->rsinfo->setDesc, values, nulls);
 }
@@ -257,8 +258,9 @@ search_reply_to_rows(char *body, size_t len, ReturnSetInfo *rsinfo,
 	JsonLexContext *lex;
 
 	state.rsinfo = rsinfo;
-	state.number_type = number_type;
-	state.iso = iso;
+	state.number_type = CStringGetTextDatum(number_type);
+	state.iso = CStringGetTextDatum(iso);
+	state.currency = price->found && price->currency ? CStringGetTextDatum(price->currency) : (Datum) 0;
 	state.price = price;
 	state.field = F_NONE;
 

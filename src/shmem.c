@@ -69,6 +69,8 @@ tn_shmem_init(void)
 void
 tn_require_worker(void)
 {
+	/* a backend's database never changes, nor does tn_database (postmaster) */
+	static bool database_checked = false;
 	char	   *dbname;
 
 	if (!tn_preloaded || shared == NULL)
@@ -76,6 +78,8 @@ tn_require_worker(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("twilio_numbers must be loaded via shared_preload_libraries to buy, change or release numbers"),
 				 errhint("Add twilio_numbers to shared_preload_libraries in postgresql.conf and restart PostgreSQL.")));
+	if (database_checked)
+		return;
 	dbname = get_database_name(MyDatabaseId);
 	if (dbname == NULL || strcmp(dbname, tn_database) != 0)
 		ereport(ERROR,
@@ -83,6 +87,7 @@ tn_require_worker(void)
 				 errmsg("numbers can only be bought, changed or released in database \"%s\"", tn_database),
 				 errhint("twilio_numbers.database names the database whose background worker "
 						 "settles Twilio calls; it is \"%s\" here.", tn_database)));
+	database_checked = true;
 }
 
 /* ---- the worker's latch -------------------------------------------------- */

@@ -335,6 +335,40 @@ twilio_request(HttpMethod method, const char *url, const char *form,
 				 errmsg("could not %s: Twilio's reply is not valid JSON", what)));
 }
 
+/*
+ * The IncomingPhoneNumbers Twilio holds under this phone number (how a lost
+ * purchase reply is resolved: Twilio has no idempotency key).  Returns the
+ * matching resources (a List of JsonbContainer *, maybe empty), or NIL with
+ * *ok false when the look-up itself failed (reply says why).
+ */
+List *
+twilio_owned_by_phone(const char *account_sid, const char *phone, TwilioReply *reply, bool *ok)
+{
+	StringInfoData url;
+	JsonbContainer *list;
+	List	   *found = NIL;
+	int			n;
+
+	initStringInfo(&url);
+	appendStringInfoString(&url, twilio_account_url_for(account_sid, "/IncomingPhoneNumbers.json"));
+	twilio_query_add(&url, "PhoneNumber", phone);
+	twilio_request(HTTP_GET, url.data, NULL, TWILIO_NO_ERROR, "look the number up", reply);
+	*ok = reply->http.complete && reply->http.status < 300 && reply->json != NULL;
+	if (!*ok)
+		return NIL;
+	list = jb_array(&reply->json->root, "incoming_phone_numbers");
+	n = jb_array_size(list);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbContainer *e = jb_array_object(list, i);
+		char	   *p = e ? jb_text(e, "phone_number") : NULL;
+
+		if (p && strcmp(p, phone) == 0)
+			found = lappend(found, e);
+	}
+	return found;
+}
+
 /* Is this Twilio code one of the regulatory (address/bundle/identity) refusals? */
 static bool
 is_regulatory_code(int code)

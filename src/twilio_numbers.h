@@ -138,6 +138,8 @@ extern void twilio_request(HttpMethod method, const char *url, const char *form,
 						   int flags, const char *what, TwilioReply *reply);
 extern void twilio_error_fields(const char *body, int *code, char **message);
 extern void twilio_raise(const TwilioReply *reply, const char *what) pg_attribute_noreturn();
+extern List *twilio_owned_by_phone(const char *account_sid, const char *phone, TwilioReply *reply,
+								   bool *ok);
 
 /* jsonb access that accepts both Twilio's wire forms and the spec's */
 extern JsonbContainer *jb_object(JsonbContainer *obj, const char *key);
@@ -160,6 +162,8 @@ extern void tn_check_http_method(const char *arg, const char *value);
 extern void tn_check_sid(const char *arg, const char *value, const char *prefix);
 extern const char *tn_type_path(const char *number_type);
 extern const char *tn_type_from_twilio(const char *twilio_type);
+extern int	tn_number_type_count(void);
+extern const char *tn_number_type_name(int i);
 extern char *tn_text_arg(FunctionCallInfo fcinfo, int n);
 extern int64 tn_account_arg(FunctionCallInfo fcinfo, int n);
 extern void tn_check_friendly_name(const char *value);

@@ -51,6 +51,19 @@ static const NumberType number_types[] = {
 	{"machine_to_machine", "MachineToMachine"},
 };
 
+/* Our number types, in the order numbers_countries lists them. */
+int
+tn_number_type_count(void)
+{
+	return lengthof(number_types);
+}
+
+const char *
+tn_number_type_name(int i)
+{
+	return number_types[i].name;
+}
+
 static int
 cmp_code(const void *a, const void *b)
 {
