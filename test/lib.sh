@@ -64,6 +64,14 @@ tn_setup() {
     $sudo make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" install >&2
 }
 
+# A benchmark's scratch directory, readable by the PostgreSQL user and
+# removed on exit; sets work.
+tn_bench_workdir() {
+    work=$(mktemp -d /tmp/tn-bench.XXXXXX)
+    chmod 755 "$work"
+    TN_CLEANUP+=("rm -rf $work")
+}
+
 # Start the emulator on a free port; sets EMU_URL and EMU_PID.
 tn_start_emulator() {
     local dir out line i

@@ -20,7 +20,8 @@
  * "phone_number" keys counted, so the script can check that both clients
  * got the same replies), then WARMUP_CALLS more untimed calls are made.
  * Prints key=value lines: calls, seconds, calls_per_s, bytes, rows (what the
- * timed calls' replies hold), connects (new connections opened while
+ * N calls' replies hold, counted in the untimed first pass over the URLs),
+ * connects (new connections opened while
  * timed: 0 means keep-alive held), cpu_s (user+system of this process while
  * timed) and, when TN_BENCH_WATCH_PID names a process (the emulator), its
  * CPU seconds over the same timed loop as watched_cpu_s.

@@ -65,14 +65,16 @@ test('reset returns to the seeded state', async () => {
 });
 
 test('fault latency delays, then serves', async () => {
-  await fault({ path: 'AvailablePhoneNumbers', action: 'latency', ms: 300 });
+  // a wide gap between the delayed and the undelayed request: busy CI
+  // machines must not blur the two
+  await fault({ path: 'AvailablePhoneNumbers', action: 'latency', ms: 1000 });
   const t0 = Date.now();
   const res = await emu.api('GET', '/AvailablePhoneNumbers/US/Local.json');
   assert.strictEqual(res.status, 200);
-  assert.ok(Date.now() - t0 >= 290);
+  assert.ok(Date.now() - t0 >= 990);
   const t1 = Date.now();
   await emu.api('GET', '/AvailablePhoneNumbers/US/Local.json');
-  assert.ok(Date.now() - t1 < 250); // times defaults to 1
+  assert.ok(Date.now() - t1 < 500); // times defaults to 1
 });
 
 test('fault status: 429 with Retry-After and 20429, request not applied; custom code', async () => {
