@@ -20,3 +20,8 @@ EXTRA_CLEAN = test/regress_out
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# the regress tests, for scripts that run a subset (test/check dates)
+print-regress:
+	@echo $(REGRESS)
+.PHONY: print-regress

@@ -49,8 +49,13 @@ SELECT emu.try(stmt) FROM unnest(ARRAY[
 ]) AS stmt;
 
 -- ---- the monthly statement: opening balance, every entry with its number, closing balance ----
+-- the number's period is pinned (20 of its 30 days ahead) so the refund is the same on any date
+UPDATE twilio_numbers.owned_numbers
+SET period_start = (now() AT TIME ZONE 'UTC')::date - 10,
+    next_billing_at = ((now() AT TIME ZONE 'UTC')::date + 20)::timestamp AT TIME ZONE 'UTC'
+WHERE phone_number = '+13105550102' AND status <> 'released';
 BEGIN;  -- (until COMMIT the worker cannot finish the release: the status filter sees it)
-SELECT twilio_numbers.numbers_release(:r, '+13105550102') > 0 AS refunded;
+SELECT twilio_numbers.numbers_release(:r, '+13105550102') AS refund;   -- round(2.00 * 19 / 30, 2)
 SELECT status, count(*) FROM twilio_numbers.owned_numbers WHERE account_id = :r GROUP BY 1 ORDER BY 1;
 SELECT count(*) AS active FROM twilio_numbers.numbers_owned(account_id => :r, status => 'active');
 SELECT phone_number FROM twilio_numbers.numbers_owned(account_id => :r, status => 'releasing');
@@ -65,7 +70,7 @@ SELECT (SELECT balance FROM twilio_numbers.numbers_statement(:r) WHERE kind = 'c
         AND created_at >= date_trunc('month', now() AT TIME ZONE 'UTC')::timestamp AT TIME ZONE 'UTC') AS month_total_is_ledger;
 -- last month: nothing happened then, opening = closing = 0
 SELECT kind, amount, balance
-FROM twilio_numbers.numbers_statement(:r, (date_trunc('month', now()) - interval '1 month')::date);
+FROM twilio_numbers.numbers_statement(:r, (date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date);
 SELECT emu.try('SELECT * FROM twilio_numbers.numbers_statement(999999)');
 
 -- ---- transfer to a subaccount and back (seed 003): Twilio follows, ledgers do not move ----

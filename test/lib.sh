@@ -40,7 +40,7 @@ tn_as_pg() {
 # emulator's test dependencies.  Idempotent and quiet when all is there.
 tn_setup() {
     local pkgs=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib
-                libcurl4-openssl-dev libipc-run-perl curl make gcc ca-certificates openssl python3)
+                libcurl4-openssl-dev libipc-run-perl libfaketime curl make gcc ca-certificates openssl python3)
     local missing=() p sudo=
     [ "$(id -u)" = 0 ] || sudo=sudo
     for p in "${pkgs[@]}"; do
@@ -93,11 +93,24 @@ tn_start_emulator() {
     export EMU_URL
 }
 
+# TN_FAKETIME='2028-02-29 23:30:00 UTC' runs the next cluster under that
+# clock (libfaketime, as a constant offset so every process of the cluster,
+# forked or exec'd, agrees); the emulator keeps the real time.
+tn_clock() {
+    TN_CLOCK=()
+    [ -n "${TN_FAKETIME:-}" ] || return 0
+    local lib=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 at
+    [ -e "$lib" ] || lib=$(dpkg -L libfaketime 2>/dev/null | grep -m1 '/libfaketime\.so\.1$')
+    at=$(date -d "$TN_FAKETIME" +%s) || return 1
+    TN_CLOCK=(env LD_PRELOAD="$lib" FAKETIME="+$((at - $(date +%s)))" FAKETIME_DONT_FAKE_MONOTONIC=1)
+}
+
 # initdb and start a throwaway cluster with the extension preloaded and the
 # emulator as Twilio; sets PGHOST, PGPORT, PGUSER, PGDATA_DIR.
 # Extra postgresql.conf lines may be passed as arguments.
 tn_start_cluster() {
     local dir line
+    tn_clock || { tn_log "TN_FAKETIME=$TN_FAKETIME is not a date"; return 1; }
     # no TCP: the port only names the socket file in this private directory
     local port=5432
     dir=$(mktemp -d /tmp/tn-pg.XXXXXX)
@@ -124,7 +137,7 @@ tn_start_cluster() {
         for line in "$@"; do echo "$line"; done
     } >>"$dir/data/postgresql.conf"
     TN_CLEANUP+=("tn_as_pg pg_ctl -D $dir/data -m immediate stop")
-    tn_as_pg pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+    tn_as_pg "${TN_CLOCK[@]}" pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
         || { cat "$dir/server.log" >&2; return 1; }
     export PGHOST=$dir PGPORT=$port PGUSER=postgres
     PGDATA_DIR=$dir/data
