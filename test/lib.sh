@@ -5,9 +5,12 @@
 # Source it; then call tn_setup, tn_start_emulator, tn_start_cluster.
 
 TN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# PG_MAJOR picks Debian's PostgreSQL /usr/lib/postgresql/N; PG_CONFIG may
+# name another installation (a private copy, so that parallel work does not
+# share one installed extension)
 PG_MAJOR=${PG_MAJOR:-15}
-PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
-PG_CONFIG=$PGBIN/pg_config
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
+PGBIN=$(dirname "$PG_CONFIG")
 export PATH="$PGBIN:$PATH"
 
 # Credentials the emulator accepts; the token doubles as a marker that the
