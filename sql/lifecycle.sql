@@ -104,7 +104,7 @@ SELECT count(*) AS requests FROM emu.log;
 SELECT count(*) - :ledger_before AS new_ledger_entries FROM twilio_numbers.ledger;
 -- to an account mapped to a Twilio subaccount: moved at Twilio too (seed 003)
 SELECT emu.twilio('POST', '/2010-04-01/Accounts.json', '{"FriendlyName": "Pied Piper sub"}') ->> 'sid' AS sub \gset
-UPDATE twilio_numbers.accounts SET twilio_account_sid = :'sub' WHERE account_id = :piper;
+SELECT twilio_account_sid = :'sub' AS mapped FROM twilio_numbers.numbers_map_account(:piper, :'sub');
 SELECT phone_number, account_id = :piper AS now_piper, twilio_account_sid = :'sub' AS in_subaccount
 FROM twilio_numbers.numbers_transfer('+12125550100', :hooli, :piper);
 SELECT n->>'account_sid' = :'sub' AS twilio_moved_it

@@ -38,36 +38,37 @@ required_arg(FunctionCallInfo fcinfo, int n, const char *name)
 	return v;
 }
 
-/* Twilio's live (not final) order for this phone number, as JSON text, or NULL. */
-static char *
-find_live_order(const char *phone)
+/*
+ * The hosted number orders Twilio holds for this phone number (a List of
+ * JsonbContainer *), or NIL with *ok false when the look-up failed.  Orders
+ * are not per subaccount in the path: account_sid is not needed.
+ */
+List *
+hosted_orders_by_phone(const char *account_sid, const char *phone, TwilioReply *reply, bool *ok)
 {
 	StringInfoData url;
-	TwilioReply reply;
 	JsonbContainer *list;
+	List	   *found = NIL;
 	int			n;
 
 	initStringInfo(&url);
 	appendStringInfoString(&url, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders"));
 	twilio_query_add(&url, "PhoneNumber", phone);
-	twilio_request(HTTP_GET, url.data, NULL, TWILIO_NO_ERROR, "look the hosted order up", &reply);
-	if (!reply.http.complete || reply.http.status >= 300 || reply.json == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_TN_OUTCOME_UNKNOWN),
-				 errmsg("could not establish whether Twilio created the hosted order for %s", phone),
-				 errdetail("The order request got no reply, and the look-up failed too."),
-				 errhint("If Twilio did create it, the background worker cancels it.")));
-	list = jb_array(&reply.json->root, "items");
+	twilio_request(HTTP_GET, url.data, NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "look the hosted order up", reply);
+	*ok = reply->http.complete && reply->http.status < 300 && reply->json != NULL;
+	if (!*ok)
+		return NIL;
+	list = jb_array(&reply->json->root, "items");
 	n = jb_array_size(list);
 	for (int i = 0; i < n; i++)
 	{
 		JsonbContainer *e = jb_array_object(list, i);
-		char	   *status = e ? jb_text(e, "status") : NULL;
+		char	   *p = e ? jb_text(e, "phone_number") : NULL;
 
-		if (status && strcmp(status, "completed") != 0 && strcmp(status, "failed") != 0)
-			return JsonbToCString(NULL, e, 0);
+		if (p && strcmp(p, phone) == 0)
+			found = lappend(found, e);
 	}
-	return NULL;
+	return found;
 }
 
 PG_FUNCTION_INFO_V1(tn_numbers_hosted_order);
@@ -91,8 +92,8 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	char	   *status_callback = tn_text_arg(fcinfo, 8);
 	Account		acct;
 	StringInfoData form;
-	TwilioReply reply;
-	char	   *resource = NULL;
+	Creation	c = {0};
+	char	   *resource;
 	int			slot;
 	Oid			types[3] = {INT8OID, JSONBOID, JSONBOID};
 	Datum		args[3];
@@ -160,10 +161,11 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))));
 	}
 
-	/* the intent, then the one POST */
+	/* the intent and its recorded attempt, then create.c's one POST */
 	tn_xact_reserve(1);
 	slot = tn_intent_begin(INTENT_HOSTED, account_id, 0, phone);
 	tn_xact_track_intent(slot);
+	attempts_record(&slot, 1, acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid);
 
 	initStringInfo(&form);
 	twilio_form_add(&form, "PhoneNumber", phone);
@@ -178,30 +180,17 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	if (acct.twilio_account_sid)
 		twilio_form_add(&form, "AccountSid", acct.twilio_account_sid);
 
-	tn_intent_set_posted(slot, true);
-	twilio_request(HTTP_POST, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders"), form.data,
-				   TWILIO_NO_ERROR, psprintf("file the hosted order for %s", phone), &reply);
-	if (reply.http.complete && reply.http.status < 300 && reply.json)
-		resource = twilio_json_text(&reply);
-	else if (reply.http.complete && reply.http.status < 500)
-	{
-		tn_intent_set_posted(slot, false);
-		twilio_raise(&reply, psprintf("file the hosted order for %s", phone));
-	}
-	else if (!reply.http.complete && !reply.http.maybe_applied)
-	{
-		tn_intent_set_posted(slot, false);
-		twilio_raise(&reply, psprintf("file the hosted order for %s", phone));
-	}
-	else if ((resource = find_live_order(phone)) == NULL)
-		twilio_raise(&reply, psprintf("file the hosted order for %s", phone));
+	c.slot = slot;
+	c.url = twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders");
+	c.form = form.data;
+	c.what = psprintf("file the hosted order for %s", phone);
+	c.phone = phone;
+	c.twilio_account_sid = acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid;
+	c.post_again = false;
+	c.look_up = hosted_orders_by_phone;
+	resource = twilio_create_once(&c);
+	args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(resource));
 
-	{
-		Jsonb	   *j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(resource)));
-
-		tn_intent_set_sid(slot, jb_text(&j->root, "sid"), NULL);
-		args[1] = JsonbPGetDatum(j);
-	}
 	/* what we asked for, where Twilio's resource does not say */
 	initStringInfo(&ours);
 	appendStringInfoString(&ours, "{\"contact_email\": ");
@@ -401,39 +390,18 @@ tn_hosted_order_committed(const char *sid)
 	return SPI_processed > 0;
 }
 
-/*
- * hosted_cancel: an order whose transaction rolled back is canceled at
- * Twilio (by SID, or the live orders of the phone number when the reply was
- * lost) unless a committed row knows it.
- */
-JobOutcome
-tn_job_hosted_cancel(const Job *job, char **error)
+/* DELETE a hosted order at Twilio; true when it is gone (204, or 404). */
+bool
+hosted_order_cancel(const char *account_sid, const char *sid, char **error)
 {
-	char	   *sid = job->sid;
 	TwilioReply reply;
 
-	if (sid == NULL)
-	{
-		char	   *live;
-
-		if (tn_intent_buying(job->phone))
-		{
-			*error = pstrdup("an order of this number is being filed; trying again later");
-			return JOB_RETRY;
-		}
-		live = find_live_order(job->phone);
-		if (live == NULL)
-			return JOB_DONE;
-		sid = jb_text(&DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(live)))->root, "sid");
-	}
-	if (tn_hosted_order_committed(sid))
-		return JOB_DONE;		/* committed after all */
 	twilio_request(HTTP_DELETE, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders/%s", sid), NULL,
 				   TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "cancel the hosted order", &reply);
 	if (reply.http.complete && (reply.http.status < 300 || reply.http.status == 404))
-		return JOB_DONE;
+		return true;
 	*error = tn_describe_failure(&reply);
-	return JOB_RETRY;
+	return false;
 }
 
 PG_FUNCTION_INFO_V1(tn_nanp_country_sql);

@@ -1,14 +1,19 @@
 /*
  * jobs.c — what the background worker does for each kind of queued job.
  *
- *   release     DELETE the number at Twilio after its release committed;
- *               204 or 404 (already gone) marks the row released.
- *   compensate  undo a purchase whose transaction rolled back: release the
- *               number at Twilio unless a live row owns it (by SID, or by
- *               phone number when the purchase reply was lost).
- *   resync      put Twilio back in step with the committed row after a
- *               configuration change, trunk move or transfer rolled back.
- *   hosted_poll, hosted_cancel   follow and undo hosted orders (hosted.c).
+ *   release        DELETE the number at Twilio after its release committed,
+ *                  in whichever managed account holds it now; 204 or 404
+ *                  everywhere marks the row released.
+ *   compensate     undo a purchase whose transaction rolled back: release
+ *                  the number at Twilio unless a live row owns it.  By SID
+ *                  when Twilio answered; when the reply was lost, only what
+ *                  the purchase's recorded attempt can have created
+ *                  (create.c's test) — never anything else under the number.
+ *   resync         put Twilio back in step with the committed row after a
+ *                  configuration change, trunk move or transfer rolled back.
+ *   hosted_poll    follow a hosted order (hosted.c).
+ *   hosted_cancel  undo a hosted order whose transaction rolled back, the
+ *                  same way as compensate.
  *
  * Each runs inside the worker's transaction for the job (the job row is
  * locked FOR UPDATE SKIP LOCKED).  Twilio's failures come back as "retry
@@ -20,6 +25,7 @@
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
 #include "twilio_numbers.h"
 
@@ -64,14 +70,87 @@ delete_number(const char *account_sid, const char *sid, char **error)
 	return false;
 }
 
+/* Close a purchase attempt with its outcome (SPI connected; 0: none). */
+void
+attempt_close(int64 attempt_id, const char *outcome, const char *sid)
+{
+	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', sid && sid[0] ? ' ' : 'n'};
+
+	if (attempt_id == 0)
+		return;
+	args[0] = Int64GetDatum(attempt_id);
+	args[1] = CStringGetTextDatum(outcome);
+	args[2] = sid && sid[0] ? CStringGetTextDatum(sid) : (Datum) 0;
+	if (SPI_execute_with_args("UPDATE twilio_numbers.purchase_attempts SET state = 'closed', outcome = $2, "
+							  "twilio_sid = coalesce($3, twilio_sid), closed_at = now() "
+							  "WHERE attempt_id = $1 AND state = 'open'",
+							  3, types, args, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update purchase_attempts");
+}
+
+/* The Twilio accounts this database manages, the main one first. */
+static List *
+managed_accounts(void)
+{
+	Datum		args[1] = {CStringGetTextDatum(tn_account_sid)};
+	List	   *accounts = NIL;
+
+	if (SPI_execute_with_args("SELECT unnest(twilio_numbers._managed_accounts($1))",
+							  1, (Oid[]) {TEXTOID}, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list the managed accounts");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		accounts = lappend(accounts, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	return accounts;
+}
+
+/*
+ * Release a number of ours: DELETE it where the row says; if Twilio has it
+ * elsewhere (a rolled-back transfer left it in the other subaccount), find
+ * it by its SID — unique forever — in the other managed accounts.
+ */
 static bool
 run_release(const Job *job, char **error)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job->number_id)};
+	const char *home = job->account_sid ? job->account_sid : tn_account_sid;
 
-	if (job->sid && !delete_number(job->account_sid, job->sid, error))
-		return false;
+	if (job->sid)
+	{
+		TwilioReply reply;
+		ListCell   *lc;
+
+		twilio_request(HTTP_DELETE, twilio_account_url_for(home, "/IncomingPhoneNumbers/%s.json", job->sid),
+					   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "release the number", &reply);
+		if (!reply.http.complete || (reply.http.status >= 300 && reply.http.status != 404))
+		{
+			*error = tn_describe_failure(&reply);
+			return false;
+		}
+		if (reply.http.status == 404)
+			foreach(lc, managed_accounts())
+			{
+				const char *other = lfirst(lc);
+
+				if (strcmp(other, home) == 0)
+					continue;
+				twilio_request(HTTP_GET, twilio_account_url_for(other, "/IncomingPhoneNumbers/%s.json", job->sid),
+							   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "look the number up", &reply);
+				if (!reply.http.complete || (reply.http.status >= 300 && reply.http.status != 404))
+				{
+					*error = tn_describe_failure(&reply);
+					return false;
+				}
+				if (reply.http.status < 300)
+				{
+					if (!delete_number(other, job->sid, error))
+						return false;
+					break;
+				}
+			}
+	}
 	if (SPI_execute_with_args("UPDATE twilio_numbers.owned_numbers "
 							  "SET status = 'released', updated_at = now() "
 							  "WHERE number_id = $1 AND status = 'releasing'",
@@ -80,45 +159,92 @@ run_release(const Job *job, char **error)
 	return true;
 }
 
-static bool
-run_compensate(const Job *job, char **error)
+/* How one kind of creation is undone (a bought number, a filed order). */
+typedef struct Undo
 {
+	List	   *(*look_up) (const char *account_sid, const char *phone, TwilioReply *reply, bool *ok);
+	bool		(*kept) (const char *sid);	/* a committed row owns it: keep it */
+	bool		(*remove) (const char *account_sid, const char *sid, char **error);
+} Undo;
+
+/*
+ * Undo what a rolled-back creation left at Twilio.  With a SID: remove it
+ * unless a committed row owns it.  Without (the reply was lost): remove only
+ * what the job's recorded attempt can have created; anything else under the
+ * number is someone else's.  The attempt is closed with what was done.
+ */
+static JobOutcome
+undo_creation(const Job *job, const Undo *u, char **error)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job->attempt_id)};
 	TwilioReply reply;
 	List	   *found;
 	ListCell   *lc;
 	bool		ok;
+	bool		removed = false;
+	char	   *account;
+	TimestampTz started;
+	TimestampTz deadline;
+	bool		isnull;
 
-	if (job->sid)
-	{
-		/* a live row owns it after all: nothing to undo */
-		if (tn_live_row_owns(job->sid))
-			return true;
-		return delete_number(job->account_sid, job->sid, error);
-	}
-
-	/* the purchase reply was lost: find what Twilio holds under that number */
+	/* a purchase of the number in flight may be about to own what we see */
 	if (tn_intent_buying(job->phone))
 	{
 		*error = pstrdup("a purchase of this number is in flight; trying again later");
-		return false;
+		return JOB_RETRY;
 	}
-	found = twilio_owned_by_phone(job->account_sid, job->phone, &reply, &ok);
+	if (job->sid)
+	{
+		if (u->kept(job->sid))
+			attempt_close(job->attempt_id, "committed", job->sid);
+		else
+		{
+			if (!u->remove(job->account_sid, job->sid, error))
+				return JOB_RETRY;
+			attempt_close(job->attempt_id, "compensated", job->sid);
+		}
+		return JOB_DONE;
+	}
+
+	if (job->attempt_id == 0 ||
+		SPI_execute_with_args("SELECT twilio_account_sid, started_at, deadline "
+							  "FROM twilio_numbers.purchase_attempts WHERE attempt_id = $1",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	{
+		*error = pstrdup("no recorded attempt proves what the lost request created; reconcile reports it");
+		return JOB_DONE;
+	}
+	account = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	started = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	deadline = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+
+	found = u->look_up(account, job->phone, &reply, &ok);
 	if (!ok)
 	{
 		*error = tn_describe_failure(&reply);
-		return false;
+		return JOB_RETRY;
 	}
 	foreach(lc, found)
 	{
-		char	   *sid = jb_text((JsonbContainer *) lfirst(lc), "sid");
+		JsonbContainer *r = lfirst(lc);
+		char	   *sid = jb_text(r, "sid");
 
-		if (sid == NULL || tn_live_row_owns(sid))
+		if (sid == NULL || u->kept(sid) ||
+			!created_by_attempt(r, job->phone, account, started, deadline, -1))
 			continue;
-		if (!delete_number(job->account_sid, sid, error))
-			return false;
+		if (!u->remove(account, sid, error))
+			return JOB_RETRY;
+		attempt_close(job->attempt_id, "compensated", sid);
+		removed = true;
 	}
-	return true;
+	if (!removed)
+		attempt_close(job->attempt_id, "nothing_bought", NULL);
+	return JOB_DONE;
 }
+
+static const Undo undo_purchase = {twilio_owned_by_phone, tn_live_row_owns, delete_number};
+static const Undo undo_hosted_order = {hosted_orders_by_phone, tn_hosted_order_committed, hosted_order_cancel};
 
 /* GET a number's resource; NULL on 404; false (with *error) on failure. */
 static bool
@@ -241,13 +367,13 @@ tn_job_run(const Job *job, char **error, long *again_ms)
 	if (strcmp(job->kind, "release") == 0)
 		return run_release(job, error) ? JOB_DONE : JOB_RETRY;
 	if (strcmp(job->kind, "compensate") == 0)
-		return run_compensate(job, error) ? JOB_DONE : JOB_RETRY;
+		return undo_creation(job, &undo_purchase, error);
 	if (strcmp(job->kind, "resync") == 0)
 		return run_resync(job, error) ? JOB_DONE : JOB_RETRY;
 	if (strcmp(job->kind, "hosted_poll") == 0)
 		return tn_job_hosted_poll(job, error, again_ms);
 	if (strcmp(job->kind, "hosted_cancel") == 0)
-		return tn_job_hosted_cancel(job, error);
+		return undo_creation(job, &undo_hosted_order, error);
 	*error = psprintf("unknown job kind \"%s\"", job->kind);
 	return JOB_RETRY;
 }

@@ -276,5 +276,8 @@ _PG_init(void)
 
 	/* no worker in a binary upgrade: nothing may run against half a cluster */
 	if (!IsBinaryUpgrade)
+	{
 		tn_worker_register_bgworker();
+		recorder_register_bgworker();
+	}
 }

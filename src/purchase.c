@@ -109,69 +109,6 @@ config_form(const NumberConfig *cfg, StringInfo form)
 	}
 }
 
-/* ---- where a number belongs ---------------------------------------------- */
-
-/* Country calling codes of the countries Twilio sells numbers in. */
-static const struct
-{
-	const char *code;
-	const char *iso;
-}			calling_codes[] = {
-	{"7", "RU"}, {"20", "EG"}, {"27", "ZA"}, {"30", "GR"}, {"31", "NL"}, {"32", "BE"},
-	{"33", "FR"}, {"34", "ES"}, {"36", "HU"}, {"39", "IT"}, {"40", "RO"}, {"41", "CH"},
-	{"43", "AT"}, {"44", "GB"}, {"45", "DK"}, {"46", "SE"}, {"47", "NO"}, {"48", "PL"},
-	{"49", "DE"}, {"51", "PE"}, {"52", "MX"}, {"54", "AR"}, {"55", "BR"}, {"56", "CL"},
-	{"57", "CO"}, {"60", "MY"}, {"61", "AU"}, {"62", "ID"}, {"63", "PH"}, {"64", "NZ"},
-	{"65", "SG"}, {"66", "TH"}, {"81", "JP"}, {"82", "KR"}, {"84", "VN"}, {"86", "CN"},
-	{"90", "TR"}, {"91", "IN"}, {"92", "PK"}, {"212", "MA"}, {"234", "NG"}, {"254", "KE"},
-	{"351", "PT"}, {"352", "LU"}, {"353", "IE"}, {"354", "IS"}, {"356", "MT"}, {"357", "CY"},
-	{"358", "FI"}, {"359", "BG"}, {"370", "LT"}, {"371", "LV"}, {"372", "EE"}, {"385", "HR"},
-	{"386", "SI"}, {"420", "CZ"}, {"421", "SK"}, {"852", "HK"}, {"886", "TW"}, {"966", "SA"},
-	{"971", "AE"}, {"972", "IL"},
-};
-
-/* Canadian area codes; every other +1 number is treated as US. */
-static const char *const ca_area_codes[] = {
-	"204", "226", "236", "249", "250", "263", "289", "306", "343", "354", "365", "367", "368",
-	"382", "387", "403", "416", "418", "428", "431", "437", "438", "450", "468", "474", "506",
-	"514", "519", "548", "579", "581", "584", "587", "604", "613", "639", "647", "672", "683",
-	"705", "709", "742", "753", "778", "780", "782", "807", "819", "825", "867", "873", "879",
-	"902", "905",
-};
-
-static const char *const nanp_toll_free[] = {"800", "833", "844", "855", "866", "877", "888"};
-
-const char *
-tn_country_of(const char *phone)
-{
-	const char *digits = phone + 1;
-	const char *best = NULL;
-	size_t		bestlen = 0;
-
-	if (digits[0] == '1')
-	{
-		for (int i = 0; i < lengthof(ca_area_codes); i++)
-			if (strncmp(digits + 1, ca_area_codes[i], 3) == 0)
-				return "CA";
-		return "US";
-	}
-	for (int i = 0; i < lengthof(calling_codes); i++)
-	{
-		size_t		len = strlen(calling_codes[i].code);
-
-		if (len > bestlen && strncmp(digits, calling_codes[i].code, len) == 0)
-		{
-			best = calling_codes[i].iso;
-			bestlen = len;
-		}
-	}
-	if (best == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("phone number %s is not in a country where Twilio sells numbers", phone)));
-	return best;
-}
-
 /*
  * The types a number may be, known without asking Twilio: North American
  * numbers by their prefix, others any type the country sells.
@@ -181,14 +118,8 @@ candidate_types(const char *phone, const char **types)
 {
 	int			n = 0;
 
-	if (phone[1] == '1')
-	{
-		bool		toll_free = false;
-
-		for (int i = 0; i < lengthof(nanp_toll_free); i++)
-			toll_free |= strncmp(phone + 2, nanp_toll_free[i], 3) == 0;
-		types[n++] = toll_free ? "toll_free" : "local";
-	}
+	if (tn_nanp_type(phone))
+		types[n++] = tn_nanp_type(phone);
 	else
 	{
 		types[n++] = "local";
@@ -268,27 +199,6 @@ cents_text(int64 cents)
 					(cents < 0 ? -cents : cents) / 100, (int) ((cents < 0 ? -cents : cents) % 100));
 }
 
-/* The account, or P0002 (SPI connected). */
-void
-tn_load_account(int64 account_id, Account *acct)
-{
-	Oid			types[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(account_id)};
-
-	if (SPI_execute_with_args("SELECT currency, status, twilio_account_sid "
-							  "FROM twilio_numbers.accounts WHERE account_id = $1",
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read accounts");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("account " INT64_FORMAT " does not exist", account_id)));
-	acct->account_id = account_id;
-	acct->currency = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	acct->status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	acct->twilio_account_sid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-}
-
 /*
  * Check the funds for a purchase of total_cents against the committed
  * balance, read with a fresh snapshot (never the caller's old one), minus
@@ -329,101 +239,45 @@ check_funds(const Account *acct, int64 others_cents, int64 total_cents)
 
 /* ---- talking to Twilio ---------------------------------------------------- */
 
-/*
- * Look an owned number up at Twilio (after a lost reply): returns the
- * IncomingPhoneNumber as JSON text, or NULL if the account does not own it.
- */
-static char *
-lookup_owned(const char *account_sid, const char *phone)
+/* A number found after a lost reply is ours only if it has the name we gave. */
+static bool
+has_our_friendly_name(JsonbContainer *r, const void *arg)
 {
-	TwilioReply reply;
-	bool		ok;
-	List	   *found = twilio_owned_by_phone(account_sid, phone, &reply, &ok);
+	const NumberConfig *cfg = arg;
+	char	   *name;
 
-	if (!ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_TN_OUTCOME_UNKNOWN),
-				 errmsg("could not establish whether Twilio bought %s", phone),
-				 errdetail("The purchase request got no reply, and the look-up failed too (%s).",
-						   reply.http.complete ? psprintf("HTTP %ld", reply.http.status)
-						   : reply.http.error),
-				 errhint("Nothing is charged. If Twilio did buy it, the background worker releases it.")));
-	return found ? JsonbToCString(NULL, (JsonbContainer *) linitial(found), 0) : NULL;
+	if (cfg->friendly_name == NULL)
+		return true;
+	name = jb_text(r, "friendly_name");
+	return name != NULL && strcmp(name, cfg->friendly_name) == 0;
 }
 
 /*
- * Buy one number at Twilio.  A refusal raises at once.  A lost reply is
- * resolved by looking the number up, and the POST is only sent again when
- * the look-up proves the first one did not buy it.
+ * Buy one number at Twilio (create.c's protocol: a refusal raises at once;
+ * a lost reply is looked up, and the POST is only sent again when the
+ * look-up proves the first one did not buy it).
  */
 static void
 buy_at_twilio(NumberToBuy *nb, const Account *acct, const NumberConfig *cfg)
 {
 	StringInfoData form;
-	char	   *url = twilio_account_url_for(acct->twilio_account_sid, "/IncomingPhoneNumbers.json");
-	char	   *what = psprintf("buy %s", nb->phone);
+	Creation	c = {0};
 
 	initStringInfo(&form);
 	twilio_form_add(&form, "PhoneNumber", nb->phone);
 	config_form(cfg, &form);
 
-	for (int attempt = 0;; attempt++)
-	{
-		TwilioReply reply;
-
-		tn_intent_set_posted(nb->slot, true);
-		twilio_request(HTTP_POST, url, form.data, TWILIO_NO_ERROR, what, &reply);
-
-		if (reply.http.complete && reply.http.status < 300 && reply.json != NULL)
-		{
-			nb->resource = twilio_json_text(&reply);
-			break;
-		}
-		if (reply.http.complete && reply.http.status < 500)
-		{
-			/* after a lost reply, "not available" may mean our own first POST */
-			if (attempt > 0 && reply.twilio_code == 21422 &&
-				(nb->resource = lookup_owned(acct->twilio_account_sid, nb->phone)) != NULL)
-				break;
-			/* a definite refusal bought nothing (unless an earlier try did) */
-			if (attempt == 0)
-				tn_intent_set_posted(nb->slot, false);
-			twilio_raise(&reply, what);
-		}
-		if (!reply.http.complete && !reply.http.maybe_applied)
-		{
-			if (attempt == 0)
-				tn_intent_set_posted(nb->slot, false);
-			twilio_raise(&reply, what);
-		}
-
-		/*
-		 * No reply (or a 5xx, after which Twilio may have acted too): look
-		 * before anything else
-		 */
-		nb->resource = lookup_owned(acct->twilio_account_sid, nb->phone);
-		if (nb->resource != NULL)
-			break;
-		if (attempt >= tn_max_retries)
-		{
-			if (reply.http.complete)
-				twilio_raise(&reply, what);
-			ereport(ERROR,
-					(errcode(ERRCODE_TN_OUTCOME_UNKNOWN),
-					 errmsg("could not buy %s: no reply from Twilio", nb->phone),
-					 errdetail("%s; Twilio does not own the number for us after %d attempts.",
-							   reply.http.error, attempt + 1),
-					 errhint("Nothing is charged. If a late request still buys it, the background "
-							 "worker releases it.")));
-		}
-		http_sleep(http_backoff_ms(attempt + 1));
-	}
-	{
-		/* remember what Twilio bought, for the worker if we roll back */
-		Jsonb	   *j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(nb->resource)));
-
-		tn_intent_set_sid(nb->slot, jb_text(&j->root, "sid"), jb_text(&j->root, "account_sid"));
-	}
+	c.slot = nb->slot;
+	c.url = twilio_account_url_for(acct->twilio_account_sid, "/IncomingPhoneNumbers.json");
+	c.form = form.data;
+	c.what = psprintf("buy %s", nb->phone);
+	c.phone = nb->phone;
+	c.twilio_account_sid = acct->twilio_account_sid ? acct->twilio_account_sid : tn_account_sid;
+	c.post_again = true;
+	c.look_up = twilio_owned_by_phone;
+	c.matches = has_our_friendly_name;
+	c.match_arg = cfg;
+	nb->resource = twilio_create_once(&c);
 }
 
 /* ---- numbers_purchase ---------------------------------------------------- */
@@ -569,7 +423,12 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 	if (exact_total > total)
 		check_funds(&acct, tn_intents_held(account_id) - exact_total, exact_total);
 
-	/* 5. buy, one POST per number; any failure aborts the whole purchase */
+	/*
+	 * 5. the proof that this database asked for them, committed before any
+	 * request (recorder.c); then buy, one POST per number; any failure
+	 * aborts the whole purchase
+	 */
+	attempts_record(slots, n, acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid);
 	for (int i = 0; i < n; i++)
 		buy_at_twilio(&nbs[i], &acct, cfg);
 

@@ -18,9 +18,12 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
@@ -36,6 +39,9 @@ typedef struct TnShared
 	LWLock	   *lock;
 	Latch	   *worker_latch;	/* NULL while no worker runs */
 	int			worker_pid;
+	Latch	   *recorder_latch; /* NULL while no attempt recorder runs */
+	int			recorder_pid;
+	ConditionVariable recorded; /* broadcast when attempts are recorded */
 	WorkerStats stats;
 	int			max_intents;
 	Intent		intents[FLEXIBLE_ARRAY_MEMBER];
@@ -61,17 +67,35 @@ tn_shmem_init(void)
 		memset(shared, 0, tn_shmem_size());
 		shared->lock = &(GetNamedLWLockTranche("twilio_numbers"))->lock;
 		shared->max_intents = tn_max_inflight;
+		ConditionVariableInit(&shared->recorded);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
-/* Functions that need the worker refuse clearly when it cannot exist. */
+/*
+ * Functions that change numbers need the worker (it settles what their
+ * transactions leave at Twilio) and a transaction that can commit: they
+ * refuse clearly, before any request, when either is missing.
+ */
 void
 tn_require_worker(void)
 {
 	/* a backend's database never changes, nor does tn_database (postmaster) */
 	static bool database_checked = false;
 	char	   *dbname;
+
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("numbers cannot be bought, changed or released on a standby server"),
+				 errdetail("Nothing was sent to Twilio."),
+				 errhint("Run it on the primary server.")));
+	if (XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("numbers cannot be bought, changed or released in a read-only transaction"),
+				 errdetail("Nothing was sent to Twilio."),
+				 errhint("Run it in a read-write transaction.")));
 
 	if (!tn_preloaded || shared == NULL)
 		ereport(ERROR,
@@ -187,7 +211,12 @@ take_slot(int kind, int *slot)
 				 errmsg("too many purchases and changes in flight"),
 				 errhint("Raise twilio_numbers.max_inflight (now %d) and restart.", tn_max_inflight)));
 	}
-	memset(it, 0, sizeof(*it));
+	{
+		uint32		generation = it->generation + 1;
+
+		memset(it, 0, sizeof(*it));
+		it->generation = generation;
+	}
 	it->in_use = true;
 	it->kind = kind;
 	it->dboid = MyDatabaseId;
@@ -195,6 +224,32 @@ take_slot(int kind, int *slot)
 	it->xid = GetTopTransactionId();
 	it->started_at = GetCurrentTimestamp();
 	return it;
+}
+
+/*
+ * One purchase (or hosted order) of a phone number at a time, cluster-wide:
+ * a second buyer would meet the first one's number at Twilio and could not
+ * tell it from its own.  The caller holds the lock exclusively; it is
+ * released before raising.
+ */
+static void
+refuse_if_being_bought(const char *phone)
+{
+	for (int i = 0; i < shared->max_intents; i++)
+	{
+		Intent	   *it = &shared->intents[i];
+
+		if (it->in_use && !it->ended && (it->kind == INTENT_PURCHASE || it->kind == INTENT_HOSTED) &&
+			strcmp(it->phone, phone) == 0)
+		{
+			LWLockRelease(shared->lock);
+			ereport(ERROR,
+					(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
+					 errmsg("phone number %s is being bought by another transaction", phone),
+					 errdetail("Nothing was sent to Twilio."),
+					 errhint("Retry when that transaction has ended; twilio_numbers.inflight shows it.")));
+		}
+	}
 }
 
 /*
@@ -222,6 +277,8 @@ tn_intents_hold(int64 account_id, int n, char **phones, const int64 *hold_cents,
 			it->dboid == MyDatabaseId && it->account_id == account_id)
 			others += it->hold_cents;
 	}
+	for (int k = 0; k < n; k++)
+		refuse_if_being_bought(phones[k]);
 	/* room for all of them first, so that none is taken in vain */
 	{
 		int			free_slots = 0;
@@ -277,6 +334,8 @@ tn_intent_begin(int kind, int64 account_id, int64 number_id, const char *phone)
 
 	(void) GetTopTransactionId();
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (kind == INTENT_HOSTED)
+		refuse_if_being_bought(phone);
 	it = take_slot(kind, &slot);
 	it->account_id = account_id;
 	it->number_id = number_id;
@@ -324,12 +383,22 @@ tn_intent_set_sid(int slot, const char *sid, const char *account_sid)
 	LWLockRelease(shared->lock);
 }
 
+/* A copy of this backend's intent in slot. */
+void
+tn_intent_get(int slot, Intent *copy)
+{
+	LWLockAcquire(shared->lock, LW_SHARED);
+	*copy = shared->intents[slot];
+	LWLockRelease(shared->lock);
+}
+
 /*
- * The transaction of this intent is over (from the transaction callback:
- * memory only).  committed: its change committed (savepoints included).
- * A committed change, or a request that never left, needs nothing more and
- * the slot is freed; a rolled-back one that may have reached Twilio waits
- * for the worker.  Returns whether the worker has work.
+ * The transaction (or savepoint) of this intent is over — from the
+ * transaction callbacks: memory only.  committed: its change committed.
+ * An intent with a recorded attempt always goes to the worker, which closes
+ * the attempt (or compensates a rolled-back purchase first); one without
+ * is freed at once when it committed or its request never left.  Returns
+ * whether the worker has work.
  */
 bool
 tn_intent_end(int slot, bool committed)
@@ -343,11 +412,12 @@ tn_intent_end(int slot, bool committed)
 	it = &shared->intents[slot];
 	if (it->in_use && it->pid == MyProcPid && !it->ended)
 	{
-		if (!it->posted || committed)
+		if (it->attempt_state != ATTEMPT_RECORDED && (!it->posted || committed))
 			it->in_use = false;
 		else
 		{
 			it->ended = true;
+			it->committed = committed;
 			it->hold_cents = 0;
 			work = true;
 		}
@@ -408,6 +478,175 @@ tn_intent_buying(const char *phone)
 	}
 	LWLockRelease(shared->lock);
 	return found;
+}
+
+/* Does an intent other than except_slot (-1: none) know this Twilio SID? */
+bool
+tn_sid_in_flight(const char *sid, int except_slot)
+{
+	bool		found = false;
+
+	if (shared == NULL || sid == NULL)
+		return false;
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (int i = 0; i < shared->max_intents && !found; i++)
+		found = i != except_slot && shared->intents[i].in_use && strcmp(shared->intents[i].sid, sid) == 0;
+	LWLockRelease(shared->lock);
+	return found;
+}
+
+/* Is the attempt still with a transaction, or with the worker's settling? */
+bool
+tn_attempt_in_flight(int64 attempt_id)
+{
+	bool		found = false;
+
+	if (shared == NULL)
+		return false;
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (int i = 0; i < shared->max_intents && !found; i++)
+		found = shared->intents[i].in_use && shared->intents[i].attempt_id == attempt_id;
+	LWLockRelease(shared->lock);
+	return found;
+}
+
+/* ---- the attempt recorder -------------------------------------------------- */
+
+void
+tn_recorder_register(void)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->recorder_latch = MyLatch;
+	shared->recorder_pid = MyProcPid;
+	LWLockRelease(shared->lock);
+}
+
+void
+tn_recorder_unregister(void)
+{
+	if (shared == NULL)
+		return;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (shared->recorder_pid == MyProcPid)
+	{
+		shared->recorder_latch = NULL;
+		shared->recorder_pid = 0;
+	}
+	LWLockRelease(shared->lock);
+}
+
+/* Ask the recorder to commit an attempt row for each of these intents. */
+void
+tn_intents_request_attempts(const int *slots, int n, const char *twilio_account_sid, TimestampTz deadline)
+{
+	Latch	   *latch;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < n; i++)
+	{
+		Intent	   *it = &shared->intents[slots[i]];
+
+		it->attempt_state = ATTEMPT_REQUESTED;
+		it->deadline = deadline;
+		strlcpy(it->twilio_account_sid, twilio_account_sid, sizeof(it->twilio_account_sid));
+	}
+	latch = shared->recorder_latch;
+	LWLockRelease(shared->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
+/* The requests waiting for the recorder (copied, up to max). */
+int
+tn_intents_attempt_requests(AttemptRequest *out, int max)
+{
+	int			n = 0;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (int i = 0; i < shared->max_intents && n < max; i++)
+	{
+		Intent	   *it = &shared->intents[i];
+
+		if (it->in_use && it->attempt_state == ATTEMPT_REQUESTED && it->dboid == MyDatabaseId)
+		{
+			out[n].slot = i;
+			out[n].generation = it->generation;
+			out[n].kind = it->kind;
+			out[n].pid = it->pid;
+			out[n].deadline = it->deadline;
+			strlcpy(out[n].phone, it->phone, sizeof(out[n].phone));
+			strlcpy(out[n].twilio_account_sid, it->twilio_account_sid, sizeof(out[n].twilio_account_sid));
+			n++;
+		}
+	}
+	LWLockRelease(shared->lock);
+	return n;
+}
+
+/*
+ * The recorder committed these attempts (ids[i] = 0: it could not): tell
+ * the waiting backends.  A slot freed and reused meanwhile is left alone —
+ * its attempt row stays open until reconcile closes it.
+ */
+void
+tn_intents_attempts_recorded(const AttemptRequest *reqs, const int64 *ids, int n)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < n; i++)
+	{
+		Intent	   *it = &shared->intents[reqs[i].slot];
+
+		if (it->in_use && it->generation == reqs[i].generation && it->attempt_state == ATTEMPT_REQUESTED)
+		{
+			it->attempt_id = ids[i];
+			it->attempt_state = ids[i] ? ATTEMPT_RECORDED : ATTEMPT_FAILED;
+		}
+	}
+	LWLockRelease(shared->lock);
+	ConditionVariableBroadcast(&shared->recorded);
+}
+
+/*
+ * Wait until the recorder has recorded every one of these intents' attempts
+ * (cancel and statement_timeout interrupt the wait).  False when one failed
+ * or timeout_ms passed; those still waiting are then marked failed.
+ */
+bool
+tn_intents_wait_recorded(const int *slots, int n, long timeout_ms)
+{
+	TimestampTz give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	bool		ok = true;
+
+	ConditionVariablePrepareToSleep(&shared->recorded);
+	for (;;)
+	{
+		bool		waiting = false;
+
+		LWLockAcquire(shared->lock, LW_SHARED);
+		for (int i = 0; i < n; i++)
+		{
+			uint8		st = shared->intents[slots[i]].attempt_state;
+
+			waiting |= st == ATTEMPT_REQUESTED;
+			ok &= st != ATTEMPT_FAILED;
+		}
+		LWLockRelease(shared->lock);
+		if (!waiting)
+			break;
+		if (GetCurrentTimestamp() >= give_up)
+		{
+			LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+			for (int i = 0; i < n; i++)
+				if (shared->intents[slots[i]].attempt_state == ATTEMPT_REQUESTED)
+					shared->intents[slots[i]].attempt_state = ATTEMPT_FAILED;
+			LWLockRelease(shared->lock);
+			ok = false;
+			break;
+		}
+		(void) ConditionVariableTimedSleep(&shared->recorded, 100, PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+	return ok;
 }
 
 PG_FUNCTION_INFO_V1(tn_worker_info);
@@ -477,12 +716,13 @@ tn_inflight(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		Intent	   *it = &copy[i];
-		Datum		values[11];
-		bool		nulls[11] = {0};
+		Datum		values[12];
+		bool		nulls[12] = {0};
 
 		values[0] = CStringGetTextDatum(it->kind == INTENT_PURCHASE ? "purchase" :
 										it->kind == INTENT_HOSTED ? "hosted order" : "resync");
-		values[1] = CStringGetTextDatum(it->ended ? "rolled back" : "in progress");
+		values[1] = CStringGetTextDatum(!it->ended ? "in progress" :
+										it->committed ? "committed" : "rolled back");
 		values[2] = Int32GetDatum(it->pid);
 		values[3] = TransactionIdGetDatum(it->xid);
 		values[4] = Int64GetDatum(it->account_id);
@@ -497,6 +737,8 @@ tn_inflight(PG_FUNCTION_ARGS)
 										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 		values[9] = BoolGetDatum(it->posted);
 		values[10] = TimestampTzGetDatum(it->started_at);
+		values[11] = Int64GetDatum(it->attempt_id);
+		nulls[11] = it->attempt_id == 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	PG_RETURN_VOID();

@@ -17,7 +17,7 @@
 #include "utils/timestamp.h"
 
 #define TN_SCHEMA "twilio_numbers"
-#define TN_VERSION_STRING "0.2"
+#define TN_VERSION_STRING "0.3"
 
 /*
  * SQLSTATEs of the project class TN (see README "Errors").  Standard codes
@@ -167,6 +167,8 @@ extern const char *tn_number_type_name(int i);
 extern char *tn_text_arg(FunctionCallInfo fcinfo, int n);
 extern int64 tn_account_arg(FunctionCallInfo fcinfo, int n);
 extern void tn_check_friendly_name(const char *value);
+extern const char *tn_country_of(const char *phone);
+extern const char *tn_nanp_type(const char *phone);
 
 /* ---- pricing.c: Twilio's prices, cached, and the customer's prices ---- */
 
@@ -201,24 +203,47 @@ extern void calllog_record(HttpMethod method, const char *url, long status,
 #define INTENT_RESYNC	2
 #define INTENT_HOSTED	3		/* a hosted number order being filed */
 
+/* Where an intent's durable attempt record stands (recorder.c). */
+#define ATTEMPT_NONE		0	/* no record needed (a configuration change) */
+#define ATTEMPT_REQUESTED	1	/* the backend waits for the recorder */
+#define ATTEMPT_RECORDED	2	/* committed: attempt_id names the row */
+#define ATTEMPT_FAILED		3	/* the recorder could not record it */
+
 /* A Twilio change made inside a transaction that may still roll back. */
 typedef struct Intent
 {
 	bool		in_use;
-	bool		ended;			/* its transaction is over */
+	bool		ended;			/* its transaction (or savepoint) is over */
+	bool		committed;		/* ... and its change committed */
 	bool		posted;			/* the change may have reached Twilio */
 	uint8		kind;			/* INTENT_* */
+	uint8		attempt_state;	/* ATTEMPT_* */
+	uint32		generation;		/* tells a reused slot from the one a request named */
 	Oid			dboid;
 	int			pid;
 	TransactionId xid;
 	int64		account_id;
 	int64		number_id;
 	int64		hold_cents;		/* funds reserved until the transaction ends */
+	int64		attempt_id;		/* purchase_attempts row, once recorded */
 	TimestampTz started_at;
+	TimestampTz deadline;		/* after it, no request of this intent can still land */
 	char		phone[24];
-	char		sid[40];		/* PN... once Twilio answered */
-	char		twilio_account_sid[40];
+	char		sid[40];		/* PN... (HR...) once Twilio answered */
+	char		twilio_account_sid[40]; /* where the number is; a resync's other account */
 } Intent;
+
+/* An attempt the recorder is asked to commit (copied out of an intent). */
+typedef struct AttemptRequest
+{
+	int			slot;
+	uint32		generation;
+	uint8		kind;
+	int			pid;
+	TimestampTz deadline;
+	char		phone[24];
+	char		twilio_account_sid[40];
+} AttemptRequest;
 
 /* What the worker reports about itself (worker_status). */
 typedef struct WorkerStats
@@ -254,10 +279,22 @@ extern int	tn_intent_begin(int kind, int64 account_id, int64 number_id, const ch
 extern void tn_intent_set_posted(int slot, bool posted);
 extern void tn_intent_set_hold(int slot, int64 hold_cents);
 extern void tn_intent_set_sid(int slot, const char *sid, const char *account_sid);
+extern void tn_intent_get(int slot, Intent *copy);
 extern bool tn_intent_end(int slot, bool committed);
 extern int	tn_intents_ended(Intent *out, int *slots, int max);
 extern void tn_intents_free(const int *slots, int n);
 extern bool tn_intent_buying(const char *phone);
+extern bool tn_sid_in_flight(const char *sid, int except_slot);
+extern bool tn_attempt_in_flight(int64 attempt_id);
+
+/* the attempt recorder's side of shared memory (recorder.c uses these) */
+extern void tn_recorder_register(void);
+extern void tn_recorder_unregister(void);
+extern void tn_intents_request_attempts(const int *slots, int n, const char *twilio_account_sid,
+										TimestampTz deadline);
+extern int	tn_intents_attempt_requests(AttemptRequest *out, int max);
+extern void tn_intents_attempts_recorded(const AttemptRequest *reqs, const int64 *ids, int n);
+extern bool tn_intents_wait_recorded(const int *slots, int n, long timeout_ms);
 
 /* ---- xact.c: transaction callbacks (memory only) ----------------------- */
 
@@ -277,6 +314,7 @@ typedef struct Job
 	char	   *account_sid;
 	char	   *payload;		/* JSON text */
 	int			attempts;
+	int64		attempt_id;		/* the purchase attempt it settles, 0 when none */
 } Job;
 
 /* What became of a job: done; failed (retried with backoff, counted);
@@ -291,8 +329,9 @@ typedef enum JobOutcome
 extern JobOutcome tn_job_run(const Job *job, char **error, long *again_ms);
 extern char *tn_describe_failure(const TwilioReply *reply);
 extern bool tn_live_row_owns(const char *sid);
+extern void attempt_close(int64 attempt_id, const char *outcome, const char *sid);
 
-/* ---- purchase.c: buying, changing and releasing numbers --------------- */
+/* ---- accounts.c: customer accounts and their Twilio accounts ------------ */
 
 /* A customer account, as purchases and hosted orders read it. */
 typedef struct Account
@@ -308,12 +347,38 @@ extern void tn_load_account(int64 account_id, Account *acct);
 /* ---- hosted.c: hosted number orders ------------------------------------ */
 
 extern JobOutcome tn_job_hosted_poll(const Job *job, char **error, long *again_ms);
-extern JobOutcome tn_job_hosted_cancel(const Job *job, char **error);
 extern bool tn_hosted_order_committed(const char *sid);
+extern List *hosted_orders_by_phone(const char *account_sid, const char *phone, TwilioReply *reply, bool *ok);
+extern bool hosted_order_cancel(const char *account_sid, const char *sid, char **error);
 
-/* ---- purchase.c --------------------------------------------------------- */
+/* ---- create.c: creating a number or an order at Twilio exactly once ---- */
 
-extern const char *tn_country_of(const char *phone);
+typedef struct Creation
+{
+	int			slot;			/* the intent; its attempt is recorded */
+	const char *url;			/* POST here */
+	const char *form;
+	const char *what;			/* completes "could not ...": "buy +14155550100" */
+	const char *phone;
+	const char *twilio_account_sid; /* the account it is created in */
+	bool		post_again;		/* POST again after a look-up that found nothing */
+	/* what Twilio holds under the phone number (*ok false: the look-up failed) */
+	List	   *(*look_up) (const char *account_sid, const char *phone, TwilioReply *reply, bool *ok);
+	/* is r configured as we asked?  NULL: any is */
+	bool		(*matches) (JsonbContainer *r, const void *arg);
+	const void *match_arg;
+} Creation;
+
+extern char *twilio_create_once(const Creation *c);
+extern bool created_by_attempt(JsonbContainer *r, const char *phone, const char *twilio_account_sid,
+							   TimestampTz started, TimestampTz deadline, int except_slot);
+
+/* ---- recorder.c: durable purchase attempts, committed before the request - */
+
+extern void recorder_register_bgworker(void);
+extern PGDLLEXPORT void tn_recorder_main(Datum main_arg);
+extern void attempts_record(const int *slots, int n, const char *twilio_account_sid);
+extern char *attempt_epoch(void);
 
 /* ---- reconcile.c: the database and Twilio compared --------------------- */
 

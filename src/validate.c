@@ -295,6 +295,82 @@ tn_check_sid(const char *arg, const char *value, const char *prefix)
 						arg, prefix, value)));
 }
 
+/* ---- where a number belongs ------------------------------------------------ */
+
+/* Country calling codes of the countries Twilio sells numbers in. */
+static const struct
+{
+	const char *code;
+	const char *iso;
+}			calling_codes[] = {
+	{"7", "RU"}, {"20", "EG"}, {"27", "ZA"}, {"30", "GR"}, {"31", "NL"}, {"32", "BE"},
+	{"33", "FR"}, {"34", "ES"}, {"36", "HU"}, {"39", "IT"}, {"40", "RO"}, {"41", "CH"},
+	{"43", "AT"}, {"44", "GB"}, {"45", "DK"}, {"46", "SE"}, {"47", "NO"}, {"48", "PL"},
+	{"49", "DE"}, {"51", "PE"}, {"52", "MX"}, {"54", "AR"}, {"55", "BR"}, {"56", "CL"},
+	{"57", "CO"}, {"60", "MY"}, {"61", "AU"}, {"62", "ID"}, {"63", "PH"}, {"64", "NZ"},
+	{"65", "SG"}, {"66", "TH"}, {"81", "JP"}, {"82", "KR"}, {"84", "VN"}, {"86", "CN"},
+	{"90", "TR"}, {"91", "IN"}, {"92", "PK"}, {"212", "MA"}, {"234", "NG"}, {"254", "KE"},
+	{"351", "PT"}, {"352", "LU"}, {"353", "IE"}, {"354", "IS"}, {"356", "MT"}, {"357", "CY"},
+	{"358", "FI"}, {"359", "BG"}, {"370", "LT"}, {"371", "LV"}, {"372", "EE"}, {"385", "HR"},
+	{"386", "SI"}, {"420", "CZ"}, {"421", "SK"}, {"852", "HK"}, {"886", "TW"}, {"966", "SA"},
+	{"971", "AE"}, {"972", "IL"},
+};
+
+/* Canadian area codes; every other +1 number is treated as US. */
+static const char *const ca_area_codes[] = {
+	"204", "226", "236", "249", "250", "263", "289", "306", "343", "354", "365", "367", "368",
+	"382", "387", "403", "416", "418", "428", "431", "437", "438", "450", "468", "474", "506",
+	"514", "519", "548", "579", "581", "584", "587", "604", "613", "639", "647", "672", "683",
+	"705", "709", "742", "753", "778", "780", "782", "807", "819", "825", "867", "873", "879",
+	"902", "905",
+};
+
+static const char *const nanp_toll_free[] = {"800", "833", "844", "855", "866", "877", "888"};
+
+/* The country of an E.164 number, from its calling code (22023 if none of Twilio's). */
+const char *
+tn_country_of(const char *phone)
+{
+	const char *digits = phone + 1;
+	const char *best = NULL;
+	size_t		bestlen = 0;
+
+	if (digits[0] == '1')
+	{
+		for (int i = 0; i < lengthof(ca_area_codes); i++)
+			if (strncmp(digits + 1, ca_area_codes[i], 3) == 0)
+				return "CA";
+		return "US";
+	}
+	for (int i = 0; i < lengthof(calling_codes); i++)
+	{
+		size_t		len = strlen(calling_codes[i].code);
+
+		if (len > bestlen && strncmp(digits, calling_codes[i].code, len) == 0)
+		{
+			best = calling_codes[i].iso;
+			bestlen = len;
+		}
+	}
+	if (best == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("phone number %s is not in a country where Twilio sells numbers", phone)));
+	return best;
+}
+
+/* A North American number's type, known by its prefix; NULL for others. */
+const char *
+tn_nanp_type(const char *phone)
+{
+	if (phone[1] != '1')
+		return NULL;
+	for (int i = 0; i < lengthof(nanp_toll_free); i++)
+		if (strncmp(phone + 2, nanp_toll_free[i], 3) == 0)
+			return "toll_free";
+	return "local";
+}
+
 /* ---- SQL arguments ------------------------------------------------------ */
 
 /* Argument n as a C string, NULL when SQL NULL. */

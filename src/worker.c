@@ -122,11 +122,11 @@ extension_ready(void)
 /* Queue a job (inside the current transaction). */
 static void
 enqueue(const char *kind, int64 number_id, const char *phone, const char *sid,
-		const char *account_sid, const char *payload)
+		const char *account_sid, const char *payload, int64 attempt_id)
 {
-	Oid			types[6] = {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
-	Datum		args[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			types[7] = {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT8OID};
+	Datum		args[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	args[0] = CStringGetTextDatum(kind);
 	args[1] = Int64GetDatum(number_id);
@@ -138,14 +138,49 @@ enqueue(const char *kind, int64 number_id, const char *phone, const char *sid,
 	args[4] = account_sid && account_sid[0] ? CStringGetTextDatum(account_sid) : (Datum) 0;
 	nulls[4] = account_sid && account_sid[0] ? ' ' : 'n';
 	args[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(payload ? payload : "{}"));
+	args[6] = Int64GetDatum(attempt_id);
+	nulls[6] = attempt_id ? ' ' : 'n';
 	if (SPI_execute_with_args("INSERT INTO twilio_numbers.work_queue "
-							  "(kind, number_id, phone_number, twilio_sid, twilio_account_sid, payload) "
-							  "VALUES ($1, $2, $3, $4, $5, $6)",
-							  6, types, args, nulls, false, 0) != SPI_OK_INSERT)
+							  "(kind, number_id, phone_number, twilio_sid, twilio_account_sid, payload, attempt_id) "
+							  "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+							  7, types, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into work_queue");
 }
 
-/* Turn ended intents into jobs (one transaction), then free their slots. */
+/*
+ * Settle one ended intent (inside the settling transaction): a committed
+ * creation closes its attempt; one that rolled back after its request may
+ * have reached Twilio is undone by a job (which closes the attempt); one
+ * whose request was refused closes it as refused; a rolled-back change is
+ * re-synced.
+ */
+static void
+settle_intent(const Intent *it)
+{
+	const char *undo = it->kind == INTENT_PURCHASE ? "compensate" : "hosted_cancel";
+
+	switch (it->kind)
+	{
+		case INTENT_PURCHASE:
+		case INTENT_HOSTED:
+			if (it->committed)
+				attempt_close(it->attempt_id, "committed", it->sid);
+			else if (!it->posted)
+				attempt_close(it->attempt_id, "refused", NULL);
+			else if (it->kind == INTENT_PURCHASE && it->sid[0] && tn_live_row_owns(it->sid))
+				attempt_close(it->attempt_id, "committed", it->sid);
+			else
+				enqueue(undo, 0, it->phone, it->sid, it->twilio_account_sid, NULL, it->attempt_id);
+			break;
+		case INTENT_RESYNC:
+			enqueue("resync", it->number_id, it->phone, NULL, NULL,
+					it->twilio_account_sid[0]
+					? psprintf("{\"other_account_sid\": \"%s\"}", it->twilio_account_sid) : NULL, 0);
+			break;
+	}
+}
+
+/* Settle ended intents (one transaction per batch), then free their slots. */
 static void
 settle_intents(void)
 {
@@ -157,30 +192,7 @@ settle_intents(void)
 	{
 		begin_tx("twilio_numbers: settling ended transactions");
 		for (int i = 0; i < n; i++)
-		{
-			Intent	   *it = &intents[i];
-
-			if (it->kind == INTENT_PURCHASE)
-			{
-				if (it->sid[0] && tn_live_row_owns(it->sid))
-					continue;
-				/* rolled back (or its savepoint was): undo it at Twilio */
-				enqueue("compensate", 0, it->phone, it->sid, it->twilio_account_sid, NULL);
-			}
-			else if (it->kind == INTENT_HOSTED)
-			{
-				if (it->sid[0] && tn_hosted_order_committed(it->sid))
-					continue;
-				enqueue("hosted_cancel", 0, it->phone, it->sid, NULL, NULL);
-			}
-			else if (it->kind == INTENT_RESYNC)
-			{
-				char	   *payload = it->twilio_account_sid[0]
-					? psprintf("{\"other_account_sid\": \"%s\"}", it->twilio_account_sid) : NULL;
-
-				enqueue("resync", it->number_id, it->phone, NULL, NULL, payload);
-			}
-		}
+			settle_intent(&intents[i]);
 		commit_tx();
 		tn_intents_free(slots, n);
 	}
@@ -258,7 +270,7 @@ run_one_job(void)
 
 		begin_tx("twilio_numbers: running a queued job");
 		if (SPI_execute("SELECT job_id, kind, number_id, phone_number, twilio_sid, twilio_account_sid, "
-						"payload::text, attempts "
+						"payload::text, attempts, attempt_id "
 						"FROM twilio_numbers.work_queue "
 						"WHERE status = 'pending' AND next_attempt_at <= now() "
 						"ORDER BY next_attempt_at, job_id LIMIT 1 FOR UPDATE SKIP LOCKED",
@@ -279,6 +291,9 @@ run_one_job(void)
 			job.account_sid = SPI_getvalue(tup, desc, 6);
 			job.payload = SPI_getvalue(tup, desc, 7);
 			job.attempts = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
+			job.attempt_id = DatumGetInt64(SPI_getbinval(tup, desc, 9, &isnull));
+			if (isnull)
+				job.attempt_id = 0;
 			job_id = job.job_id;
 			attempts = job.attempts;
 

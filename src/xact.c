@@ -15,13 +15,12 @@
 
 #include "twilio_numbers.h"
 
-/* This transaction's intents: their slots, the subtransaction each belongs
- * to now, and whether that subtransaction (or an ancestor) rolled back. */
+/* This transaction's intents: their slots and the subtransaction each
+ * belongs to now. */
 typedef struct TrackedIntent
 {
 	int			slot;
 	SubTransactionId subxid;
-	bool		rolled_back;
 } TrackedIntent;
 
 static bool callbacks_registered = false;
@@ -60,7 +59,7 @@ xact_callback(XactEvent event, void *arg)
 
 	work = false;
 	for (int i = 0; i < n_mine; i++)
-		work |= tn_intent_end(mine[i].slot, committed && !mine[i].rolled_back);
+		work |= tn_intent_end(mine[i].slot, committed);
 	if (work || (committed && wake_at_commit))
 		tn_wake_worker();
 	n_mine = 0;
@@ -69,25 +68,35 @@ xact_callback(XactEvent event, void *arg)
 
 /*
  * Subtransactions: an intent made inside a savepoint (or a PL/pgSQL
- * exception block) that rolls back is undone even if the transaction
- * commits; one whose savepoint is released now belongs to the parent.
+ * exception block) that rolls back is over at once — its funds hold and
+ * slot are released, and the worker settles what it may have left at
+ * Twilio — even if the transaction goes on; one whose savepoint is
+ * released now belongs to the parent.
  */
 static void
 subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				 SubTransactionId parentSubid, void *arg)
 {
+	bool		work = false;
+	int			kept = 0;
+
 	for (int i = 0; i < n_mine; i++)
 	{
-		if (mine[i].subxid != mySubid)
-			continue;
-		if (event == SUBXACT_EVENT_ABORT_SUB)
+		if (mine[i].subxid == mySubid)
 		{
-			mine[i].rolled_back = true;
-			mine[i].subxid = parentSubid;
+			if (event == SUBXACT_EVENT_ABORT_SUB)
+			{
+				work |= tn_intent_end(mine[i].slot, false);
+				continue;		/* no longer this transaction's */
+			}
+			if (event == SUBXACT_EVENT_COMMIT_SUB)
+				mine[i].subxid = parentSubid;
 		}
-		else if (event == SUBXACT_EVENT_COMMIT_SUB)
-			mine[i].subxid = parentSubid;
+		mine[kept++] = mine[i];
 	}
+	n_mine = kept;
+	if (work)
+		tn_wake_worker();
 }
 
 static void
@@ -126,7 +135,6 @@ tn_xact_track_intent(int slot)
 	Assert(n_mine < cap_mine);
 	mine[n_mine].slot = slot;
 	mine[n_mine].subxid = GetCurrentSubTransactionId();
-	mine[n_mine].rolled_back = false;
 	n_mine++;
 }
 

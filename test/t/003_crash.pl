@@ -109,10 +109,13 @@ is($res->{status}, 201, 'and another one is bought directly at Twilio');
 is($node->safe_psql('postgres',
 	"SELECT string_agg(finding || ' ' || phone_number || ': ' || action, '; ' ORDER BY finding) "
 	  . "FROM twilio_numbers.numbers_reconcile()"),
-	'orphan_at_twilio +13125550104: release queued; vanished_at_twilio +13125550103: marked released (no refund)',
-	'reconcile reports both and says what it did');
-ok(wait_queue_drained($node), 'the orphan release drains');
-is(emu_owned($emu), live_numbers($node), 'Twilio holds exactly the live numbers again');
+	'unmanaged_at_twilio +13125550104: none: not bought here; reported, never touched; '
+	  . 'vanished_at_twilio +13125550103: marked released (no refund)',
+	'reconcile reports both and says what it did: the number bought elsewhere is not ours to release');
+ok(wait_queue_drained($node), 'the queue drains');
+like(emu_owned($emu), qr/\+13125550104/, 'the number bought elsewhere is still at Twilio');
+is(join(',', grep { $_ ne '+13125550104' } split(/,/, emu_owned($emu))), live_numbers($node),
+	'and otherwise Twilio holds exactly the live numbers');
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM twilio_numbers.drift_report WHERE finding = 'vanished_at_twilio'"), '1',
 	'the drift report keeps the finding');

@@ -23,24 +23,32 @@ SELECT md5(string_agg(pg_get_functiondef(p.oid), '' ORDER BY p.oid::regprocedure
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = 'twilio_numbers' AND p.prokind = 'f'};
 
-$node->safe_psql('postgres', 'CREATE DATABASE from_01');
+my $current = $node->safe_psql('postgres',
+	"SELECT default_version FROM pg_available_extensions WHERE name = 'twilio_numbers'");
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
-$node->safe_psql('from_01', "CREATE EXTENSION twilio_numbers VERSION '0.1'");
-is($node->safe_psql('from_01', "SELECT extversion FROM pg_extension WHERE extname = 'twilio_numbers'"),
-	'0.1', 'version 0.1 installs');
-is($node->safe_psql('from_01', "SELECT count(*) FROM twilio_numbers.numbers_search('US', max_results => 3)"),
-	'3', 'and searches');
-$node->safe_psql('from_01', 'ALTER EXTENSION twilio_numbers UPDATE');
-is($node->safe_psql('from_01', "SELECT extversion FROM pg_extension WHERE extname = 'twilio_numbers'"),
-	'0.2', 'ALTER EXTENSION UPDATE reaches 0.2');
 $node->safe_psql('fresh', 'CREATE EXTENSION twilio_numbers');
-is($node->safe_psql('from_01', $objects), $node->safe_psql('fresh', $objects),
-	'the updated extension has exactly the objects of a fresh install');
-is($node->safe_psql('from_01', $definitions), $node->safe_psql('fresh', $definitions),
-	'and the same function definitions');
-my (undef, undef, $again) = $node->psql('from_01', 'ALTER EXTENSION twilio_numbers UPDATE');
-like($again, qr/version "0\.2" of extension "twilio_numbers" is already installed/,
-	'updating again is a no-op');
+
+# every shipped version updates to exactly a fresh install of the current one
+for my $from ('0.1', '0.2')
+{
+	(my $db = "from_$from") =~ s/\.//g;
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, "CREATE EXTENSION twilio_numbers VERSION '$from'");
+	is($node->safe_psql($db, "SELECT extversion FROM pg_extension WHERE extname = 'twilio_numbers'"),
+		$from, "version $from installs");
+	is($node->safe_psql($db, "SELECT count(*) FROM twilio_numbers.numbers_search('US', max_results => 3)"),
+		'3', 'and searches');
+	$node->safe_psql($db, 'ALTER EXTENSION twilio_numbers UPDATE');
+	is($node->safe_psql($db, "SELECT extversion FROM pg_extension WHERE extname = 'twilio_numbers'"),
+		$current, "ALTER EXTENSION UPDATE from $from reaches $current");
+	is($node->safe_psql($db, $objects), $node->safe_psql('fresh', $objects),
+		'the updated extension has exactly the objects of a fresh install');
+	is($node->safe_psql($db, $definitions), $node->safe_psql('fresh', $definitions),
+		'and the same function definitions');
+	my (undef, undef, $again) = $node->psql($db, 'ALTER EXTENSION twilio_numbers UPDATE');
+	like($again, qr/version "\Q$current\E" of extension "twilio_numbers" is already installed/,
+		'updating again is a no-op');
+}
 
 # ---- pg_dump keeps the user data (pg_extension_config_dump) ----
 my $acct = new_account($node, 'Dumped Ltd', 50);

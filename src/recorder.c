@@ -1,0 +1,223 @@
+/*
+ * recorder.c — the attempt recorder: proof that this database tried to buy
+ * a number, committed before the request that could buy it.
+ *
+ * Twilio's account is shared with the reseller's own numbers, other systems
+ * and copies of this database, and releasing a number is irreversible.  So
+ * reconcile releases a number only when a row of purchase_attempts shows
+ * that this database asked Twilio for it (README "Sharing a Twilio
+ * account").  That row must be committed before the POST, and not in the
+ * caller's transaction (which may roll back): a backend asks this small
+ * background worker to insert and commit it, and waits.  The recorder does
+ * nothing else — no HTTP, no long transaction — so the wait is one commit
+ * (about a millisecond); requests that arrive together share one commit,
+ * and purchases stay parallel.  Its commits are synchronous, so the row is
+ * in the WAL (and on its way to any standby) before Twilio hears of the
+ * purchase.
+ *
+ * Each row carries the epoch it was recorded in — the cluster's system
+ * identifier, WAL timeline and database — so that a promoted standby or a
+ * restored copy, whose epoch differs, reports rather than releases what an
+ * attempt of the old primary may have bought (its commit may have been lost
+ * with the old primary).
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "twilio_numbers.h"
+
+#define RECORD_BATCH 256
+
+/* How long a backend waits for its attempt to be recorded. */
+#define RECORD_WAIT_MS 10000
+
+void
+recorder_register_bgworker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 1;
+	strlcpy(worker.bgw_library_name, "twilio_numbers", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "tn_recorder_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "twilio_numbers attempt recorder", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "twilio_numbers attempt recorder", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
+
+/* system identifier:timeline:database — where an attempt was recorded */
+char *
+attempt_epoch(void)
+{
+	return psprintf(UINT64_FORMAT ":%u:%u", GetSystemIdentifier(), GetWALInsertionTimeLine(),
+					MyDatabaseId);
+}
+
+/*
+ * Backend side: have an attempt row committed for each of these intents
+ * (their phone numbers, to be created in twilio_account_sid) before any
+ * request is sent.  Raises when the recorder cannot do it — nothing has
+ * been sent to Twilio then.
+ */
+void
+attempts_record(const int *slots, int n, const char *twilio_account_sid)
+{
+	/* the latest moment a request of this purchase can still land at Twilio */
+	int64		longest_ms = (int64) (tn_max_retries + 2) * (tn_timeout_ms + tn_retry_max_wait_ms);
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), longest_ms);
+
+	tn_intents_request_attempts(slots, n, twilio_account_sid, deadline);
+	if (!tn_intents_wait_recorded(slots, n, RECORD_WAIT_MS))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not record the purchase attempt"),
+				 errdetail("The attempt recorder did not commit it within %d ms. Nothing was sent to Twilio.",
+						   RECORD_WAIT_MS),
+				 errhint("Check that the \"twilio_numbers attempt recorder\" process runs "
+						 "(pg_stat_activity) and the server log.")));
+}
+
+/* Insert and commit the attempt rows of reqs; ids[i] = the new attempt_id. */
+static void
+record_batch(const AttemptRequest *reqs, int n, int64 *ids)
+{
+	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+	SPIPlanPtr	plan;
+	char	   *epoch;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "twilio_numbers: recording purchase attempts");
+
+	epoch = attempt_epoch();
+	plan = SPI_prepare("INSERT INTO twilio_numbers.purchase_attempts "
+					   "(kind, phone_number, twilio_account_sid, recorded_in, backend_pid, deadline) "
+					   "VALUES ($1, $2, $3, $4, $5, $6) RETURNING attempt_id", 6, types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the attempt insert");
+	for (int i = 0; i < n; i++)
+	{
+		Datum		args[6];
+		bool		isnull;
+
+		args[0] = CStringGetTextDatum(reqs[i].kind == INTENT_HOSTED ? "hosted_order" : "purchase");
+		args[1] = CStringGetTextDatum(reqs[i].phone);
+		args[2] = CStringGetTextDatum(reqs[i].twilio_account_sid);
+		args[3] = CStringGetTextDatum(epoch);
+		args[4] = Int32GetDatum(reqs[i].pid);
+		args[5] = TimestampTzGetDatum(reqs[i].deadline);
+		if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+			elog(ERROR, "could not insert into purchase_attempts");
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static void
+recorder_exit(int code, Datum arg)
+{
+	tn_recorder_unregister();
+}
+
+/*
+ * The recorder's loop: take every waiting request, commit their rows in one
+ * transaction, tell the backends; sleep until the next request wakes it.
+ */
+void
+tn_recorder_main(Datum main_arg)
+{
+	MemoryContext cxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(tn_database, NULL, 0);
+	pgstat_report_appname("twilio_numbers attempt recorder");
+
+	/* the attempt must be durable before Twilio hears of the purchase */
+	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
+
+	cxt = AllocSetContextCreate(TopMemoryContext, "twilio_numbers recorder", ALLOCSET_DEFAULT_SIZES);
+	tn_recorder_register();
+	on_shmem_exit(recorder_exit, (Datum) 0);
+
+	for (;;)
+	{
+		AttemptRequest reqs[RECORD_BATCH];
+		int64		ids[RECORD_BATCH];
+		int			n;
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		n = tn_intents_attempt_requests(reqs, RECORD_BATCH);
+		if (n > 0)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			PG_TRY();
+			{
+				record_batch(reqs, n, ids);
+			}
+			PG_CATCH();
+			{
+				/* the backends are told (ids 0), the error logged, and we go on */
+				MemoryContextSwitchTo(cxt);
+				HOLD_INTERRUPTS();
+				EmitErrorReport();
+				FlushErrorState();
+				AbortCurrentTransaction();
+				RESUME_INTERRUPTS();
+				pgstat_report_activity(STATE_IDLE, NULL);
+				memset(ids, 0, sizeof(int64) * n);
+			}
+			PG_END_TRY();
+			tn_intents_attempts_recorded(reqs, ids, n);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(cxt);
+			continue;			/* more may have come in meanwhile */
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+PG_FUNCTION_INFO_V1(tn_epoch_sql);
+
+/* _epoch(): the epoch attempts are recorded in now (reconcile compares). */
+Datum
+tn_epoch_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(attempt_epoch()));
+}
