@@ -14,6 +14,7 @@
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -37,12 +38,13 @@ check_filter_text(const char *arg, const char *value)
 {
 	if (value == NULL)
 		return;
-	if (value[0] == '\0' || strlen(value) > 64)
+	/* characters, not bytes: "Zürich" is six */
+	if (value[0] == '\0' || pg_mbstrlen(value) > 64)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be 1 to 64 characters long", arg)));
 	for (const char *p = value; *p; p++)
-		if ((unsigned char) *p < 0x20)
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s must not contain control characters", arg)));
@@ -59,31 +61,42 @@ check_nanp_only(const char *arg, const char *iso)
 				 errhint("in_locality and contains work in every country.")));
 }
 
-/* "lat,long" with lat in [-90, 90] and long in [-180, 180]. */
+/* A plain decimal degree: [-]digits[.digits] — no exponent, no hex, no spaces. */
+static bool
+is_plain_degree(const char *s, size_t len)
+{
+	size_t		i = 0;
+	size_t		digits = 0;
+
+	if (i < len && s[i] == '-')
+		i++;
+	for (; i < len && isdigit((unsigned char) s[i]); i++)
+		digits++;
+	if (i < len && s[i] == '.')
+		for (i++; i < len && isdigit((unsigned char) s[i]); i++)
+			digits++;
+	return digits > 0 && i == len;
+}
+
+/* "lat,long" with lat in [-90, 90] and long in [-180, 180], as Twilio reads it. */
 static void
 check_lat_long(const char *value)
 {
-	char	   *end;
-	double		lat;
-	double		lon;
-	bool		ok;
+	const char *comma = strchr(value, ',');
+	bool		ok = comma != NULL &&
+		is_plain_degree(value, comma - value) && is_plain_degree(comma + 1, strlen(comma + 1));
 
-	errno = 0;
-	lat = strtod(value, &end);
-	ok = (end != value && *end == ',' && errno == 0);
 	if (ok)
 	{
-		const char *second = end + 1;
+		double		lat = strtod(value, NULL);
+		double		lon = strtod(comma + 1, NULL);
 
-		lon = strtod(second, &end);
-		ok = (end != second && *end == '\0' && errno == 0 &&
-			  isfinite(lat) && isfinite(lon) &&
-			  lat >= -90.0 && lat <= 90.0 && lon >= -180.0 && lon <= 180.0);
+		ok = lat >= -90.0 && lat <= 90.0 && lon >= -180.0 && lon <= 180.0;
 	}
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("near_lat_long must be \"latitude,longitude\" in degrees, not \"%s\"", value),
+				 errmsg("near_lat_long must be \"latitude,longitude\" in decimal degrees, not \"%s\"", value),
 				 errhint("For example '37.7749,-122.4194'.")));
 }
 

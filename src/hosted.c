@@ -246,6 +246,10 @@ tn_numbers_hosted_cancel(PG_FUNCTION_ARGS)
 	Datum		result;
 
 	tn_require_worker();
+	if (order_sid[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("order_sid is required")));
 	tn_check_sid("order_sid", order_sid, "HR");
 	twilio_require_credentials();
 

@@ -472,6 +472,10 @@ phone_array(ArrayType *arr, int *n)
 	bool	   *nulls;
 	char	  **phones;
 
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("phone_numbers must be a one-dimensional array")));
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
 	if (*n < 1 || *n > 100)
 		ereport(ERROR,

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
 #include "twilio_numbers.h"
@@ -250,18 +251,40 @@ tn_check_contains(const char *value)
 		contains_error(value, "a pattern with wildcards needs at least two digits or letters");
 }
 
-/* A webhook URL: absolute http(s), no spaces, at most 2048 characters. */
+/*
+ * A webhook URL: absolute http(s) with a host, at most 2048 characters, no
+ * spaces or control characters (Twilio would store what it cannot call).
+ */
 void
 tn_check_url(const char *arg, const char *value)
 {
+	const char *rest;
+	size_t		authority;
+	const char *host;
+	bool		ok;
+
 	if (value == NULL || value[0] == '\0')
 		return;					/* empty clears the setting at Twilio */
-	if ((strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0) ||
-		strlen(value) > 2048 || strpbrk(value, " \t\r\n") != NULL ||
-		value[strncmp(value, "https://", 8) == 0 ? 8 : 7] == '\0')
+	rest = strncmp(value, "https://", 8) == 0 ? value + 8 :
+		strncmp(value, "http://", 7) == 0 ? value + 7 : NULL;
+	ok = rest != NULL && strlen(value) <= 2048;
+	for (const char *p = value; ok && *p; p++)
+		ok = (unsigned char) *p > 0x20 && *p != 0x7f;
+	if (ok)
+	{
+		/* the host: after any user:password@, before any :port */
+		authority = strcspn(rest, "/?#");
+		host = rest;
+		for (size_t i = 0; i < authority; i++)
+			if (rest[i] == '@')
+				host = rest + i + 1;
+		ok = host < rest + authority && *host != ':';
+	}
+	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be an absolute http:// or https:// URL, not \"%s\"", arg, value)));
+				 errmsg("%s must be an absolute http:// or https:// URL with a host, not \"%s\"", arg, value),
+				 errhint("At most 2048 characters, without spaces or control characters.")));
 }
 
 /* GET or POST, as Twilio's webhook methods. */
@@ -391,12 +414,19 @@ tn_account_arg(FunctionCallInfo fcinfo, int n)
 	return PG_GETARG_INT64(n);
 }
 
-/* A friendly name: Twilio keeps at most 64 characters. */
+/* A friendly name: Twilio keeps at most 64 characters (not bytes), none a control character. */
 void
 tn_check_friendly_name(const char *value)
 {
-	if (value && strlen(value) > 64)
+	if (value == NULL)
+		return;
+	if (pg_mbstrlen(value) > 64)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("friendly_name must be at most 64 characters long")));
+	for (const char *p = value; *p; p++)
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("friendly_name must not contain control characters")));
 }

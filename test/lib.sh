@@ -102,10 +102,25 @@ tn_start_emulator() {
 tn_clock() {
     TN_CLOCK=()
     [ -n "${TN_FAKETIME:-}" ] || return 0
+    tn_faketime_sweep
+    TN_CLEANUP+=("tn_faketime_sweep")
     local lib=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 at
     [ -e "$lib" ] || lib=$(dpkg -L libfaketime 2>/dev/null | grep -m1 '/libfaketime\.so\.1$')
     at=$(date -d "$TN_FAKETIME" +%s) || return 1
     TN_CLOCK=(env LD_PRELOAD="$lib" FAKETIME="+$((at - $(date +%s)))" FAKETIME_DONT_FAKE_MONOTONIC=1)
+}
+
+# libfaketime keeps a shared-memory file per process in /dev/shm and leaves
+# it behind when the process is killed (as a cluster's are at an immediate
+# stop); a new process that gets a dead one's pid then fails to start.
+# Remove those of processes that are gone.
+tn_faketime_sweep() {
+    local f pid
+    for f in /dev/shm/faketime_shm_* /dev/shm/sem.faketime_sem_*; do
+        [ -e "$f" ] || continue
+        pid=${f##*_}
+        [ -d "/proc/$pid" ] || rm -f "$f" 2>/dev/null || true
+    done
 }
 
 # initdb and start a throwaway cluster with the extension preloaded and the
