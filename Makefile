@@ -18,6 +18,9 @@ SHLIB_LINK = $(shell $(CURL_CONFIG) --libs)
 
 EXTRA_CLEAN = test/regress_out
 
+# PGXS does not track header dependencies: every object depends on every header
+$(OBJS): $(wildcard src/*.h)
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 

@@ -27,6 +27,8 @@ CREATE TABLE purchase_attempts (
     outcome            text CHECK (outcome IN ('committed', 'refused', 'compensated', 'nothing_bought',
                                                'unproven')),
     twilio_sid         text,
+    request_fields     text[],
+    request_md5        text,
     closed_at          timestamptz,
     CHECK ((state = 'open') = (outcome IS NULL))
 );
@@ -35,6 +37,8 @@ COMMENT ON TABLE purchase_attempts IS
 COMMENT ON COLUMN purchase_attempts.recorded_in IS
   'system identifier:timeline:database where it was recorded; another epoch (failover, restored copy) proves nothing.';
 COMMENT ON COLUMN purchase_attempts.deadline IS 'No request of the attempt can land at Twilio after this.';
+COMMENT ON COLUMN purchase_attempts.request_md5 IS
+  'md5 of the configuration the request sent (request_fields, "field=value" lines): what it created is configured so.';
 CREATE INDEX purchase_attempts_open ON purchase_attempts (phone_number) WHERE state = 'open';
 CREATE INDEX purchase_attempts_sid ON purchase_attempts (twilio_sid) WHERE twilio_sid IS NOT NULL;
 SELECT pg_catalog.pg_extension_config_dump('purchase_attempts', '');
@@ -59,17 +63,27 @@ EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_par
     RETURN NULL;
 END $$;
 
+-- Is r configured as a request that sent p_fields with fingerprint p_md5
+-- ("field=value" lines, in p_fields' order)?  No fingerprint: no test.
+CREATE FUNCTION _configured_as(r jsonb, p_fields text[], p_md5 text) RETURNS boolean
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
+RETURN p_md5 IS NULL
+    OR md5(coalesce((SELECT string_agg(f || '=' || coalesce(r->>f, '') || E'\n', '' ORDER BY o)
+                     FROM unnest(p_fields) WITH ORDINALITY AS u(f, o)), '')) = p_md5;
+
 -- Could r, found at Twilio under p_phone after a lost reply, have been
 -- created by an attempt that ran from p_started to p_deadline — and by no
 -- one else?  Created in that time (Twilio's clock may differ by minutes),
--- in that account, and known to this database as nothing else.
+-- in that account, configured as the attempt asked, and known to this
+-- database as nothing else.
 CREATE FUNCTION _created_by_attempt(r jsonb, p_phone text, p_account text, p_started timestamptz,
-                                    p_deadline timestamptz) RETURNS boolean
+                                    p_deadline timestamptz, p_fields text[], p_md5 text) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 RETURN r->>'phone_number' = p_phone
    AND coalesce(r->>'account_sid', p_account) = p_account
    AND coalesce(twilio_numbers._twilio_time(r->>'date_created')
                 BETWEEN p_started - interval '5 minutes' AND p_deadline + interval '5 minutes', false)
+   AND twilio_numbers._configured_as(r, p_fields, p_md5)
    AND NOT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o WHERE o.twilio_sid = r->>'sid')
    AND NOT EXISTS (SELECT 1 FROM twilio_numbers.hosted_orders h
                    WHERE h.order_sid = r->>'sid' OR h.incoming_phone_number_sid = r->>'sid')
@@ -290,6 +304,7 @@ BEGIN
                 WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
                   AND a.phone_number = t.phone AND a.twilio_account_sid = t.account_sid
                   AND t.created BETWEEN a.started_at - interval '5 minutes' AND a.deadline + interval '5 minutes'
+                  AND twilio_numbers._configured_as(t.r, a.request_fields, a.request_md5)
                   AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
                 ORDER BY a.recorded_in = p_epoch DESC, a.attempt_id DESC
                 LIMIT 1) AS attempt_id
@@ -369,18 +384,22 @@ BEGIN
       AND o.phone_number = a.phone_number AND o.status <> 'released'
       AND coalesce(o.twilio_account_sid, p_main) = a.twilio_account_sid
       AND o.purchased_at >= a.started_at - interval '5 minutes';
-    -- ... or Twilio holds nothing it can have created: nothing was bought
-    UPDATE twilio_numbers.purchase_attempts a
-    SET state = 'closed', outcome = 'nothing_bought', closed_at = now()
+    -- ... or its outcome is still to be found out: a job looks the number up
+    -- until the attempt's deadline (a request still on its way when the
+    -- crash came may land later) and undoes what the attempt created
+    INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_account_sid, payload, attempt_id)
+    SELECT 'compensate', a.phone_number, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
+    FROM twilio_numbers.purchase_attempts a
     WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
-      AND a.twilio_account_sid = ANY (p_listed)
-      AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+      AND a.recorded_in = p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
       AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
-                      WHERE q.attempt_id = a.attempt_id AND q.status = 'pending')
-      AND NOT EXISTS (SELECT 1 FROM pg_temp.tn_reconcile_seen t
-                      WHERE t.phone = a.phone_number AND t.account_sid = a.twilio_account_sid
-                        AND coalesce(t.created BETWEEN a.started_at - interval '5 minutes'
-                                                   AND a.deadline + interval '5 minutes', true));
+                      WHERE q.attempt_id = a.attempt_id AND q.status = 'pending');
+    -- an attempt of another epoch is never undone: reported if its number is
+    -- at Twilio (above), closed either way
+    UPDATE twilio_numbers.purchase_attempts a
+    SET state = 'closed', outcome = 'unproven', closed_at = now()
+    WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
+      AND a.recorded_in <> p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id);
     -- a hosted order being filed when the crash came: a committed order
     -- closes it; this epoch's is undone by a job, another epoch's reported
     UPDATE twilio_numbers.purchase_attempts a

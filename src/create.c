@@ -8,9 +8,10 @@
  *   2. one POST; a definite answer (created, or refused) ends it;
  *   3. no reply, or a 5xx: look the phone number up, never POST blindly.
  *      What the look-up finds is taken as ours only if it can only be ours:
- *      created within this attempt's time, not known to this database as
- *      anything else (a row, an order, another attempt, a queued job, an
- *      intent), and configured as we asked.  Anything else Twilio holds
+ *      created within this attempt's time, configured as this attempt
+ *      asked (the attempt records a fingerprint of the fields it sent), and
+ *      not known to this database as anything else (a row, an order,
+ *      another attempt, a queued job, an intent).  Anything else Twilio holds
  *      under that number belongs to someone else: the creation is refused
  *      (nothing charged), and it is never touched;
  *   4. nothing found: for a purchase, POST again after a backoff (a "not
@@ -22,25 +23,71 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "common/md5.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
 #include "twilio_numbers.h"
 
+const char *const creation_config_fields[CREATION_CONFIG_FIELDS] = {
+	"friendly_name", "voice_url", "voice_method", "sms_url", "sms_method", "status_callback",
+	"trunk_sid", "address_sid", "bundle_sid", "identity_sid", "emergency_address_sid",
+};
+
+/*
+ * Which fields a request sends (values[i] non-NULL, in the order of
+ * creation_config_fields) and the md5 of "field=value\n" for each, as
+ * _created_by_attempt computes it from a resource.
+ */
+void
+creation_fingerprint(const char *const *values, uint16 *mask, char *md5)
+{
+	StringInfoData buf;
+	const char *errstr = NULL;
+
+	initStringInfo(&buf);
+	*mask = 0;
+	for (int i = 0; i < CREATION_CONFIG_FIELDS; i++)
+		if (values[i])
+		{
+			*mask |= (uint16) (1 << i);
+			appendStringInfo(&buf, "%s=%s\n", creation_config_fields[i], values[i]);
+		}
+	if (!pg_md5_hash(buf.data, buf.len, md5, &errstr))
+		elog(ERROR, "could not compute an md5: %s", errstr ? errstr : "out of memory");
+}
+
+/* The fields of a mask as a text[] (for SQL), in creation_config_fields' order. */
+Datum
+creation_fields_array(uint16 mask)
+{
+	Datum		elems[CREATION_CONFIG_FIELDS];
+	int			n = 0;
+
+	for (int i = 0; i < CREATION_CONFIG_FIELDS; i++)
+		if (mask & (1 << i))
+			elems[n++] = CStringGetTextDatum(creation_config_fields[i]);
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
 /*
  * Could r (a resource Twilio holds under the phone number) have been
  * created by an attempt of ours started at started and over by deadline,
- * and by no one else?  The time and "known here" parts are SQL
+ * sending the configuration fields (text[]) whose fingerprint is md5 — and
+ * by no one else?  The time, configuration and "known here" parts are SQL
  * (_created_by_attempt); intents are asked directly.  SPI connected.
  */
 bool
 created_by_attempt(JsonbContainer *r, const char *phone, const char *twilio_account_sid,
-				   TimestampTz started, TimestampTz deadline, int except_slot)
+				   TimestampTz started, TimestampTz deadline, Datum fields, const char *md5,
+				   int except_slot)
 {
-	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		args[5];
+	Oid			types[7] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTOID};
+	Datum		args[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', fields ? ' ' : 'n', md5 && md5[0] ? ' ' : 'n'};
 	bool		isnull;
 	char	   *sid = jb_text(r, "sid");
 
@@ -51,8 +98,10 @@ created_by_attempt(JsonbContainer *r, const char *phone, const char *twilio_acco
 	args[2] = CStringGetTextDatum(twilio_account_sid);
 	args[3] = TimestampTzGetDatum(started);
 	args[4] = TimestampTzGetDatum(deadline);
-	if (SPI_execute_with_args("SELECT twilio_numbers._created_by_attempt($1::jsonb, $2, $3, $4, $5)",
-							  5, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	args[5] = fields;
+	args[6] = md5 && md5[0] ? CStringGetTextDatum(md5) : (Datum) 0;
+	if (SPI_execute_with_args("SELECT twilio_numbers._created_by_attempt($1::jsonb, $2, $3, $4, $5, $6, $7)",
+							  7, types, args, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not compare the resource with the attempt");
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
 }
@@ -84,9 +133,8 @@ look_up(const Creation *c, const Intent *it, char **resource)
 	{
 		JsonbContainer *r = lfirst(lc);
 
-		if (created_by_attempt(r, c->phone, c->twilio_account_sid, it->started_at,
-							   GetCurrentTimestamp(), c->slot) &&
-			(c->matches == NULL || c->matches(r, c->match_arg)))
+		if (created_by_attempt(r, c->phone, c->twilio_account_sid, it->started_at, GetCurrentTimestamp(),
+							   creation_fields_array(it->config_mask), it->config_md5, c->slot))
 		{
 			*resource = JsonbToCString(NULL, r, 0);
 			return LOOKED_UP_OURS;

@@ -165,7 +165,7 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	tn_xact_reserve(1);
 	slot = tn_intent_begin(INTENT_HOSTED, account_id, 0, phone);
 	tn_xact_track_intent(slot);
-	attempts_record(&slot, 1, acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid);
+	attempts_record(&slot, 1, acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid, 0, NULL);
 
 	initStringInfo(&form);
 	twilio_form_add(&form, "PhoneNumber", phone);

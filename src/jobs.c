@@ -23,6 +23,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -174,7 +175,7 @@ typedef struct Undo
  * number is someone else's.  The attempt is closed with what was done.
  */
 static JobOutcome
-undo_creation(const Job *job, const Undo *u, char **error)
+undo_creation(const Job *job, const Undo *u, char **error, long *again_ms)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job->attempt_id)};
@@ -183,16 +184,19 @@ undo_creation(const Job *job, const Undo *u, char **error)
 	ListCell   *lc;
 	bool		ok;
 	bool		removed = false;
+	char	   *kept_sid = NULL;
 	char	   *account;
 	TimestampTz started;
 	TimestampTz deadline;
+	Datum		fields;
+	char	   *md5;
 	bool		isnull;
 
 	/* a purchase of the number in flight may be about to own what we see */
 	if (tn_intent_buying(job->phone))
 	{
-		*error = pstrdup("a purchase of this number is in flight; trying again later");
-		return JOB_RETRY;
+		*again_ms = 1000;
+		return JOB_AGAIN;
 	}
 	if (job->sid)
 	{
@@ -208,7 +212,7 @@ undo_creation(const Job *job, const Undo *u, char **error)
 	}
 
 	if (job->attempt_id == 0 ||
-		SPI_execute_with_args("SELECT twilio_account_sid, started_at, deadline "
+		SPI_execute_with_args("SELECT twilio_account_sid, started_at, deadline, request_fields, request_md5 "
 							  "FROM twilio_numbers.purchase_attempts WHERE attempt_id = $1",
 							  1, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 	{
@@ -218,6 +222,9 @@ undo_creation(const Job *job, const Undo *u, char **error)
 	account = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	started = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	deadline = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	fields = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
+	fields = isnull ? (Datum) 0 : PointerGetDatum(DatumGetArrayTypePCopy(fields));
+	md5 = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
 
 	found = u->look_up(account, job->phone, &reply, &ok);
 	if (!ok)
@@ -230,16 +237,35 @@ undo_creation(const Job *job, const Undo *u, char **error)
 		JsonbContainer *r = lfirst(lc);
 		char	   *sid = jb_text(r, "sid");
 
-		if (sid == NULL || u->kept(sid) ||
-			!created_by_attempt(r, job->phone, account, started, deadline, -1))
+		if (sid != NULL && u->kept(sid))
+			kept_sid = sid;		/* the purchase committed after all */
+		if (sid == NULL || kept_sid == sid ||
+			!created_by_attempt(r, job->phone, account, started, deadline, fields, md5, -1))
 			continue;
 		if (!u->remove(account, sid, error))
 			return JOB_RETRY;
 		attempt_close(job->attempt_id, "compensated", sid);
 		removed = true;
 	}
-	if (!removed)
-		attempt_close(job->attempt_id, "nothing_bought", NULL);
+	if (removed)
+		return JOB_DONE;
+	if (kept_sid)
+	{
+		attempt_close(job->attempt_id, "committed", kept_sid);
+		return JOB_DONE;
+	}
+	/*
+	 * Nothing yet.  The attempt's transaction is over, so no request of it
+	 * will be sent any more; one already sent may still land, within about a
+	 * request's time: look again until then (or the attempt's own deadline).
+	 */
+	deadline = Min(deadline, TimestampTzPlusMilliseconds(job->created_at, 2 * (int64) tn_timeout_ms));
+	if (GetCurrentTimestamp() < deadline)
+	{
+		*again_ms = Max(100, Min(1000, (long) ((deadline - GetCurrentTimestamp()) / 1000)));
+		return JOB_AGAIN;
+	}
+	attempt_close(job->attempt_id, "nothing_bought", NULL);
 	return JOB_DONE;
 }
 
@@ -367,13 +393,13 @@ tn_job_run(const Job *job, char **error, long *again_ms)
 	if (strcmp(job->kind, "release") == 0)
 		return run_release(job, error) ? JOB_DONE : JOB_RETRY;
 	if (strcmp(job->kind, "compensate") == 0)
-		return undo_creation(job, &undo_purchase, error);
+		return undo_creation(job, &undo_purchase, error, again_ms);
 	if (strcmp(job->kind, "resync") == 0)
 		return run_resync(job, error) ? JOB_DONE : JOB_RETRY;
 	if (strcmp(job->kind, "hosted_poll") == 0)
 		return tn_job_hosted_poll(job, error, again_ms);
 	if (strcmp(job->kind, "hosted_cancel") == 0)
-		return undo_creation(job, &undo_hosted_order, error);
+		return undo_creation(job, &undo_hosted_order, error, again_ms);
 	*error = psprintf("unknown job kind \"%s\"", job->kind);
 	return JOB_RETRY;
 }

@@ -128,6 +128,18 @@ store_in_cache(const CountryPrices *cp)
 	if (XactReadOnly || RecoveryInProgress())
 		return;
 
+	/*
+	 * One writer per country at a time, and nobody waits: the rows stay
+	 * locked until the caller's transaction ends (a purchase, across its
+	 * HTTP calls), so a session that finds another caching the country
+	 * keeps its prices to itself this time.
+	 */
+	if (SPI_execute_with_args("SELECT pg_try_advisory_xact_lock(hashtext('twilio_numbers.pricing_cache'), "
+							  "hashtext($1))", 1, (Oid[]) {TEXTOID},
+							  (Datum[]) {CStringGetTextDatum(cp->iso_country)}, NULL, true, 1) != SPI_OK_SELECT ||
+		!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool) {false})))
+		return;
+
 	SPI_execute_with_args("DELETE FROM twilio_numbers.pricing_cache WHERE iso_country = $1",
 						  1, types, (Datum[]) {CStringGetTextDatum(cp->iso_country)}, NULL,
 						  false, 0);
@@ -149,7 +161,12 @@ store_in_cache(const CountryPrices *cp)
 		nulls[5] = cp->currency ? ' ' : 'n';
 		if (SPI_execute_with_args("INSERT INTO twilio_numbers.pricing_cache "
 								  "(iso_country, number_type, country, base_price, current_price, currency, fetched_at) "
-								  "VALUES ($1, $2, $3, $4, $5, $6, now())",
+								  "VALUES ($1, $2, $3, $4, $5, $6, now()) "
+								  /* another session may be caching the same country */
+								  "ON CONFLICT (iso_country, number_type) DO UPDATE SET "
+								  "country = excluded.country, base_price = excluded.base_price, "
+								  "current_price = excluded.current_price, currency = excluded.currency, "
+								  "fetched_at = excluded.fetched_at",
 								  6, types, values, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not write pricing_cache");
 	}

@@ -239,17 +239,17 @@ check_funds(const Account *acct, int64 others_cents, int64 total_cents)
 
 /* ---- talking to Twilio ---------------------------------------------------- */
 
-/* A number found after a lost reply is ours only if it has the name we gave. */
-static bool
-has_our_friendly_name(JsonbContainer *r, const void *arg)
+/* The fields a purchase sends, in the order of creation_config_fields. */
+static void
+config_values(const NumberConfig *cfg, const char **values)
 {
-	const NumberConfig *cfg = arg;
-	char	   *name;
+	const char *v[CREATION_CONFIG_FIELDS] = {
+		cfg->friendly_name, cfg->voice_url, cfg->voice_method, cfg->sms_url, cfg->sms_method,
+		cfg->status_callback, cfg->trunk_sid, cfg->address_sid, cfg->bundle_sid, cfg->identity_sid,
+		cfg->emergency_address_sid,
+	};
 
-	if (cfg->friendly_name == NULL)
-		return true;
-	name = jb_text(r, "friendly_name");
-	return name != NULL && strcmp(name, cfg->friendly_name) == 0;
+	memcpy(values, v, sizeof(v));
 }
 
 /*
@@ -275,8 +275,6 @@ buy_at_twilio(NumberToBuy *nb, const Account *acct, const NumberConfig *cfg)
 	c.twilio_account_sid = acct->twilio_account_sid ? acct->twilio_account_sid : tn_account_sid;
 	c.post_again = true;
 	c.look_up = twilio_owned_by_phone;
-	c.matches = has_our_friendly_name;
-	c.match_arg = cfg;
 	nb->resource = twilio_create_once(&c);
 }
 
@@ -428,7 +426,16 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 	 * request (recorder.c); then buy, one POST per number; any failure
 	 * aborts the whole purchase
 	 */
-	attempts_record(slots, n, acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid);
+	{
+		const char *values[CREATION_CONFIG_FIELDS];
+		uint16		mask;
+		char		md5[33];
+
+		config_values(cfg, values);
+		creation_fingerprint(values, &mask, md5);
+		attempts_record(slots, n, acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid,
+						mask, md5);
+	}
 	for (int i = 0; i < n; i++)
 		buy_at_twilio(&nbs[i], &acct, cfg);
 

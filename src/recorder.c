@@ -79,13 +79,14 @@ attempt_epoch(void)
  * been sent to Twilio then.
  */
 void
-attempts_record(const int *slots, int n, const char *twilio_account_sid)
+attempts_record(const int *slots, int n, const char *twilio_account_sid, uint16 config_mask,
+				const char *config_md5)
 {
 	/* the latest moment a request of this purchase can still land at Twilio */
 	int64		longest_ms = (int64) (tn_max_retries + 2) * (tn_timeout_ms + tn_retry_max_wait_ms);
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), longest_ms);
 
-	tn_intents_request_attempts(slots, n, twilio_account_sid, deadline);
+	tn_intents_request_attempts(slots, n, twilio_account_sid, deadline, config_mask, config_md5);
 	if (!tn_intents_wait_recorded(slots, n, RECORD_WAIT_MS))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -100,7 +101,7 @@ attempts_record(const int *slots, int n, const char *twilio_account_sid)
 static void
 record_batch(const AttemptRequest *reqs, int n, int64 *ids)
 {
-	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+	Oid			types[8] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTOID};
 	SPIPlanPtr	plan;
 	char	   *epoch;
 
@@ -112,13 +113,14 @@ record_batch(const AttemptRequest *reqs, int n, int64 *ids)
 
 	epoch = attempt_epoch();
 	plan = SPI_prepare("INSERT INTO twilio_numbers.purchase_attempts "
-					   "(kind, phone_number, twilio_account_sid, recorded_in, backend_pid, deadline) "
-					   "VALUES ($1, $2, $3, $4, $5, $6) RETURNING attempt_id", 6, types);
+					   "(kind, phone_number, twilio_account_sid, recorded_in, backend_pid, deadline, "
+					   " request_fields, request_md5) "
+					   "VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, '')) RETURNING attempt_id", 8, types);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the attempt insert");
 	for (int i = 0; i < n; i++)
 	{
-		Datum		args[6];
+		Datum		args[8];
 		bool		isnull;
 
 		args[0] = CStringGetTextDatum(reqs[i].kind == INTENT_HOSTED ? "hosted_order" : "purchase");
@@ -127,6 +129,8 @@ record_batch(const AttemptRequest *reqs, int n, int64 *ids)
 		args[3] = CStringGetTextDatum(epoch);
 		args[4] = Int32GetDatum(reqs[i].pid);
 		args[5] = TimestampTzGetDatum(reqs[i].deadline);
+		args[6] = creation_fields_array(reqs[i].config_mask);
+		args[7] = CStringGetTextDatum(reqs[i].config_md5);
 		if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 			elog(ERROR, "could not insert into purchase_attempts");
 		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

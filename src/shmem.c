@@ -537,7 +537,8 @@ tn_recorder_unregister(void)
 
 /* Ask the recorder to commit an attempt row for each of these intents. */
 void
-tn_intents_request_attempts(const int *slots, int n, const char *twilio_account_sid, TimestampTz deadline)
+tn_intents_request_attempts(const int *slots, int n, const char *twilio_account_sid, TimestampTz deadline,
+							uint16 config_mask, const char *config_md5)
 {
 	Latch	   *latch;
 
@@ -548,6 +549,8 @@ tn_intents_request_attempts(const int *slots, int n, const char *twilio_account_
 
 		it->attempt_state = ATTEMPT_REQUESTED;
 		it->deadline = deadline;
+		it->config_mask = config_mask;
+		strlcpy(it->config_md5, config_md5 ? config_md5 : "", sizeof(it->config_md5));
 		strlcpy(it->twilio_account_sid, twilio_account_sid, sizeof(it->twilio_account_sid));
 	}
 	latch = shared->recorder_latch;
@@ -574,6 +577,8 @@ tn_intents_attempt_requests(AttemptRequest *out, int max)
 			out[n].kind = it->kind;
 			out[n].pid = it->pid;
 			out[n].deadline = it->deadline;
+			out[n].config_mask = it->config_mask;
+			strlcpy(out[n].config_md5, it->config_md5, sizeof(out[n].config_md5));
 			strlcpy(out[n].phone, it->phone, sizeof(out[n].phone));
 			strlcpy(out[n].twilio_account_sid, it->twilio_account_sid, sizeof(out[n].twilio_account_sid));
 			n++;

@@ -228,6 +228,8 @@ typedef struct Intent
 	int64		attempt_id;		/* purchase_attempts row, once recorded */
 	TimestampTz started_at;
 	TimestampTz deadline;		/* after it, no request of this intent can still land */
+	uint16		config_mask;	/* which configuration fields the request sends (create.c) */
+	char		config_md5[33]; /* and their fingerprint */
 	char		phone[24];
 	char		sid[40];		/* PN... (HR...) once Twilio answered */
 	char		twilio_account_sid[40]; /* where the number is; a resync's other account */
@@ -241,6 +243,8 @@ typedef struct AttemptRequest
 	uint8		kind;
 	int			pid;
 	TimestampTz deadline;
+	uint16		config_mask;
+	char		config_md5[33];
 	char		phone[24];
 	char		twilio_account_sid[40];
 } AttemptRequest;
@@ -291,7 +295,7 @@ extern bool tn_attempt_in_flight(int64 attempt_id);
 extern void tn_recorder_register(void);
 extern void tn_recorder_unregister(void);
 extern void tn_intents_request_attempts(const int *slots, int n, const char *twilio_account_sid,
-										TimestampTz deadline);
+										TimestampTz deadline, uint16 config_mask, const char *config_md5);
 extern int	tn_intents_attempt_requests(AttemptRequest *out, int max);
 extern void tn_intents_attempts_recorded(const AttemptRequest *reqs, const int64 *ids, int n);
 extern bool tn_intents_wait_recorded(const int *slots, int n, long timeout_ms);
@@ -315,6 +319,7 @@ typedef struct Job
 	char	   *payload;		/* JSON text */
 	int			attempts;
 	int64		attempt_id;		/* the purchase attempt it settles, 0 when none */
+	TimestampTz created_at;
 } Job;
 
 /* What became of a job: done; failed (retried with backoff, counted);
@@ -364,20 +369,29 @@ typedef struct Creation
 	bool		post_again;		/* POST again after a look-up that found nothing */
 	/* what Twilio holds under the phone number (*ok false: the look-up failed) */
 	List	   *(*look_up) (const char *account_sid, const char *phone, TwilioReply *reply, bool *ok);
-	/* is r configured as we asked?  NULL: any is */
-	bool		(*matches) (JsonbContainer *r, const void *arg);
-	const void *match_arg;
 } Creation;
+
+/*
+ * The configuration fields a creation may send, as Twilio's resource names
+ * them; an attempt records which it sent and their fingerprint, so that a
+ * look-up can tell what it created from what someone else did.
+ */
+#define CREATION_CONFIG_FIELDS 11
+extern const char *const creation_config_fields[CREATION_CONFIG_FIELDS];
+extern void creation_fingerprint(const char *const *values, uint16 *mask, char *md5);
+extern Datum creation_fields_array(uint16 mask);
 
 extern char *twilio_create_once(const Creation *c);
 extern bool created_by_attempt(JsonbContainer *r, const char *phone, const char *twilio_account_sid,
-							   TimestampTz started, TimestampTz deadline, int except_slot);
+							   TimestampTz started, TimestampTz deadline, Datum fields,
+							   const char *md5, int except_slot);
 
 /* ---- recorder.c: durable purchase attempts, committed before the request - */
 
 extern void recorder_register_bgworker(void);
 extern PGDLLEXPORT void tn_recorder_main(Datum main_arg);
-extern void attempts_record(const int *slots, int n, const char *twilio_account_sid);
+extern void attempts_record(const int *slots, int n, const char *twilio_account_sid, uint16 config_mask,
+							const char *config_md5);
 extern char *attempt_epoch(void);
 
 /* ---- reconcile.c: the database and Twilio compared --------------------- */

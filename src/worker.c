@@ -270,7 +270,7 @@ run_one_job(void)
 
 		begin_tx("twilio_numbers: running a queued job");
 		if (SPI_execute("SELECT job_id, kind, number_id, phone_number, twilio_sid, twilio_account_sid, "
-						"payload::text, attempts, attempt_id "
+						"payload::text, attempts, attempt_id, created_at "
 						"FROM twilio_numbers.work_queue "
 						"WHERE status = 'pending' AND next_attempt_at <= now() "
 						"ORDER BY next_attempt_at, job_id LIMIT 1 FOR UPDATE SKIP LOCKED",
@@ -294,6 +294,7 @@ run_one_job(void)
 			job.attempt_id = DatumGetInt64(SPI_getbinval(tup, desc, 9, &isnull));
 			if (isnull)
 				job.attempt_id = 0;
+			job.created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 10, &isnull));
 			job_id = job.job_id;
 			attempts = job.attempts;
 

@@ -15,7 +15,8 @@ use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(spawn_listening start_emulator emu emu_requests emu_fault emu_owned new_node new_cluster wait_until
-  wait_queue_drained money_conserved new_account live_numbers double_charges worker_pid wait_restarted);
+  wait_queue_drained money_conserved new_account live_numbers double_charges worker_pid wait_restarted
+  twilio_api buy_elsewhere);
 
 my $json = JSON::PP->new->canonical;
 my $http = HTTP::Tiny->new(timeout => 30);
@@ -195,6 +196,34 @@ sub new_account
 		"INSERT INTO twilio_numbers.accounts (name) VALUES ('$name') RETURNING account_id");
 	$node->safe_psql('postgres', "SELECT twilio_numbers.numbers_deposit($id, $deposit)") if $deposit;
 	return $id;
+}
+
+# Call Twilio's API on the emulator as another system would (the test API
+# key): twilio_api($emu, 'POST', '/2010-04-01/...', { Field => ... }) ->
+# { status, body (decoded JSON or undef) }.
+sub twilio_api
+{
+	my ($emu, $method, $path, $form) = @_;
+	my $auth = "$ENV{TN_API_KEY}:$ENV{TN_API_SECRET}";
+	(my $base = $emu->{url}) =~ s{://}{://$auth\@};
+	my $res = $method eq 'POST'
+	  ? $http->post_form("$base$path", $form // {})
+	  : $http->request($method, "$base$path");
+	my $body = length($res->{content} // '') && $res->{content} =~ /^\s*[\{\[]/
+	  ? $json->decode($res->{content}) : undef;
+	return { status => $res->{status}, body => $body };
+}
+
+# Buy a number directly at Twilio, outside the extension (the reseller's own
+# numbers, another system's); returns its SID.
+sub buy_elsewhere
+{
+	my ($emu, $phone, %fields) = @_;
+	my $account = delete $fields{account} // $ENV{TN_ACCOUNT_SID};
+	my $res = twilio_api($emu, 'POST', "/2010-04-01/Accounts/$account/IncomingPhoneNumbers.json",
+		{ PhoneNumber => $phone, %fields });
+	die "buying $phone elsewhere: $res->{status}" unless $res->{status} == 201;
+	return $res->{body}{sid};
 }
 
 # Poll a Perl condition until it holds or the default timeout passes.
