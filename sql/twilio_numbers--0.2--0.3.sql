@@ -311,9 +311,11 @@ BEGIN
         FROM pg_temp.tn_reconcile_seen t
         WHERE NOT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
                           WHERE o.twilio_sid = t.sid AND o.status <> 'released')
-          -- a completed hosted order whose number the worker is writing now
+          -- a hosted order of ours completing: the worker is about to write its number
           AND NOT EXISTS (SELECT 1 FROM twilio_numbers.hosted_orders h
-                          WHERE h.incoming_phone_number_sid = t.sid AND h.number_id IS NULL)
+                          WHERE h.number_id IS NULL
+                            AND (h.incoming_phone_number_sid = t.sid
+                                 OR (h.phone_number = t.phone AND h.status NOT IN ('failed', 'canceled'))))
           -- a purchase in flight decides for itself
           AND NOT twilio_numbers._purchase_in_flight(t.phone)
           AND NOT twilio_numbers._sid_in_flight(t.sid)),

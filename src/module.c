@@ -14,6 +14,7 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -61,6 +62,23 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
+
+/* A background worker of the library in twilio_numbers.database, started after recovery. */
+static void
+register_worker(const char *function, const char *name, int restart_s)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = restart_s;
+	strlcpy(worker.bgw_library_name, "twilio_numbers", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(worker.bgw_name, name, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, name, BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
 
 /* Shared memory: one request covering every part that lives there. */
 static void
@@ -277,7 +295,7 @@ _PG_init(void)
 	/* no worker in a binary upgrade: nothing may run against half a cluster */
 	if (!IsBinaryUpgrade)
 	{
-		tn_worker_register_bgworker();
-		recorder_register_bgworker();
+		register_worker("tn_worker_main", "twilio_numbers worker", 5);
+		register_worker("tn_recorder_main", "twilio_numbers attempt recorder", 1);
 	}
 }

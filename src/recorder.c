@@ -48,22 +48,6 @@
 /* How long a backend waits for its attempt to be recorded. */
 #define RECORD_WAIT_MS 10000
 
-void
-recorder_register_bgworker(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 1;
-	strlcpy(worker.bgw_library_name, "twilio_numbers", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "tn_recorder_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "twilio_numbers attempt recorder", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "twilio_numbers attempt recorder", BGW_MAXLEN);
-	RegisterBackgroundWorker(&worker);
-}
-
 /* system identifier:timeline:database — where an attempt was recorded */
 char *
 attempt_epoch(void)

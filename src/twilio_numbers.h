@@ -388,7 +388,6 @@ extern bool created_by_attempt(JsonbContainer *r, const char *phone, const char 
 
 /* ---- recorder.c: durable purchase attempts, committed before the request - */
 
-extern void recorder_register_bgworker(void);
 extern PGDLLEXPORT void tn_recorder_main(Datum main_arg);
 extern void attempts_record(const int *slots, int n, const char *twilio_account_sid, uint16 config_mask,
 							const char *config_md5);
@@ -400,7 +399,6 @@ extern uint64 tn_reconcile_in_worker(void);
 
 /* ---- worker.c: the background worker ----------------------------------- */
 
-extern void tn_worker_register_bgworker(void);
 extern PGDLLEXPORT void tn_worker_main(Datum main_arg);
 
 #endif							/* TWILIO_NUMBERS_H */

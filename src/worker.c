@@ -41,22 +41,6 @@
 
 static MemoryContext worker_cxt = NULL;
 
-void
-tn_worker_register_bgworker(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	strlcpy(worker.bgw_library_name, "twilio_numbers", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "tn_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "twilio_numbers worker", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "twilio_numbers worker", BGW_MAXLEN);
-	RegisterBackgroundWorker(&worker);
-}
-
 static void
 begin_tx(const char *activity)
 {
