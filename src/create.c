@@ -119,7 +119,7 @@ look_up(const Creation *c, const Intent *it, char **resource)
 {
 	TwilioReply reply;
 	bool		ok;
-	List	   *found = c->look_up(c->twilio_account_sid, c->phone, &reply, &ok);
+	List	   *found = c->kind->look_up(c->twilio_account_sid, c->phone, &reply, &ok);
 	ListCell   *lc;
 
 	if (!ok)

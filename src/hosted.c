@@ -180,6 +180,7 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	if (acct.twilio_account_sid)
 		twilio_form_add(&form, "AccountSid", acct.twilio_account_sid);
 
+	c.kind = change_kind(INTENT_HOSTED);
 	c.slot = slot;
 	c.url = twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders");
 	c.form = form.data;
@@ -187,7 +188,6 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	c.phone = phone;
 	c.twilio_account_sid = acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid;
 	c.post_again = false;
-	c.look_up = hosted_orders_by_phone;
 	resource = twilio_create_once(&c);
 	args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(resource));
 
@@ -406,39 +406,4 @@ hosted_order_cancel(const char *account_sid, const char *sid, char **error)
 		return true;
 	*error = tn_describe_failure(&reply);
 	return false;
-}
-
-PG_FUNCTION_INFO_V1(tn_nanp_country_sql);
-
-/* _nanp_country(phone): 'US' or 'CA' for a +1 number (Canadian area codes). */
-Datum
-tn_nanp_country_sql(PG_FUNCTION_ARGS)
-{
-	char	   *phone = text_to_cstring(PG_GETARG_TEXT_PP(0));
-
-	tn_check_e164("phone_number", phone);
-	PG_RETURN_TEXT_P(cstring_to_text(tn_country_of(phone)));
-}
-
-PG_FUNCTION_INFO_V1(tn_customer_price_sql);
-
-/* _customer_price(iso_country, number_type): the customer's price, for SQL. */
-Datum
-tn_customer_price_sql(PG_FUNCTION_ARGS)
-{
-	TupleDesc	desc;
-	CustomerPrice price;
-	Datum		values[3];
-	bool		nulls[3] = {0};
-
-	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	pricing_customer_price(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-						   text_to_cstring(PG_GETARG_TEXT_PP(1)), &price);
-	values[0] = price.setup_price;
-	values[1] = price.monthly_price;
-	values[2] = price.currency ? CStringGetTextDatum(price.currency) : (Datum) 0;
-	nulls[0] = nulls[1] = !price.found;
-	nulls[2] = !price.found || price.currency == NULL;
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

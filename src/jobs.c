@@ -30,18 +30,6 @@
 
 #include "twilio_numbers.h"
 
-/* A short description of a failed Twilio exchange, for last_error. */
-char *
-tn_describe_failure(const TwilioReply *reply)
-{
-	if (!reply->http.complete)
-		return psprintf("no reply: %s", reply->http.error);
-	if (reply->twilio_code)
-		return psprintf("HTTP %ld, Twilio error %d: %s", reply->http.status, reply->twilio_code,
-						reply->twilio_message ? reply->twilio_message : "");
-	return psprintf("HTTP %ld", reply->http.status);
-}
-
 /* Does a live (not released) row own this Twilio SID?  (SPI connected) */
 bool
 tn_live_row_owns(const char *sid)
@@ -56,19 +44,32 @@ tn_live_row_owns(const char *sid)
 	return SPI_processed > 0;
 }
 
-/* DELETE an IncomingPhoneNumber; true when it is gone (204, or 404). */
-static bool
-delete_number(const char *account_sid, const char *sid, char **error)
+/* Queue a job (inside the current transaction). */
+void
+job_enqueue(const char *kind, int64 number_id, const char *phone, const char *sid,
+			const char *account_sid, const char *payload, int64 attempt_id)
 {
-	TwilioReply reply;
+	Oid			types[7] = {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT8OID};
+	Datum		args[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
-	twilio_request(HTTP_DELETE,
-				   twilio_account_url_for(account_sid, "/IncomingPhoneNumbers/%s.json", sid),
-				   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "release the number", &reply);
-	if (reply.http.complete && (reply.http.status < 300 || reply.http.status == 404))
-		return true;
-	*error = tn_describe_failure(&reply);
-	return false;
+	args[0] = CStringGetTextDatum(kind);
+	args[1] = Int64GetDatum(number_id);
+	nulls[1] = number_id ? ' ' : 'n';
+	args[2] = phone && phone[0] ? CStringGetTextDatum(phone) : (Datum) 0;
+	nulls[2] = phone && phone[0] ? ' ' : 'n';
+	args[3] = sid && sid[0] ? CStringGetTextDatum(sid) : (Datum) 0;
+	nulls[3] = sid && sid[0] ? ' ' : 'n';
+	args[4] = account_sid && account_sid[0] ? CStringGetTextDatum(account_sid) : (Datum) 0;
+	nulls[4] = account_sid && account_sid[0] ? ' ' : 'n';
+	args[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(payload ? payload : "{}"));
+	args[6] = Int64GetDatum(attempt_id);
+	nulls[6] = attempt_id ? ' ' : 'n';
+	if (SPI_execute_with_args("INSERT INTO twilio_numbers.work_queue "
+							  "(kind, number_id, phone_number, twilio_sid, twilio_account_sid, payload, attempt_id) "
+							  "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+							  7, types, args, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into work_queue");
 }
 
 /* Close a purchase attempt with its outcome (SPI connected; 0: none). */
@@ -146,7 +147,7 @@ run_release(const Job *job, char **error)
 				}
 				if (reply.http.status < 300)
 				{
-					if (!delete_number(other, job->sid, error))
+					if (!twilio_release_number(other, job->sid, error))
 						return false;
 					break;
 				}
@@ -160,14 +161,6 @@ run_release(const Job *job, char **error)
 	return true;
 }
 
-/* How one kind of creation is undone (a bought number, a filed order). */
-typedef struct Undo
-{
-	List	   *(*look_up) (const char *account_sid, const char *phone, TwilioReply *reply, bool *ok);
-	bool		(*kept) (const char *sid);	/* a committed row owns it: keep it */
-	bool		(*remove) (const char *account_sid, const char *sid, char **error);
-} Undo;
-
 /*
  * Undo what a rolled-back creation left at Twilio.  With a SID: remove it
  * unless a committed row owns it.  Without (the reply was lost): remove only
@@ -175,7 +168,7 @@ typedef struct Undo
  * number is someone else's.  The attempt is closed with what was done.
  */
 static JobOutcome
-undo_creation(const Job *job, const Undo *u, char **error, long *again_ms)
+undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job->attempt_id)};
@@ -269,8 +262,6 @@ undo_creation(const Job *job, const Undo *u, char **error, long *again_ms)
 	return JOB_DONE;
 }
 
-static const Undo undo_purchase = {twilio_owned_by_phone, tn_live_row_owns, delete_number};
-static const Undo undo_hosted_order = {hosted_orders_by_phone, tn_hosted_order_committed, hosted_order_cancel};
 
 /* GET a number's resource; NULL on 404; false (with *error) on failure. */
 static bool
@@ -384,22 +375,47 @@ run_resync(const Job *job, char **error)
 	return true;
 }
 
+/* undo a rolled-back creation (its kind says how) */
+static JobOutcome
+run_undo(const Job *job, char **error, long *again_ms)
+{
+	return undo_creation(job, change_kind_undone_by(job->kind), error, again_ms);
+}
+
+static JobOutcome
+run_release_job(const Job *job, char **error, long *again_ms)
+{
+	return run_release(job, error) ? JOB_DONE : JOB_RETRY;
+}
+
+static JobOutcome
+run_resync_job(const Job *job, char **error, long *again_ms)
+{
+	return run_resync(job, error) ? JOB_DONE : JOB_RETRY;
+}
+
+/* What each kind of queued job runs. */
+static const struct
+{
+	const char *kind;
+	JobOutcome	(*run) (const Job *job, char **error, long *again_ms);
+}			jobs[] = {
+	{"release", run_release_job},
+	{"compensate", run_undo},
+	{"hosted_cancel", run_undo},
+	{"resync", run_resync_job},
+	{"hosted_poll", tn_job_hosted_poll},
+};
+
 JobOutcome
 tn_job_run(const Job *job, char **error, long *again_ms)
 {
 	*error = NULL;
 	*again_ms = 0;
 	twilio_require_credentials();
-	if (strcmp(job->kind, "release") == 0)
-		return run_release(job, error) ? JOB_DONE : JOB_RETRY;
-	if (strcmp(job->kind, "compensate") == 0)
-		return undo_creation(job, &undo_purchase, error, again_ms);
-	if (strcmp(job->kind, "resync") == 0)
-		return run_resync(job, error) ? JOB_DONE : JOB_RETRY;
-	if (strcmp(job->kind, "hosted_poll") == 0)
-		return tn_job_hosted_poll(job, error, again_ms);
-	if (strcmp(job->kind, "hosted_cancel") == 0)
-		return undo_creation(job, &undo_hosted_order, error, again_ms);
+	for (int i = 0; i < lengthof(jobs); i++)
+		if (strcmp(job->kind, jobs[i].kind) == 0)
+			return jobs[i].run(job, error, again_ms);
 	*error = psprintf("unknown job kind \"%s\"", job->kind);
 	return JOB_RETRY;
 }

@@ -552,3 +552,26 @@ tn_numbers_pricing(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(callercxt);
 	PG_RETURN_VOID();
 }
+
+PG_FUNCTION_INFO_V1(tn_customer_price_sql);
+
+/* _customer_price(iso_country, number_type): the customer's price, for SQL. */
+Datum
+tn_customer_price_sql(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	CustomerPrice price;
+	Datum		values[3];
+	bool		nulls[3] = {0};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	pricing_customer_price(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+						   text_to_cstring(PG_GETARG_TEXT_PP(1)), &price);
+	values[0] = price.setup_price;
+	values[1] = price.monthly_price;
+	values[2] = price.currency ? CStringGetTextDatum(price.currency) : (Datum) 0;
+	nulls[0] = nulls[1] = !price.found;
+	nulls[2] = !price.found || price.currency == NULL;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}

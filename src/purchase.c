@@ -1,6 +1,6 @@
 /*
- * purchase.c — buying, changing, trunk-assigning and transferring numbers
- * inside the caller's transaction.
+ * purchase.c — numbers_purchase: buying numbers inside the caller's
+ * transaction.
  *
  * The design (README "How it works"): validate and price before any
  * request; hold the funds in shared memory instead of locking the account
@@ -26,22 +26,6 @@
 
 #include "twilio_numbers.h"
 
-/* The configuration arguments shared by purchase and update (args 2..12). */
-typedef struct NumberConfig
-{
-	char	   *friendly_name;
-	char	   *voice_url;
-	char	   *voice_method;
-	char	   *sms_url;
-	char	   *sms_method;
-	char	   *status_callback;
-	char	   *trunk_sid;
-	char	   *address_sid;
-	char	   *bundle_sid;
-	char	   *identity_sid;
-	char	   *emergency_address_sid;
-} NumberConfig;
-
 /* What we learn about a number before buying it. */
 typedef struct NumberToBuy
 {
@@ -56,58 +40,6 @@ typedef struct NumberToBuy
 	int			slot;
 	char	   *resource;		/* Twilio's IncomingPhoneNumber, JSON text */
 } NumberToBuy;
-
-/* Read and check the configuration arguments, starting at argument first. */
-static void
-read_config(FunctionCallInfo fcinfo, int first, NumberConfig *cfg)
-{
-	cfg->friendly_name = tn_text_arg(fcinfo, first + 0);
-	cfg->voice_url = tn_text_arg(fcinfo, first + 1);
-	cfg->voice_method = tn_text_arg(fcinfo, first + 2);
-	cfg->sms_url = tn_text_arg(fcinfo, first + 3);
-	cfg->sms_method = tn_text_arg(fcinfo, first + 4);
-	cfg->status_callback = tn_text_arg(fcinfo, first + 5);
-	cfg->trunk_sid = tn_text_arg(fcinfo, first + 6);
-	cfg->address_sid = tn_text_arg(fcinfo, first + 7);
-	cfg->bundle_sid = tn_text_arg(fcinfo, first + 8);
-	cfg->identity_sid = tn_text_arg(fcinfo, first + 9);
-	cfg->emergency_address_sid = tn_text_arg(fcinfo, first + 10);
-
-	tn_check_friendly_name(cfg->friendly_name);
-	tn_check_url("voice_url", cfg->voice_url);
-	tn_check_url("sms_url", cfg->sms_url);
-	tn_check_url("status_callback", cfg->status_callback);
-	tn_check_http_method("voice_method", cfg->voice_method);
-	tn_check_http_method("sms_method", cfg->sms_method);
-	tn_check_sid("trunk_sid", cfg->trunk_sid, "TK");
-	tn_check_sid("address_sid", cfg->address_sid, "AD");
-	tn_check_sid("bundle_sid", cfg->bundle_sid, "BU");
-	tn_check_sid("identity_sid", cfg->identity_sid, "RI");
-	tn_check_sid("emergency_address_sid", cfg->emergency_address_sid, "AD");
-}
-
-/* Twilio's form fields for a configuration; NULL leaves a field alone. */
-static void
-config_form(const NumberConfig *cfg, StringInfo form)
-{
-	twilio_form_add(form, "FriendlyName", cfg->friendly_name);
-	twilio_form_add(form, "VoiceUrl", cfg->voice_url);
-	twilio_form_add(form, "VoiceMethod", cfg->voice_method);
-	twilio_form_add(form, "SmsUrl", cfg->sms_url);
-	twilio_form_add(form, "SmsMethod", cfg->sms_method);
-	twilio_form_add(form, "StatusCallback", cfg->status_callback);
-	twilio_form_add(form, "TrunkSid", cfg->trunk_sid);
-	twilio_form_add(form, "AddressSid", cfg->address_sid);
-	twilio_form_add(form, "BundleSid", cfg->bundle_sid);
-	twilio_form_add(form, "IdentitySid", cfg->identity_sid);
-	if (cfg->emergency_address_sid)
-	{
-		/* an emergency address turns E911 on; '' turns it off */
-		twilio_form_add(form, "EmergencyAddressSid", cfg->emergency_address_sid);
-		twilio_form_add(form, "EmergencyStatus",
-						cfg->emergency_address_sid[0] ? "Active" : "Inactive");
-	}
-}
 
 /*
  * The types a number may be, known without asking Twilio: North American
@@ -239,19 +171,6 @@ check_funds(const Account *acct, int64 others_cents, int64 total_cents)
 
 /* ---- talking to Twilio ---------------------------------------------------- */
 
-/* The fields a purchase sends, in the order of creation_config_fields. */
-static void
-config_values(const NumberConfig *cfg, const char **values)
-{
-	const char *v[CREATION_CONFIG_FIELDS] = {
-		cfg->friendly_name, cfg->voice_url, cfg->voice_method, cfg->sms_url, cfg->sms_method,
-		cfg->status_callback, cfg->trunk_sid, cfg->address_sid, cfg->bundle_sid, cfg->identity_sid,
-		cfg->emergency_address_sid,
-	};
-
-	memcpy(values, v, sizeof(v));
-}
-
 /*
  * Buy one number at Twilio (create.c's protocol: a refusal raises at once;
  * a lost reply is looked up, and the POST is only sent again when the
@@ -265,8 +184,9 @@ buy_at_twilio(NumberToBuy *nb, const Account *acct, const NumberConfig *cfg)
 
 	initStringInfo(&form);
 	twilio_form_add(&form, "PhoneNumber", nb->phone);
-	config_form(cfg, &form);
+	number_config_form(cfg, &form);
 
+	c.kind = change_kind(INTENT_PURCHASE);
 	c.slot = nb->slot;
 	c.url = twilio_account_url_for(acct->twilio_account_sid, "/IncomingPhoneNumbers.json");
 	c.form = form.data;
@@ -274,7 +194,6 @@ buy_at_twilio(NumberToBuy *nb, const Account *acct, const NumberConfig *cfg)
 	c.phone = nb->phone;
 	c.twilio_account_sid = acct->twilio_account_sid ? acct->twilio_account_sid : tn_account_sid;
 	c.post_again = true;
-	c.look_up = twilio_owned_by_phone;
 	nb->resource = twilio_create_once(&c);
 }
 
@@ -431,7 +350,7 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 		uint16		mask;
 		char		md5[33];
 
-		config_values(cfg, values);
+		number_config_values(cfg, values);
 		creation_fingerprint(values, &mask, md5);
 		attempts_record(slots, n, acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid,
 						mask, md5);
@@ -522,7 +441,7 @@ tn_numbers_purchase(PG_FUNCTION_ARGS)
 	account_id = tn_account_arg(fcinfo, 0);
 	phone = tn_text_arg(fcinfo, 1);
 	tn_check_e164("phone_number", phone);
-	read_config(fcinfo, 2, &cfg);
+	number_config_read(fcinfo, 2, &cfg);
 	twilio_require_credentials();
 
 	SPI_connect();
@@ -552,7 +471,7 @@ tn_numbers_purchase_many(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("phone_numbers is required")));
 	phones = phone_array(PG_GETARG_ARRAYTYPE_P(1), &n);
-	read_config(fcinfo, 2, &cfg);
+	number_config_read(fcinfo, 2, &cfg);
 	twilio_require_credentials();
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -561,308 +480,5 @@ tn_numbers_purchase_many(PG_FUNCTION_ARGS)
 	for (uint64 i = 0; i < SPI_processed; i++)
 		tuplestore_puttuple(rsinfo->setResult, tt->vals[i]);
 	SPI_finish();
-	PG_RETURN_VOID();
-}
-
-/* ---- numbers_update, trunks, transfer ------------------------------------ */
-
-/* A live number of the account, locked (errors as _live_number says). */
-typedef struct LiveNumber
-{
-	int64		number_id;
-	char	   *phone;
-	char	   *sid;
-	char	   *account_sid;
-	char	   *trunk_sid;
-	char	   *currency;
-} LiveNumber;
-
-static void
-lock_live_number(int64 account_id, const char *phone, LiveNumber *ln)
-{
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		args[2] = {Int64GetDatum(account_id), CStringGetTextDatum(phone)};
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-
-	if (SPI_execute_with_args("SELECT number_id, phone_number, twilio_sid, twilio_account_sid, trunk_sid, currency "
-							  "FROM twilio_numbers._live_number($1, $2)",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read owned_numbers");
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	ln->number_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	ln->phone = SPI_getvalue(tup, desc, 2);
-	ln->sid = SPI_getvalue(tup, desc, 3);
-	ln->account_sid = SPI_getvalue(tup, desc, 4);
-	ln->trunk_sid = SPI_getvalue(tup, desc, 5);
-	ln->currency = SPI_getvalue(tup, desc, 6);
-	if (ln->sid == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("phone number %s has no Twilio SID yet", phone)));
-}
-
-/* Record a resync intent for this transaction before changing Twilio. */
-static void
-track_change(const LiveNumber *ln, const char *other_account_sid)
-{
-	int			slot;
-
-	tn_xact_reserve(1);
-	slot = tn_intent_resync(ln->number_id, ln->phone);
-	tn_xact_track_intent(slot);
-	if (other_account_sid)
-		tn_intent_set_sid(slot, ln->sid, other_account_sid);
-}
-
-/* Apply Twilio's resource to the row and return the row as the result. */
-static Datum
-apply_and_return(int64 number_id, const char *resource)
-{
-	Oid			types[2] = {INT8OID, JSONBOID};
-	Datum		args[2];
-
-	args[0] = Int64GetDatum(number_id);
-	args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(resource ? resource : "null"));
-	if (resource &&
-		SPI_execute_with_args("SELECT twilio_numbers._apply_twilio($1, $2)", 2, types, args, NULL,
-							  false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not update owned_numbers");
-	if (SPI_execute_with_args("SELECT * FROM twilio_numbers.owned_numbers WHERE number_id = $1",
-							  1, types, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read owned_numbers");
-	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
-}
-
-PG_FUNCTION_INFO_V1(tn_numbers_update);
-
-/* numbers_update(account_id, phone_number, ...) -> owned_numbers */
-Datum
-tn_numbers_update(PG_FUNCTION_ARGS)
-{
-	int64		account_id;
-	char	   *phone;
-	NumberConfig cfg;
-	LiveNumber	ln;
-	StringInfoData form;
-	char	   *resource = NULL;
-	Datum		result;
-
-	tn_require_worker();
-	account_id = tn_account_arg(fcinfo, 0);
-	phone = tn_text_arg(fcinfo, 1);
-	tn_check_e164("phone_number", phone);
-	read_config(fcinfo, 2, &cfg);
-	twilio_require_credentials();
-
-	SPI_connect();
-	lock_live_number(account_id, phone, &ln);
-	initStringInfo(&form);
-	config_form(&cfg, &form);
-	if (form.len > 0)
-	{
-		TwilioReply reply;
-
-		track_change(&ln, NULL);
-		twilio_request(HTTP_POST,
-					   twilio_account_url_for(ln.account_sid, "/IncomingPhoneNumbers/%s.json", ln.sid),
-					   form.data, 0, psprintf("update %s", phone), &reply);
-		resource = twilio_json_text(&reply);
-	}
-	result = apply_and_return(ln.number_id, resource);
-	SPI_finish();
-	PG_RETURN_DATUM(result);
-}
-
-/* Set the row's trunk_sid (Twilio's trunk association is already done). */
-static void
-set_trunk(int64 number_id, const char *trunk_sid)
-{
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		args[2] = {Int64GetDatum(number_id), trunk_sid ? CStringGetTextDatum(trunk_sid) : (Datum) 0};
-	char		nulls[2] = {' ', trunk_sid ? ' ' : 'n'};
-
-	if (SPI_execute_with_args("UPDATE twilio_numbers.owned_numbers SET trunk_sid = $2, updated_at = now() "
-							  "WHERE number_id = $1", 2, types, args, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update owned_numbers");
-}
-
-/* Remove a number from a trunk at Twilio; 404 means it already is not there. */
-static void
-trunk_remove(const char *trunk_sid, const char *number_sid, const char *phone)
-{
-	TwilioReply reply;
-
-	twilio_request(HTTP_DELETE,
-				   twilio_url(TWILIO_TRUNKING, "/v1/Trunks/%s/PhoneNumbers/%s", trunk_sid, number_sid),
-				   NULL, TWILIO_OK_404 | HTTP_RETRY_SAFE,
-				   psprintf("remove %s from trunk %s", phone, trunk_sid), &reply);
-}
-
-PG_FUNCTION_INFO_V1(tn_numbers_trunk_assign);
-
-/* numbers_trunk_assign(account_id, phone_number, trunk_sid) -> owned_numbers */
-Datum
-tn_numbers_trunk_assign(PG_FUNCTION_ARGS)
-{
-	int64		account_id = PG_GETARG_INT64(0);
-	char	   *phone = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	char	   *trunk = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	LiveNumber	ln;
-	Datum		result;
-
-	tn_require_worker();
-	tn_check_e164("phone_number", phone);
-	if (trunk[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("trunk_sid is required"),
-				 errhint("numbers_trunk_unassign() removes a number from its trunk.")));
-	tn_check_sid("trunk_sid", trunk, "TK");
-	twilio_require_credentials();
-
-	SPI_connect();
-	lock_live_number(account_id, phone, &ln);
-	if (ln.trunk_sid == NULL || strcmp(ln.trunk_sid, trunk) != 0)
-	{
-		StringInfoData form;
-		TwilioReply reply;
-
-		track_change(&ln, NULL);
-		/* a number is on one trunk at a time: move it */
-		if (ln.trunk_sid)
-			trunk_remove(ln.trunk_sid, ln.sid, phone);
-		initStringInfo(&form);
-		twilio_form_add(&form, "PhoneNumberSid", ln.sid);
-		twilio_request(HTTP_POST, twilio_url(TWILIO_TRUNKING, "/v1/Trunks/%s/PhoneNumbers", trunk),
-					   form.data, 0, psprintf("assign %s to trunk %s", phone, trunk), &reply);
-		set_trunk(ln.number_id, trunk);
-	}
-	result = apply_and_return(ln.number_id, NULL);
-	SPI_finish();
-	PG_RETURN_DATUM(result);
-}
-
-PG_FUNCTION_INFO_V1(tn_numbers_trunk_unassign);
-
-/* numbers_trunk_unassign(account_id, phone_number) -> owned_numbers */
-Datum
-tn_numbers_trunk_unassign(PG_FUNCTION_ARGS)
-{
-	int64		account_id = PG_GETARG_INT64(0);
-	char	   *phone = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	LiveNumber	ln;
-	Datum		result;
-
-	tn_require_worker();
-	tn_check_e164("phone_number", phone);
-	twilio_require_credentials();
-
-	SPI_connect();
-	lock_live_number(account_id, phone, &ln);
-	if (ln.trunk_sid == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("phone number %s is not assigned to a trunk", phone)));
-	track_change(&ln, NULL);
-	trunk_remove(ln.trunk_sid, ln.sid, phone);
-	set_trunk(ln.number_id, NULL);
-	result = apply_and_return(ln.number_id, NULL);
-	SPI_finish();
-	PG_RETURN_DATUM(result);
-}
-
-PG_FUNCTION_INFO_V1(tn_numbers_transfer);
-
-/*
- * numbers_transfer(phone_number, from_account_id, to_account_id): the number
- * changes hands, ledger-neutral (the period already paid stays paid; the new
- * account is billed from the next period).  When the accounts map to
- * different Twilio (sub)accounts, Twilio moves it too (AccountSid update).
- */
-Datum
-tn_numbers_transfer(PG_FUNCTION_ARGS)
-{
-	char	   *phone = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	int64		from_id = PG_GETARG_INT64(1);
-	int64		to_id = PG_GETARG_INT64(2);
-	LiveNumber	ln;
-	Account		to;
-	const char *from_sid;
-	const char *to_sid;
-	char	   *resource = NULL;
-	Oid			types[2] = {INT8OID, INT8OID};
-	Datum		args[2];
-	Datum		result;
-
-	tn_require_worker();
-	tn_check_e164("phone_number", phone);
-	if (from_id == to_id)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("from_account_id and to_account_id are the same account")));
-	twilio_require_credentials();
-
-	SPI_connect();
-	lock_live_number(from_id, phone, &ln);
-	tn_load_account(to_id, &to);
-	if (strcmp(to.status, "active") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("account " INT64_FORMAT " is %s; numbers can only move to active accounts",
-						to_id, to.status)));
-	if (strcmp(to.currency, ln.currency) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("phone number %s is billed in %s, but account " INT64_FORMAT " pays in %s",
-						phone, ln.currency, to_id, to.currency)));
-
-	from_sid = ln.account_sid && ln.account_sid[0] ? ln.account_sid : tn_account_sid;
-	to_sid = to.twilio_account_sid && to.twilio_account_sid[0] ? to.twilio_account_sid : tn_account_sid;
-	if (strcmp(from_sid, to_sid) != 0)
-	{
-		StringInfoData form;
-		TwilioReply reply;
-
-		/* if we roll back, the worker moves it back from to_sid */
-		track_change(&ln, to_sid);
-		initStringInfo(&form);
-		twilio_form_add(&form, "AccountSid", to_sid);
-		twilio_request(HTTP_POST,
-					   twilio_account_url_for(from_sid, "/IncomingPhoneNumbers/%s.json", ln.sid),
-					   form.data, 0, psprintf("move %s to account %s", phone, to_sid), &reply);
-		resource = twilio_json_text(&reply);
-	}
-
-	args[0] = Int64GetDatum(ln.number_id);
-	args[1] = Int64GetDatum(to_id);
-	if (SPI_execute_with_args("UPDATE twilio_numbers.owned_numbers SET account_id = $2, origin = 'transferred', "
-							  "updated_at = now() WHERE number_id = $1",
-							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update owned_numbers");
-	result = apply_and_return(ln.number_id, resource);
-	SPI_finish();
-	PG_RETURN_DATUM(result);
-}
-
-/* ---- small SQL-callable helpers -------------------------------------------- */
-
-PG_FUNCTION_INFO_V1(tn_require_worker_sql);
-
-Datum
-tn_require_worker_sql(PG_FUNCTION_ARGS)
-{
-	tn_require_worker();
-	PG_RETURN_VOID();
-}
-
-PG_FUNCTION_INFO_V1(tn_wake_worker_at_commit_sql);
-
-Datum
-tn_wake_worker_at_commit_sql(PG_FUNCTION_ARGS)
-{
-	tn_xact_wake_worker_at_commit();
 	PG_RETURN_VOID();
 }

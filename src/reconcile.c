@@ -183,30 +183,3 @@ tn_reconcile_in_worker(void)
 	(void) reconcile();
 	return SPI_processed;
 }
-
-PG_FUNCTION_INFO_V1(tn_purchase_in_flight_sql);
-
-/* _purchase_in_flight(phone): is a transaction buying it right now? */
-Datum
-tn_purchase_in_flight_sql(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(tn_intent_buying(text_to_cstring(PG_GETARG_TEXT_PP(0))));
-}
-
-PG_FUNCTION_INFO_V1(tn_attempt_in_flight_sql);
-
-/* _attempt_in_flight(attempt_id): is its transaction (or its settling) not over? */
-Datum
-tn_attempt_in_flight_sql(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(tn_attempt_in_flight(PG_GETARG_INT64(0)));
-}
-
-PG_FUNCTION_INFO_V1(tn_sid_in_flight_sql);
-
-/* _sid_in_flight(sid): does a transaction in flight (or its settling) know this SID? */
-Datum
-tn_sid_in_flight_sql(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BOOL(tn_sid_in_flight(text_to_cstring(PG_GETARG_TEXT_PP(0)), -1));
-}

@@ -344,11 +344,11 @@ tn_intent_begin(int kind, int64 account_id, int64 number_id, const char *phone)
 	return slot;
 }
 
-/* Record a configuration-change intent (re-synced if its change rolls back). */
+/* Record a change's intent (re-synced if its change rolls back). */
 int
-tn_intent_resync(int64 number_id, const char *phone)
+tn_intent_change(int kind, int64 number_id, const char *phone)
 {
-	int			s = tn_intent_begin(INTENT_RESYNC, 0, number_id, phone);
+	int			s = tn_intent_begin(kind, 0, number_id, phone);
 
 	tn_intent_set_posted(s, true);
 	return s;
@@ -724,8 +724,7 @@ tn_inflight(PG_FUNCTION_ARGS)
 		Datum		values[12];
 		bool		nulls[12] = {0};
 
-		values[0] = CStringGetTextDatum(it->kind == INTENT_PURCHASE ? "purchase" :
-										it->kind == INTENT_HOSTED ? "hosted order" : "resync");
+		values[0] = CStringGetTextDatum(change_kind(it->kind)->name);
 		values[1] = CStringGetTextDatum(!it->ended ? "in progress" :
 										it->committed ? "committed" : "rolled back");
 		values[2] = Int32GetDatum(it->pid);
@@ -747,4 +746,42 @@ tn_inflight(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(tn_require_worker_sql);
+
+/* _require_worker(): tn_require_worker for SQL functions (numbers_release). */
+Datum
+tn_require_worker_sql(PG_FUNCTION_ARGS)
+{
+	tn_require_worker();
+	PG_RETURN_VOID();
+}
+
+
+PG_FUNCTION_INFO_V1(tn_purchase_in_flight_sql);
+
+/* _purchase_in_flight(phone): is a transaction buying it right now? */
+Datum
+tn_purchase_in_flight_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(tn_intent_buying(text_to_cstring(PG_GETARG_TEXT_PP(0))));
+}
+
+PG_FUNCTION_INFO_V1(tn_attempt_in_flight_sql);
+
+/* _attempt_in_flight(attempt_id): is its transaction (or its settling) not over? */
+Datum
+tn_attempt_in_flight_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(tn_attempt_in_flight(PG_GETARG_INT64(0)));
+}
+
+PG_FUNCTION_INFO_V1(tn_sid_in_flight_sql);
+
+/* _sid_in_flight(sid): does a transaction in flight (or its settling) know this SID? */
+Datum
+tn_sid_in_flight_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(tn_sid_in_flight(text_to_cstring(PG_GETARG_TEXT_PP(0)), -1));
 }

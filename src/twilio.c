@@ -369,6 +369,33 @@ twilio_owned_by_phone(const char *account_sid, const char *phone, TwilioReply *r
 	return found;
 }
 
+/* DELETE an IncomingPhoneNumber; true when it is gone (204, or 404). */
+bool
+twilio_release_number(const char *account_sid, const char *sid, char **error)
+{
+	TwilioReply reply;
+
+	twilio_request(HTTP_DELETE,
+				   twilio_account_url_for(account_sid, "/IncomingPhoneNumbers/%s.json", sid),
+				   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "release the number", &reply);
+	if (reply.http.complete && (reply.http.status < 300 || reply.http.status == 404))
+		return true;
+	*error = tn_describe_failure(&reply);
+	return false;
+}
+
+/* A short description of a failed Twilio exchange, for last_error. */
+char *
+tn_describe_failure(const TwilioReply *reply)
+{
+	if (!reply->http.complete)
+		return psprintf("no reply: %s", reply->http.error);
+	if (reply->twilio_code)
+		return psprintf("HTTP %ld, Twilio error %d: %s", reply->http.status, reply->twilio_code,
+						reply->twilio_message ? reply->twilio_message : "");
+	return psprintf("HTTP %ld", reply->http.status);
+}
+
 /* Is this Twilio code one of the regulatory (address/bundle/identity) refusals? */
 static bool
 is_regulatory_code(int code)

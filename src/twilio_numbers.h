@@ -140,6 +140,8 @@ extern void twilio_error_fields(const char *body, int *code, char **message);
 extern void twilio_raise(const TwilioReply *reply, const char *what) pg_attribute_noreturn();
 extern List *twilio_owned_by_phone(const char *account_sid, const char *phone, TwilioReply *reply,
 								   bool *ok);
+extern bool twilio_release_number(const char *account_sid, const char *sid, char **error);
+extern char *tn_describe_failure(const TwilioReply *reply);
 
 /* jsonb access that accepts both Twilio's wire forms and the spec's */
 extern JsonbContainer *jb_object(JsonbContainer *obj, const char *key);
@@ -170,6 +172,28 @@ extern void tn_check_friendly_name(const char *value);
 extern const char *tn_country_of(const char *phone);
 extern const char *tn_nanp_type(const char *phone);
 
+/* ---- config.c: a number's configuration, as purchase and update take it - */
+
+/* The configuration arguments shared by purchase and update (args 2..12). */
+typedef struct NumberConfig
+{
+	char	   *friendly_name;
+	char	   *voice_url;
+	char	   *voice_method;
+	char	   *sms_url;
+	char	   *sms_method;
+	char	   *status_callback;
+	char	   *trunk_sid;
+	char	   *address_sid;
+	char	   *bundle_sid;
+	char	   *identity_sid;
+	char	   *emergency_address_sid;
+} NumberConfig;
+
+extern void number_config_read(FunctionCallInfo fcinfo, int first, NumberConfig *cfg);
+extern void number_config_form(const NumberConfig *cfg, StringInfo form);
+extern void number_config_values(const NumberConfig *cfg, const char **values);
+
 /* ---- pricing.c: Twilio's prices, cached, and the customer's prices ---- */
 
 typedef struct CustomerPrice
@@ -199,9 +223,12 @@ extern void calllog_record(HttpMethod method, const char *url, long status,
 
 /* ---- shmem.c: intents, fund holds, the worker's latch ----------------- */
 
-#define INTENT_PURCHASE	1
-#define INTENT_RESYNC	2
-#define INTENT_HOSTED	3		/* a hosted number order being filed */
+/* The kinds of Twilio changes a transaction makes (change_kinds.c). */
+#define INTENT_PURCHASE	1		/* a number bought */
+#define INTENT_UPDATE	2		/* its configuration changed */
+#define INTENT_HOSTED	3		/* a hosted number order filed */
+#define INTENT_TRUNK	4		/* assigned to or removed from a SIP trunk */
+#define INTENT_TRANSFER	5		/* moved to another Twilio (sub)account */
 
 /* Where an intent's durable attempt record stands (recorder.c). */
 #define ATTEMPT_NONE		0	/* no record needed (a configuration change) */
@@ -278,7 +305,7 @@ extern void tn_wake_worker(void);
 extern int64 tn_intents_hold(int64 account_id, int n, char **phones, const int64 *hold_cents,
 							 int *slots);
 extern int64 tn_intents_held(int64 account_id);
-extern int	tn_intent_resync(int64 number_id, const char *phone);
+extern int	tn_intent_change(int kind, int64 number_id, const char *phone);
 extern int	tn_intent_begin(int kind, int64 account_id, int64 number_id, const char *phone);
 extern void tn_intent_set_posted(int slot, bool posted);
 extern void tn_intent_set_hold(int slot, int64 hold_cents);
@@ -332,9 +359,10 @@ typedef enum JobOutcome
 } JobOutcome;
 
 extern JobOutcome tn_job_run(const Job *job, char **error, long *again_ms);
-extern char *tn_describe_failure(const TwilioReply *reply);
 extern bool tn_live_row_owns(const char *sid);
 extern void attempt_close(int64 attempt_id, const char *outcome, const char *sid);
+extern void job_enqueue(const char *kind, int64 number_id, const char *phone, const char *sid,
+						const char *account_sid, const char *payload, int64 attempt_id);
 
 /* ---- accounts.c: customer accounts and their Twilio accounts ------------ */
 
@@ -356,10 +384,38 @@ extern bool tn_hosted_order_committed(const char *sid);
 extern List *hosted_orders_by_phone(const char *account_sid, const char *phone, TwilioReply *reply, bool *ok);
 extern bool hosted_order_cancel(const char *account_sid, const char *sid, char **error);
 
+/* ---- change_kinds.c: one entry per kind of Twilio change ---------------- */
+
+/*
+ * What the extension knows about one kind of change it makes at Twilio
+ * inside a transaction that may roll back: how it shows in inflight, how an
+ * ended intent of it is settled, and — for creations (a number bought, an
+ * order filed) — how a lost reply is looked up and a rolled-back creation
+ * undone.
+ */
+typedef struct ChangeKind
+{
+	uint8		intent;			/* INTENT_* */
+	const char *name;			/* as twilio_numbers.inflight shows it */
+	const char *undo_job;		/* the work_queue kind that undoes it after a rollback */
+	/* settle an ended intent of this kind (in the worker's transaction) */
+	void		(*settle) (const struct ChangeKind *kind, const Intent *it);
+	/* creations: what Twilio holds under the number (*ok false: the look-up failed) */
+	List	   *(*look_up) (const char *account_sid, const char *phone, TwilioReply *reply, bool *ok);
+	/* creations: does a committed row own this SID (then it is not undone)? */
+	bool		(*kept) (const char *sid);
+	/* creations: undo at Twilio; true when it is gone */
+	bool		(*remove) (const char *account_sid, const char *sid, char **error);
+} ChangeKind;
+
+extern const ChangeKind *change_kind(uint8 intent);
+extern const ChangeKind *change_kind_undone_by(const char *job_kind);
+
 /* ---- create.c: creating a number or an order at Twilio exactly once ---- */
 
 typedef struct Creation
 {
+	const ChangeKind *kind;		/* what is created: its look-up after a lost reply */
 	int			slot;			/* the intent; its attempt is recorded */
 	const char *url;			/* POST here */
 	const char *form;
@@ -367,8 +423,6 @@ typedef struct Creation
 	const char *phone;
 	const char *twilio_account_sid; /* the account it is created in */
 	bool		post_again;		/* POST again after a look-up that found nothing */
-	/* what Twilio holds under the phone number (*ok false: the look-up failed) */
-	List	   *(*look_up) (const char *account_sid, const char *phone, TwilioReply *reply, bool *ok);
 } Creation;
 
 /*

@@ -430,3 +430,15 @@ tn_check_friendly_name(const char *value)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("friendly_name must not contain control characters")));
 }
+
+PG_FUNCTION_INFO_V1(tn_nanp_country_sql);
+
+/* _nanp_country(phone): 'US' or 'CA' for a +1 number (Canadian area codes). */
+Datum
+tn_nanp_country_sql(PG_FUNCTION_ARGS)
+{
+	char	   *phone = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	tn_check_e164("phone_number", phone);
+	PG_RETURN_TEXT_P(cstring_to_text(tn_country_of(phone)));
+}

@@ -3,15 +3,19 @@
  * by twilio_numbers.database, started through shared_preload_libraries.
  *
  * It sleeps on its latch and wakes when a transaction that bought, changed
- * or queued something ends (xact.c sets the latch) and every
- * worker_interval_ms regardless.  Each wake it
- *   1. settles ended intents: a purchase whose row did not commit gets a
- *      compensate job, a rolled-back change a resync job (one short
- *      transaction), then frees their shared-memory slots;
- *   2. drains due jobs of work_queue one at a time, each in its own short
- *      transaction (claimed FOR UPDATE SKIP LOCKED, run, outcome recorded),
- *      retrying failures with exponential backoff until queue_max_attempts,
- *      after which the job is a dead letter (NOTIFY twilio_numbers_dead_letter).
+ * or queued something ends (xact.c sets the latch), when the next queued job
+ * is due, and every worker_interval_ms regardless.  Each wake (wake()) runs
+ * its steps in order, each unit of work in its own short transaction:
+ *   1. look around: is the extension installed, when is the next job due
+ *      (an idle wake is this one transaction);
+ *   2. settle ended intents by their kind's rule (change_kinds.c), then free
+ *      their shared-memory slots;
+ *   3. reconcile with Twilio, at start-up and every reconcile_interval_s;
+ *   4. bill, at start-up and every billing_interval_s;
+ *   5. drain due jobs of work_queue one at a time (claimed FOR UPDATE SKIP
+ *      LOCKED, run, outcome recorded), retrying failures with exponential
+ *      backoff until queue_max_attempts, after which the job is a dead
+ *      letter (NOTIFY twilio_numbers_dead_letter).
  * It says what it is doing in pg_stat_activity and is restarted by the
  * postmaster if it dies.
  */
@@ -88,98 +92,55 @@ recover_from_error(void)
 	return message;
 }
 
-/* Is the extension (at a version with the queue) installed here? */
+/*
+ * What a wake starts with, in one transaction (an idle wake costs no more):
+ * is the extension installed here, at this library's version, and in how
+ * many ms is the next queued job due (<= 0: now; the interval when none)?
+ */
 static bool
-extension_ready(void)
+look_around(long *next_job_ms)
 {
 	bool		ready;
 	bool		isnull;
+	Datum		d;
 
-	begin_tx("twilio_numbers: checking the extension");
-	if (SPI_execute("SELECT to_regclass('twilio_numbers.work_queue') IS NOT NULL", true, 1) != SPI_OK_SELECT)
+	*next_job_ms = tn_worker_interval_ms;
+	begin_tx("twilio_numbers: looking for work");
+	if (SPI_execute("SELECT to_regclass('twilio_numbers.purchase_attempts') IS NOT NULL", true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not check for the extension");
 	ready = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (ready)
+	{
+		if (SPI_execute("SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint "
+						"FROM twilio_numbers.work_queue WHERE status = 'pending'", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read work_queue");
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			*next_job_ms = Min(*next_job_ms, DatumGetInt64(d));
+	}
 	commit_tx();
 	return ready;
 }
 
-/* Queue a job (inside the current transaction). */
-static void
-enqueue(const char *kind, int64 number_id, const char *phone, const char *sid,
-		const char *account_sid, const char *payload, int64 attempt_id)
-{
-	Oid			types[7] = {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT8OID};
-	Datum		args[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
-	args[0] = CStringGetTextDatum(kind);
-	args[1] = Int64GetDatum(number_id);
-	nulls[1] = number_id ? ' ' : 'n';
-	args[2] = phone && phone[0] ? CStringGetTextDatum(phone) : (Datum) 0;
-	nulls[2] = phone && phone[0] ? ' ' : 'n';
-	args[3] = sid && sid[0] ? CStringGetTextDatum(sid) : (Datum) 0;
-	nulls[3] = sid && sid[0] ? ' ' : 'n';
-	args[4] = account_sid && account_sid[0] ? CStringGetTextDatum(account_sid) : (Datum) 0;
-	nulls[4] = account_sid && account_sid[0] ? ' ' : 'n';
-	args[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(payload ? payload : "{}"));
-	args[6] = Int64GetDatum(attempt_id);
-	nulls[6] = attempt_id ? ' ' : 'n';
-	if (SPI_execute_with_args("INSERT INTO twilio_numbers.work_queue "
-							  "(kind, number_id, phone_number, twilio_sid, twilio_account_sid, payload, attempt_id) "
-							  "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-							  7, types, args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not insert into work_queue");
-}
-
-/*
- * Settle one ended intent (inside the settling transaction): a committed
- * creation closes its attempt; one that rolled back after its request may
- * have reached Twilio is undone by a job (which closes the attempt); one
- * whose request was refused closes it as refused; a rolled-back change is
- * re-synced.
- */
-static void
-settle_intent(const Intent *it)
-{
-	const char *undo = it->kind == INTENT_PURCHASE ? "compensate" : "hosted_cancel";
-
-	switch (it->kind)
-	{
-		case INTENT_PURCHASE:
-		case INTENT_HOSTED:
-			if (it->committed)
-				attempt_close(it->attempt_id, "committed", it->sid);
-			else if (!it->posted)
-				attempt_close(it->attempt_id, "refused", NULL);
-			else if (it->kind == INTENT_PURCHASE && it->sid[0] && tn_live_row_owns(it->sid))
-				attempt_close(it->attempt_id, "committed", it->sid);
-			else
-				enqueue(undo, 0, it->phone, it->sid, it->twilio_account_sid, NULL, it->attempt_id);
-			break;
-		case INTENT_RESYNC:
-			enqueue("resync", it->number_id, it->phone, NULL, NULL,
-					it->twilio_account_sid[0]
-					? psprintf("{\"other_account_sid\": \"%s\"}", it->twilio_account_sid) : NULL, 0);
-			break;
-	}
-}
-
 /* Settle ended intents (one transaction per batch), then free their slots. */
-static void
+static bool
 settle_intents(void)
 {
 	Intent		intents[SETTLE_BATCH];
 	int			slots[SETTLE_BATCH];
 	int			n;
+	bool		settled = false;
 
 	while ((n = tn_intents_ended(intents, slots, SETTLE_BATCH)) > 0)
 	{
 		begin_tx("twilio_numbers: settling ended transactions");
 		for (int i = 0; i < n; i++)
-			settle_intent(&intents[i]);
+			change_kind(intents[i].kind)->settle(change_kind(intents[i].kind), &intents[i]);
 		commit_tx();
 		tn_intents_free(slots, n);
+		settled = true;
 	}
+	return settled;
 }
 
 /* A poll that is not finished: run it again after again_ms, no failure. */
@@ -316,25 +277,6 @@ run_one_job(void)
 	}
 	PG_END_TRY();
 	return ran;
-}
-
-/* Milliseconds until the next pending job is due (capped by the interval). */
-static long
-next_wait_ms(void)
-{
-	long		wait = tn_worker_interval_ms;
-	bool		isnull;
-	Datum		d;
-
-	begin_tx("twilio_numbers: idle");
-	if (SPI_execute("SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint "
-					"FROM twilio_numbers.work_queue WHERE status = 'pending'", true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read work_queue");
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (!isnull)
-		wait = Max(1, Min(wait, DatumGetInt64(d)));
-	commit_tx();
-	return wait;
 }
 
 static void
@@ -484,12 +426,81 @@ mark_interrupted_runs(void)
 	commit_tx();
 }
 
+/* When a periodic pass is next due: its interval on, or a minute after a failure. */
+static TimestampTz
+next_pass_at(TimestampTz now, bool ok, int64 interval_ms)
+{
+	return TimestampTzPlusMilliseconds(now, ok ? interval_ms : (int64) 60000);
+}
+
+/* What the worker has done and when it does it again. */
+typedef struct Schedule
+{
+	bool		started;		/* the start-up steps are done */
+	TimestampTz next_reconcile; /* 0: at start-up */
+	TimestampTz next_billing;	/* 0: at start-up */
+} Schedule;
+
+/* Run due jobs, a bounded number per wake; true when one ran. */
+static bool
+drain_queue(void)
+{
+	bool		ran = false;
+
+	for (int i = 0; i < JOBS_PER_WAKE && run_one_job(); i++)
+	{
+		ran = true;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return ran;
+}
+
+/*
+ * One wake, its steps in order; returns how long to sleep.  At start-up
+ * (a crash restart included) runs a killed worker left are marked, and the
+ * reconcile pass covers what the lost shared memory knew.
+ */
+static long
+wake(Schedule *sched)
+{
+	long		next_job_ms;
+	TimestampTz now;
+	bool		worked = false;
+
+	if (!look_around(&next_job_ms))
+		return tn_worker_interval_ms;
+	now = GetCurrentTimestamp();
+	if (!sched->started)
+	{
+		mark_interrupted_runs();
+		sched->started = true;
+	}
+	worked |= settle_intents();
+	if (tn_reconcile_interval_s >= 0 &&
+		(sched->next_reconcile == 0 || (tn_reconcile_interval_s > 0 && now >= sched->next_reconcile)))
+	{
+		bool		ok = reconcile_pass(sched->next_reconcile == 0 ? "start-up" : "periodic");
+
+		sched->next_reconcile = next_pass_at(now, ok, (int64) Max(tn_reconcile_interval_s, 1) * 1000);
+		worked = true;
+	}
+	if (sched->next_billing == 0 || now >= sched->next_billing)
+	{
+		bool		ok = billing_pass();
+
+		sched->next_billing = next_pass_at(now, ok, (int64) tn_billing_interval_s * 1000);
+		worked = true;
+	}
+	if (worked || next_job_ms <= 0)
+		worked |= drain_queue();
+	/* after work, the queue may have changed: look again at the next wake */
+	return worked ? 1 : Max(1, next_job_ms);
+}
+
 void
 tn_worker_main(Datum main_arg)
 {
-	volatile TimestampTz next_billing = 0;	/* 0: at start-up */
-	volatile bool started = false;
-	volatile TimestampTz next_reconcile = 0;	/* 0: at start-up */
+	Schedule	sched = {0};
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -516,39 +527,7 @@ tn_worker_main(Datum main_arg)
 
 		PG_TRY();
 		{
-			if (extension_ready())
-			{
-				TimestampTz now = GetCurrentTimestamp();
-
-				if (!started)
-				{
-					mark_interrupted_runs();
-					started = true;
-				}
-				settle_intents();
-				if (tn_reconcile_interval_s >= 0 &&
-					(next_reconcile == 0 || (tn_reconcile_interval_s > 0 && now >= next_reconcile)))
-				{
-					bool		ok = reconcile_pass(next_reconcile == 0 ? "start-up" : "periodic");
-
-					/* after a failure, try again in a minute */
-					next_reconcile = TimestampTzPlusMilliseconds(now,
-																 ok ? (int64) Max(tn_reconcile_interval_s, 1) * 1000
-																 : (int64) 60000);
-				}
-				if (next_billing == 0 || now >= next_billing)
-				{
-					bool		ok = billing_pass();
-
-					/* after a failure, try again in a minute */
-					next_billing = TimestampTzPlusMilliseconds(now,
-															   ok ? (int64) tn_billing_interval_s * 1000
-															   : (int64) 60000);
-				}
-				for (int i = 0; i < JOBS_PER_WAKE && run_one_job(); i++)
-					CHECK_FOR_INTERRUPTS();
-				wait = next_wait_ms();
-			}
+			wait = wake(&sched);
 		}
 		PG_CATCH();
 		{

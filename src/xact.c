@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "fmgr.h"
 #include "utils/memutils.h"
 
 #include "twilio_numbers.h"
@@ -144,4 +145,14 @@ tn_xact_wake_worker_at_commit(void)
 {
 	ensure_registered();
 	wake_at_commit = true;
+}
+
+PG_FUNCTION_INFO_V1(tn_wake_worker_at_commit_sql);
+
+/* _wake_worker_at_commit(): SQL that queued work wakes the worker at COMMIT. */
+Datum
+tn_wake_worker_at_commit_sql(PG_FUNCTION_ARGS)
+{
+	tn_xact_wake_worker_at_commit();
+	PG_RETURN_VOID();
 }

@@ -1,0 +1,299 @@
+/*
+ * change.c — changing numbers in the caller's transaction: numbers_update,
+ * numbers_trunk_assign / _unassign and numbers_transfer.
+ *
+ * Each locks the number's row, records an intent of its kind before
+ * changing Twilio (if the caller rolls back, the worker puts Twilio back in
+ * step with the committed row: change_kinds.c), sends the change, and writes
+ * Twilio's answer into the row.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "twilio_numbers.h"
+
+/* A live number of the account, locked (errors as _live_number says). */
+typedef struct LiveNumber
+{
+	int64		number_id;
+	char	   *phone;
+	char	   *sid;
+	char	   *account_sid;
+	char	   *trunk_sid;
+	char	   *currency;
+} LiveNumber;
+
+static void
+lock_live_number(int64 account_id, const char *phone, LiveNumber *ln)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		args[2] = {Int64GetDatum(account_id), CStringGetTextDatum(phone)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT number_id, phone_number, twilio_sid, twilio_account_sid, trunk_sid, currency "
+							  "FROM twilio_numbers._live_number($1, $2)",
+							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read owned_numbers");
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	ln->number_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	ln->phone = SPI_getvalue(tup, desc, 2);
+	ln->sid = SPI_getvalue(tup, desc, 3);
+	ln->account_sid = SPI_getvalue(tup, desc, 4);
+	ln->trunk_sid = SPI_getvalue(tup, desc, 5);
+	ln->currency = SPI_getvalue(tup, desc, 6);
+	if (ln->sid == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("phone number %s has no Twilio SID yet", phone)));
+}
+
+/* Record an intent of this kind for the transaction before changing Twilio. */
+static void
+track_change(int kind, const LiveNumber *ln, const char *other_account_sid)
+{
+	int			slot;
+
+	tn_xact_reserve(1);
+	slot = tn_intent_change(kind, ln->number_id, ln->phone);
+	tn_xact_track_intent(slot);
+	if (other_account_sid)
+		tn_intent_set_sid(slot, ln->sid, other_account_sid);
+}
+
+/* Apply Twilio's resource to the row and return the row as the result. */
+static Datum
+apply_and_return(int64 number_id, const char *resource)
+{
+	Oid			types[2] = {INT8OID, JSONBOID};
+	Datum		args[2];
+
+	args[0] = Int64GetDatum(number_id);
+	args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(resource ? resource : "null"));
+	if (resource &&
+		SPI_execute_with_args("SELECT twilio_numbers._apply_twilio($1, $2)", 2, types, args, NULL,
+							  false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not update owned_numbers");
+	if (SPI_execute_with_args("SELECT * FROM twilio_numbers.owned_numbers WHERE number_id = $1",
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read owned_numbers");
+	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+}
+
+PG_FUNCTION_INFO_V1(tn_numbers_update);
+
+/* numbers_update(account_id, phone_number, ...) -> owned_numbers */
+Datum
+tn_numbers_update(PG_FUNCTION_ARGS)
+{
+	int64		account_id;
+	char	   *phone;
+	NumberConfig cfg;
+	LiveNumber	ln;
+	StringInfoData form;
+	char	   *resource = NULL;
+	Datum		result;
+
+	tn_require_worker();
+	account_id = tn_account_arg(fcinfo, 0);
+	phone = tn_text_arg(fcinfo, 1);
+	tn_check_e164("phone_number", phone);
+	number_config_read(fcinfo, 2, &cfg);
+	twilio_require_credentials();
+
+	SPI_connect();
+	lock_live_number(account_id, phone, &ln);
+	initStringInfo(&form);
+	number_config_form(&cfg, &form);
+	if (form.len > 0)
+	{
+		TwilioReply reply;
+
+		track_change(INTENT_UPDATE, &ln, NULL);
+		twilio_request(HTTP_POST,
+					   twilio_account_url_for(ln.account_sid, "/IncomingPhoneNumbers/%s.json", ln.sid),
+					   form.data, 0, psprintf("update %s", phone), &reply);
+		resource = twilio_json_text(&reply);
+	}
+	result = apply_and_return(ln.number_id, resource);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/* Set the row's trunk_sid (Twilio's trunk association is already done). */
+static void
+set_trunk(int64 number_id, const char *trunk_sid)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		args[2] = {Int64GetDatum(number_id), trunk_sid ? CStringGetTextDatum(trunk_sid) : (Datum) 0};
+	char		nulls[2] = {' ', trunk_sid ? ' ' : 'n'};
+
+	if (SPI_execute_with_args("UPDATE twilio_numbers.owned_numbers SET trunk_sid = $2, updated_at = now() "
+							  "WHERE number_id = $1", 2, types, args, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update owned_numbers");
+}
+
+/* Remove a number from a trunk at Twilio; 404 means it already is not there. */
+static void
+trunk_remove(const char *trunk_sid, const char *number_sid, const char *phone)
+{
+	TwilioReply reply;
+
+	twilio_request(HTTP_DELETE,
+				   twilio_url(TWILIO_TRUNKING, "/v1/Trunks/%s/PhoneNumbers/%s", trunk_sid, number_sid),
+				   NULL, TWILIO_OK_404 | HTTP_RETRY_SAFE,
+				   psprintf("remove %s from trunk %s", phone, trunk_sid), &reply);
+}
+
+PG_FUNCTION_INFO_V1(tn_numbers_trunk_assign);
+
+/* numbers_trunk_assign(account_id, phone_number, trunk_sid) -> owned_numbers */
+Datum
+tn_numbers_trunk_assign(PG_FUNCTION_ARGS)
+{
+	int64		account_id = PG_GETARG_INT64(0);
+	char	   *phone = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *trunk = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	LiveNumber	ln;
+	Datum		result;
+
+	tn_require_worker();
+	tn_check_e164("phone_number", phone);
+	if (trunk[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("trunk_sid is required"),
+				 errhint("numbers_trunk_unassign() removes a number from its trunk.")));
+	tn_check_sid("trunk_sid", trunk, "TK");
+	twilio_require_credentials();
+
+	SPI_connect();
+	lock_live_number(account_id, phone, &ln);
+	if (ln.trunk_sid == NULL || strcmp(ln.trunk_sid, trunk) != 0)
+	{
+		StringInfoData form;
+		TwilioReply reply;
+
+		track_change(INTENT_TRUNK, &ln, NULL);
+		/* a number is on one trunk at a time: move it */
+		if (ln.trunk_sid)
+			trunk_remove(ln.trunk_sid, ln.sid, phone);
+		initStringInfo(&form);
+		twilio_form_add(&form, "PhoneNumberSid", ln.sid);
+		twilio_request(HTTP_POST, twilio_url(TWILIO_TRUNKING, "/v1/Trunks/%s/PhoneNumbers", trunk),
+					   form.data, 0, psprintf("assign %s to trunk %s", phone, trunk), &reply);
+		set_trunk(ln.number_id, trunk);
+	}
+	result = apply_and_return(ln.number_id, NULL);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(tn_numbers_trunk_unassign);
+
+/* numbers_trunk_unassign(account_id, phone_number) -> owned_numbers */
+Datum
+tn_numbers_trunk_unassign(PG_FUNCTION_ARGS)
+{
+	int64		account_id = PG_GETARG_INT64(0);
+	char	   *phone = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	LiveNumber	ln;
+	Datum		result;
+
+	tn_require_worker();
+	tn_check_e164("phone_number", phone);
+	twilio_require_credentials();
+
+	SPI_connect();
+	lock_live_number(account_id, phone, &ln);
+	if (ln.trunk_sid == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("phone number %s is not assigned to a trunk", phone)));
+	track_change(INTENT_TRUNK, &ln, NULL);
+	trunk_remove(ln.trunk_sid, ln.sid, phone);
+	set_trunk(ln.number_id, NULL);
+	result = apply_and_return(ln.number_id, NULL);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(tn_numbers_transfer);
+
+/*
+ * numbers_transfer(phone_number, from_account_id, to_account_id): the number
+ * changes hands, ledger-neutral (the period already paid stays paid; the new
+ * account is billed from the next period).  When the accounts map to
+ * different Twilio (sub)accounts, Twilio moves it too (AccountSid update).
+ */
+Datum
+tn_numbers_transfer(PG_FUNCTION_ARGS)
+{
+	char	   *phone = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int64		from_id = PG_GETARG_INT64(1);
+	int64		to_id = PG_GETARG_INT64(2);
+	LiveNumber	ln;
+	Account		to;
+	const char *from_sid;
+	const char *to_sid;
+	char	   *resource = NULL;
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		args[2];
+	Datum		result;
+
+	tn_require_worker();
+	tn_check_e164("phone_number", phone);
+	if (from_id == to_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_account_id and to_account_id are the same account")));
+	twilio_require_credentials();
+
+	SPI_connect();
+	lock_live_number(from_id, phone, &ln);
+	tn_load_account(to_id, &to);
+	if (strcmp(to.status, "active") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("account " INT64_FORMAT " is %s; numbers can only move to active accounts",
+						to_id, to.status)));
+	if (strcmp(to.currency, ln.currency) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("phone number %s is billed in %s, but account " INT64_FORMAT " pays in %s",
+						phone, ln.currency, to_id, to.currency)));
+
+	from_sid = ln.account_sid && ln.account_sid[0] ? ln.account_sid : tn_account_sid;
+	to_sid = to.twilio_account_sid && to.twilio_account_sid[0] ? to.twilio_account_sid : tn_account_sid;
+	if (strcmp(from_sid, to_sid) != 0)
+	{
+		StringInfoData form;
+		TwilioReply reply;
+
+		/* if we roll back, the worker moves it back from to_sid */
+		track_change(INTENT_TRANSFER, &ln, to_sid);
+		initStringInfo(&form);
+		twilio_form_add(&form, "AccountSid", to_sid);
+		twilio_request(HTTP_POST,
+					   twilio_account_url_for(from_sid, "/IncomingPhoneNumbers/%s.json", ln.sid),
+					   form.data, 0, psprintf("move %s to account %s", phone, to_sid), &reply);
+		resource = twilio_json_text(&reply);
+	}
+
+	args[0] = Int64GetDatum(ln.number_id);
+	args[1] = Int64GetDatum(to_id);
+	if (SPI_execute_with_args("UPDATE twilio_numbers.owned_numbers SET account_id = $2, origin = 'transferred', "
+							  "updated_at = now() WHERE number_id = $1",
+							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update owned_numbers");
+	result = apply_and_return(ln.number_id, resource);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
