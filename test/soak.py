@@ -35,6 +35,7 @@ import decimal
 import json
 import os
 import random
+import re
 import signal
 import sys
 import threading
@@ -231,10 +232,13 @@ class Shared:
         self.billing_totals = collections.Counter()
         self.watch_rounds = 0
         self.races = collections.Counter()
+        self.trail = collections.defaultdict(list)                      # phone -> what the soak did to it
+        self.last_outcome = {}
 
     def count(self, op, outcome, msg=None):
         with self.lock:
             self.stats[op][outcome] += 1
+            self.last_outcome[threading.current_thread().name] = outcome
             if msg and (op, outcome) not in self.samples:
                 self.samples[(op, outcome)] = msg.strip().splitlines()[0][:300]
 
@@ -418,7 +422,10 @@ class Client(threading.Thread):
         self.conn2 = None
         self.solo = sh.solo[i]
         self.n = 0
-        self.ops = [(w, name, getattr(self, 'op_' + name)) for name, w in OPS]
+        self.touched = []
+        weights = dict(OPS)
+        weights.update(sh.args.weights)
+        self.ops = [(weights[name], name, getattr(self, 'op_' + name)) for name, _ in OPS if weights[name] > 0]
         self.total_w = sum(w for w, _, _ in self.ops)
 
     # -- plumbing --------------------------------------------------------
@@ -452,6 +459,8 @@ class Client(threading.Thread):
                 if r <= 0:
                     break
             self.n += 1
+            self.touched = []
+            t0 = now()
             try:
                 self.ensure()
             except Exception as e:
@@ -470,10 +479,18 @@ class Client(threading.Thread):
                 self.sh.count(name, 'driver error', f'{type(e).__name__}: {e}')
                 log(f'client {self.i} {name}: {traceback.format_exc()}')
                 self.rollback()
+            if self.touched:
+                last = self.sh.last_outcome.get(self.name, '')
+                with self.sh.lock:
+                    for p in dict.fromkeys(self.touched):
+                        self.sh.trail[p].append(f'{iso(t0)}-{iso(now())[6:]} c{self.i} {name}: {last}')
             time.sleep(self.rng.uniform(0, 0.03))
         for c in (self.conn, self.conn2):
             if alive(c):
                 c.close()
+
+    def touch(self, *phones):
+        self.touched.extend(phones)
 
     def x(self, sql, args=None, conn=None):
         return q(conn or self.conn, sql, args)
@@ -484,7 +501,9 @@ class Client(threading.Thread):
                           ORDER BY phone_number""", (list(accts),))
         if not rows:
             raise Skip('no number')
-        return self.rng.choice(rows)
+        r = self.rng.choice(rows)
+        self.touch(r[1])
+        return r
 
     def config(self):
         cfg = {}
@@ -497,6 +516,7 @@ class Client(threading.Thread):
         return cfg
 
     def purchase_sql(self, acct, phones, cfg, conn=None):
+        self.touch(*(phones if isinstance(phones, list) else [phones]))
         names = ''.join(f', {k} => %({k})s' for k in cfg)
         args = dict(cfg, acct=acct)
         if isinstance(phones, list):
@@ -832,6 +852,7 @@ class Client(threading.Thread):
                 raise
         if kind != 'update' and not self.sh.reserve(phone):
             raise Skip('reserved')
+        self.touch(phone)
         t0 = now()
         try:
             self.x('BEGIN READ ONLY')
@@ -871,7 +892,7 @@ class Client(threading.Thread):
             raise Skip('insolvent account')
 
     def op_bad_deposit(self):
-        amount = self.rng.choice(['NaN', 'Infinity', '-Infinity', '-5', '0', '1.234', '1e40'])
+        amount = self.rng.choice(['NaN', 'Infinity', '-Infinity', '-5', '0', '1.234', '-0.01'])
         try:
             self.x('SELECT twilio_numbers.numbers_deposit(%s, %s::numeric)', (self.sh.victim, amount))
             return f'accepted {amount}'
@@ -885,6 +906,10 @@ class Client(threading.Thread):
     def op_hosted_order(self):
         acct = self.shared_acct()
         phone = self.rng.choice(self.sh.hosted_pool)
+        with self.sh.lock:
+            if phone in self.sh.reserved:
+                raise Skip('reserved')
+        self.touch(phone)
         rollback = self.rng.random() < 0.25
         self.x('BEGIN')
         self.x("""SELECT twilio_numbers.numbers_hosted_order(account_id => %s, phone_number => %s,
@@ -897,7 +922,8 @@ class Client(threading.Thread):
     def op_hosted_drive(self):
         """The carrier and Twilio's staff move an order on."""
         rows = self.x("""SELECT order_sid, status FROM twilio_numbers.hosted_orders
-                         WHERE status NOT IN ('completed', 'failed', 'canceled') ORDER BY order_sid""")
+                         WHERE status NOT IN ('completed', 'failed', 'canceled', 'action-required')
+                         ORDER BY order_sid""")
         if not rows:
             raise Skip('no order')
         sid, status = self.rng.choice(rows)
@@ -1195,16 +1221,20 @@ def watcher_thread(sh):
 # settling and the invariants
 # ---------------------------------------------------------------------------
 
-def settle(sh, conn, label, timeout_s=60):
+def settle(sh, conn, label, timeout_s=90, stall_s=25):
     """Wait until no job but hosted polls is pending, nothing is in flight,
-    and the hosted orders agree with Twilio; returns (settled, seconds)."""
+    and the hosted orders agree with Twilio — at most timeout_s, and at most
+    stall_s without any progress.  Returns (settled, seconds, conn)."""
     t0 = now()
     ok_rounds = 0
-    while now() - t0 < timeout_s:
+    last, last_change = None, now()
+    pend = inflight = hosted_diff = '?'
+    while now() - t0 < timeout_s and now() - last_change < stall_s:
         try:
-            pend, inflight = q1(conn, """SELECT
+            pend, inflight, done = q1(conn, """SELECT
                 (SELECT count(*) FROM twilio_numbers.work_queue WHERE status = 'pending' AND kind <> 'hosted_poll'),
-                (SELECT count(*) FROM twilio_numbers.inflight)""")
+                (SELECT count(*) FROM twilio_numbers.inflight),
+                (SELECT count(*) FROM twilio_numbers.work_queue WHERE status <> 'pending')""")
             st = sh.emu.state()
             emu_orders = {o['sid']: o['status'] for o in st['hosted_orders']}
             db_orders = q(conn, "SELECT order_sid, status FROM twilio_numbers.hosted_orders")
@@ -1213,6 +1243,8 @@ def settle(sh, conn, label, timeout_s=60):
         except psycopg2.Error:
             conn = connect('soak-check')
             continue
+        if (pend, inflight, done, hosted_diff) != last:
+            last, last_change = (pend, inflight, done, hosted_diff), now()
         if pend == 0 and inflight == 0 and hosted_diff == 0:
             ok_rounds += 1
             if ok_rounds >= 3:
@@ -1220,7 +1252,8 @@ def settle(sh, conn, label, timeout_s=60):
         else:
             ok_rounds = 0
         time.sleep(0.5)
-    log(f'{label}: not settled after {timeout_s}s (pending {pend}, in flight {inflight}, hosted differing {hosted_diff})')
+    log(f'{label}: not settled after {now() - t0:.0f}s (pending jobs {pend}, in flight {inflight}, '
+        f'hosted orders differing {hosted_diff})')
     return False, now() - t0, conn
 
 
@@ -1326,12 +1359,19 @@ def check_all(sh, conn, st_pre, reqlog, settled_info):
     # 3. one charge per (number, period), no overlap
     dup = q(conn, """SELECT number_id, period_start, count(*) FROM twilio_numbers.ledger WHERE kind = 'monthly_fee'
                      GROUP BY 1, 2 HAVING count(*) > 1 ORDER BY 1, 2 LIMIT 20""")
+    # (a period charged again for its rest, e.g. at a transfer, is no
+    # overlap when the first charge was refunded for it)
     over = q(conn, """SELECT number_id, prev_start, prev_end, period_start, period_end FROM (
-                        SELECT number_id, period_start, period_end,
-                               lag(period_start) OVER w AS prev_start, lag(period_end) OVER w AS prev_end
+                        SELECT number_id, account_id, period_start, period_end,
+                               lag(period_start) OVER w AS prev_start, lag(period_end) OVER w AS prev_end,
+                               lag(account_id) OVER w AS prev_account
                         FROM twilio_numbers.ledger WHERE kind = 'monthly_fee'
                         WINDOW w AS (PARTITION BY number_id ORDER BY period_start, entry_id)) x
-                      WHERE prev_end > period_start ORDER BY 1 LIMIT 20""")
+                      WHERE prev_end > period_start
+                        AND NOT EXISTS (SELECT 1 FROM twilio_numbers.ledger r
+                                        WHERE r.kind = 'refund' AND r.number_id = x.number_id
+                                          AND r.account_id = x.prev_account AND r.period_start = x.prev_start)
+                      ORDER BY 1 LIMIT 20""")
     charges = q1(conn, "SELECT count(*) FROM twilio_numbers.ledger WHERE kind = 'monthly_fee'")[0]
     R.add('one monthly charge per (number, period), periods never overlap',
           [f'number {n} charged {c} times for the period from {p}' for n, p, c in dup]
@@ -1532,7 +1572,17 @@ def main():
     ap.add_argument('--clients', type=int, default=8)
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--replay', default='')
+    ap.add_argument('--weights', default='', help='name=weight,... to change the mix (for experiments)')
     args = ap.parse_args()
+    try:
+        args.weights = {k: float(v) for k, v in (kv.split('=') for kv in args.weights.split(',') if kv)}
+        bad = set(args.weights) - set(dict(OPS))
+        if bad:
+            raise ValueError(f'no such operation: {", ".join(sorted(bad))}')
+    except ValueError as e:
+        print(f'soak: --weights: {e}; operations: {", ".join(n for n, _ in OPS)}')
+        print('0 passed, 1 failed')
+        return 1
     replay = args.replay or f'bash test/soak --seconds {args.seconds} --clients {args.clients} --seed {args.seed}'
     sh = Shared(args)
     print(f'soak: seed {args.seed}, {args.seconds} s, {args.clients} clients', flush=True)
@@ -1628,6 +1678,19 @@ def main():
                 out.append(f'          {f}')
             if len(fails) > 12:
                 out.append(f'          ... and {len(fails) - 12} more')
+            # evidence for the first two: the tables, the requests Twilio got, what the soak did
+            for f in fails[:2]:
+                m = re.search(r'(\+[1-9][0-9]{6,14})\b(?:.*?\b(PN[0-9a-f]{32})\b)?', f)
+                if not m:
+                    continue
+                phone, sid = m.groups()
+                if sid:
+                    try:
+                        out.append(f'          evidence {phone} {sid}: {history_of(conn, sid, phone, reqlog)}')
+                    except psycopg2.Error as e:
+                        out.append(f'          evidence {phone}: {e}')
+                for t in sh.trail.get(phone, [])[-6:]:
+                    out.append(f'            soak: {t}')
         else:
             passed += 1
             out.append(f'  ok    {name}' + (f'  [{info}]' if info else ''))
