@@ -1009,14 +1009,17 @@ def billing_thread(sh):
     def one(conn, rng):
         r = rng.random()
         days = rng.randint(1, 10) if r < 0.7 else rng.randint(15, 45) if r < 0.95 else rng.randint(60, 120)
-        # keep the solvent accounts solvent: what their numbers will cost, and more
-        for acct in sh.solvent:
-            if rng.random() < 0.8:
-                monthly = q1(conn, """SELECT coalesce(sum(monthly_price), 0) FROM twilio_numbers.owned_numbers
-                                      WHERE account_id = %s AND status IN ('active', 'past_due')""", (acct,))[0]
-                amount = round(float(monthly) * (days / 30.0 + 1) * 1.5 + rng.randint(100, 1000) / 100, 2)
-                q(conn, 'SELECT twilio_numbers.numbers_deposit(%s, %s, %s)', (acct, amount, 'billing top-up'))
         as_of = sh.billing_as_of + datetime.timedelta(days=days, seconds=rng.randint(0, 86399))
+        # keep the solvent accounts solvent: every period due by as_of (28-day
+        # months, so more than enough), and a little more
+        for acct in sh.solvent:
+            if rng.random() < 0.85:
+                due = q1(conn, """SELECT coalesce(sum(monthly_price * (1 + greatest(0,
+                                      extract(epoch FROM (%s - next_billing_at)) / 86400 / 28)::int)), 0)
+                                  FROM twilio_numbers.owned_numbers
+                                  WHERE account_id = %s AND status IN ('active', 'past_due')""", (as_of, acct))[0]
+                amount = round(float(due) * 1.2 + rng.randint(100, 1000) / 100, 2)
+                q(conn, 'SELECT twilio_numbers.numbers_deposit(%s, %s, %s)', (acct, amount, 'billing top-up'))
         row = qd(conn, 'SELECT * FROM twilio_numbers.numbers_run_billing(%s)', (as_of,))[0]
         sh.billing_as_of = as_of
         sh.count('billing', 'ok')
