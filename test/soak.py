@@ -32,6 +32,7 @@ import base64
 import collections
 import datetime
 import decimal
+import http.client
 import json
 import os
 import random
@@ -111,6 +112,9 @@ class Emu:
                 return e.code, json.loads(body)
             except ValueError:
                 return e.code, body.decode(errors='replace')
+        except (OSError, ValueError, http.client.HTTPException) as e:
+            # an injected fault (reset, hang, damaged body) on an API call
+            return None, f'{type(e).__name__}: {e}'
 
     def control(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
@@ -303,7 +307,7 @@ def other_system_buy(sh, rng, where, label):
         st, js = sh.emu.api('GET', f'/2010-04-01/Accounts/{acct}/AvailablePhoneNumbers/US/Local.json?'
                             + urllib.parse.urlencode({'AreaCode': OTHER_AREA_CODE, 'PageSize': 50}),
                             auth=auth)
-        if st != 200 or not js.get('available_phone_numbers'):
+        if st != 200 or not isinstance(js, dict) or not js.get('available_phone_numbers'):
             time.sleep(0.2)
             continue
         phone = rng.choice(js['available_phone_numbers'])['phone_number']
@@ -312,6 +316,17 @@ def other_system_buy(sh, rng, where, label):
                 'SmsUrl': f'https://other.example.com/sms/{label}'}
         st, js = sh.emu.api('POST', f'/2010-04-01/Accounts/{acct}/IncomingPhoneNumbers/Local.json', form,
                             auth=auth)
+        if st is None:
+            # no reply: it may have bought it all the same — look it up, as anyone should
+            for _ in range(10):
+                lst, ljs = sh.emu.api('GET', f'/2010-04-01/Accounts/{acct}/IncomingPhoneNumbers.json?'
+                                      + urllib.parse.urlencode({'PhoneNumber': phone}), auth=auth)
+                if lst == 200 and isinstance(ljs, dict):
+                    found = ljs.get('incoming_phone_numbers') or []
+                    if found:
+                        st, js = 201, found[0]
+                    break
+                time.sleep(0.2)
         if st == 201:
             rec = {'sid': js['sid'], 'phone': phone, 'account_sid': acct, 'friendly_name': form['FriendlyName'],
                    'voice_url': form['VoiceUrl'], 'sms_url': form['SmsUrl'], 'bought_at': now(), 'label': label}
@@ -920,15 +935,22 @@ class Client(threading.Thread):
         return 'ok (rolled back)' if rollback else 'ok'
 
     def op_hosted_drive(self):
-        """The carrier and Twilio's staff move an order on."""
-        rows = self.x("""SELECT order_sid, status FROM twilio_numbers.hosted_orders
+        """The carrier and Twilio's staff move an order on — one the tables
+        know (committed), from the status Twilio has now, never back."""
+        rows = self.x("""SELECT order_sid FROM twilio_numbers.hosted_orders
                          WHERE status NOT IN ('completed', 'failed', 'canceled', 'action-required')
                          ORDER BY order_sid""")
         if not rows:
             raise Skip('no order')
-        sid, status = self.rng.choice(rows)
+        at_twilio = {o['sid']: o for o in self.sh.emu.state()['hosted_orders']}
         seq = ['received', 'pending-verification', 'verified', 'pending-loa', 'carrier-processing', 'testing',
                'completed']
+        live = [r[0] for r in rows if at_twilio.get(r[0], {}).get('status') in seq[:-1]]
+        if not live:
+            raise Skip('no live order at Twilio')
+        sid = self.rng.choice(live)
+        self.touch(at_twilio[sid]['phone_number'])
+        status = at_twilio[sid]['status']
         r = self.rng.random()
         if r < 0.08:
             nxt = 'failed'
@@ -937,8 +959,7 @@ class Client(threading.Thread):
         elif r < 0.3:
             nxt = 'completed'
         else:
-            i = seq.index(status) if status in seq else 0
-            nxt = seq[min(i + 1, len(seq) - 1)]
+            nxt = seq[seq.index(status) + 1]
         st, _ = self.sh.emu.control('POST', f'/hosted/{sid}', {'status': nxt})
         return f'-> {nxt}' if st == 200 else f'emulator {st}'
 
@@ -1280,10 +1301,29 @@ def history_of(conn, sid, phone, reqlog):
     for r in q(conn, """SELECT finding, action FROM twilio_numbers.drift WHERE twilio_sid = %s ORDER BY drift_id""",
                (sid,)):
         parts.append(f'drift {r[0]}: {r[1]}')
-    reqs = [e for e in reqlog if (e['method'] != 'GET' and sid in e['path'])
+    reqs = [e for e in reqlog if (e['method'] != 'GET' and sid and sid in e['path'])
             or (e['method'] == 'POST' and e['path'].endswith('IncomingPhoneNumbers.json')
                 and e['form'].get('PhoneNumber') == phone)]
     for e in reqs[-4:]:
+        parts.append(f'{e["method"]} {e["path"].split("/")[-1]} {e["started_at"][11:23]} -> {e["status"]}'
+                     + (f' fault {e["fault"]}' if e.get('fault') else ''))
+    return '; '.join(parts) or 'no trace in the database'
+
+
+def hosted_history(conn, order_sid, phone, reqlog):
+    """What happened to a hosted order: its row and history, the requests."""
+    parts = []
+    for r in q(conn, """SELECT h.status, h.account_id, h.number_id, string_agg(x.status, '>' ORDER BY x.seen_at)
+                        FROM twilio_numbers.hosted_orders h
+                        LEFT JOIN twilio_numbers.hosted_order_history x USING (order_sid)
+                        WHERE h.order_sid = %s GROUP BY 1, 2, 3""", (order_sid,)):
+        parts.append(f'row {r[0]} acct {r[1]} number {r[2]} seen {r[3]}')
+    for r in q(conn, """SELECT job_id, kind, status, attempts, last_error FROM twilio_numbers.work_queue
+                        WHERE payload->>'order_sid' = %s ORDER BY job_id""", (order_sid,)):
+        parts.append(f'job {r[0]} {r[1]} {r[2]} x{r[3]}' + (f' ({r[4][:70]})' if r[4] else ''))
+    reqs = [e for e in reqlog if e['path'].startswith('/v2/HostedNumber/Orders')
+            and (order_sid in e['path'] or e['form'].get('PhoneNumber') == phone) and e['method'] != 'GET']
+    for e in reqs[-5:]:
         parts.append(f'{e["method"]} {e["path"].split("/")[-1]} {e["started_at"][11:23]} -> {e["status"]}'
                      + (f' fault {e["fault"]}' if e.get('fault') else ''))
     return '; '.join(parts) or 'no trace in the database'
@@ -1682,11 +1722,17 @@ def main():
             if len(fails) > 12:
                 out.append(f'          ... and {len(fails) - 12} more')
             # evidence for the first two: the tables, the requests Twilio got, what the soak did
-            for f in fails[:2]:
+            for f in fails[:3]:
                 m = re.search(r'(\+[1-9][0-9]{6,14})\b(?:.*?\b(PN[0-9a-f]{32})\b)?', f)
                 if not m:
                     continue
                 phone, sid = m.groups()
+                h = re.search(r'\b(HR[0-9a-f]{32})\b', f)
+                if h:
+                    try:
+                        out.append(f'          evidence {h.group(1)}: {hosted_history(conn, h.group(1), phone, reqlog)}')
+                    except psycopg2.Error as e:
+                        out.append(f'          evidence {h.group(1)}: {e}')
                 if sid:
                     try:
                         out.append(f'          evidence {phone} {sid}: {history_of(conn, sid, phone, reqlog)}')
