@@ -47,6 +47,7 @@ import urllib.parse
 import urllib.request
 
 import psycopg2
+import psycopg2.extensions
 import psycopg2.extras
 
 # ---------------------------------------------------------------------------
@@ -493,6 +494,10 @@ class Client(threading.Thread):
             except Exception as e:
                 self.sh.count(name, 'driver error', f'{type(e).__name__}: {e}')
                 log(f'client {self.i} {name}: {traceback.format_exc()}')
+                self.rollback()
+            # no operation leaves a transaction open for the next one
+            if alive(self.conn) and self.conn.get_transaction_status() != \
+                    psycopg2.extensions.TRANSACTION_STATUS_IDLE:
                 self.rollback()
             if self.touched:
                 last = self.sh.last_outcome.get(self.name, '')
@@ -1289,8 +1294,9 @@ class Results:
         self.items.append((name, list(failures), info))
 
 
-def history_of(conn, sid, phone, reqlog):
-    """Where a number at Twilio came from: rows, jobs, drift, the requests."""
+def history_of(conn, sid, phone, reqlog, until=None):
+    """Where a number at Twilio came from: rows, jobs, drift, the requests
+    (the last ones before until, HH:MM:SS.mmm UTC, when given)."""
     parts = []
     for r in q(conn, """SELECT number_id, account_id, status, origin, released_at FROM twilio_numbers.owned_numbers
                         WHERE twilio_sid = %s OR phone_number = %s ORDER BY number_id""", (sid, phone)):
@@ -1304,7 +1310,9 @@ def history_of(conn, sid, phone, reqlog):
     reqs = [e for e in reqlog if (e['method'] != 'GET' and sid and sid in e['path'])
             or (e['method'] == 'POST' and e['path'].endswith('IncomingPhoneNumbers.json')
                 and e['form'].get('PhoneNumber') == phone)]
-    for e in reqs[-4:]:
+    if until:
+        reqs = [e for e in reqs if e['started_at'][11:23] <= until]
+    for e in reqs[-5:]:
         parts.append(f'{e["method"]} {e["path"].split("/")[-1]} {e["started_at"][11:23]} -> {e["status"]}'
                      + (f' fault {e["fault"]}' if e.get('fault') else ''))
     return '; '.join(parts) or 'no trace in the database'
@@ -1733,12 +1741,14 @@ def main():
                         out.append(f'          evidence {h.group(1)}: {hosted_history(conn, h.group(1), phone, reqlog)}')
                     except psycopg2.Error as e:
                         out.append(f'          evidence {h.group(1)}: {e}')
+                until = f[:12] if re.match(r'\d\d:\d\d:\d\d\.\d{3} ', f) else None
                 if sid:
                     try:
-                        out.append(f'          evidence {phone} {sid}: {history_of(conn, sid, phone, reqlog)}')
+                        out.append(f'          evidence {phone} {sid}: {history_of(conn, sid, phone, reqlog, until)}')
                     except psycopg2.Error as e:
                         out.append(f'          evidence {phone}: {e}')
-                for t in sh.trail.get(phone, [])[-6:]:
+                trail = [t for t in sh.trail.get(phone, []) if not until or t[:12] <= until]
+                for t in trail[-6:]:
                     out.append(f'            soak: {t}')
         else:
             passed += 1
