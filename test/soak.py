@@ -1748,6 +1748,8 @@ def main():
                     except psycopg2.Error as e:
                         out.append(f'          evidence {phone}: {e}')
                 trail = [t for t in sh.trail.get(phone, []) if not until or t[:12] <= until]
+                if trail and not sid and not h:
+                    out.append(f'          evidence {phone}: what the soak did to it')
                 for t in trail[-6:]:
                     out.append(f'            soak: {t}')
         else:
