@@ -16,6 +16,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "utils/builtins.h"
 
 #include "twilio_numbers.h"
@@ -34,10 +36,20 @@ settle_creation(const ChangeKind *kind, const Intent *it)
 		job_enqueue(kind->undo_job, 0, it->phone, it->sid, it->twilio_account_sid, NULL, it->attempt_id);
 }
 
-/* A change rolled back: re-sync the number (a transfer also says where it went). */
+/*
+ * A change rolled back: re-sync the number (a transfer also says where it
+ * went) — unless its row rolled back too (a number bought and changed in one
+ * transaction): the purchase's compensation undoes the whole number.
+ */
 static void
 settle_change(const ChangeKind *kind, const Intent *it)
 {
+	if (SPI_execute_with_args("SELECT 1 FROM twilio_numbers.owned_numbers WHERE number_id = $1",
+							  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(it->number_id)}, NULL,
+							  true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read owned_numbers");
+	if (SPI_processed == 0)
+		return;
 	job_enqueue(kind->undo_job, it->number_id, it->phone, NULL, NULL,
 				it->twilio_account_sid[0]
 				? psprintf("{\"other_account_sid\": \"%s\"}", it->twilio_account_sid) : NULL, 0);

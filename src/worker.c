@@ -35,6 +35,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -122,6 +123,49 @@ look_around(long *next_job_ms)
 	return ready;
 }
 
+/*
+ * Settle one ended intent by its kind's rule, in a subtransaction: one that
+ * cannot be settled (its error is logged) must not keep the others from
+ * being settled.  Its slot is freed all the same — what it may have left at
+ * Twilio is still covered by its open attempt, which reconcile settles.
+ */
+static void
+settle_one(const Intent *it)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		const ChangeKind *kind = change_kind(it->kind);
+
+		kind->settle(kind, it);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ereport(WARNING,
+				(errmsg("twilio_numbers worker: could not settle the %s of %s: %s",
+						change_kind(it->kind)->name, it->phone, edata->message)));
+		tn_worker_note(WORKER_NOTE_ERROR, 0,
+					   psprintf("settling %s %s: %s", change_kind(it->kind)->name, it->phone, edata->message));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
 /* Settle ended intents (one transaction per batch), then free their slots. */
 static bool
 settle_intents(void)
@@ -135,7 +179,7 @@ settle_intents(void)
 	{
 		begin_tx("twilio_numbers: settling ended transactions");
 		for (int i = 0; i < n; i++)
-			change_kind(intents[i].kind)->settle(change_kind(intents[i].kind), &intents[i]);
+			settle_one(&intents[i]);
 		commit_tx();
 		tn_intents_free(slots, n);
 		settled = true;
@@ -451,6 +495,8 @@ drain_queue(void)
 	{
 		ran = true;
 		CHECK_FOR_INTERRUPTS();
+		/* jobs may be slow: transactions that ended meanwhile are not kept waiting for their slots */
+		(void) settle_intents();
 	}
 	return ran;
 }

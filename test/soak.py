@@ -192,12 +192,9 @@ def alive(conn):
 
 
 def map_twilio_account(conn, account_id, twilio_sid):
-    """THE place where a customer account is mapped to a Twilio (sub)account.
-
-    Today an UPDATE of accounts.twilio_account_sid (as a superuser: the DBA).
-    Issue 14 moves this mapping to a DBA function; change only this helper."""
-    q(conn, 'UPDATE twilio_numbers.accounts SET twilio_account_sid = %s WHERE account_id = %s',
-      (twilio_sid, account_id))
+    """THE place where a customer account is mapped to a Twilio (sub)account:
+    numbers_map_account, the DBA's function (it checks the SID with Twilio)."""
+    q(conn, 'SELECT twilio_numbers.numbers_map_account(%s, %s)', (account_id, twilio_sid))
 
 
 # ---------------------------------------------------------------------------
