@@ -183,7 +183,8 @@ tn_start_cluster() {
     } >>"$dir/data/postgresql.conf"
     TN_CLEANUP+=("tn_as_pg pg_ctl -D $dir/data -m immediate stop")
     tn_as_pg "${TN_CLOCK[@]}" pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
-        || { cat "$dir/server.log" >&2; tn_setup_failed "starting the throwaway cluster (pg_ctl start): see the server log above"; return 1; }
+        || { cat "$dir/server.log" >&2 2>/dev/null || true
+             tn_setup_failed "starting the throwaway cluster (pg_ctl start): see its messages and the server log above"; return 1; }
     export PGHOST=$dir PGPORT=$port PGUSER=postgres
     PGDATA_DIR=$dir/data
     PG_SERVER_LOG=$dir/server.log
