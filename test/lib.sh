@@ -2,7 +2,9 @@
 # machine up (packages, build, install), start the Twilio emulator and a
 # throwaway PostgreSQL cluster, and clean both up on exit.
 #
-# Source it; then call tn_setup, tn_start_emulator, tn_start_cluster.
+# Source it; then call tn_setup, tn_start_emulator, tn_start_cluster.  A
+# set-up step that fails ends with one line, "== set-up failed: …", saying
+# what failed and what to do, and returns 1.
 
 TN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # PG_MAJOR picks Debian's PostgreSQL /usr/lib/postgresql/N; PG_CONFIG may
@@ -34,16 +36,38 @@ trap 'exit 130' INT TERM
 
 tn_log() { printf '== %s\n' "$*" >&2; }
 
-# Run a command as the PostgreSQL user.
+# The last line of a failed set-up step: what failed and what to do.
+tn_setup_failed() { tn_log "set-up failed: $*"; return 1; }
+
+# Run a command as the PostgreSQL user, in the current directory if that
+# user may enter it and in / otherwise (the checkout may be under /root:
+# PostgreSQL's tools complain about a working directory they cannot enter).
 tn_as_pg() {
-    if [ "$(id -u)" = 0 ]; then runuser -u "$TN_PG_USER" -- env PATH="$PATH" "$@"; else "$@"; fi
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u "$TN_PG_USER" -- sh -c 'cd "$0" 2>/dev/null || cd /; exec "$@"' "$PWD" env PATH="$PATH" "$@"
+    else
+        "$@"
+    fi
+}
+
+# The emulator and its tests need Node.js 18.20.1 or later (Debian 12's
+# nodejs 18.20.4 is enough): node --test-concurrency came in 18.19, Prism
+# 5.14 (the contract run) declares 18.20.1.
+tn_check_node() {
+    local found
+    found=$(node --version 2>/dev/null) \
+        || { tn_setup_failed "no node on PATH: Node.js 18.20.1 or later is required; install Debian's nodejs and npm (apt-get install nodejs npm), then run this again"; return 1; }
+    node -e 'const [a, b, c] = process.versions.node.split(".").map(Number);
+             process.exit(a > 18 || (a === 18 && (b > 20 || (b === 20 && c >= 1))) ? 0 : 1)' \
+        || { tn_setup_failed "Node.js 18.20.1 or later is required, found $found ($(command -v node)): install Debian 12's nodejs (18.20.4) or a newer one first on PATH, then run this again"; return 1; }
 }
 
 # Install what is missing, build and install the extension, and the
 # emulator's test dependencies.  Idempotent and quiet when all is there.
 tn_setup() {
     local pkgs=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib
-                libcurl4-openssl-dev libipc-run-perl libfaketime curl make gcc ca-certificates openssl python3)
+                libcurl4-openssl-dev libipc-run-perl libfaketime curl make gcc ca-certificates openssl python3
+                python3-psycopg2)
     local missing=() p sudo=
     [ "$(id -u)" = 0 ] || sudo=sudo
     for p in "${pkgs[@]}"; do
@@ -52,19 +76,29 @@ tn_setup() {
     command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
     if [ ${#missing[@]} -gt 0 ]; then
         tn_log "installing ${missing[*]}"
-        $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 \
+            || { tn_setup_failed "apt-get update (to install ${missing[*]}): see the lines above; check the machine's apt sources and network, then run this again"; return 1; }
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2 \
+            || { tn_setup_failed "apt-get install ${missing[*]}: see the lines above; install them by hand, then run this again"; return 1; }
     fi
-    # the emulator's tests need node --test-concurrency (Node 20.10+);
-    # Debian 12's own nodejs is 18, so say so plainly rather than fail later
-    node -e 'const [a, b] = process.versions.node.split(".").map(Number);
-             process.exit(a > 20 || (a === 20 && b >= 10) ? 0 : 1)' \
-        || { tn_log "Node.js 20.10 or later is required (found $(node --version))"; return 1; }
-    id "$TN_PG_USER" >/dev/null 2>&1 || $sudo useradd --system --create-home "$TN_PG_USER"
+    tn_check_node || return 1
+    if ! id "$TN_PG_USER" >/dev/null 2>&1; then
+        $sudo useradd --system --create-home "$TN_PG_USER" \
+            || { tn_setup_failed "useradd $TN_PG_USER (the user that runs PostgreSQL): see the lines above"; return 1; }
+    fi
 
     tn_log "building twilio_numbers"
-    make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" >&2
-    $sudo make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" install >&2
+    make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" >&2 \
+        || { tn_setup_failed "make (building twilio_numbers with $PG_CONFIG): see make's messages above; fix them, then run this again"; return 1; }
+    $sudo make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" install >&2 \
+        || { tn_setup_failed "make install (into $("$PG_CONFIG" --pkglibdir) and $("$PG_CONFIG" --sharedir)/extension): see the lines above"; return 1; }
+}
+
+# The emulator's test dependencies (npm ci of test/emulator/package-lock.json,
+# unless node_modules was installed from it already).
+tn_setup_emulator_deps() {
+    "$TN_ROOT/test/emulator/run-tests" --install-only \
+        || tn_setup_failed "npm ci (the emulator's test dependencies, test/emulator/package-lock.json): see npm's messages above; the npm registry must be reachable (npm config get registry), then run this again"
 }
 
 # A benchmark's scratch directory, readable by the PostgreSQL user and
@@ -88,11 +122,19 @@ tn_start_emulator() {
     for ((i=0; i<200; i++)); do
         line=$(grep -m1 'listening on' "$out" 2>/dev/null || true)
         [ -n "$line" ] && break
-        kill -0 "$EMU_PID" 2>/dev/null || { cat "$dir/stderr" >&2; return 1; }
+        if ! kill -0 "$EMU_PID" 2>/dev/null; then
+            cat "$dir/stderr" >&2
+            tn_setup_failed "starting the Twilio emulator (test/twilio-emulator): it exited; see its messages above"
+            return 1
+        fi
         sleep 0.05
     done
     EMU_URL=${line##* }
-    [ -n "$EMU_URL" ] || { tn_log "emulator did not start"; return 1; }
+    if [ -z "$EMU_URL" ]; then
+        cat "$dir/stderr" >&2
+        tn_setup_failed "starting the Twilio emulator (test/twilio-emulator): no ready line within 10 s; see its messages above"
+        return 1
+    fi
     export EMU_URL
 }
 
@@ -128,7 +170,7 @@ tn_faketime_sweep() {
 # Extra postgresql.conf lines may be passed as arguments.
 tn_start_cluster() {
     local dir line
-    tn_clock || { tn_log "TN_FAKETIME=$TN_FAKETIME is not a date"; return 1; }
+    tn_clock || { tn_setup_failed "TN_FAKETIME=$TN_FAKETIME is not a date"; return 1; }
     # no TCP: the port only names the socket file in this private directory
     local port=5432
     dir=$(mktemp -d /tmp/tn-pg.XXXXXX)
@@ -137,7 +179,8 @@ tn_start_cluster() {
     [ "$(id -u)" = 0 ] && chown "$TN_PG_USER" "$dir"
     # UTF-8 whatever the caller's locale: expected outputs hold non-ASCII text
     tn_as_pg initdb -D "$dir/data" -A trust -U postgres --no-sync --locale=C.UTF-8 --encoding=UTF8 \
-        >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
+        >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; tn_setup_failed "initdb (a throwaway cluster in $dir): see its messages above"; return 1; }
     {
         echo "listen_addresses = ''"
         echo "port = $port"
@@ -156,7 +199,8 @@ tn_start_cluster() {
     } >>"$dir/data/postgresql.conf"
     TN_CLEANUP+=("tn_as_pg pg_ctl -D $dir/data -m immediate stop")
     tn_as_pg "${TN_CLOCK[@]}" pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
-        || { cat "$dir/server.log" >&2; return 1; }
+        || { cat "$dir/server.log" >&2 2>/dev/null || true
+             tn_setup_failed "starting the throwaway cluster (pg_ctl start): see its messages and the server log above"; return 1; }
     export PGHOST=$dir PGPORT=$port PGUSER=postgres
     PGDATA_DIR=$dir/data
     PG_SERVER_LOG=$dir/server.log

@@ -37,8 +37,7 @@ sub spawn_listening
 		# the child never returns into the test (nor runs its END blocks)
 		open STDOUT, '>', $out or POSIX::_exit(127);
 		open STDERR, '>', "$out.err" or POSIX::_exit(127);
-		exec(@cmd);
-		print STDERR "exec $cmd[0]: $!\n";
+		exec(@cmd) or print STDERR "exec $cmd[0]: $!\n";
 		POSIX::_exit(127);
 	}
 	push @spawned, $pid;

@@ -1,12 +1,12 @@
 'use strict';
 // Command line: test/twilio-emulator --port PORT --account-sid AC... --auth-token TOKEN
-//   [--seed N] [--api-key SK... --api-secret S] [--host 127.0.0.1] [--max-log N]
+//   [--seed N] [--deterministic-sids] [--api-key SK... --api-secret S] [--host 127.0.0.1] [--max-log N]
 // Prints exactly one line when ready; SIGTERM/SIGINT close it and exit 0.
 
 const { Emulator } = require('./server');
 
 const USAGE = 'usage: twilio-emulator --port PORT --account-sid AC... --auth-token TOKEN '
-  + '[--seed N] [--api-key SK... --api-secret SECRET] [--host ADDR] [--max-log N]';
+  + '[--seed N] [--deterministic-sids] [--api-key SK... --api-secret SECRET] [--host ADDR] [--max-log N]';
 
 function parseArgs(argv) {
   const opts = { seed: 1, host: '127.0.0.1' };
@@ -14,9 +14,15 @@ function parseArgs(argv) {
     '--port': 'port', '--account-sid': 'accountSid', '--auth-token': 'authToken', '--seed': 'seed',
     '--api-key': 'apiKey', '--api-secret': 'apiSecret', '--host': 'host', '--max-log': 'maxLog',
   };
+  const switches = { '--deterministic-sids': 'deterministicSids' }; // no value
   for (let i = 0; i < argv.length; i++) {
     let [flag, value] = argv[i].split(/=(.*)/s);
     if (flag === '--help' || flag === '-h') return { help: true };
+    if (switches[flag]) {
+      if (value !== undefined) throw new Error(`${flag} takes no value`);
+      opts[switches[flag]] = true;
+      continue;
+    }
     if (!names[flag]) throw new Error(`unknown option ${flag}`);
     if (value === undefined) {
       value = argv[++i];

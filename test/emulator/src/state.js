@@ -1,9 +1,14 @@
 'use strict';
 // Everything the emulator remembers: accounts, owned numbers, trunks, hosted
 // number orders, the clock, the request log and the faults. It lives in
-// memory; reset() returns to the seeded starting point. SIDs come from a
-// per-prefix counter hashed with the seed, so a replayed scenario gets the
-// same SIDs, which keeps snapshots of emulator output stable.
+// memory; reset() returns to the seeded starting point.
+//
+// SIDs are never handed out twice, as on Twilio: each is a per-prefix counter
+// hashed with the seed and a random nonce drawn when the process starts, and
+// reset() keeps the counters. A database that outlives a reset or a restart
+// (same seed or not) never meets an old SID. --deterministic-sids drops the
+// nonce and lets reset() clear the counters, so that a replayed scenario gets
+// the same SIDs again (for snapshots of emulator output).
 
 const crypto = require('crypto');
 const { Inventory } = require('./inventory');
@@ -13,12 +18,14 @@ class State {
     this.opts = opts;
     this.inventory = new Inventory(opts.seed);
     this.maxLog = opts.maxLog || 100000;
+    this.sidNonce = opts.deterministicSids ? null : crypto.randomBytes(16).toString('hex');
+    this.counters = {};
     this.reset();
   }
 
   reset() {
     this.inventory.reset();
-    this.counters = {};
+    if (this.opts.deterministicSids) this.counters = {};
     this.clockOffsetMs = 0;
     this.numbers = new Map(); //   PN sid -> owned number
     this.byPhone = new Map(); //   phone -> owned number
@@ -44,7 +51,8 @@ class State {
 
   newSid(prefix) {
     const n = (this.counters[prefix] = (this.counters[prefix] || 0) + 1);
-    return prefix + crypto.createHash('md5').update(`${this.opts.seed}:${prefix}:${n}`).digest('hex');
+    const input = this.sidNonce ? `${this.opts.seed}:${prefix}:${n}:${this.sidNonce}` : `${this.opts.seed}:${prefix}:${n}`;
+    return prefix + crypto.createHash('md5').update(input).digest('hex');
   }
 
   // Which account a set of Basic credentials acts as, or null.

@@ -195,7 +195,8 @@ function run(args) {
 test('command line: bad arguments exit 2 with usage; SIGTERM exits 0 after exactly one ready line', async () => {
   for (const args of [[], ['--port', '0'], ['--port', 'x', '--account-sid', ACCOUNT, '--auth-token', 't'],
     ['--port', '0', '--account-sid', 'AC12', '--auth-token', 't'], ['--port', '0', '--account-sid', ACCOUNT, '--auth-token', 't', '--api-key', 'SK0'],
-    ['--port', '0', '--account-sid', ACCOUNT, '--auth-token', 't', '--bogus', '1']]) {
+    ['--port', '0', '--account-sid', ACCOUNT, '--auth-token', 't', '--bogus', '1'],
+    ['--port', '0', '--account-sid', ACCOUNT, '--auth-token', 't', '--deterministic-sids=yes']]) {
     const r = await run(args);
     assert.strictEqual(r.code, 2, args.join(' '));
     assert.match(r.err, /usage: twilio-emulator/);

@@ -44,11 +44,55 @@ test('buying a number returns the full IncomingPhoneNumber and removes it from t
   assertTwilioError(assert, await buy({ PhoneNumber: '+14155550123' }), 400, 21422);
 });
 
-test('SIDs are deterministic after a reset', async () => {
-  const a = (await buy({ PhoneNumber: '+14155550123' })).json.sid;
+// One SID of each kind a scenario creates (number, trunk, hosted order,
+// subaccount), and the first page of a search: what a replayed scenario sees.
+async function scenario(e) {
+  const created = async (res) => { assert.strictEqual(res.status, 201, res.text); return res.json.sid; };
+  return {
+    sids: [
+      await created(await e.api('POST', '/IncomingPhoneNumbers.json', { form: { PhoneNumber: '+14155550123' } })),
+      await created(await e.req('POST', '/v1/Trunks', { form: { FriendlyName: 'T' } })),
+      await created(await e.req('POST', '/v2/HostedNumber/Orders', { form: { PhoneNumber: '+15017122661',
+        ContactPhoneNumber: '+15017122662', AddressSid: 'AD0123456789abcdef0123456789abcdef', Email: 'me@example.com' } })),
+      await created(await e.req('POST', '/2010-04-01/Accounts.json', { form: { FriendlyName: 'Sub' } })),
+    ],
+    search: (await e.api('GET', '/AvailablePhoneNumbers/US/Local.json', { query: { AreaCode: '415', PageSize: '50' } }))
+      .json.available_phone_numbers.map((n) => [n.phone_number, n.locality, n.capabilities, n.beta]),
+  };
+}
+
+test('SIDs are never handed out twice: not after a reset, not after a restart with the same seed', async () => {
+  const first = await scenario(emu);
   await emu.control('POST', 'reset');
-  const b = (await buy({ PhoneNumber: '+14155550123' })).json.sid;
-  assert.strictEqual(a, b);
+  const afterReset = await scenario(emu);
+  const restarted = await startEmulator(); // the same (default) seed
+  let again;
+  try {
+    again = await scenario(restarted);
+  } finally {
+    await restarted.stop();
+  }
+  const all = [...first.sids, ...afterReset.sids, ...again.sids];
+  assert.strictEqual(new Set(all).size, all.length, all.join(' '));
+  // the inventory stays what the seed makes it
+  assert.deepStrictEqual(afterReset.search, first.search);
+  assert.deepStrictEqual(again.search, first.search);
+});
+
+test('--deterministic-sids: the same SIDs again after a reset and after a restart with the same seed', async () => {
+  const a = await startEmulator(['--deterministic-sids']);
+  const b = await startEmulator(['--deterministic-sids']);
+  const c = await startEmulator(['--deterministic-sids', '--seed', '2']);
+  try {
+    const first = await scenario(a);
+    await a.control('POST', 'reset');
+    assert.deepStrictEqual((await scenario(a)).sids, first.sids);
+    assert.deepStrictEqual((await scenario(b)).sids, first.sids);
+    const other = (await scenario(c)).sids;
+    assert.ok(other.every((sid) => !first.sids.includes(sid)), 'another seed gives other SIDs');
+  } finally {
+    await Promise.all([a.stop(), b.stop(), c.stop()]);
+  }
 });
 
 test('buy refusals: invalid number 21421, unknown number 21422, nothing given 21421', async () => {
