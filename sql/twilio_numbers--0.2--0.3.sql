@@ -300,13 +300,17 @@ BEGIN
                EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
                        WHERE q.twilio_sid = t.sid AND q.status = 'pending') AS queued,
                EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o WHERE o.twilio_sid = t.sid) AS released_here,
+               -- the attempt that created it: by the SID it recorded, or (a crash
+               -- came before it could) by what it asked for, when and where
                (SELECT a.attempt_id FROM twilio_numbers.purchase_attempts a
                 WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
-                  AND a.phone_number = t.phone AND a.twilio_account_sid = t.account_sid
-                  AND t.created BETWEEN a.started_at - interval '5 minutes' AND a.deadline + interval '5 minutes'
-                  AND twilio_numbers._configured_as(t.r, a.request_fields, a.request_md5)
                   AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
-                ORDER BY a.recorded_in = p_epoch DESC, a.attempt_id DESC
+                  AND (a.twilio_sid = t.sid
+                       OR (a.twilio_sid IS NULL AND a.phone_number = t.phone AND a.twilio_account_sid = t.account_sid
+                           AND t.created BETWEEN a.started_at - interval '5 minutes'
+                                             AND a.deadline + interval '5 minutes'
+                           AND twilio_numbers._configured_as(t.r, a.request_fields, a.request_md5)))
+                ORDER BY a.twilio_sid IS NOT NULL DESC, a.recorded_in = p_epoch DESC, a.attempt_id DESC
                 LIMIT 1) AS attempt_id
         FROM pg_temp.tn_reconcile_seen t
         WHERE NOT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
@@ -377,20 +381,17 @@ BEGIN
                   WHERE o.twilio_sid = u.twilio_sid AND o.status <> 'released');
 
     -- open attempts read before the listing whose transactions are over:
-    -- a live row has the number (the crash came after the commit) ...
+    -- a row of ours has the SID it recorded (the crash came after the commit) ...
     UPDATE twilio_numbers.purchase_attempts a
-    SET state = 'closed', outcome = 'committed', twilio_sid = o.twilio_sid, closed_at = now()
+    SET state = 'closed', outcome = 'committed', closed_at = now()
     FROM twilio_numbers.owned_numbers o
     WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
       AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
-      AND o.phone_number = a.phone_number AND o.status <> 'released'
-      AND coalesce(o.twilio_account_sid, p_main) = a.twilio_account_sid
-      AND o.purchased_at >= a.started_at - interval '5 minutes';
-    -- ... or its outcome is still to be found out: a job looks the number up
-    -- until the attempt's deadline (a request still on its way when the
-    -- crash came may land later) and undoes what the attempt created
-    INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_account_sid, payload, attempt_id)
-    SELECT 'compensate', a.phone_number, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
+      AND o.twilio_sid = a.twilio_sid;
+    -- ... or a job settles it: by its SID, or — a request still on its way
+    -- when the crash came may land later — looking the number up until then
+    INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_sid, twilio_account_sid, payload, attempt_id)
+    SELECT 'compensate', a.phone_number, a.twilio_sid, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
     FROM twilio_numbers.purchase_attempts a
     WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
       AND a.recorded_in = p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
@@ -405,13 +406,13 @@ BEGIN
     -- a hosted order being filed when the crash came: a committed order
     -- closes it; this epoch's is undone by a job, another epoch's reported
     UPDATE twilio_numbers.purchase_attempts a
-    SET state = 'closed', outcome = 'committed', twilio_sid = h.order_sid, closed_at = now()
+    SET state = 'closed', outcome = 'committed', closed_at = now()
     FROM twilio_numbers.hosted_orders h
     WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'hosted_order'
       AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
-      AND h.phone_number = a.phone_number AND h.created_at >= a.started_at - interval '5 minutes';
-    INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_account_sid, payload, attempt_id)
-    SELECT 'hosted_cancel', a.phone_number, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
+      AND h.order_sid = a.twilio_sid;
+    INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_sid, twilio_account_sid, payload, attempt_id)
+    SELECT 'hosted_cancel', a.phone_number, a.twilio_sid, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
     FROM twilio_numbers.purchase_attempts a
     WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'hosted_order'
       AND a.recorded_in = p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)

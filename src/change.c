@@ -63,7 +63,7 @@ track_change(int kind, const LiveNumber *ln, const char *other_account_sid)
 
 	tn_xact_reserve(1);
 	slot = tn_intent_change(kind, ln->number_id, ln->phone);
-	tn_xact_track_intent(slot);
+	tn_xact_track_intent(slot, false);
 	if (other_account_sid)
 		tn_intent_set_sid(slot, ln->sid, other_account_sid);
 }

@@ -57,7 +57,7 @@ settle_change(const ChangeKind *kind, const Intent *it)
 
 static const ChangeKind change_kinds[] = {
 	{INTENT_PURCHASE, "purchase", "compensate", settle_creation,
-	twilio_owned_by_phone, tn_live_row_owns, twilio_release_number},
+	twilio_owned_by_phone, tn_live_row_owns, release_number_wherever},
 	{INTENT_HOSTED, "hosted order", "hosted_cancel", settle_creation,
 	hosted_orders_by_phone, tn_hosted_order_committed, hosted_order_cancel},
 	{INTENT_UPDATE, "update", "resync", settle_change},

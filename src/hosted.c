@@ -164,7 +164,7 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	/* the intent and its recorded attempt, then create.c's one POST */
 	tn_xact_reserve(1);
 	slot = tn_intent_begin(INTENT_HOSTED, account_id, 0, phone);
-	tn_xact_track_intent(slot);
+	tn_xact_track_intent(slot, true);
 	attempts_record(&slot, 1, acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid, 0, NULL);
 
 	initStringInfo(&form);
@@ -189,6 +189,7 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	c.twilio_account_sid = acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid;
 	c.post_again = false;
 	resource = twilio_create_once(&c);
+	attempts_record_sids(&slot, 1);
 	args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(resource));
 
 	/* what we asked for, where Twilio's resource does not say */

@@ -108,51 +108,55 @@ managed_accounts(void)
 }
 
 /*
- * Release a number of ours: DELETE it where the row says; if Twilio has it
- * elsewhere (a rolled-back transfer left it in the other subaccount), find
- * it by its SID — unique forever — in the other managed accounts.
+ * Release a number of ours by its SID — unique forever — wherever it is: in
+ * home (where we last knew it), else in another managed account (a transfer
+ * rolled back in a savepoint, or a purchase moved and then rolled back, may
+ * have left it there).  True when it is gone everywhere.
  */
-static bool
-run_release(const Job *job, char **error)
+bool
+release_number_wherever(const char *home, const char *sid, char **error)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(job->number_id)};
-	const char *home = job->account_sid ? job->account_sid : tn_account_sid;
+	TwilioReply reply;
+	ListCell   *lc;
 
-	if (job->sid)
+	home = home && home[0] ? home : tn_account_sid;
+	twilio_request(HTTP_DELETE, twilio_account_url_for(home, "/IncomingPhoneNumbers/%s.json", sid),
+				   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "release the number", &reply);
+	if (!reply.http.complete || (reply.http.status >= 300 && reply.http.status != 404))
 	{
-		TwilioReply reply;
-		ListCell   *lc;
+		*error = tn_describe_failure(&reply);
+		return false;
+	}
+	if (reply.http.status != 404)
+		return true;
+	foreach(lc, managed_accounts())
+	{
+		const char *other = lfirst(lc);
 
-		twilio_request(HTTP_DELETE, twilio_account_url_for(home, "/IncomingPhoneNumbers/%s.json", job->sid),
-					   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "release the number", &reply);
+		if (strcmp(other, home) == 0)
+			continue;
+		twilio_request(HTTP_GET, twilio_account_url_for(other, "/IncomingPhoneNumbers/%s.json", sid),
+					   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "look the number up", &reply);
 		if (!reply.http.complete || (reply.http.status >= 300 && reply.http.status != 404))
 		{
 			*error = tn_describe_failure(&reply);
 			return false;
 		}
-		if (reply.http.status == 404)
-			foreach(lc, managed_accounts())
-			{
-				const char *other = lfirst(lc);
-
-				if (strcmp(other, home) == 0)
-					continue;
-				twilio_request(HTTP_GET, twilio_account_url_for(other, "/IncomingPhoneNumbers/%s.json", job->sid),
-							   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "look the number up", &reply);
-				if (!reply.http.complete || (reply.http.status >= 300 && reply.http.status != 404))
-				{
-					*error = tn_describe_failure(&reply);
-					return false;
-				}
-				if (reply.http.status < 300)
-				{
-					if (!twilio_release_number(other, job->sid, error))
-						return false;
-					break;
-				}
-			}
+		if (reply.http.status < 300)
+			return twilio_release_number(other, sid, error);
 	}
+	return true;
+}
+
+/* Release a number after its release committed; the row is then released. */
+static bool
+run_release(const Job *job, char **error)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job->number_id)};
+
+	if (job->sid && !release_number_wherever(job->account_sid, job->sid, error))
+		return false;
 	if (SPI_execute_with_args("UPDATE twilio_numbers.owned_numbers "
 							  "SET status = 'released', updated_at = now() "
 							  "WHERE number_id = $1 AND status = 'releasing'",

@@ -293,7 +293,7 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 	for (int i = 0; i < n; i++)
 	{
 		nbs[i].slot = slots[i];
-		tn_xact_track_intent(slots[i]);
+		tn_xact_track_intent(slots[i], true);
 	}
 	check_funds(&acct, others, total);
 
@@ -357,6 +357,7 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 	}
 	for (int i = 0; i < n; i++)
 		buy_at_twilio(&nbs[i], &acct, cfg);
+	attempts_record_sids(slots, n);
 
 	/* 6. the rows and the ledger entries: the account row is locked here */
 	initStringInfo(&rows);

@@ -81,12 +81,34 @@ attempts_record(const int *slots, int n, const char *twilio_account_sid, uint16 
 						 "(pg_stat_activity) and the server log.")));
 }
 
-/* Insert and commit the attempt rows of reqs; ids[i] = the new attempt_id. */
+/*
+ * Backend side: have the SIDs Twilio answered written into these intents'
+ * attempts, so that the proof names exactly what was created even if a
+ * later change of the same transaction (an update, a transfer) makes the
+ * resource look different, and wherever it moves.
+ */
+void
+attempts_record_sids(const int *slots, int n)
+{
+	tn_intents_request_sids(slots, n);
+	if (!tn_intents_wait_recorded(slots, n, RECORD_WAIT_MS))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not record what Twilio created"),
+				 errdetail("The attempt recorder did not commit it within %d ms; the purchase is undone.",
+						   RECORD_WAIT_MS),
+				 errhint("Check that the \"twilio_numbers attempt recorder\" process runs "
+						 "(pg_stat_activity) and the server log.")));
+}
+
+/* Do the recorder's work in one transaction; ids[i] = the attempt_id done. */
 static void
 record_batch(const AttemptRequest *reqs, int n, int64 *ids)
 {
 	Oid			types[8] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTOID};
-	SPIPlanPtr	plan;
+	Oid			close_types[3] = {INT8OID, TEXTOID, TEXTOID};
+	SPIPlanPtr	open_plan;
+	SPIPlanPtr	close_plan;
 	char	   *epoch;
 
 	SetCurrentStatementStartTimestamp();
@@ -96,28 +118,51 @@ record_batch(const AttemptRequest *reqs, int n, int64 *ids)
 	pgstat_report_activity(STATE_RUNNING, "twilio_numbers: recording purchase attempts");
 
 	epoch = attempt_epoch();
-	plan = SPI_prepare("INSERT INTO twilio_numbers.purchase_attempts "
-					   "(kind, phone_number, twilio_account_sid, recorded_in, backend_pid, deadline, "
-					   " request_fields, request_md5) "
-					   "VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, '')) RETURNING attempt_id", 8, types);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the attempt insert");
+	open_plan = SPI_prepare("INSERT INTO twilio_numbers.purchase_attempts "
+							"(kind, phone_number, twilio_account_sid, recorded_in, backend_pid, deadline, "
+							" request_fields, request_md5) "
+							"VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, '')) RETURNING attempt_id", 8, types);
+	/* a SID written, or the attempt closed ($2: its outcome; NULL: still open) */
+	close_plan = SPI_prepare("UPDATE twilio_numbers.purchase_attempts SET "
+							 "twilio_sid = coalesce(nullif($3, ''), twilio_sid), "
+							 "state = CASE WHEN $2 IS NULL THEN state ELSE 'closed' END, outcome = $2, "
+							 "closed_at = CASE WHEN $2 IS NULL THEN NULL ELSE now() END "
+							 "WHERE attempt_id = $1 AND state = 'open'", 3, close_types);
+	if (open_plan == NULL || close_plan == NULL)
+		elog(ERROR, "could not prepare the attempt statements");
 	for (int i = 0; i < n; i++)
 	{
-		Datum		args[8];
+		const AttemptRequest *r = &reqs[i];
 		bool		isnull;
 
-		args[0] = CStringGetTextDatum(reqs[i].kind == INTENT_HOSTED ? "hosted_order" : "purchase");
-		args[1] = CStringGetTextDatum(reqs[i].phone);
-		args[2] = CStringGetTextDatum(reqs[i].twilio_account_sid);
-		args[3] = CStringGetTextDatum(epoch);
-		args[4] = Int32GetDatum(reqs[i].pid);
-		args[5] = TimestampTzGetDatum(reqs[i].deadline);
-		args[6] = creation_fields_array(reqs[i].config_mask);
-		args[7] = CStringGetTextDatum(reqs[i].config_md5);
-		if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-			elog(ERROR, "could not insert into purchase_attempts");
-		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (r->op == ATTEMPT_OPEN)
+		{
+			Datum		args[8];
+
+			args[0] = CStringGetTextDatum(r->kind == INTENT_HOSTED ? "hosted_order" : "purchase");
+			args[1] = CStringGetTextDatum(r->phone);
+			args[2] = CStringGetTextDatum(r->twilio_account_sid);
+			args[3] = CStringGetTextDatum(epoch);
+			args[4] = Int32GetDatum(r->pid);
+			args[5] = TimestampTzGetDatum(r->deadline);
+			args[6] = creation_fields_array(r->config_mask);
+			args[7] = CStringGetTextDatum(r->config_md5);
+			if (SPI_execute_plan(open_plan, args, NULL, false, 1) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+				elog(ERROR, "could not insert into purchase_attempts");
+			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		else
+		{
+			Datum		args[3];
+			char		nulls[3] = {' ', r->op == ATTEMPT_CLOSE ? ' ' : 'n', ' '};
+
+			args[0] = Int64GetDatum(r->attempt_id);
+			args[1] = CStringGetTextDatum(r->committed ? "committed" : "refused");
+			args[2] = CStringGetTextDatum(r->sid);
+			if (SPI_execute_plan(close_plan, args, nulls, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not update purchase_attempts");
+			ids[i] = r->attempt_id;
+		}
 	}
 
 	SPI_finish();
@@ -134,8 +179,10 @@ recorder_exit(int code, Datum arg)
 }
 
 /*
- * The recorder's loop: take every waiting request, commit their rows in one
- * transaction, tell the backends; sleep until the next request wakes it.
+ * The recorder's loop: take all its work — attempts to open before a
+ * request, SIDs Twilio answered, attempts of committed (or never sent)
+ * creations to close — do it in one transaction, tell the backends and free
+ * the closed ones' slots; sleep until the next request wakes it.
  */
 void
 tn_recorder_main(Datum main_arg)

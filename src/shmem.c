@@ -49,6 +49,8 @@ typedef struct TnShared
 
 static TnShared *shared = NULL;
 
+static bool recorder_closes(const Intent *it);
+
 Size
 tn_shmem_size(void)
 {
@@ -405,6 +407,7 @@ tn_intent_end(int slot, bool committed)
 {
 	Intent	   *it;
 	bool		work = false;
+	Latch	   *recorder = NULL;
 
 	if (shared == NULL)
 		return false;
@@ -419,10 +422,15 @@ tn_intent_end(int slot, bool committed)
 			it->ended = true;
 			it->committed = committed;
 			it->hold_cents = 0;
-			work = true;
+			if (recorder_closes(it))
+				recorder = shared->recorder_latch;
+			else
+				work = true;
 		}
 	}
 	LWLockRelease(shared->lock);
+	if (recorder)
+		SetLatch(recorder);
 	return work;
 }
 
@@ -437,7 +445,7 @@ tn_intents_ended(Intent *out, int *slots, int max)
 	{
 		Intent	   *it = &shared->intents[i];
 
-		if (it->in_use && it->ended && it->dboid == MyDatabaseId)
+		if (it->in_use && it->ended && it->dboid == MyDatabaseId && !recorder_closes(it))
 		{
 			out[n] = *it;
 			slots[n] = i;
@@ -559,7 +567,34 @@ tn_intents_request_attempts(const int *slots, int n, const char *twilio_account_
 		SetLatch(latch);
 }
 
-/* The requests waiting for the recorder (copied, up to max). */
+/* Ask the recorder to write the SIDs Twilio answered into these intents' attempts. */
+void
+tn_intents_request_sids(const int *slots, int n)
+{
+	Latch	   *latch;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < n; i++)
+		shared->intents[slots[i]].recorder_op = RECORDER_SET_SID;
+	latch = shared->recorder_latch;
+	LWLockRelease(shared->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
+/*
+ * Is this ended intent the recorder's to settle?  A creation whose
+ * transaction committed, or whose request never left, needs no request to
+ * Twilio: only its attempt closed, which the recorder does within a commit
+ * of the transaction's end.  Rolled-back ones go to the worker.
+ */
+static bool
+recorder_closes(const Intent *it)
+{
+	return it->ended && it->attempt_state == ATTEMPT_RECORDED && (it->committed || !it->posted);
+}
+
+/* The recorder's work (copied, up to max): attempts to open, SIDs to write, attempts to close. */
 int
 tn_intents_attempt_requests(AttemptRequest *out, int max)
 {
@@ -569,29 +604,42 @@ tn_intents_attempt_requests(AttemptRequest *out, int max)
 	for (int i = 0; i < shared->max_intents && n < max; i++)
 	{
 		Intent	   *it = &shared->intents[i];
+		uint8		op = 0;
 
-		if (it->in_use && it->attempt_state == ATTEMPT_REQUESTED && it->dboid == MyDatabaseId)
-		{
-			out[n].slot = i;
-			out[n].generation = it->generation;
-			out[n].kind = it->kind;
-			out[n].pid = it->pid;
-			out[n].deadline = it->deadline;
-			out[n].config_mask = it->config_mask;
-			strlcpy(out[n].config_md5, it->config_md5, sizeof(out[n].config_md5));
-			strlcpy(out[n].phone, it->phone, sizeof(out[n].phone));
-			strlcpy(out[n].twilio_account_sid, it->twilio_account_sid, sizeof(out[n].twilio_account_sid));
-			n++;
-		}
+		if (!it->in_use || it->dboid != MyDatabaseId)
+			continue;
+		if (it->attempt_state == ATTEMPT_REQUESTED)
+			op = ATTEMPT_OPEN;
+		else if (recorder_closes(it))
+			op = ATTEMPT_CLOSE;
+		else if (it->attempt_state == ATTEMPT_RECORDED && it->recorder_op == RECORDER_SET_SID)
+			op = ATTEMPT_SID;
+		if (op == 0)
+			continue;
+		out[n].slot = i;
+		out[n].generation = it->generation;
+		out[n].op = op;
+		out[n].attempt_id = it->attempt_id;
+		out[n].committed = it->committed;
+		strlcpy(out[n].sid, it->sid, sizeof(out[n].sid));
+		out[n].kind = it->kind;
+		out[n].pid = it->pid;
+		out[n].deadline = it->deadline;
+		out[n].config_mask = it->config_mask;
+		strlcpy(out[n].config_md5, it->config_md5, sizeof(out[n].config_md5));
+		strlcpy(out[n].phone, it->phone, sizeof(out[n].phone));
+		strlcpy(out[n].twilio_account_sid, it->twilio_account_sid, sizeof(out[n].twilio_account_sid));
+		n++;
 	}
 	LWLockRelease(shared->lock);
 	return n;
 }
 
 /*
- * The recorder committed these attempts (ids[i] = 0: it could not): tell
- * the waiting backends.  A slot freed and reused meanwhile is left alone —
- * its attempt row stays open until reconcile closes it.
+ * The recorder did this work (ids[i] = 0: it could not): tell the waiting
+ * backends, and free the slots of closed attempts.  A slot freed and reused
+ * meanwhile is left alone — an attempt row opened for it stays open until
+ * reconcile settles it.
  */
 void
 tn_intents_attempts_recorded(const AttemptRequest *reqs, const int64 *ids, int n)
@@ -601,10 +649,25 @@ tn_intents_attempts_recorded(const AttemptRequest *reqs, const int64 *ids, int n
 	{
 		Intent	   *it = &shared->intents[reqs[i].slot];
 
-		if (it->in_use && it->generation == reqs[i].generation && it->attempt_state == ATTEMPT_REQUESTED)
+		if (!it->in_use || it->generation != reqs[i].generation)
+			continue;
+		switch (reqs[i].op)
 		{
-			it->attempt_id = ids[i];
-			it->attempt_state = ids[i] ? ATTEMPT_RECORDED : ATTEMPT_FAILED;
+			case ATTEMPT_OPEN:
+				if (it->attempt_state == ATTEMPT_REQUESTED)
+				{
+					it->attempt_id = ids[i];
+					it->attempt_state = ids[i] ? ATTEMPT_RECORDED : ATTEMPT_FAILED;
+				}
+				break;
+			case ATTEMPT_SID:
+				if (it->recorder_op == RECORDER_SET_SID)
+					it->recorder_op = ids[i] ? RECORDER_IDLE : RECORDER_FAILED;
+				break;
+			case ATTEMPT_CLOSE:
+				if (ids[i])
+					it->in_use = false;
+				break;
 		}
 	}
 	LWLockRelease(shared->lock);
@@ -612,9 +675,9 @@ tn_intents_attempts_recorded(const AttemptRequest *reqs, const int64 *ids, int n
 }
 
 /*
- * Wait until the recorder has recorded every one of these intents' attempts
- * (cancel and statement_timeout interrupt the wait).  False when one failed
- * or timeout_ms passed; those still waiting are then marked failed.
+ * Wait until the recorder has done what these intents asked of it (cancel
+ * and statement_timeout interrupt the wait).  False when something failed
+ * or timeout_ms passed; what still waits is then marked failed.
  */
 bool
 tn_intents_wait_recorded(const int *slots, int n, long timeout_ms)
@@ -630,10 +693,10 @@ tn_intents_wait_recorded(const int *slots, int n, long timeout_ms)
 		LWLockAcquire(shared->lock, LW_SHARED);
 		for (int i = 0; i < n; i++)
 		{
-			uint8		st = shared->intents[slots[i]].attempt_state;
+			Intent	   *it = &shared->intents[slots[i]];
 
-			waiting |= st == ATTEMPT_REQUESTED;
-			ok &= st != ATTEMPT_FAILED;
+			waiting |= it->attempt_state == ATTEMPT_REQUESTED || it->recorder_op == RECORDER_SET_SID;
+			ok &= it->attempt_state != ATTEMPT_FAILED && it->recorder_op != RECORDER_FAILED;
 		}
 		LWLockRelease(shared->lock);
 		if (!waiting)
@@ -642,8 +705,14 @@ tn_intents_wait_recorded(const int *slots, int n, long timeout_ms)
 		{
 			LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 			for (int i = 0; i < n; i++)
-				if (shared->intents[slots[i]].attempt_state == ATTEMPT_REQUESTED)
-					shared->intents[slots[i]].attempt_state = ATTEMPT_FAILED;
+			{
+				Intent	   *it = &shared->intents[slots[i]];
+
+				if (it->attempt_state == ATTEMPT_REQUESTED)
+					it->attempt_state = ATTEMPT_FAILED;
+				if (it->recorder_op == RECORDER_SET_SID)
+					it->recorder_op = RECORDER_FAILED;
+			}
 			LWLockRelease(shared->lock);
 			ok = false;
 			break;

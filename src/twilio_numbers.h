@@ -236,6 +236,11 @@ extern void calllog_record(HttpMethod method, const char *url, long status,
 #define ATTEMPT_RECORDED	2	/* committed: attempt_id names the row */
 #define ATTEMPT_FAILED		3	/* the recorder could not record it */
 
+/* What a backend waits for the recorder to do about its intent's attempt. */
+#define RECORDER_IDLE		0
+#define RECORDER_SET_SID	1	/* write what Twilio created (sid) into the row */
+#define RECORDER_FAILED		2	/* it could not */
+
 /* A Twilio change made inside a transaction that may still roll back. */
 typedef struct Intent
 {
@@ -245,6 +250,7 @@ typedef struct Intent
 	bool		posted;			/* the change may have reached Twilio */
 	uint8		kind;			/* INTENT_* */
 	uint8		attempt_state;	/* ATTEMPT_* */
+	uint8		recorder_op;	/* RECORDER_*: a pending request for the recorder */
 	uint32		generation;		/* tells a reused slot from the one a request named */
 	Oid			dboid;
 	int			pid;
@@ -262,11 +268,20 @@ typedef struct Intent
 	char		twilio_account_sid[40]; /* where the number is; a resync's other account */
 } Intent;
 
-/* An attempt the recorder is asked to commit (copied out of an intent). */
+/* What the recorder does for an intent. */
+#define ATTEMPT_OPEN	1		/* insert the attempt row */
+#define ATTEMPT_SID		2		/* write the SID Twilio answered into it */
+#define ATTEMPT_CLOSE	3		/* close it: the transaction committed, or nothing was sent */
+
+/* A piece of work for the recorder (copied out of an intent). */
 typedef struct AttemptRequest
 {
 	int			slot;
 	uint32		generation;
+	uint8		op;				/* ATTEMPT_OPEN, _SID, _CLOSE */
+	int64		attempt_id;		/* _SID, _CLOSE */
+	bool		committed;		/* _CLOSE: committed (else: nothing was sent) */
+	char		sid[40];		/* _SID, _CLOSE */
 	uint8		kind;
 	int			pid;
 	TimestampTz deadline;
@@ -326,11 +341,12 @@ extern void tn_intents_request_attempts(const int *slots, int n, const char *twi
 extern int	tn_intents_attempt_requests(AttemptRequest *out, int max);
 extern void tn_intents_attempts_recorded(const AttemptRequest *reqs, const int64 *ids, int n);
 extern bool tn_intents_wait_recorded(const int *slots, int n, long timeout_ms);
+extern void tn_intents_request_sids(const int *slots, int n);
 
 /* ---- xact.c: transaction callbacks (memory only) ----------------------- */
 
 extern void tn_xact_reserve(int n);
-extern void tn_xact_track_intent(int slot);
+extern void tn_xact_track_intent(int slot, bool creation);
 extern void tn_xact_wake_worker_at_commit(void);
 
 /* ---- jobs.c: what the worker does for each kind of queued job ---------- */
@@ -361,6 +377,7 @@ typedef enum JobOutcome
 extern JobOutcome tn_job_run(const Job *job, char **error, long *again_ms);
 extern bool tn_live_row_owns(const char *sid);
 extern void attempt_close(int64 attempt_id, const char *outcome, const char *sid);
+extern bool release_number_wherever(const char *home, const char *sid, char **error);
 extern void job_enqueue(const char *kind, int64 number_id, const char *phone, const char *sid,
 						const char *account_sid, const char *payload, int64 attempt_id);
 
@@ -446,6 +463,7 @@ extern PGDLLEXPORT void tn_recorder_main(Datum main_arg);
 extern void attempts_record(const int *slots, int n, const char *twilio_account_sid, uint16 config_mask,
 							const char *config_md5);
 extern char *attempt_epoch(void);
+extern void attempts_record_sids(const int *slots, int n);
 
 /* ---- reconcile.c: the database and Twilio compared --------------------- */
 

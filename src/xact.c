@@ -16,12 +16,14 @@
 
 #include "twilio_numbers.h"
 
-/* This transaction's intents: their slots and the subtransaction each
- * belongs to now. */
+/* This transaction's intents: their slots, the subtransaction each
+ * belongs to now, and whether that subtransaction (or one below) rolled back. */
 typedef struct TrackedIntent
 {
 	int			slot;
 	SubTransactionId subxid;
+	bool		creation;		/* a creation: over at its savepoint's rollback */
+	bool		rolled_back;
 } TrackedIntent;
 
 static bool callbacks_registered = false;
@@ -60,7 +62,7 @@ xact_callback(XactEvent event, void *arg)
 
 	work = false;
 	for (int i = 0; i < n_mine; i++)
-		work |= tn_intent_end(mine[i].slot, committed);
+		work |= tn_intent_end(mine[i].slot, committed && !mine[i].rolled_back);
 	if (work || (committed && wake_at_commit))
 		tn_wake_worker();
 	n_mine = 0;
@@ -68,11 +70,13 @@ xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * Subtransactions: an intent made inside a savepoint (or a PL/pgSQL
- * exception block) that rolls back is over at once — its funds hold and
- * slot are released, and the worker settles what it may have left at
- * Twilio — even if the transaction goes on; one whose savepoint is
- * released now belongs to the parent.
+ * Subtransactions: a creation (a purchase, a hosted order) made inside a
+ * savepoint (or a PL/pgSQL exception block) that rolls back is over at once
+ * — its funds hold and slot are released, and the worker undoes what it may
+ * have left at Twilio — even if the transaction goes on.  A change of a
+ * number is re-synced only when the whole transaction is over: the row it
+ * must be put back in step with may be one this transaction bought.  An
+ * intent whose savepoint is released now belongs to the parent.
  */
 static void
 subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -85,12 +89,14 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	{
 		if (mine[i].subxid == mySubid)
 		{
-			if (event == SUBXACT_EVENT_ABORT_SUB)
+			if (event == SUBXACT_EVENT_ABORT_SUB && mine[i].creation)
 			{
 				work |= tn_intent_end(mine[i].slot, false);
 				continue;		/* no longer this transaction's */
 			}
-			if (event == SUBXACT_EVENT_COMMIT_SUB)
+			if (event == SUBXACT_EVENT_ABORT_SUB)
+				mine[i].rolled_back = true;
+			if (event == SUBXACT_EVENT_ABORT_SUB || event == SUBXACT_EVENT_COMMIT_SUB)
 				mine[i].subxid = parentSubid;
 		}
 		mine[kept++] = mine[i];
@@ -131,11 +137,13 @@ tn_xact_reserve(int n)
 
 /* Mark the intent in slot as this transaction's, ended at its end. */
 void
-tn_xact_track_intent(int slot)
+tn_xact_track_intent(int slot, bool creation)
 {
 	Assert(n_mine < cap_mine);
 	mine[n_mine].slot = slot;
 	mine[n_mine].subxid = GetCurrentSubTransactionId();
+	mine[n_mine].creation = creation;
+	mine[n_mine].rolled_back = false;
 	n_mine++;
 }
 
