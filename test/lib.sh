@@ -46,6 +46,18 @@ tn_setup() {
                 libcurl4-openssl-dev libipc-run-perl libfaketime curl make gcc ca-certificates openssl python3)
     local missing=() p sudo=
     [ "$(id -u)" = 0 ] || sudo=sudo
+    # a PostgreSQL that test/versions built from source (17, 18: not in
+    # bookworm) is there already; its packages are not asked of apt
+    if [ -e "$PGBIN/../.tn-built-from-source" ]; then
+        local keep=()
+        for p in "${pkgs[@]}"; do
+            case $p in
+                postgresql-"$PG_MAJOR"|postgresql-server-dev-"$PG_MAJOR"|postgresql-contrib) ;;
+                *) keep+=("$p") ;;
+            esac
+        done
+        pkgs=("${keep[@]}")
+    fi
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
