@@ -1,8 +1,8 @@
 /*
  * compat.h — every PostgreSQL version check of twilio_numbers lives here.
  *
- * The extension targets PostgreSQL 15, 17 and 18 (16 through the same code
- * paths as 17); these shims keep 14–18 buildable so that a version
+ * The extension targets PostgreSQL 15, 17 and 18, and 16 through branches
+ * that 15 or 17 take too; these shims keep 14–18 buildable so that a version
  * difference is one #if in one place, never scattered.
  */
 #ifndef TWILIO_NUMBERS_COMPAT_H
