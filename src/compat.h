@@ -1,13 +1,23 @@
 /*
  * compat.h — every PostgreSQL version check of twilio_numbers lives here.
  *
- * The extension targets PostgreSQL 15; these shims keep 14–17 buildable so
- * that a version difference is one #if in one place, never scattered.
+ * The extension targets PostgreSQL 15, 17 and 18, and 16 through branches
+ * that 15 or 17 take too; these shims keep 14–18 buildable so that a version
+ * difference is one #if in one place, never scattered.
  */
 #ifndef TWILIO_NUMBERS_COMPAT_H
 #define TWILIO_NUMBERS_COMPAT_H
 
 #include "postgres.h"
+
+/*
+ * PG 18 replaced pg_attribute_noreturn(), written after a declaration, with
+ * pg_noreturn, written before it.  Before 18, pg_attribute_noreturn() is GCC's
+ * attribute, which may stand before the declaration too.
+ */
+#ifndef pg_noreturn
+#define pg_noreturn pg_attribute_noreturn()
+#endif
 
 /* PG 15 added shmem_request_hook; before it, requests went in _PG_init. */
 #if PG_VERSION_NUM >= 150000

@@ -70,6 +70,18 @@ tn_setup() {
                 python3-psycopg2)
     local missing=() p sudo=
     [ "$(id -u)" = 0 ] || sudo=sudo
+    # a PostgreSQL that test/versions built from source (17, 18: not in
+    # bookworm) is there already; its packages are not asked of apt
+    if [ -e "$PGBIN/../.tn-built-from-source" ]; then
+        local keep=()
+        for p in "${pkgs[@]}"; do
+            case $p in
+                postgresql-"$PG_MAJOR"|postgresql-server-dev-"$PG_MAJOR"|postgresql-contrib) ;;
+                *) keep+=("$p") ;;
+            esac
+        done
+        pkgs=("${keep[@]}")
+    fi
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
@@ -88,6 +100,11 @@ tn_setup() {
     fi
 
     tn_log "building twilio_numbers"
+    # objects built against another PostgreSQL's headers are not reused
+    if [ "$(cat "$TN_ROOT/src/.built-with" 2>/dev/null)" != "$PG_CONFIG" ]; then
+        make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" clean >&2
+        echo "$PG_CONFIG" >"$TN_ROOT/src/.built-with"
+    fi
     make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" >&2 \
         || { tn_setup_failed "make (building twilio_numbers with $PG_CONFIG): see make's messages above; fix them, then run this again"; return 1; }
     $sudo make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" install >&2 \

@@ -2,6 +2,7 @@
 use strict;
 use warnings;
 
+use File::Spec;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -49,7 +50,10 @@ my ($ret, $out, $err) = $node->psql('postgres',
 like($err, qr/canceling statement due to statement timeout/, 'statement_timeout ends the hung search');
 
 # ---- TLS: a self-signed certificate is refused unless ca_file trusts it -----
-my $dir = PostgreSQL::Test::Utils::tempdir();
+# (absolute: the server reads ca_file from its data directory, and since 16
+# the TAP library's temporary directories lie under TESTDATADIR, "tmp_check"
+# relative to the working directory when unset; 15 used TESTDIR/tmp_check)
+my $dir = File::Spec->rel2abs(PostgreSQL::Test::Utils::tempdir());
 system_or_bail('openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
 	'-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
 	'-keyout', "$dir/key.pem", '-out', "$dir/cert.pem");

@@ -182,9 +182,19 @@ sub wait_restarted
 {
 	my ($node, $old_pid, $cond) = @_;
 	$cond //= 'true';
-	$node->poll_query_until('postgres',
-		"SELECT pid <> $old_pid AND ($cond) FROM twilio_numbers.worker_status")
-	  or die "no restart";
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	while (time() < $deadline)
+	{
+		# while the server restarts psql may die under IPC::Run ("Broken
+		# pipe"): that is one more try, not the end of the test
+		my $ok = eval {
+			$node->poll_query_until('postgres',
+				"SELECT pid <> $old_pid AND ($cond) FROM twilio_numbers.worker_status");
+		};
+		return if $ok;
+		usleep(200_000);
+	}
+	die "no restart";
 }
 
 # A new funded account; returns its id.
