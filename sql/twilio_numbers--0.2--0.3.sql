@@ -448,26 +448,31 @@ BEGIN
     FROM gone g
     RETURNING *;
 
-    -- configuration that differs: Twilio is put back in step with the row
+    -- configuration that differs, or a number of ours in another managed
+    -- account than its row says (a transfer rolled back when a crash took
+    -- the worker's memory of it): Twilio is put back in step with the row
     RETURN QUERY
     WITH differs AS MATERIALIZED (
         SELECT o.number_id, o.account_id, o.phone_number, o.twilio_sid,
-               twilio_numbers._config_to_push(o.number_id, t.r) AS push
+               twilio_numbers._config_to_push(o.number_id, t.r) AS push,
+               nullif(t.account_sid, coalesce(o.twilio_account_sid, p_main)) AS moved_to
         FROM twilio_numbers.owned_numbers o
         JOIN pg_temp.tn_reconcile_seen t ON t.sid = o.twilio_sid
         WHERE o.status IN ('active', 'past_due')),
     queued AS (
         INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, payload)
-        SELECT 'resync', d.number_id, d.phone_number, '{"reason": "reconcile"}'
+        SELECT 'resync', d.number_id, d.phone_number,
+               jsonb_strip_nulls(jsonb_build_object('reason', 'reconcile', 'other_account_sid', d.moved_to))
         FROM differs d
-        WHERE d.push <> '{}'
+        WHERE (d.push <> '{}' OR d.moved_to IS NOT NULL)
           AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
                           WHERE q.number_id = d.number_id AND q.kind = 'resync' AND q.status = 'pending')
         RETURNING number_id)
     INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, number_id, account_id, detail, action)
     SELECT 'config_drift', d.phone_number, d.twilio_sid, d.number_id, d.account_id,
-           jsonb_build_object('to_push', d.push), 'resync queued'
-    FROM differs d WHERE d.push <> '{}'
+           jsonb_strip_nulls(jsonb_build_object('to_push', nullif(d.push, '{}'), 'moved_to', d.moved_to)),
+           'resync queued'
+    FROM differs d WHERE d.push <> '{}' OR d.moved_to IS NOT NULL
     RETURNING *;
 
     PERFORM twilio_numbers._wake_worker_at_commit();

@@ -6,7 +6,8 @@
  * not have created the resource.  The protocol, for every kind of creation:
  *   1. the intent's attempt is recorded (recorder.c) before the first POST;
  *   2. one POST; a definite answer (created, or refused) ends it;
- *   3. no reply, or a 5xx: look the phone number up, never POST blindly.
+ *   3. no reply, a 5xx, or a 2xx whose body cannot be read: look the phone
+ *      number up, never POST blindly.
  *      What the look-up finds is taken as ours only if it can only be ours:
  *      created within this attempt's time, configured as this attempt
  *      asked (the attempt records a fingerprint of the fields it sent), and
@@ -182,7 +183,8 @@ twilio_create_once(const Creation *c)
 			resource = twilio_json_text(&reply);
 			break;
 		}
-		if (reply.http.complete && reply.http.status < 500)
+		/* a 2xx whose body cannot be read created it all the same: look it up */
+		if (reply.http.complete && reply.http.status >= 300 && reply.http.status < 500)
 		{
 			/* after a lost reply, "not available" may be our own first POST */
 			if (attempt > 0 && reply.twilio_code == 21422)
