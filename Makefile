@@ -54,7 +54,7 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(patsubst %,sql/schema/%.sql,$(SCHEMA)) Ma
 
 # The TAP tests' helpers (test/t/TwilioNumbersTest.pm) and the credentials
 # they start the emulator with: test/lib.sh's unless the environment says.
-override PROVE_FLAGS += -I $(srcdir)/test/t
+override PROVE_FLAGS += -I test/t
 export TN_ROOT ?= $(abspath $(srcdir))
 export TN_ACCOUNT_SID ?= AC0123456789abcdef0123456789abcdef
 export TN_AUTH_TOKEN ?= tok3n-s3cret-0f-the-test-account

@@ -57,6 +57,9 @@ BEGIN
     RETURN (SELECT o FROM twilio_numbers.owned_numbers o WHERE o.number_id = num.number_id);
 END $$;
 
+-- Adopt a number that is at Twilio in a managed account (C: one look-up,
+-- nothing else is sent to Twilio); a DBA's call, for moving an existing
+-- business onto the extension.
 CREATE FUNCTION numbers_adopt(
     account_id        bigint,
     phone_number      text,

@@ -3,6 +3,8 @@
 -- hosted on Twilio for SMS; the worker follows each order's life cycle
 --------------------------------------------------------------------------
 
+-- One row per order, with the status Twilio last gave it; a completed order
+-- gets its owned number (number_id).
 CREATE TABLE hosted_orders (
     order_sid                 text PRIMARY KEY CHECK (order_sid ~ '^HR[0-9a-fA-F]{32}$'),
     account_id                bigint NOT NULL REFERENCES accounts,
@@ -173,9 +175,13 @@ BEGIN
     END IF;
 END $$;
 
+-- 'US' or 'CA' for a +1 number (Canadian area codes).
 CREATE FUNCTION _nanp_country(phone text) RETURNS text
 AS 'MODULE_PATHNAME', 'tn_nanp_country_sql' LANGUAGE C IMMUTABLE STRICT;
 
+-- Filing and cancelling an order (C: Twilio is called in the caller's
+-- transaction, and an order filed in a transaction that rolls back is
+-- canceled).
 CREATE FUNCTION numbers_hosted_order(
     account_id           bigint,
     phone_number         text,

@@ -69,6 +69,7 @@ CREATE TRIGGER ledger_apply AFTER INSERT ON ledger
     REFERENCING NEW TABLE AS new_entries
     FOR EACH STATEMENT EXECUTE FUNCTION _ledger_apply();
 
+-- The ledger is append-only: a mistake is corrected with a new entry.
 CREATE FUNCTION _ledger_append_only() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN

@@ -49,6 +49,9 @@ BEGIN
                  ORDER BY o.number_id;
 END $$;
 
+-- Buy, change, assign to a trunk, transfer (C): each change at Twilio is an
+-- intent of the caller's transaction, undone at Twilio if it rolls back
+-- (README "The life of a purchase").
 CREATE FUNCTION numbers_purchase(
     account_id            bigint,
     phone_number          text,
@@ -145,9 +148,11 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION numbers_transfer IS
   'Move a number to another account; between Twilio subaccounts it is moved at Twilio too. Ledger-neutral.';
 
--- The refund goes to the account that paid the current period, for what it
--- paid (a number transferred after its period was paid is refunded to the
--- payer); a past-due number, or a period nobody paid, gets none.
+-- Release a number: the refund now, Twilio's DELETE queued for the worker
+-- after the commit.  The refund goes to the account that paid the current
+-- period, for what it paid (a number transferred after its period was paid
+-- is refunded to the payer); a past-due number, or a period nobody paid,
+-- gets none.
 CREATE FUNCTION numbers_release(account_id bigint, phone_number text) RETURNS numeric
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE

@@ -236,6 +236,8 @@ BEGIN
     PERFORM twilio_numbers._wake_worker_at_commit();
 END $$;
 
+-- List every managed account at Twilio and compare (C, then _reconcile);
+-- the worker runs it at start-up and every reconcile_interval_s.
 CREATE FUNCTION numbers_reconcile() RETURNS SETOF drift
 AS 'MODULE_PATHNAME', 'tn_numbers_reconcile'
 LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
