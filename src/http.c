@@ -164,7 +164,7 @@ get_handle(void)
 	curl_easy_setopt(curl_handle, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(curl_handle, CURLOPT_HTTPHEADER, curl_headers);
 	curl_easy_setopt(curl_handle, CURLOPT_USERAGENT,
-					 "twilio_numbers/" TN_VERSION_STRING " (PostgreSQL " PG_MAJORVERSION ")");
+					 "twilio_numbers/" EXTVERSION " (PostgreSQL " PG_MAJORVERSION ")");
 	curl_easy_setopt(curl_handle, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(curl_handle, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(curl_handle, CURLOPT_TCP_NODELAY, 1L);

@@ -17,7 +17,6 @@
 #include "utils/timestamp.h"
 
 #define TN_SCHEMA "twilio_numbers"
-#define TN_VERSION_STRING "0.3"
 
 /*
  * SQLSTATEs of the project class TN (see README "Errors").  Standard codes

@@ -12,9 +12,11 @@ use TwilioNumbersTest;
 my $emu = start_emulator();
 my $node = new_node('upgrade', $emu, "twilio_numbers.worker_interval_ms = 100");
 
-# the objects of the extension, as text, in a stable order
+# the objects of the extension, as text, in a stable order (by their
+# descriptions: an install and an update create them in different orders)
 my $objects = q{
-SELECT string_agg(pg_describe_object(classid, objid, objsubid), E'\n' ORDER BY 1)
+SELECT string_agg(pg_describe_object(classid, objid, objsubid), E'\n'
+                  ORDER BY pg_describe_object(classid, objid, objsubid))
 FROM pg_depend
 WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'twilio_numbers')};
@@ -22,6 +24,26 @@ my $definitions = q{
 SELECT md5(string_agg(pg_get_functiondef(p.oid), '' ORDER BY p.oid::regprocedure::text))
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = 'twilio_numbers' AND p.prokind = 'f'};
+
+# ... and its whole schema as pg_dump --binary-upgrade writes it (it dumps an
+# extension's members): every column in its place, constraints, indexes,
+# triggers, views, comments, privileges; then the tables whose data pg_dump
+# keeps.  OIDs (and what pg_upgrade would carry over with them), transaction
+# ids and the dump's random key are left out.
+sub schema_of
+{
+	my ($db) = @_;
+	my ($dump, $err) =
+	  run_command([ 'pg_dump', '--binary-upgrade', '--schema-only', '-d', $node->connstr($db) ]);
+	die "pg_dump $db: $err" if $err ne '';
+	$dump =~ s/^\\(un)?restrict \S+$//mg;
+	$dump =~ s/^SELECT pg_catalog\.binary_upgrade_set_next_\w+\(.*\);$//mg;
+	$dump =~ s/(WHERE oid = |relfrozenxid = |relminmxid = )'\d+'/$1'N'/g;
+	$dump =~ s/(binary_upgrade_create_empty_extension\(.*?, ')\{[\d,]*\}'/$1\{N\}'/g;
+	return $dump . "\n" . $node->safe_psql($db,
+		"SELECT string_agg(c::regclass::text, ', ' ORDER BY c::regclass::text) "
+		  . "FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'twilio_numbers'");
+}
 
 my $current = $node->safe_psql('postgres',
 	"SELECT default_version FROM pg_available_extensions WHERE name = 'twilio_numbers'");
@@ -45,6 +67,7 @@ for my $from ('0.1', '0.2')
 		'the updated extension has exactly the objects of a fresh install');
 	is($node->safe_psql($db, $definitions), $node->safe_psql('fresh', $definitions),
 		'and the same function definitions');
+	is(schema_of($db), schema_of('fresh'), 'and the same schema, as pg_dump writes it');
 	my (undef, undef, $again) = $node->psql($db, 'ALTER EXTENSION twilio_numbers UPDATE');
 	like($again, qr/version "\Q$current\E" of extension "twilio_numbers" is already installed/,
 		'updating again is a no-op');

@@ -1,0 +1,246 @@
+--------------------------------------------------------------------------
+-- Reconcile: the database and Twilio compared; only what is provably ours
+-- is ever released
+--------------------------------------------------------------------------
+
+-- Every difference reconcile found, and what it did about it.
+CREATE TABLE drift (
+    drift_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    found_at     timestamptz NOT NULL DEFAULT now(),
+    finding      text NOT NULL
+                 CHECK (finding IN ('orphan_at_twilio', 'vanished_at_twilio', 'config_drift', 'unmanaged_at_twilio',
+                                    'unproven_after_failover', 'account_unreachable')),
+    phone_number text,
+    twilio_sid   text,
+    number_id    bigint REFERENCES owned_numbers,
+    account_id   bigint REFERENCES accounts,
+    detail       jsonb NOT NULL DEFAULT '{}',
+    action       text NOT NULL
+);
+COMMENT ON TABLE drift IS 'Differences between owned_numbers and Twilio found by reconcile, with the action taken.';
+CREATE INDEX drift_found_at ON drift (found_at);
+SELECT pg_catalog.pg_extension_config_dump('drift', '');
+SELECT pg_catalog.pg_extension_config_dump('drift_drift_id_seq', '');
+
+-- The main account, the subaccounts a DBA mapped, and those our live
+-- numbers are in: the only accounts reconcile lists.
+CREATE FUNCTION _managed_accounts(p_main text) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+RETURN (SELECT array_agg(s ORDER BY s <> p_main, s)
+        FROM (SELECT p_main AS s
+              UNION SELECT a.twilio_account_sid FROM twilio_numbers.accounts a
+                    WHERE a.twilio_account_sid IS NOT NULL
+              UNION SELECT o.twilio_account_sid FROM twilio_numbers.owned_numbers o
+                    WHERE o.status <> 'released' AND o.twilio_account_sid IS NOT NULL) m);
+
+-- Compare the rows seen before the listing (p_seen) with the numbers Twilio
+-- listed (pg_temp.tn_reconcile_seen) in the accounts of p_listed (p_failed:
+-- accounts whose listing failed, with why), judge the open attempts read
+-- before the listing (p_attempts), act and record each difference.
+CREATE FUNCTION _reconcile(p_seen bigint[], p_listed text[], p_failed jsonb, p_attempts bigint[],
+                           p_main text, p_epoch text)
+RETURNS SETOF drift
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- an account that could not be listed: reported, left out of every
+    -- conclusion that needs its whole list
+    RETURN QUERY
+    INSERT INTO twilio_numbers.drift (finding, detail, action)
+    SELECT 'account_unreachable', jsonb_build_object('account_sid', f.key, 'error', f.value),
+           'none: listed again at the next pass'
+    FROM jsonb_each_text(p_failed) f
+    RETURNING *;
+
+    -- every number at Twilio that no live row owns, judged:
+    --   queued     its release or compensation is queued already;
+    --   ours       a row of ours released it, or an attempt of this epoch
+    --              created it and is over: released (compensate job);
+    --   unproven   an attempt of another epoch (a promoted standby, a
+    --              restored copy) may have created it: reported, never released;
+    --   unmanaged  everything else: someone else's, reported once, never touched
+    RETURN QUERY
+    WITH unowned AS MATERIALIZED (
+        SELECT t.sid, t.phone, t.account_sid, t.r,
+               EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                       WHERE q.twilio_sid = t.sid AND q.status = 'pending') AS queued,
+               EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o WHERE o.twilio_sid = t.sid) AS released_here,
+               (SELECT a.attempt_id FROM twilio_numbers.purchase_attempts a
+                WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
+                  AND a.phone_number = t.phone AND a.twilio_account_sid = t.account_sid
+                  AND t.created BETWEEN a.started_at - interval '5 minutes' AND a.deadline + interval '5 minutes'
+                  AND twilio_numbers._configured_as(t.r, a.request_fields, a.request_md5)
+                  AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+                ORDER BY a.recorded_in = p_epoch DESC, a.attempt_id DESC
+                LIMIT 1) AS attempt_id
+        FROM pg_temp.tn_reconcile_seen t
+        WHERE NOT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
+                          WHERE o.twilio_sid = t.sid AND o.status <> 'released')
+          -- a hosted order of ours completing: the worker is about to write its number
+          AND NOT EXISTS (SELECT 1 FROM twilio_numbers.hosted_orders h
+                          WHERE h.number_id IS NULL
+                            AND (h.incoming_phone_number_sid = t.sid
+                                 OR (h.phone_number = t.phone AND h.status NOT IN ('failed', 'canceled'))))
+          -- a purchase in flight decides for itself
+          AND NOT twilio_numbers._purchase_in_flight(t.phone)
+          AND NOT twilio_numbers._sid_in_flight(t.sid)),
+    judged AS MATERIALIZED (
+        SELECT u.*, a.recorded_in,
+               CASE WHEN u.queued THEN 'queued'
+                    WHEN u.released_here THEN 'ours'
+                    WHEN a.recorded_in = p_epoch THEN 'ours'
+                    WHEN a.attempt_id IS NOT NULL THEN 'unproven'
+                    ELSE 'unmanaged' END AS verdict
+        FROM unowned u LEFT JOIN twilio_numbers.purchase_attempts a ON a.attempt_id = u.attempt_id),
+    compensated AS (
+        INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_sid, twilio_account_sid, payload,
+                                               attempt_id)
+        SELECT 'compensate', j.phone, j.sid, j.account_sid, '{"reason": "reconcile"}', j.attempt_id
+        FROM judged j WHERE j.verdict = 'ours'
+        RETURNING 1),
+    unproven AS (
+        UPDATE twilio_numbers.purchase_attempts a
+        SET state = 'closed', outcome = 'unproven', twilio_sid = j.sid, closed_at = now()
+        FROM judged j WHERE j.verdict = 'unproven' AND a.attempt_id = j.attempt_id
+        RETURNING 1),
+    kept AS (
+        INSERT INTO twilio_numbers.unmanaged_at_twilio
+            (twilio_sid, phone_number, twilio_account_sid, in_main_account, friendly_name, resource)
+        SELECT j.sid, j.phone, j.account_sid, j.account_sid = p_main, j.r->>'friendly_name', j.r
+        FROM judged j WHERE j.verdict IN ('unproven', 'unmanaged')
+        ON CONFLICT (twilio_sid) DO UPDATE
+        SET last_seen_at = now(), friendly_name = excluded.friendly_name, resource = excluded.resource,
+            twilio_account_sid = excluded.twilio_account_sid, in_main_account = excluded.in_main_account
+        RETURNING twilio_sid, first_seen_at = now() AS first_seen)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, detail, action)
+    SELECT CASE j.verdict WHEN 'unproven' THEN 'unproven_after_failover'
+                          WHEN 'unmanaged' THEN 'unmanaged_at_twilio'
+                          ELSE 'orphan_at_twilio' END,
+           j.phone, j.sid,
+           jsonb_strip_nulls(jsonb_build_object('account_sid', j.account_sid, 'attempt_id', j.attempt_id,
+                                                'recorded_in', j.recorded_in,
+                                                'friendly_name', j.r->>'friendly_name')),
+           CASE j.verdict WHEN 'queued' THEN 'none: its release is already queued'
+                          WHEN 'ours' THEN 'release queued'
+                          WHEN 'unproven' THEN 'none: reported, never released (attempted before a failover or restore)'
+                          ELSE 'none: not bought here; reported, never touched' END
+    FROM judged j
+    WHERE j.verdict IN ('queued', 'ours')
+       OR (SELECT k.first_seen FROM kept k WHERE k.twilio_sid = j.sid)
+    RETURNING *;
+
+    -- a number reported unmanaged is announced once, when first seen
+    PERFORM pg_notify('twilio_numbers_unmanaged',
+                      json_build_object('phone_number', u.phone_number, 'twilio_sid', u.twilio_sid,
+                                        'account_sid', u.twilio_account_sid)::text)
+    FROM twilio_numbers.unmanaged_at_twilio u WHERE u.first_seen_at = now();
+    -- and forgotten once it is gone from a fully listed account, or ours now
+    DELETE FROM twilio_numbers.unmanaged_at_twilio u
+    WHERE (u.twilio_account_sid = ANY (p_listed)
+           AND NOT EXISTS (SELECT 1 FROM pg_temp.tn_reconcile_seen t WHERE t.sid = u.twilio_sid))
+       OR EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
+                  WHERE o.twilio_sid = u.twilio_sid AND o.status <> 'released');
+
+    -- open attempts read before the listing whose transactions are over:
+    -- a live row has the number (the crash came after the commit) ...
+    UPDATE twilio_numbers.purchase_attempts a
+    SET state = 'closed', outcome = 'committed', twilio_sid = o.twilio_sid, closed_at = now()
+    FROM twilio_numbers.owned_numbers o
+    WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
+      AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+      AND o.phone_number = a.phone_number AND o.status <> 'released'
+      AND coalesce(o.twilio_account_sid, p_main) = a.twilio_account_sid
+      AND o.purchased_at >= a.started_at - interval '5 minutes';
+    -- ... or its outcome is still to be found out: a job looks the number up
+    -- until the attempt's deadline (a request still on its way when the
+    -- crash came may land later) and undoes what the attempt created
+    INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_account_sid, payload, attempt_id)
+    SELECT 'compensate', a.phone_number, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
+    FROM twilio_numbers.purchase_attempts a
+    WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
+      AND a.recorded_in = p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+      AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                      WHERE q.attempt_id = a.attempt_id AND q.status = 'pending');
+    -- an attempt of another epoch is never undone: reported if its number is
+    -- at Twilio (above), closed either way
+    UPDATE twilio_numbers.purchase_attempts a
+    SET state = 'closed', outcome = 'unproven', closed_at = now()
+    WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
+      AND a.recorded_in <> p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id);
+    -- a hosted order being filed when the crash came: a committed order
+    -- closes it; this epoch's is undone by a job, another epoch's reported
+    UPDATE twilio_numbers.purchase_attempts a
+    SET state = 'closed', outcome = 'committed', twilio_sid = h.order_sid, closed_at = now()
+    FROM twilio_numbers.hosted_orders h
+    WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'hosted_order'
+      AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+      AND h.phone_number = a.phone_number AND h.created_at >= a.started_at - interval '5 minutes';
+    INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_account_sid, payload, attempt_id)
+    SELECT 'hosted_cancel', a.phone_number, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
+    FROM twilio_numbers.purchase_attempts a
+    WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'hosted_order'
+      AND a.recorded_in = p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+      AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                      WHERE q.attempt_id = a.attempt_id AND q.status = 'pending');
+    RETURN QUERY
+    WITH closed AS (
+        UPDATE twilio_numbers.purchase_attempts a
+        SET state = 'closed', outcome = 'unproven', closed_at = now()
+        WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'hosted_order'
+          AND a.recorded_in <> p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+        RETURNING a.*)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, detail, action)
+    SELECT 'unproven_after_failover', c.phone_number,
+           jsonb_build_object('attempt_id', c.attempt_id, 'kind', c.kind, 'recorded_in', c.recorded_in),
+           'none: a hosted order may have been filed before a failover or restore; reported, never canceled'
+    FROM closed c
+    RETURNING *;
+
+    -- live rows (seen before the listing) whose number Twilio no longer has
+    RETURN QUERY
+    WITH gone AS (
+        UPDATE twilio_numbers.owned_numbers o
+        SET status = 'released', released_at = now(), updated_at = now()
+        WHERE o.number_id = ANY (p_seen)
+          AND o.status IN ('active', 'past_due')
+          AND coalesce(o.twilio_account_sid, p_main) = ANY (p_listed)
+          AND NOT EXISTS (SELECT 1 FROM pg_temp.tn_reconcile_seen t WHERE t.sid = o.twilio_sid)
+        RETURNING o.number_id, o.account_id, o.phone_number, o.twilio_sid)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, number_id, account_id, action)
+    SELECT 'vanished_at_twilio', g.phone_number, g.twilio_sid, g.number_id, g.account_id,
+           'marked released (no refund)'
+    FROM gone g
+    RETURNING *;
+
+    -- configuration that differs: Twilio is put back in step with the row
+    RETURN QUERY
+    WITH differs AS MATERIALIZED (
+        SELECT o.number_id, o.account_id, o.phone_number, o.twilio_sid,
+               twilio_numbers._config_to_push(o.number_id, t.r) AS push
+        FROM twilio_numbers.owned_numbers o
+        JOIN pg_temp.tn_reconcile_seen t ON t.sid = o.twilio_sid
+        WHERE o.status IN ('active', 'past_due')),
+    queued AS (
+        INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, payload)
+        SELECT 'resync', d.number_id, d.phone_number, '{"reason": "reconcile"}'
+        FROM differs d
+        WHERE d.push <> '{}'
+          AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                          WHERE q.number_id = d.number_id AND q.kind = 'resync' AND q.status = 'pending')
+        RETURNING number_id)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, number_id, account_id, detail, action)
+    SELECT 'config_drift', d.phone_number, d.twilio_sid, d.number_id, d.account_id,
+           jsonb_build_object('to_push', d.push), 'resync queued'
+    FROM differs d WHERE d.push <> '{}'
+    RETURNING *;
+
+    PERFORM twilio_numbers._wake_worker_at_commit();
+END $$;
+
+-- List every managed account at Twilio and compare (C, then _reconcile);
+-- the worker runs it at start-up and every reconcile_interval_s.
+CREATE FUNCTION numbers_reconcile() RETURNS SETOF drift
+AS 'MODULE_PATHNAME', 'tn_numbers_reconcile'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION numbers_reconcile IS
+  'Compare owned_numbers with the managed Twilio accounts: release only what is provably ours, report the rest, mark vanished numbers, re-sync drift.';
