@@ -41,7 +41,8 @@ include $(PGXS)
 
 # (after PGXS, whose "all" must stay the default goal)
 # PGXS does not track header dependencies: every object depends on every header
-$(OBJS): $(wildcard src/*.h)
+# (and on the Makefile, which says EXTVERSION)
+$(OBJS): $(wildcard src/*.h) Makefile
 
 $(EXTENSION).control: $(EXTENSION).control.in Makefile
 	sed 's/@EXTVERSION@/$(EXTVERSION)/g' $< > $@

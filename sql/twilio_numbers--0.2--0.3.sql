@@ -42,6 +42,7 @@ COMMENT ON COLUMN purchase_attempts.request_md5 IS
 CREATE INDEX purchase_attempts_open ON purchase_attempts (phone_number) WHERE state = 'open';
 CREATE INDEX purchase_attempts_sid ON purchase_attempts (twilio_sid) WHERE twilio_sid IS NOT NULL;
 SELECT pg_catalog.pg_extension_config_dump('purchase_attempts', '');
+SELECT pg_catalog.pg_extension_config_dump('purchase_attempts_attempt_id_seq', '');
 
 -- the attempt a compensation or a hosted-order cancellation settles
 ALTER TABLE work_queue ADD COLUMN attempt_id bigint REFERENCES purchase_attempts;
@@ -681,6 +682,67 @@ BEGIN
     EXECUTE format('GRANT INSERT (name, currency, credit_limit, status), '
         'UPDATE (name, credit_limit, status) ON twilio_numbers.accounts TO %s', role);
 END $$;
+
+CREATE OR REPLACE FUNCTION grant_reporting(role regrole) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format('GRANT USAGE ON SCHEMA twilio_numbers TO %s', role);
+    EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA twilio_numbers TO %s', role);
+    -- the views over shared memory call these read-only functions
+    EXECUTE format('GRANT EXECUTE ON FUNCTION twilio_numbers.call_log_entries, '
+        'twilio_numbers.inflight_entries, twilio_numbers.worker_info, '
+        'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund, '
+        'twilio_numbers._capabilities TO %s', role);
+END $$;
+
+-- adopted numbers are filtered like the others
+CREATE OR REPLACE FUNCTION numbers_owned(
+    account_id    bigint  DEFAULT NULL,
+    friendly_name text    DEFAULT NULL,
+    phone_number  text    DEFAULT NULL,
+    origin        text    DEFAULT NULL,
+    beta          boolean DEFAULT NULL,
+    capabilities  text[]  DEFAULT NULL,
+    trunk_sid     text    DEFAULT NULL,
+    status        text    DEFAULT NULL,
+    number_type   text    DEFAULT NULL,
+    iso_country   text    DEFAULT NULL)
+RETURNS SETOF owned_numbers
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF numbers_owned.phone_number !~ '^\+?[0-9*]{1,15}$' THEN
+        RAISE EXCEPTION 'phone_number filter must be digits, optionally with + and * for any digit, not "%"',
+                        numbers_owned.phone_number USING ERRCODE = '22023';
+    END IF;
+    IF numbers_owned.origin NOT IN ('purchased', 'hosted', 'transferred', 'adopted') THEN
+        RAISE EXCEPTION 'origin must be purchased, hosted, transferred or adopted, not "%"', numbers_owned.origin
+            USING ERRCODE = '22023';
+    END IF;
+    IF numbers_owned.status NOT IN ('active', 'past_due', 'releasing', 'released') THEN
+        RAISE EXCEPTION 'status must be active, past_due, releasing or released, not "%"', numbers_owned.status
+            USING ERRCODE = '22023';
+    END IF;
+    IF NOT numbers_owned.capabilities <@ ARRAY['voice', 'sms', 'mms', 'fax'] THEN
+        RAISE EXCEPTION 'capabilities must be among voice, sms, mms, fax, not %', numbers_owned.capabilities
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+    SELECT o.* FROM twilio_numbers.owned_numbers o
+    WHERE (numbers_owned.account_id IS NULL OR o.account_id = numbers_owned.account_id)
+      AND (numbers_owned.friendly_name IS NULL OR o.friendly_name = numbers_owned.friendly_name)
+      AND (numbers_owned.phone_number IS NULL
+           OR o.phone_number LIKE '%' || replace(numbers_owned.phone_number, '*', '_') || '%')
+      AND (numbers_owned.origin IS NULL OR o.origin = numbers_owned.origin)
+      AND (numbers_owned.beta IS NULL OR o.beta = numbers_owned.beta)
+      AND (numbers_owned.capabilities IS NULL OR o.capabilities @> numbers_owned.capabilities)
+      AND (numbers_owned.trunk_sid IS NULL OR o.trunk_sid = numbers_owned.trunk_sid)
+      AND (CASE WHEN numbers_owned.status IS NULL THEN o.status <> 'released' ELSE o.status = numbers_owned.status END)
+      AND (numbers_owned.number_type IS NULL OR o.number_type = numbers_owned.number_type)
+      AND (numbers_owned.iso_country IS NULL OR o.iso_country = upper(numbers_owned.iso_country))
+    ORDER BY o.account_id, o.phone_number;
+END $$;
+COMMENT ON FUNCTION numbers_owned IS
+  'Owned numbers filtered as Twilio''s Active Numbers list filters them: name, number pattern, origin, beta, capabilities, trunk, status.';
 
 -- reporting roles granted before this version read the new tables too
 DO $$

@@ -15,6 +15,12 @@
  * in the WAL (and on its way to any standby) before Twilio hears of the
  * purchase.
  *
+ * It also settles the intents of transactions (and savepoints) that ended:
+ * a committed creation's attempt is closed, a rolled-back one's undo is
+ * queued for the worker, a rolled-back change gets its re-sync
+ * (change_kinds.c) — all of it SQL, so slots are free within a commit of
+ * the transaction's end, however long the worker's requests to Twilio take.
+ *
  * Each row carries the epoch it was recorded in — the cluster's system
  * identifier, WAL timeline and database — so that a promoted standby or a
  * restored copy, whose epoch differs, reports rather than releases what an
@@ -38,12 +44,14 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "twilio_numbers.h"
 
 #define RECORD_BATCH 256
+#define SETTLE_BATCH 64
 
 /* How long a backend waits for its attempt to be recorded. */
 #define RECORD_WAIT_MS 10000
@@ -82,6 +90,51 @@ attempts_record(const int *slots, int n, const char *twilio_account_sid, uint16 
 }
 
 /*
+ * Settle one ended intent by its kind's rule, in a subtransaction: one that
+ * cannot be settled (its error is logged) must not keep the others from
+ * being settled.  Its slot is freed all the same — what it may have left at
+ * Twilio is still covered by its open attempt, which reconcile settles.
+ */
+static void
+settle_one(const Intent *it)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		const ChangeKind *kind = change_kind(it->kind);
+
+		kind->settle(kind, it);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ereport(WARNING,
+				(errmsg("twilio_numbers: could not settle the %s of %s: %s",
+						change_kind(it->kind)->name, it->phone, edata->message)));
+		tn_worker_note(WORKER_NOTE_ERROR, 0,
+					   psprintf("settling %s %s: %s", change_kind(it->kind)->name, it->phone, edata->message));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+
+
+/*
  * Backend side: have the SIDs Twilio answered written into these intents'
  * attempts, so that the proof names exactly what was created even if a
  * later change of the same transaction (an update, a transfer) makes the
@@ -101,9 +154,12 @@ attempts_record_sids(const int *slots, int n)
 						 "(pg_stat_activity) and the server log.")));
 }
 
-/* Do the recorder's work in one transaction; ids[i] = the attempt_id done. */
+/*
+ * Do the recorder's work in one transaction: the attempt requests
+ * (ids[i] = the attempt_id done) and the ended intents, settled.
+ */
 static void
-record_batch(const AttemptRequest *reqs, int n, int64 *ids)
+record_batch(const AttemptRequest *reqs, int n, int64 *ids, const Intent *ended, int nended)
 {
 	Oid			types[8] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTOID};
 	Oid			close_types[3] = {INT8OID, TEXTOID, TEXTOID};
@@ -165,6 +221,9 @@ record_batch(const AttemptRequest *reqs, int n, int64 *ids)
 		}
 	}
 
+	for (int i = 0; i < nended; i++)
+		settle_one(&ended[i]);
+
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -206,7 +265,10 @@ tn_recorder_main(Datum main_arg)
 	{
 		AttemptRequest reqs[RECORD_BATCH];
 		int64		ids[RECORD_BATCH];
+		Intent		ended[SETTLE_BATCH];
+		int			ended_slots[SETTLE_BATCH];
 		int			n;
+		int			nended;
 
 		if (ConfigReloadPending)
 		{
@@ -215,13 +277,16 @@ tn_recorder_main(Datum main_arg)
 		}
 
 		n = tn_intents_attempt_requests(reqs, RECORD_BATCH);
-		if (n > 0)
+		nended = tn_intents_ended(ended, ended_slots, SETTLE_BATCH);
+		if (n > 0 || nended > 0)
 		{
 			MemoryContext old = MemoryContextSwitchTo(cxt);
+			volatile bool settled = false;
 
 			PG_TRY();
 			{
-				record_batch(reqs, n, ids);
+				record_batch(reqs, n, ids, ended, nended);
+				settled = true;
 			}
 			PG_CATCH();
 			{
@@ -237,6 +302,11 @@ tn_recorder_main(Datum main_arg)
 			}
 			PG_END_TRY();
 			tn_intents_attempts_recorded(reqs, ids, n);
+			if (settled && nended > 0)
+			{
+				tn_intents_free(ended_slots, nended);
+				tn_wake_worker();	/* jobs may have been queued */
+			}
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(cxt);
 			continue;			/* more may have come in meanwhile */

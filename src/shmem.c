@@ -397,20 +397,19 @@ tn_intent_get(int slot, Intent *copy)
 /*
  * The transaction (or savepoint) of this intent is over — from the
  * transaction callbacks: memory only.  committed: its change committed.
- * An intent with a recorded attempt always goes to the worker, which closes
- * the attempt (or compensates a rolled-back purchase first); one without
- * is freed at once when it committed or its request never left.  Returns
- * whether the worker has work.
+ * An intent with a recorded attempt, or whose change may have reached
+ * Twilio and rolled back, is marked ended and the recorder woken: it closes
+ * the attempt, or queues what must be undone (recorder.c); one without is
+ * freed at once when it committed or its request never left.
  */
-bool
+void
 tn_intent_end(int slot, bool committed)
 {
 	Intent	   *it;
-	bool		work = false;
 	Latch	   *recorder = NULL;
 
 	if (shared == NULL)
-		return false;
+		return;
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	it = &shared->intents[slot];
 	if (it->in_use && it->pid == MyProcPid && !it->ended)
@@ -422,16 +421,12 @@ tn_intent_end(int slot, bool committed)
 			it->ended = true;
 			it->committed = committed;
 			it->hold_cents = 0;
-			if (recorder_closes(it))
-				recorder = shared->recorder_latch;
-			else
-				work = true;
+			recorder = shared->recorder_latch;
 		}
 	}
 	LWLockRelease(shared->lock);
 	if (recorder)
 		SetLatch(recorder);
-	return work;
 }
 
 /* Copy out up to max ended intents of this database for settling. */
@@ -447,6 +442,7 @@ tn_intents_ended(Intent *out, int *slots, int max)
 
 		if (it->in_use && it->ended && it->dboid == MyDatabaseId && !recorder_closes(it))
 		{
+			/* (the recorder closes the others' attempts itself: ATTEMPT_CLOSE) */
 			out[n] = *it;
 			slots[n] = i;
 			n++;

@@ -325,7 +325,7 @@ extern void tn_intent_set_posted(int slot, bool posted);
 extern void tn_intent_set_hold(int slot, int64 hold_cents);
 extern void tn_intent_set_sid(int slot, const char *sid, const char *account_sid);
 extern void tn_intent_get(int slot, Intent *copy);
-extern bool tn_intent_end(int slot, bool committed);
+extern void tn_intent_end(int slot, bool committed);
 extern int	tn_intents_ended(Intent *out, int *slots, int max);
 extern void tn_intents_free(const int *slots, int n);
 extern bool tn_intent_buying(const char *phone);

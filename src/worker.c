@@ -8,11 +8,9 @@
  * its steps in order, each unit of work in its own short transaction:
  *   1. look around: is the extension installed, when is the next job due
  *      (an idle wake is this one transaction);
- *   2. settle ended intents by their kind's rule (change_kinds.c), then free
- *      their shared-memory slots;
- *   3. reconcile with Twilio, at start-up and every reconcile_interval_s;
- *   4. bill, at start-up and every billing_interval_s;
- *   5. drain due jobs of work_queue one at a time (claimed FOR UPDATE SKIP
+ *   2. reconcile with Twilio, at start-up and every reconcile_interval_s;
+ *   3. bill, at start-up and every billing_interval_s;
+ *   4. drain due jobs of work_queue one at a time (claimed FOR UPDATE SKIP
  *      LOCKED, run, outcome recorded), retrying failures with exponential
  *      backoff until queue_max_attempts, after which the job is a dead
  *      letter (NOTIFY twilio_numbers_dead_letter).
@@ -41,7 +39,6 @@
 
 #include "twilio_numbers.h"
 
-#define SETTLE_BATCH 64
 #define JOBS_PER_WAKE 200
 
 static MemoryContext worker_cxt = NULL;
@@ -121,70 +118,6 @@ look_around(long *next_job_ms)
 	}
 	commit_tx();
 	return ready;
-}
-
-/*
- * Settle one ended intent by its kind's rule, in a subtransaction: one that
- * cannot be settled (its error is logged) must not keep the others from
- * being settled.  Its slot is freed all the same — what it may have left at
- * Twilio is still covered by its open attempt, which reconcile settles.
- */
-static void
-settle_one(const Intent *it)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		const ChangeKind *kind = change_kind(it->kind);
-
-		kind->settle(kind, it);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		ereport(WARNING,
-				(errmsg("twilio_numbers worker: could not settle the %s of %s: %s",
-						change_kind(it->kind)->name, it->phone, edata->message)));
-		tn_worker_note(WORKER_NOTE_ERROR, 0,
-					   psprintf("settling %s %s: %s", change_kind(it->kind)->name, it->phone, edata->message));
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-}
-
-/* Settle ended intents (one transaction per batch), then free their slots. */
-static bool
-settle_intents(void)
-{
-	Intent		intents[SETTLE_BATCH];
-	int			slots[SETTLE_BATCH];
-	int			n;
-	bool		settled = false;
-
-	while ((n = tn_intents_ended(intents, slots, SETTLE_BATCH)) > 0)
-	{
-		begin_tx("twilio_numbers: settling ended transactions");
-		for (int i = 0; i < n; i++)
-			settle_one(&intents[i]);
-		commit_tx();
-		tn_intents_free(slots, n);
-		settled = true;
-	}
-	return settled;
 }
 
 /* A poll that is not finished: run it again after again_ms, no failure. */
@@ -495,8 +428,6 @@ drain_queue(void)
 	{
 		ran = true;
 		CHECK_FOR_INTERRUPTS();
-		/* jobs may be slow: transactions that ended meanwhile are not kept waiting for their slots */
-		(void) settle_intents();
 	}
 	return ran;
 }
@@ -521,7 +452,6 @@ wake(Schedule *sched)
 		mark_interrupted_runs();
 		sched->started = true;
 	}
-	worked |= settle_intents();
 	if (tn_reconcile_interval_s >= 0 &&
 		(sched->next_reconcile == 0 || (tn_reconcile_interval_s > 0 && now >= sched->next_reconcile)))
 	{

@@ -2,11 +2,11 @@
  * xact.c — the extension's transaction callbacks.
  *
  * They do no I/O and write no table: at the end of a transaction they mark
- * this backend's intents ended (shmem.c) and wake the worker, which then
- * settles them in its own transactions.  An intent whose change committed
- * (its subtransaction and all above it too) needs nothing more and is freed
- * at once; only rolled-back ones reach the worker.  A transaction that queued work
- * (a release) wakes the worker at COMMIT so the work starts at once.
+ * this backend's intents ended (shmem.c), which wakes the attempt recorder
+ * that settles them in its own transactions (recorder.c).  A change that
+ * committed, or whose request never left, needs nothing more and is freed at
+ * once.  A transaction that queued work (a release) wakes the worker at
+ * COMMIT so the work starts at once.
  */
 #include "postgres.h"
 
@@ -36,7 +36,6 @@ static void
 xact_callback(XactEvent event, void *arg)
 {
 	bool		committed;
-	bool		work;
 
 	switch (event)
 	{
@@ -60,10 +59,9 @@ xact_callback(XactEvent event, void *arg)
 			return;
 	}
 
-	work = false;
 	for (int i = 0; i < n_mine; i++)
-		work |= tn_intent_end(mine[i].slot, committed && !mine[i].rolled_back);
-	if (work || (committed && wake_at_commit))
+		tn_intent_end(mine[i].slot, committed && !mine[i].rolled_back);
+	if (committed && wake_at_commit)
 		tn_wake_worker();
 	n_mine = 0;
 	wake_at_commit = false;
@@ -82,7 +80,6 @@ static void
 subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				 SubTransactionId parentSubid, void *arg)
 {
-	bool		work = false;
 	int			kept = 0;
 
 	for (int i = 0; i < n_mine; i++)
@@ -91,7 +88,7 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		{
 			if (event == SUBXACT_EVENT_ABORT_SUB && mine[i].creation)
 			{
-				work |= tn_intent_end(mine[i].slot, false);
+				tn_intent_end(mine[i].slot, false);
 				continue;		/* no longer this transaction's */
 			}
 			if (event == SUBXACT_EVENT_ABORT_SUB)
@@ -102,8 +99,6 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		mine[kept++] = mine[i];
 	}
 	n_mine = kept;
-	if (work)
-		tn_wake_worker();
 }
 
 static void

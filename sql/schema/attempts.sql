@@ -37,6 +37,7 @@ COMMENT ON COLUMN purchase_attempts.request_md5 IS
 CREATE INDEX purchase_attempts_open ON purchase_attempts (phone_number) WHERE state = 'open';
 CREATE INDEX purchase_attempts_sid ON purchase_attempts (twilio_sid) WHERE twilio_sid IS NOT NULL;
 SELECT pg_catalog.pg_extension_config_dump('purchase_attempts', '');
+SELECT pg_catalog.pg_extension_config_dump('purchase_attempts_attempt_id_seq', '');
 
 -- The epoch attempts are recorded in now (system identifier, timeline,
 -- database): reconcile tells this database's attempts from those of another.

@@ -64,13 +64,17 @@ BEGIN
                EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
                        WHERE q.twilio_sid = t.sid AND q.status = 'pending') AS queued,
                EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o WHERE o.twilio_sid = t.sid) AS released_here,
+               -- the attempt that created it: by the SID it recorded, or (a crash
+               -- came before it could) by what it asked for, when and where
                (SELECT a.attempt_id FROM twilio_numbers.purchase_attempts a
                 WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
-                  AND a.phone_number = t.phone AND a.twilio_account_sid = t.account_sid
-                  AND t.created BETWEEN a.started_at - interval '5 minutes' AND a.deadline + interval '5 minutes'
-                  AND twilio_numbers._configured_as(t.r, a.request_fields, a.request_md5)
                   AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
-                ORDER BY a.recorded_in = p_epoch DESC, a.attempt_id DESC
+                  AND (a.twilio_sid = t.sid
+                       OR (a.twilio_sid IS NULL AND a.phone_number = t.phone AND a.twilio_account_sid = t.account_sid
+                           AND t.created BETWEEN a.started_at - interval '5 minutes'
+                                             AND a.deadline + interval '5 minutes'
+                           AND twilio_numbers._configured_as(t.r, a.request_fields, a.request_md5)))
+                ORDER BY a.twilio_sid IS NOT NULL DESC, a.recorded_in = p_epoch DESC, a.attempt_id DESC
                 LIMIT 1) AS attempt_id
         FROM pg_temp.tn_reconcile_seen t
         WHERE NOT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
@@ -141,20 +145,17 @@ BEGIN
                   WHERE o.twilio_sid = u.twilio_sid AND o.status <> 'released');
 
     -- open attempts read before the listing whose transactions are over:
-    -- a live row has the number (the crash came after the commit) ...
+    -- a row of ours has the SID it recorded (the crash came after the commit) ...
     UPDATE twilio_numbers.purchase_attempts a
-    SET state = 'closed', outcome = 'committed', twilio_sid = o.twilio_sid, closed_at = now()
+    SET state = 'closed', outcome = 'committed', closed_at = now()
     FROM twilio_numbers.owned_numbers o
     WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
       AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
-      AND o.phone_number = a.phone_number AND o.status <> 'released'
-      AND coalesce(o.twilio_account_sid, p_main) = a.twilio_account_sid
-      AND o.purchased_at >= a.started_at - interval '5 minutes';
-    -- ... or its outcome is still to be found out: a job looks the number up
-    -- until the attempt's deadline (a request still on its way when the
-    -- crash came may land later) and undoes what the attempt created
-    INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_account_sid, payload, attempt_id)
-    SELECT 'compensate', a.phone_number, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
+      AND o.twilio_sid = a.twilio_sid;
+    -- ... or a job settles it: by its SID, or — a request still on its way
+    -- when the crash came may land later — looking the number up until then
+    INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_sid, twilio_account_sid, payload, attempt_id)
+    SELECT 'compensate', a.phone_number, a.twilio_sid, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
     FROM twilio_numbers.purchase_attempts a
     WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
       AND a.recorded_in = p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
@@ -169,13 +170,13 @@ BEGIN
     -- a hosted order being filed when the crash came: a committed order
     -- closes it; this epoch's is undone by a job, another epoch's reported
     UPDATE twilio_numbers.purchase_attempts a
-    SET state = 'closed', outcome = 'committed', twilio_sid = h.order_sid, closed_at = now()
+    SET state = 'closed', outcome = 'committed', closed_at = now()
     FROM twilio_numbers.hosted_orders h
     WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'hosted_order'
       AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
-      AND h.phone_number = a.phone_number AND h.created_at >= a.started_at - interval '5 minutes';
-    INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_account_sid, payload, attempt_id)
-    SELECT 'hosted_cancel', a.phone_number, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
+      AND h.order_sid = a.twilio_sid;
+    INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_sid, twilio_account_sid, payload, attempt_id)
+    SELECT 'hosted_cancel', a.phone_number, a.twilio_sid, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
     FROM twilio_numbers.purchase_attempts a
     WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'hosted_order'
       AND a.recorded_in = p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
@@ -211,26 +212,31 @@ BEGIN
     FROM gone g
     RETURNING *;
 
-    -- configuration that differs: Twilio is put back in step with the row
+    -- configuration that differs, or a number of ours in another managed
+    -- account than its row says (a transfer rolled back when a crash took
+    -- the worker's memory of it): Twilio is put back in step with the row
     RETURN QUERY
     WITH differs AS MATERIALIZED (
         SELECT o.number_id, o.account_id, o.phone_number, o.twilio_sid,
-               twilio_numbers._config_to_push(o.number_id, t.r) AS push
+               twilio_numbers._config_to_push(o.number_id, t.r) AS push,
+               nullif(t.account_sid, coalesce(o.twilio_account_sid, p_main)) AS moved_to
         FROM twilio_numbers.owned_numbers o
         JOIN pg_temp.tn_reconcile_seen t ON t.sid = o.twilio_sid
         WHERE o.status IN ('active', 'past_due')),
     queued AS (
         INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, payload)
-        SELECT 'resync', d.number_id, d.phone_number, '{"reason": "reconcile"}'
+        SELECT 'resync', d.number_id, d.phone_number,
+               jsonb_strip_nulls(jsonb_build_object('reason', 'reconcile', 'other_account_sid', d.moved_to))
         FROM differs d
-        WHERE d.push <> '{}'
+        WHERE (d.push <> '{}' OR d.moved_to IS NOT NULL)
           AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
                           WHERE q.number_id = d.number_id AND q.kind = 'resync' AND q.status = 'pending')
         RETURNING number_id)
     INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, number_id, account_id, detail, action)
     SELECT 'config_drift', d.phone_number, d.twilio_sid, d.number_id, d.account_id,
-           jsonb_build_object('to_push', d.push), 'resync queued'
-    FROM differs d WHERE d.push <> '{}'
+           jsonb_strip_nulls(jsonb_build_object('to_push', nullif(d.push, '{}'), 'moved_to', d.moved_to)),
+           'resync queued'
+    FROM differs d WHERE d.push <> '{}' OR d.moved_to IS NOT NULL
     RETURNING *;
 
     PERFORM twilio_numbers._wake_worker_at_commit();

@@ -25,8 +25,8 @@ BEGIN
         RAISE EXCEPTION 'phone_number filter must be digits, optionally with + and * for any digit, not "%"',
                         numbers_owned.phone_number USING ERRCODE = '22023';
     END IF;
-    IF numbers_owned.origin NOT IN ('purchased', 'hosted', 'transferred') THEN
-        RAISE EXCEPTION 'origin must be purchased, hosted or transferred, not "%"', numbers_owned.origin
+    IF numbers_owned.origin NOT IN ('purchased', 'hosted', 'transferred', 'adopted') THEN
+        RAISE EXCEPTION 'origin must be purchased, hosted, transferred or adopted, not "%"', numbers_owned.origin
             USING ERRCODE = '22023';
     END IF;
     IF numbers_owned.status NOT IN ('active', 'past_due', 'releasing', 'released') THEN
@@ -53,7 +53,7 @@ BEGIN
     ORDER BY o.account_id, o.phone_number;
 END $$;
 COMMENT ON FUNCTION numbers_owned IS
-  'Owned numbers filtered as seed 003''s Active Numbers list: name, number pattern, origin, beta, capabilities, trunk, status.';
+  'Owned numbers filtered as Twilio''s Active Numbers list filters them: name, number pattern, origin, beta, capabilities, trunk, status.';
 
 -- What an account will be charged, month by month, for the next N months
 -- (UTC calendar months, starting with the next one): one row per month.

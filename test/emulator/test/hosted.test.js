@@ -72,6 +72,10 @@ test('the life cycle to completed creates a hosted IncomingPhoneNumber', async (
   assert.deepStrictEqual(n.capabilities, { voice: false, sms: true, mms: false, fax: false });
   const hosted = await emu.api('GET', '/IncomingPhoneNumbers.json', { query: { Origin: 'hosted' } });
   assert.deepStrictEqual(hosted.json.incoming_phone_numbers.map((x) => x.sid), [n.sid]);
+  // completed is final: the control refuses to move it on (as Twilio's staff cannot)
+  const back = await emu.req('POST', `/_emulator/hosted/${o.sid}`, { json: { status: 'testing' }, auth: false });
+  assert.strictEqual(back.status, 400);
+  assert.strictEqual((await emu.req('GET', `/v2/HostedNumber/Orders/${o.sid}`)).json.status, 'completed');
   // a completed order cannot be canceled; the number is released through IncomingPhoneNumbers
   assertTwilioError(assert, await emu.req('DELETE', `/v2/HostedNumber/Orders/${o.sid}`), 400, 400);
   assert.strictEqual((await emu.api('DELETE', `/IncomingPhoneNumbers/${n.sid}.json`)).status, 204);
@@ -126,6 +130,8 @@ test('list filters and paging; failed orders carry a reason; bad control status'
   const next = await emu.req('GET', page.json.meta.next_page_url.replace(emu.base, ''));
   assert.deepStrictEqual(next.json.items.map((o) => o.sid), [c.sid]);
   assert.strictEqual((await emu.req('GET', `/v2/HostedNumber/Orders/${b.sid}`)).json.failure_reason, 'The number is currently SMS enabled');
+  const refailed = await emu.req('POST', `/_emulator/hosted/${b.sid}`, { json: { status: 'received' }, auth: false });
+  assert.strictEqual(refailed.status, 400); // failed is final too
   const bad = await emu.req('POST', `/_emulator/hosted/${a.sid}`, { json: { status: 'done' }, auth: false });
   assert.strictEqual(bad.status, 400);
   const missing = await emu.req('POST', '/_emulator/hosted/HR00000000000000000000000000000000', { json: { status: 'completed' }, auth: false });

@@ -130,6 +130,10 @@ function cancel(ctx) {
 // the hosted IncomingPhoneNumber with the SMS configuration of the order.
 function moveOrder(state, o, status, failureReason) {
   if (!STATUSES.includes(status)) throw badParam(`status must be one of ${STATUSES.join(', ')}`);
+  // as at Twilio, a completed, failed or canceled order stays so
+  if (FINAL.includes(o.status) && status !== o.status) {
+    throw badParam(`HostedNumberOrder ${o.sid} is ${o.status}; it cannot become ${status}`);
+  }
   o.status = status;
   o.updated = state.now();
   if (status === 'pending-loa' && !o.signing_document_sid) o.signing_document_sid = state.newSid('PX');
