@@ -18,7 +18,8 @@ SELECT emu.twilio('POST', emu.account() || '/IncomingPhoneNumbers.json',
 SELECT emu.clear_requests();
 SELECT finding, phone_number, twilio_sid = :'office' AS is_office, action, detail->>'friendly_name' AS name
 FROM twilio_numbers.numbers_reconcile() WHERE phone_number LIKE '+1617555010_' ORDER BY phone_number;
-SELECT method, count(*) FROM emu.log GROUP BY method ORDER BY method;
+SELECT count(*) FILTER (WHERE method <> 'GET') AS changes_sent, bool_and(method = 'GET') AS only_looked
+FROM emu.log;
 SELECT phone_number, friendly_name, capabilities, adoptable_by @> ARRAY[:hq::bigint, :branch::bigint] AS adoptable
 FROM twilio_numbers.unmanaged_numbers WHERE phone_number LIKE '+1617555010_' ORDER BY phone_number;
 -- again, and after the worker's own passes: still there, not reported twice

@@ -459,7 +459,7 @@ BEGIN
                nullif(t.account_sid, coalesce(o.twilio_account_sid, p_main)) AS moved_to
         FROM twilio_numbers.owned_numbers o
         JOIN pg_temp.tn_reconcile_seen t ON t.sid = o.twilio_sid
-        WHERE o.status IN ('active', 'past_due')),
+        WHERE o.status IN ('active', 'past_due') AND t.r IS NOT NULL),
     queued AS (
         INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, payload)
         SELECT 'resync', d.number_id, d.phone_number,

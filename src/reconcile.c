@@ -71,6 +71,69 @@ list_account(const char *account_sid)
 	return NULL;
 }
 
+/*
+ * A live row of ours whose number no listing showed is looked for by its
+ * SID — unique forever — in its own account, then the other managed ones,
+ * then its own again: a transfer running during the listing moves a number
+ * out of an account not listed yet into one listed already, and the number
+ * must not be taken for vanished.  What is found joins tn_reconcile_seen;
+ * a look-up that fails joins it without a resource (unsure: not vanished).
+ */
+static void
+look_for_unseen(Datum seen, Datum *accounts, int naccounts)
+{
+	Oid			types[2] = {INT8ARRAYOID, TEXTOID};
+	Datum		args[2] = {seen, CStringGetTextDatum(tn_account_sid)};
+	SPITupleTable *tt;
+	uint64		n;
+
+	if (SPI_execute_with_args("SELECT o.twilio_sid, coalesce(o.twilio_account_sid, $2) "
+							  "FROM twilio_numbers.owned_numbers o "
+							  "WHERE o.number_id = ANY ($1) AND o.status IN ('active', 'past_due') "
+							  "  AND NOT EXISTS (SELECT 1 FROM pg_temp.tn_reconcile_seen t WHERE t.sid = o.twilio_sid)",
+							  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read owned_numbers");
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *sid = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+		char	   *home = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		TwilioReply reply = {0};
+		bool		unsure = false;
+
+		for (int k = -1; k <= naccounts; k++)
+		{
+			/* home first (k = -1), the others, home again (k = naccounts) */
+			char	   *acct = (k < 0 || k == naccounts) ? home : TextDatumGetCString(accounts[k]);
+
+			if (k >= 0 && k < naccounts && strcmp(acct, home) == 0)
+				continue;
+			twilio_request(HTTP_GET, twilio_account_url_for(acct, "/IncomingPhoneNumbers/%s.json", sid), NULL,
+						   TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "look the number up", &reply);
+			if (reply.http.complete && reply.http.status < 300 && reply.json)
+				break;
+			if (!reply.http.complete || reply.http.status != 404)
+				unsure = true;
+		}
+		if ((reply.http.complete && reply.http.status < 300 && reply.json) || unsure)
+		{
+			Datum		a[2];
+			char		nulls[2] = {' ', ' '};
+
+			a[0] = CStringGetTextDatum(sid);
+			a[1] = reply.json && reply.http.status < 300 ? JsonbPGetDatum(reply.json) : (Datum) 0;
+			nulls[1] = a[1] ? ' ' : 'n';
+			if (SPI_execute_with_args("INSERT INTO pg_temp.tn_reconcile_seen (sid, phone, account_sid, created, r) "
+									  "VALUES ($1, $2->>'phone_number', $2->>'account_sid', "
+									  "        twilio_numbers._twilio_time($2->>'date_created'), $2) "
+									  "ON CONFLICT (sid) DO NOTHING",
+									  2, (Oid[]) {TEXTOID, JSONBOID}, a, nulls, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not record Twilio's number");
+		}
+	}
+}
+
 /* The first column of the one-row SPI result, copied out of SPI's memory. */
 static Datum
 first_array(void)
@@ -144,6 +207,7 @@ reconcile(void)
 		}
 	}
 	appendStringInfoChar(&failures, '}');
+	look_for_unseen(seen, listed, nlisted);
 
 	/* 4. compare and act */
 	args[0] = seen;
