@@ -1,5 +1,5 @@
 --
--- Hosted number orders (seed 004): filed in the caller's transaction,
+-- Hosted number orders: filed in the caller's transaction,
 -- followed by the worker through Twilio's life cycle, completed into an
 -- owned number (origin hosted), canceled while Twilio allows it.
 --

@@ -62,7 +62,7 @@ SELECT emu.try(stmt) FROM unnest(ARRAY[
   format('SELECT twilio_numbers.numbers_update(%s, %L, friendly_name => %L)', 999999, '+12125550100', 'x')
 ]) AS stmt;
 
--- ---- trunks (seed 002) ---------------------------------------------------
+-- ---- trunks (Trunking PhoneNumbers) ---------------------------------------------------
 SELECT emu.twilio('POST', '/v1/Trunks', '{"FriendlyName": "Production SIP Trunk"}') ->> 'sid' AS trunk \gset
 SELECT emu.twilio('POST', '/v1/Trunks', '{"FriendlyName": "Backup SIP Trunk"}') ->> 'sid' AS trunk2 \gset
 SELECT emu.clear_requests();
@@ -102,7 +102,7 @@ SELECT phone_number, account_id = :piper AS now_piper, origin
 FROM twilio_numbers.numbers_transfer('+12125550102', :hooli, :piper);
 SELECT count(*) AS requests FROM emu.log;
 SELECT count(*) - :ledger_before AS new_ledger_entries FROM twilio_numbers.ledger;
--- to an account mapped to a Twilio subaccount: moved at Twilio too (seed 003)
+-- to an account mapped to a Twilio subaccount: moved at Twilio too (the AccountSid update)
 SELECT emu.twilio('POST', '/2010-04-01/Accounts.json', '{"FriendlyName": "Pied Piper sub"}') ->> 'sid' AS sub \gset
 SELECT twilio_account_sid = :'sub' AS mapped FROM twilio_numbers.numbers_map_account(:piper, :'sub');
 SELECT phone_number, account_id = :piper AS now_piper, twilio_account_sid = :'sub' AS in_subaccount

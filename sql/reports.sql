@@ -1,5 +1,5 @@
 --
--- Reports for customers: owned numbers with seed 003's filters, the cost
+-- Reports for customers: owned numbers with the Active Numbers filters, the cost
 -- of the next months, a monthly statement whose totals are the ledger's;
 -- and transfers between Twilio subaccounts both ways, ledgers unchanged.
 --
@@ -13,7 +13,7 @@ SELECT number_type FROM twilio_numbers.numbers_purchase(:r, :'tollfree', friendl
 SELECT emu.twilio('POST', '/v1/Trunks', '{"FriendlyName": "Reports trunk"}') ->> 'sid' AS trunk \gset
 SELECT trunk_sid IS NOT NULL FROM twilio_numbers.numbers_trunk_assign(:r, '+13105550101', :'trunk');
 
--- ---- filters (seed 003: friendly name, number pattern, origin, beta, capabilities, trunk, status) ----
+-- ---- filters (friendly name, number pattern, origin, beta, capabilities, trunk, status) ----
 SELECT phone_number = :'tollfree' AS is_tollfree, friendly_name, number_type
 FROM twilio_numbers.numbers_owned(account_id => :r);
 SELECT phone_number = :'tollfree' AS is_tollfree FROM twilio_numbers.numbers_owned(account_id => :r, friendly_name => 'Hotline');
@@ -76,7 +76,7 @@ SELECT kind, amount, balance
 FROM twilio_numbers.numbers_statement(:r, (date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date);
 SELECT emu.try('SELECT * FROM twilio_numbers.numbers_statement(999999)');
 
--- ---- transfer to a subaccount and back (seed 003): Twilio follows, ledgers do not move ----
+-- ---- transfer to a subaccount and back: Twilio follows, ledgers do not move ----
 SELECT emu.twilio('POST', '/2010-04-01/Accounts.json', '{"FriendlyName": "West"}') ->> 'sid' AS west \gset
 SELECT twilio_account_sid = :'west' AS mapped FROM twilio_numbers.numbers_map_account(:w, :'west');
 SELECT count(*) AS ledger_before, sum(amount) AS sum_before FROM twilio_numbers.ledger WHERE account_id IN (:r, :w) \gset

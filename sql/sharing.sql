@@ -89,13 +89,21 @@ SELECT twilio_account_sid IS NULL AS main_again FROM twilio_numbers.numbers_map_
 SELECT emu.fault(format('{"method": "GET", "path": "Accounts/%s/IncomingPhoneNumbers.json", "action": "status", "status": 500, "times": 0}', :'sub')::jsonb);
 -- a number of ours deleted at Twilio behind our back, in the main account
 SELECT emu.twilio('DELETE', emu.account() || '/IncomingPhoneNumbers/' || :'office' || '.json') IS NULL AS deleted;
-SELECT finding, phone_number, detail->>'account_sid' = :'sub' AS sub_unreachable, action
+-- and one moved into the subaccount behind our back: no listing shows it, a look-up by its SID finds it
+SELECT twilio_sid AS moved FROM twilio_numbers.numbers_purchase(:hq, '+16175550104') \gset
+SELECT emu.twilio('POST', emu.account() || '/IncomingPhoneNumbers/' || :'moved' || '.json',
+                  format('{"AccountSid": "%s"}', :'sub')::jsonb) ->> 'account_sid' = :'sub' AS moved_to_sub;
+SELECT finding, phone_number, detail->>'account_sid' = :'sub' AS sub_unreachable,
+       detail->>'moved_to' = :'sub' AS found_in_sub, action
 FROM twilio_numbers.numbers_reconcile()
-WHERE finding = 'account_unreachable' OR phone_number = '+16175550100' ORDER BY finding;
+WHERE finding = 'account_unreachable' OR phone_number IN ('+16175550100', '+16175550104') ORDER BY finding;
 -- the subaccount's numbers were not judged from a missing list
 SELECT status, twilio_account_sid = :'sub' AS in_sub
 FROM twilio_numbers.owned_numbers WHERE phone_number = '+16175550102' AND status <> 'released';
 SELECT emu.clear_faults();
+SELECT emu.queue_drained();
+SELECT n->>'account_sid' = current_setting('twilio_numbers.account_sid') AS moved_back_home
+FROM jsonb_array_elements(emu.state()->'numbers') n WHERE n->>'phone_number' = '+16175550104';
 
 -- money conserved
 SELECT bool_and(a.balance = coalesce(l.s, 0)) AS balances_equal_ledger

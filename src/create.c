@@ -126,10 +126,12 @@ look_up(const Creation *c, const Intent *it, char **resource)
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_OUTCOME_UNKNOWN),
-				 errmsg("could not establish whether Twilio acted on the request to %s", c->what),
-				 errdetail("The request got no reply, and the look-up failed too (%s). Nothing is charged.",
+				 errmsg("could not establish what Twilio did with the request"),
+				 errdetail("The request got no reply, and the look-up of %s failed too (%s). Nothing is charged.",
+						   c->phone,
 						   reply.http.complete ? psprintf("HTTP %ld", reply.http.status) : reply.http.error),
-				 errhint("If Twilio did act on it, the background worker undoes it.")));
+				 errhint("If Twilio did act on it, the background worker undoes it."),
+				 errcontext("Twilio request: %s", c->what)));
 	foreach(lc, found)
 	{
 		JsonbContainer *r = lfirst(lc);
@@ -150,9 +152,10 @@ refuse_held_by_others(const Creation *c)
 	ereport(ERROR,
 			(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
 			 errmsg("phone number %s is held at Twilio by someone else", c->phone),
-			 errdetail("The request to %s got no definite reply; what Twilio holds under the number "
-					   "was not created by it. Nothing is charged.", c->what),
-			 errhint("Search again with numbers_search().")));
+			 errdetail("The request got no definite reply; what Twilio holds under the number "
+					   "was not created by it. Nothing is charged."),
+			 errhint("Search again with numbers_search()."),
+			 errcontext("Twilio request: %s", c->what)));
 }
 
 /*
@@ -217,11 +220,12 @@ twilio_create_once(const Creation *c)
 				twilio_raise(&reply, c->what);
 			ereport(ERROR,
 					(errcode(ERRCODE_TN_OUTCOME_UNKNOWN),
-					 errmsg("could not %s: no reply from Twilio", c->what),
+					 errmsg("no reply from Twilio"),
 					 errdetail_plural("%s; Twilio holds nothing under %s after %d attempt. Nothing is charged.",
 									  "%s; Twilio holds nothing under %s after %d attempts. Nothing is charged.",
 									  attempt + 1, reply.http.error, c->phone, attempt + 1),
-					 errhint("If a late request still creates it, the background worker undoes it.")));
+					 errhint("If a late request still creates it, the background worker undoes it."),
+					 errcontext("Twilio request: %s", c->what)));
 		}
 		http_sleep(http_backoff_ms(attempt + 1));
 	}

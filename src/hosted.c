@@ -1,5 +1,5 @@
 /*
- * hosted.c — hosted number orders (Twilio numbers v2, seed 004): host a
+ * hosted.c — hosted number orders (Twilio's Numbers v2 HostedNumber Orders): host a
  * number the customer owns elsewhere on Twilio for SMS.
  *
  * numbers_hosted_order files the order in the caller's transaction, like a
@@ -23,7 +23,7 @@
 
 #include "twilio_numbers.h"
 
-/* The statuses in which Twilio cancels an order (seed 004). */
+/* The statuses in which Twilio cancels an order. */
 static const char *const cancellable[] = {"received", "pending-verification", "verified", "pending-loa"};
 
 static char *

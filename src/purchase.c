@@ -160,13 +160,15 @@ check_funds(const Account *acct, int64 others_cents, int64 total_cents)
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_INSUFFICIENT_FUNDS),
 				 errmsg("insufficient funds in account " INT64_FORMAT, acct->account_id),
-				 errdetail("The purchase costs %s %s; the balance is %s, the credit limit %s%s.",
-						   cents_text(total_cents), acct->currency, cents_text(balance),
-						   cents_text(limit),
-						   others_cents ? psprintf(", and purchases in flight hold %s",
-												   cents_text(others_cents)) : ""),
-				 errhint("Deposit with numbers_deposit(), or raise the account's credit_limit. "
-						 "Nothing was sent to Twilio.")));
+				 others_cents ?
+				 errdetail("The purchase costs %s %s; the balance is %s, the credit limit %s, and purchases "
+						   "in flight hold %s. Nothing was sent to Twilio.",
+						   cents_text(total_cents), acct->currency, cents_text(balance), cents_text(limit),
+						   cents_text(others_cents)) :
+				 errdetail("The purchase costs %s %s; the balance is %s, the credit limit %s. "
+						   "Nothing was sent to Twilio.",
+						   cents_text(total_cents), acct->currency, cents_text(balance), cents_text(limit)),
+				 errhint("Deposit with numbers_deposit(), or raise the account's credit_limit.")));
 }
 
 /* ---- talking to Twilio ---------------------------------------------------- */
@@ -309,11 +311,13 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 			ereport(ERROR,
 					(errcode(ERRCODE_TN_REGULATORY_REQUIREMENT),
 					 errmsg("phone number %s requires an address", nb->phone),
-					 errdetail("Twilio lists its address_requirements as \"%s\".", nb->address_requirements),
-					 errhint("Pass address_sid => 'AD...' (an Address registered with Twilio%s). "
-							 "Nothing was sent to Twilio.",
-							 strcmp(nb->address_requirements, "local") == 0 ? " in the number's country" :
-							 strcmp(nb->address_requirements, "foreign") == 0 ? " outside the number's country" : "")));
+					 errdetail("Twilio lists its address_requirements as \"%s\". Nothing was sent to Twilio.",
+							   nb->address_requirements),
+					 strcmp(nb->address_requirements, "local") == 0 ?
+					 errhint("Pass address_sid => 'AD...', an Address registered with Twilio in the number's country.") :
+					 strcmp(nb->address_requirements, "foreign") == 0 ?
+					 errhint("Pass address_sid => 'AD...', an Address registered with Twilio outside the number's country.") :
+					 errhint("Pass address_sid => 'AD...', an Address registered with Twilio.")));
 		pricing_customer_price(nb->iso, nb->type, &nb->price);
 		if (!nb->price.found)
 			ereport(ERROR,

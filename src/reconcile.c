@@ -207,7 +207,8 @@ reconcile(void)
 		}
 	}
 	appendStringInfoChar(&failures, '}');
-	look_for_unseen(seen, listed, nlisted);
+	/* in every managed account: one whose listing failed may hold it */
+	look_for_unseen(seen, elems, naccounts);
 
 	/* 4. compare and act */
 	args[0] = seen;

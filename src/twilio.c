@@ -247,52 +247,40 @@ twilio_error_fields(const char *body, int *code, char **message)
 		*message = state.message;
 }
 
-/* Parse a reply body into jsonb; NULL for an empty body; throws TN007. */
+/*
+ * Parse a reply body into jsonb; NULL for an empty body.  The body is
+ * validated first without throwing: an invalid one is *bad (soft) or TN007;
+ * any other error (out of memory) is left to be what it is.
+ */
 static Jsonb *
 parse_body(const HttpResult *http, const char *what, bool soft, bool *bad)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	Jsonb	   *volatile result = NULL;
+	JsonLexContext *lex;
 
 	*bad = false;
 	if (http->body_len == 0)
 		return NULL;
-
-	if (soft)
+	lex = tn_json_lexer(http->body, (int) http->body_len, false);
+	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
 	{
-		/* validate without throwing, so that the caller may carry on */
-		JsonLexContext *lex = tn_json_lexer(http->body, (int) http->body_len, false);
-
-		if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
-		{
-			*bad = true;
+		*bad = true;
+		if (soft)
 			return NULL;
-		}
-		return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(http->body)));
-	}
-
-	PG_TRY();
-	{
-		result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(http->body)));
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		FlushErrorState();
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_TWILIO_BAD_REPLY),
-				 errmsg("could not %s: Twilio's reply is not valid JSON", what),
+				 errmsg("Twilio's reply is not valid JSON"),
 				 errdetail("HTTP status %ld, %zu bytes received.", http->status, http->body_len),
-				 errhint("The reply was cut short or damaged on the way; retry the call.")));
+				 errhint("The reply was cut short or damaged on the way; retry the call."),
+				 errcontext("Twilio request: %s", what)));
 	}
-	PG_END_TRY();
-	return result;
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(http->body)));
 }
 
 /*
  * Send a request to Twilio and parse its reply.  Errors (transport failure,
  * Twilio error status, unparsable body) are raised with our SQLSTATEs unless
- * flags say the caller wants them back; "what" completes "could not ...".
+ * flags say the caller wants them back; "what" names the request in the
+ * error's context ("buy +14155550100").
  */
 void
 twilio_request(HttpMethod method, const char *url, const char *form,
@@ -332,7 +320,8 @@ twilio_request(HttpMethod method, const char *url, const char *form,
 	if (bad_json && !(flags & TWILIO_NO_ERROR))
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_TWILIO_BAD_REPLY),
-				 errmsg("could not %s: Twilio's reply is not valid JSON", what)));
+				 errmsg("Twilio's reply is not valid JSON"),
+				 errcontext("Twilio request: %s", what)));
 }
 
 /*
@@ -411,7 +400,7 @@ is_regulatory_code(int code)
 	return false;
 }
 
-/* Raise the error a failed Twilio request deserves. */
+/* Raise the error a failed Twilio request deserves; "what" names the request. */
 void
 twilio_raise(const TwilioReply *reply, const char *what)
 {
@@ -424,63 +413,75 @@ twilio_raise(const TwilioReply *reply, const char *what)
 		if (http->tls_failed)
 			ereport(ERROR,
 					(errcode(ERRCODE_TN_TWILIO_UNREACHABLE),
-					 errmsg("could not %s: Twilio's TLS certificate could not be verified", what),
+					 errmsg("Twilio's TLS certificate could not be verified"),
 					 errdetail("%s.", http->error),
 					 errhint("Certificate verification is always on; if Twilio is reached through a proxy "
-							 "with its own CA, a superuser sets twilio_numbers.ca_file.")));
+							 "with its own CA, a superuser sets twilio_numbers.ca_file."),
+					 errcontext("Twilio request: %s", what)));
 		if (http->maybe_applied)
 			ereport(ERROR,
 					(errcode(ERRCODE_TN_TWILIO_UNREACHABLE),
-					 errmsg("could not %s: no reply from Twilio", what),
-					 errdetail("%s (after %d attempt%s).", http->error, http->attempts,
-							   http->attempts == 1 ? "" : "s"),
-					 errhint("Check twilio_numbers.timeout_ms and the network path to Twilio.")));
+					 errmsg("no reply from Twilio"),
+					 errdetail_plural("%s (after %d attempt).", "%s (after %d attempts).", http->attempts,
+									  http->error, http->attempts),
+					 errhint("Check twilio_numbers.timeout_ms and the network path to Twilio."),
+					 errcontext("Twilio request: %s", what)));
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_TWILIO_UNREACHABLE),
-				 errmsg("could not %s: Twilio is unreachable", what),
-				 errdetail("%s (after %d attempt%s).", http->error, http->attempts,
-						   http->attempts == 1 ? "" : "s"),
-				 errhint("Check the network path to Twilio and the twilio_numbers.*_url settings.")));
+				 errmsg("Twilio is unreachable"),
+				 errdetail_plural("%s (after %d attempt).", "%s (after %d attempts).", http->attempts,
+								  http->error, http->attempts),
+				 errhint("Check the network path to Twilio and the twilio_numbers.*_url settings."),
+				 errcontext("Twilio request: %s", what)));
 	}
 
 	if (http->status == 401 || http->status == 403 || code == 20003)
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_TWILIO_AUTH_FAILED),
-				 errmsg("could not %s: Twilio rejected the credentials", what),
+				 errmsg("Twilio rejected the credentials"),
 				 errdetail("Twilio error %d: %s (HTTP %ld).", code, message, http->status),
 				 errhint("A superuser checks twilio_numbers.account_sid and twilio_numbers.auth_token "
-						 "(or api_key and api_secret).")));
+						 "(or api_key and api_secret)."),
+				 errcontext("Twilio request: %s", what)));
 	if (http->status == 429)
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_TWILIO_RATE_LIMITED),
-				 errmsg("could not %s: Twilio is rate limiting this account", what),
-				 errdetail("Twilio error %d: %s (HTTP 429, %d attempts).", code, message, http->attempts),
-				 errhint("Retry later, or raise twilio_numbers.max_retries.")));
+				 errmsg("Twilio is rate limiting this account"),
+				 errdetail_plural("Twilio error %d: %s (HTTP 429, %d attempt).",
+								  "Twilio error %d: %s (HTTP 429, %d attempts).", http->attempts,
+								  code, message, http->attempts),
+				 errhint("Retry later, or raise twilio_numbers.max_retries."),
+				 errcontext("Twilio request: %s", what)));
 	if (code == 21422 || code == 21452)
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
-				 errmsg("could not %s: the phone number is not available", what),
+				 errmsg("the phone number is not available at Twilio"),
 				 errdetail("Twilio error %d: %s (HTTP %ld).", code, message, http->status),
-				 errhint("Someone else may have bought it; search again with numbers_search().")));
+				 errhint("Someone else may have bought it; search again with numbers_search()."),
+				 errcontext("Twilio request: %s", what)));
 	if (is_regulatory_code(code))
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_REGULATORY_REQUIREMENT),
-				 errmsg("could not %s: Twilio requires regulatory information for this number", what),
+				 errmsg("Twilio requires regulatory information for this number"),
 				 errdetail("Twilio error %d: %s (HTTP %ld).", code, message, http->status),
 				 errhint("Pass the address_sid, bundle_sid or identity_sid the number's country requires; "
-						 "numbers_search() shows address_requirements.")));
+						 "numbers_search() shows address_requirements."),
+				 errcontext("Twilio request: %s", what)));
 	if (http->status >= 500)
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_TWILIO_UNREACHABLE),
-				 errmsg("could not %s: Twilio failed with HTTP %ld", what, http->status),
-				 errdetail("Twilio error %d: %s (after %d attempt%s).", code, message,
-						   http->attempts, http->attempts == 1 ? "" : "s"),
-				 errhint("Twilio had a server error; try again later.")));
+				 errmsg("Twilio failed with HTTP status %ld", http->status),
+				 errdetail_plural("Twilio error %d: %s (after %d attempt).",
+								  "Twilio error %d: %s (after %d attempts).", http->attempts,
+								  code, message, http->attempts),
+				 errhint("Twilio had a server error; try again later."),
+				 errcontext("Twilio request: %s", what)));
 	ereport(ERROR,
 			(errcode(ERRCODE_TN_TWILIO_REFUSED),
-			 errmsg("could not %s: Twilio refused the request", what),
+			 errmsg("Twilio refused the request"),
 			 errdetail("Twilio error %d: %s (HTTP %ld).", code, message, http->status),
-			 errhint("See https://www.twilio.com/docs/errors/%d.", code)));
+			 errhint("See https://www.twilio.com/docs/errors/%d.", code),
+			 errcontext("Twilio request: %s", what)));
 }
 
 /* ---- jsonb access ------------------------------------------------------ */

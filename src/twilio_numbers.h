@@ -435,7 +435,7 @@ typedef struct Creation
 	int			slot;			/* the intent; its attempt is recorded */
 	const char *url;			/* POST here */
 	const char *form;
-	const char *what;			/* completes "could not ...": "buy +14155550100" */
+	const char *what;			/* names the request in errors: "buy +14155550100" */
 	const char *phone;
 	const char *twilio_account_sid; /* the account it is created in */
 	bool		post_again;		/* POST again after a look-up that found nothing */

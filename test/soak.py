@@ -582,7 +582,7 @@ class Client(threading.Thread):
     def op_race(self):
         """Two sessions buy the same number at once, the first POST of the two
         answered 503 or dropped before Twilio acted: each may only keep a
-        number its own request created (issue 15, defect 2)."""
+        number its own request created."""
         sh = self.sh
         p = sh.pick(self.rng)[0][0]
         if not sh.reserve(p):
@@ -686,7 +686,7 @@ class Client(threading.Thread):
 
     def op_transfer_release(self):
         """BEGIN; SAVEPOINT; transfer to another Twilio subaccount; ROLLBACK TO;
-        release; COMMIT (issue 15, defect 1)."""
+        release; COMMIT (a transfer rolled back, then a release)."""
         acct, phone, *_ = self.owned(self.sh.shared)
         others = [a for a in self.sh.shared if self.sh.twilio_of[a] != self.sh.twilio_of[acct]]
         to = self.rng.choice(others)
@@ -782,7 +782,7 @@ class Client(threading.Thread):
                          WHERE pid = pg_backend_pid() AND state = 'in progress'""")[0]
 
     def op_solo_refused_then_fit(self):
-        """Issue 15, defect 4: a purchase refused inside a savepoint must not
+        """A purchase refused inside a savepoint must not
         keep its hold: the next purchase that the balance covers goes through."""
         x, price = self.sh.pick(self.rng)[0]
         self.solo_topup(price)
@@ -829,7 +829,7 @@ class Client(threading.Thread):
 
     def op_refused_loop(self):
         """One transaction looping refused purchases in exception blocks:
-        nothing may stay held (issue 15, defect 4: 1,024 slots taken)."""
+        nothing may stay held (not a hold, not an in-flight slot)."""
         price = self.sh.pool[0][1]
         self.solo_topup(price)
         us = self.rng.sample(self.sh.unavailable, 25)
@@ -855,7 +855,7 @@ class Client(threading.Thread):
 
     def op_read_only(self):
         """A change attempted in a READ ONLY transaction must fail before any
-        request that changes Twilio (issue 15, defect 5)."""
+        request that changes Twilio."""
         kind = self.rng.choice(['purchase', 'purchase', 'hosted', 'update'])
         sid = None
         if kind == 'purchase':

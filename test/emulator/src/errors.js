@@ -12,13 +12,13 @@ const CODES = {
   20500: 'Internal Server Error', // default code for an injected 5xx
   20503: 'Service Unavailable',
   21421: 'PhoneNumber is invalid', //         dictionary 21421
-  21422: 'PhoneNumber is not available', //   seed 001/PRODUCT.md, test credentials +15005550000
+  21422: 'PhoneNumber is not available', // Twilio's test credentials: +15005550000
   21451: 'Invalid area code', //              dictionary 21451
-  21452: 'No phone numbers found in area code', // seed 003, test credentials AreaCode 533
+  21452: 'No phone numbers found in area code', // Twilio's test credentials: AreaCode 533
   21457: 'AreaCode Parameter not Supported', // dictionary 21457 (Local/TollFree/Mobile create)
   21631: 'Phone Number Requires an Address', // dictionary 21631, changelog 2019-09-10
   21649: 'Phone Number Requires a Bundle', //  changelog 2020-02-12 ("fail with error code 21649")
-  21650: 'Phone Number Requires a Verified Identity Document', // seed 003, dictionary 21650
+  21650: 'Phone Number Requires a Verified Identity Document', // Twilio's error dictionary
 };
 
 class TwilioError extends Error {

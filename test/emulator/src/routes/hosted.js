@@ -1,5 +1,5 @@
 'use strict';
-// numbers.twilio.com/v2/HostedNumber/Orders (seed 004): create, list with
+// numbers.twilio.com/v2/HostedNumber/Orders: create, list with
 // filters, fetch, update (the user may only ask for pending-verification),
 // and cancel (DELETE) in the statuses Twilio allows. Carriers and Twilio's
 // staff move orders through the rest of the life cycle; the emulator's

@@ -1,7 +1,7 @@
 'use strict';
 // trunking.twilio.com/v1/Trunks (create, list, fetch, update, delete) and
-// /v1/Trunks/{TrunkSid}/PhoneNumbers (associate, list, fetch, remove) per
-// seed 002. The association is the IncomingPhoneNumber's trunk_sid, so it is
+// /v1/Trunks/{TrunkSid}/PhoneNumbers (associate, list, fetch, remove), as
+// Twilio has them. The association is the IncomingPhoneNumber's trunk_sid, so it is
 // visible from both sides.
 
 const { notFound, badParam } = require('../errors');
