@@ -84,7 +84,7 @@ clear();
 emu_fault($emu, method => 'POST', path => 'IncomingPhoneNumbers\.json$', action => 'status', status => 503, times => 0);
 my $before = $node->safe_psql('postgres', "SELECT balance FROM twilio_numbers.accounts WHERE account_id = $acct");
 ($ret, $out, $err) = buy('+15035550103');
-like($err, qr/Twilio failed with HTTP 503/, '503 every time: the purchase fails with TN005');
+like($err, qr/Twilio failed with HTTP status 503/, '503 every time: the purchase fails with TN005');
 is(row_status('+15035550103'), '', '503 every time: no row');
 is($node->safe_psql('postgres', "SELECT balance FROM twilio_numbers.accounts WHERE account_id = $acct"),
 	$before, '503 every time: no charge');
