@@ -16,14 +16,19 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
-#include "twilio_numbers.h"
+#include "accounts.h"
+#include "http.h"
+#include "settings.h"
+#include "shmem.h"
+#include "twilio.h"
+#include "validate.h"
 
 /* set while numbers_map_account changes the column (the trigger asks) */
 static bool mapping_in_progress = false;
 
 /* The account, or P0002 (SPI connected). */
 void
-tn_load_account(int64 account_id, Account *acct)
+accounts_load(int64 account_id, Account *acct)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(account_id)};
@@ -106,24 +111,24 @@ PG_FUNCTION_INFO_V1(tn_numbers_map_account);
 Datum
 tn_numbers_map_account(PG_FUNCTION_ARGS)
 {
-	int64		account_id = tn_account_arg(fcinfo, 0);
-	char	   *sid = tn_text_arg(fcinfo, 1);
+	int64		account_id = validate_account_arg(fcinfo, 0);
+	char	   *sid = validate_text_arg(fcinfo, 1);
 	Account		acct;
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		args[2];
 	char		nulls[2] = {' ', ' '};
 	Datum		result;
 
-	tn_require_worker();
+	shmem_require_worker();
 	if (sid && sid[0] == '\0')
 		sid = NULL;
-	tn_check_sid("twilio_account_sid", sid, "AC");
+	validate_sid("twilio_account_sid", sid, "AC");
 	twilio_require_credentials();
 	if (sid && strcmp(sid, tn_account_sid) == 0)
 		sid = NULL;				/* the main account is written NULL */
 
 	SPI_connect();
-	tn_load_account(account_id, &acct);
+	accounts_load(account_id, &acct);
 	if (sid)
 		check_subaccount(sid);
 

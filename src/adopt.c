@@ -19,7 +19,13 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
-#include "twilio_numbers.h"
+#include "accounts.h"
+#include "errcodes.h"
+#include "pricing.h"
+#include "settings.h"
+#include "shmem.h"
+#include "twilio.h"
+#include "validate.h"
 
 PG_FUNCTION_INFO_V1(tn_numbers_adopt);
 
@@ -30,9 +36,9 @@ PG_FUNCTION_INFO_V1(tn_numbers_adopt);
 Datum
 tn_numbers_adopt(PG_FUNCTION_ARGS)
 {
-	int64		account_id = tn_account_arg(fcinfo, 0);
-	char	   *phone = tn_text_arg(fcinfo, 1);
-	char	   *type_arg = tn_text_arg(fcinfo, 2);
+	int64		account_id = validate_account_arg(fcinfo, 0);
+	char	   *phone = validate_text_arg(fcinfo, 1);
+	char	   *type_arg = validate_text_arg(fcinfo, 2);
 	bool		paid = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
 	const char *type;
 	const char *iso;
@@ -47,12 +53,12 @@ tn_numbers_adopt(PG_FUNCTION_ARGS)
 	Datum		args[7];
 	Datum		result;
 
-	tn_require_worker();
-	tn_check_e164("phone_number", phone);
-	iso = tn_country_of(phone);
+	shmem_require_worker();
+	validate_e164("phone_number", phone);
+	iso = validate_country_of(phone);
 	if (type_arg)
-		type = tn_check_number_type(type_arg);
-	else if ((type = tn_nanp_type(phone)) == NULL)
+		type = validate_number_type(type_arg);
+	else if ((type = validate_nanp_type(phone)) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("number_type is required to adopt %s", phone),
@@ -66,7 +72,7 @@ tn_numbers_adopt(PG_FUNCTION_ARGS)
 							  1, (Oid[]) {NUMERICOID}, (Datum[]) {PG_GETARG_DATUM(3)}, NULL, true, 1)
 		!= SPI_OK_SELECT)
 		elog(ERROR, "could not check monthly_price");
-	tn_load_account(account_id, &acct);
+	accounts_load(account_id, &acct);
 	if (strcmp(acct.status, "active") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -82,7 +88,7 @@ tn_numbers_adopt(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
 				 errmsg("phone number %s is already owned by account %s", phone,
 						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))));
-	if (tn_intent_buying(phone))
+	if (intent_buying(phone))
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
 				 errmsg("phone number %s is being bought by another transaction", phone)));

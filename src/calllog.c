@@ -18,7 +18,9 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "twilio_numbers.h"
+#include "compat.h"
+#include "calllog.h"
+#include "settings.h"
 
 typedef struct CallLogEntry
 {
@@ -94,23 +96,20 @@ split_url(const char *url, char *host, size_t hostlen, char *path, size_t pathle
 
 /* Append one request to the log.  Cheap, and never fails the caller. */
 void
-calllog_record(HttpMethod method, const char *url, long status,
-			   const char *body, double ms, const char *error)
+calllog_record(const char *method, const char *url, long status, int twilio_code, double ms,
+			   const char *error)
 {
 	CallLogRing *r = get_ring();
 	CallLogEntry e;
-	int			code = 0;
 
 	memset(&e, 0, sizeof(e));
 	e.at = GetCurrentTimestamp();
 	e.pid = MyProcPid;
 	e.status = (int) status;
 	e.ms = ms;
-	strlcpy(e.method, http_method_name(method), sizeof(e.method));
+	strlcpy(e.method, method, sizeof(e.method));
 	split_url(url, e.host, sizeof(e.host), e.path, sizeof(e.path));
-	if (status >= 400 && body != NULL)
-		twilio_error_fields(body, &code, NULL);
-	e.twilio_code = code;
+	e.twilio_code = twilio_code;
 	if (error)
 		strlcpy(e.error, error, sizeof(e.error));
 

@@ -19,7 +19,13 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
-#include "twilio_numbers.h"
+#include "compat.h"
+#include "errcodes.h"
+#include "http.h"
+#include "pricing.h"
+#include "search_reply.h"
+#include "twilio.h"
+#include "validate.h"
 
 /* numbers_search's arguments, in the SQL declaration's order */
 enum
@@ -115,22 +121,22 @@ bool_param(FunctionCallInfo fcinfo, int n)
 static char *
 build_search_url(FunctionCallInfo fcinfo, char **iso, const char **type)
 {
-	char	   *area_code = tn_text_arg(fcinfo, ARG_AREA_CODE);
-	char	   *contains = tn_text_arg(fcinfo, ARG_CONTAINS);
-	char	   *in_region = tn_text_arg(fcinfo, ARG_IN_REGION);
-	char	   *in_locality = tn_text_arg(fcinfo, ARG_IN_LOCALITY);
-	char	   *in_postal_code = tn_text_arg(fcinfo, ARG_IN_POSTAL_CODE);
-	char	   *in_rate_center = tn_text_arg(fcinfo, ARG_IN_RATE_CENTER);
-	char	   *in_lata = tn_text_arg(fcinfo, ARG_IN_LATA);
-	char	   *near_number = tn_text_arg(fcinfo, ARG_NEAR_NUMBER);
-	char	   *near_lat_long = tn_text_arg(fcinfo, ARG_NEAR_LAT_LONG);
+	char	   *area_code = validate_text_arg(fcinfo, ARG_AREA_CODE);
+	char	   *contains = validate_text_arg(fcinfo, ARG_CONTAINS);
+	char	   *in_region = validate_text_arg(fcinfo, ARG_IN_REGION);
+	char	   *in_locality = validate_text_arg(fcinfo, ARG_IN_LOCALITY);
+	char	   *in_postal_code = validate_text_arg(fcinfo, ARG_IN_POSTAL_CODE);
+	char	   *in_rate_center = validate_text_arg(fcinfo, ARG_IN_RATE_CENTER);
+	char	   *in_lata = validate_text_arg(fcinfo, ARG_IN_LATA);
+	char	   *near_number = validate_text_arg(fcinfo, ARG_NEAR_NUMBER);
+	char	   *near_lat_long = validate_text_arg(fcinfo, ARG_NEAR_LAT_LONG);
 	int			max_results;
 	char		num[32];
 	StringInfoData url;
 
-	*iso = tn_check_country("country", tn_text_arg(fcinfo, ARG_COUNTRY));
-	*type = tn_check_number_type(PG_ARGISNULL(ARG_NUMBER_TYPE) ? "local"
-								 : tn_text_arg(fcinfo, ARG_NUMBER_TYPE));
+	*iso = validate_country("country", validate_text_arg(fcinfo, ARG_COUNTRY));
+	*type = validate_number_type(PG_ARGISNULL(ARG_NUMBER_TYPE) ? "local"
+								 : validate_text_arg(fcinfo, ARG_NUMBER_TYPE));
 
 	if (area_code)
 	{
@@ -142,7 +148,7 @@ build_search_url(FunctionCallInfo fcinfo, char **iso, const char **type)
 		check_nanp_only("area_code", *iso);
 	}
 	if (contains)
-		tn_check_contains(contains);
+		validate_contains(contains);
 	check_filter_text("in_region", in_region);
 	check_filter_text("in_locality", in_locality);
 	check_filter_text("in_postal_code", in_postal_code);
@@ -165,7 +171,7 @@ build_search_url(FunctionCallInfo fcinfo, char **iso, const char **type)
 	}
 	if (near_number)
 	{
-		tn_check_e164("near_number", near_number);
+		validate_e164("near_number", near_number);
 		check_nanp_only("near_number", *iso);
 	}
 	if (near_lat_long)
@@ -201,7 +207,7 @@ build_search_url(FunctionCallInfo fcinfo, char **iso, const char **type)
 
 	initStringInfo(&url);
 	appendStringInfoString(&url, twilio_account_url_for(NULL, "/AvailablePhoneNumbers/%s/%s.json",
-												  *iso, tn_type_path(*type)));
+												  *iso, validate_type_path(*type)));
 	twilio_query_add(&url, "AreaCode", area_code);
 	twilio_query_add(&url, "Contains", contains);
 	twilio_query_add(&url, "SmsEnabled", bool_param(fcinfo, ARG_SMS));
@@ -296,15 +302,15 @@ tn_numbers_countries(PG_FUNCTION_ARGS)
 		JsonbContainer *subs;
 		Datum		values[4];
 		bool		nulls[4] = {0};
-		Datum	   *types = palloc(sizeof(Datum) * tn_number_type_count());
+		Datum	   *types = palloc(sizeof(Datum) * validate_type_count());
 		int			ntypes = 0;
 
 		if (e == NULL)
 			continue;
 		subs = jb_object(e, "subresource_uris");
-		for (int t = 0; t < tn_number_type_count(); t++)
+		for (int t = 0; t < validate_type_count(); t++)
 		{
-			const char *type = tn_number_type_name(t);
+			const char *type = validate_type_name(t);
 			JsonbValue	buf;
 
 			if (subs && getKeyJsonValueFromContainer(subs, type, strlen(type), &buf))

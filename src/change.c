@@ -15,7 +15,14 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
-#include "twilio_numbers.h"
+#include "accounts.h"
+#include "config.h"
+#include "http.h"
+#include "settings.h"
+#include "shmem.h"
+#include "twilio.h"
+#include "validate.h"
+#include "xact.h"
 
 /* A live number of the account, locked (errors as _live_number says). */
 typedef struct LiveNumber
@@ -61,11 +68,11 @@ track_change(int kind, const LiveNumber *ln, const char *other_account_sid)
 {
 	int			slot;
 
-	tn_xact_reserve(1);
-	slot = tn_intent_change(kind, ln->number_id, ln->phone);
-	tn_xact_track_intent(slot, false);
+	xact_reserve(1);
+	slot = intent_change(kind, ln->number_id, ln->phone);
+	xact_track_intent(slot, false);
 	if (other_account_sid)
-		tn_intent_set_sid(slot, ln->sid, other_account_sid);
+		intent_set_sid(slot, ln->sid, other_account_sid);
 }
 
 /* Apply Twilio's resource to the row and return the row as the result. */
@@ -101,17 +108,17 @@ tn_numbers_update(PG_FUNCTION_ARGS)
 	char	   *resource = NULL;
 	Datum		result;
 
-	tn_require_worker();
-	account_id = tn_account_arg(fcinfo, 0);
-	phone = tn_text_arg(fcinfo, 1);
-	tn_check_e164("phone_number", phone);
-	number_config_read(fcinfo, 2, &cfg);
+	shmem_require_worker();
+	account_id = validate_account_arg(fcinfo, 0);
+	phone = validate_text_arg(fcinfo, 1);
+	validate_e164("phone_number", phone);
+	config_read(fcinfo, 2, &cfg);
 	twilio_require_credentials();
 
 	SPI_connect();
 	lock_live_number(account_id, phone, &ln);
 	initStringInfo(&form);
-	number_config_form(&cfg, &form);
+	config_form(&cfg, &form);
 	if (form.len > 0)
 	{
 		TwilioReply reply;
@@ -164,14 +171,14 @@ tn_numbers_trunk_assign(PG_FUNCTION_ARGS)
 	LiveNumber	ln;
 	Datum		result;
 
-	tn_require_worker();
-	tn_check_e164("phone_number", phone);
+	shmem_require_worker();
+	validate_e164("phone_number", phone);
 	if (trunk[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("trunk_sid is required"),
 				 errhint("numbers_trunk_unassign() removes a number from its trunk.")));
-	tn_check_sid("trunk_sid", trunk, "TK");
+	validate_sid("trunk_sid", trunk, "TK");
 	twilio_require_credentials();
 
 	SPI_connect();
@@ -207,8 +214,8 @@ tn_numbers_trunk_unassign(PG_FUNCTION_ARGS)
 	LiveNumber	ln;
 	Datum		result;
 
-	tn_require_worker();
-	tn_check_e164("phone_number", phone);
+	shmem_require_worker();
+	validate_e164("phone_number", phone);
 	twilio_require_credentials();
 
 	SPI_connect();
@@ -248,8 +255,8 @@ tn_numbers_transfer(PG_FUNCTION_ARGS)
 	Datum		args[2];
 	Datum		result;
 
-	tn_require_worker();
-	tn_check_e164("phone_number", phone);
+	shmem_require_worker();
+	validate_e164("phone_number", phone);
 	if (from_id == to_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -258,7 +265,7 @@ tn_numbers_transfer(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	lock_live_number(from_id, phone, &ln);
-	tn_load_account(to_id, &to);
+	accounts_load(to_id, &to);
 	if (strcmp(to.status, "active") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -8,40 +8,43 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 
-#include "twilio_numbers.h"
+#include "config.h"
+#include "create.h"
+#include "twilio.h"
+#include "validate.h"
 
 /* Read and check the configuration arguments, starting at argument first. */
 void
-number_config_read(FunctionCallInfo fcinfo, int first, NumberConfig *cfg)
+config_read(FunctionCallInfo fcinfo, int first, NumberConfig *cfg)
 {
-	cfg->friendly_name = tn_text_arg(fcinfo, first + 0);
-	cfg->voice_url = tn_text_arg(fcinfo, first + 1);
-	cfg->voice_method = tn_text_arg(fcinfo, first + 2);
-	cfg->sms_url = tn_text_arg(fcinfo, first + 3);
-	cfg->sms_method = tn_text_arg(fcinfo, first + 4);
-	cfg->status_callback = tn_text_arg(fcinfo, first + 5);
-	cfg->trunk_sid = tn_text_arg(fcinfo, first + 6);
-	cfg->address_sid = tn_text_arg(fcinfo, first + 7);
-	cfg->bundle_sid = tn_text_arg(fcinfo, first + 8);
-	cfg->identity_sid = tn_text_arg(fcinfo, first + 9);
-	cfg->emergency_address_sid = tn_text_arg(fcinfo, first + 10);
+	cfg->friendly_name = validate_text_arg(fcinfo, first + 0);
+	cfg->voice_url = validate_text_arg(fcinfo, first + 1);
+	cfg->voice_method = validate_text_arg(fcinfo, first + 2);
+	cfg->sms_url = validate_text_arg(fcinfo, first + 3);
+	cfg->sms_method = validate_text_arg(fcinfo, first + 4);
+	cfg->status_callback = validate_text_arg(fcinfo, first + 5);
+	cfg->trunk_sid = validate_text_arg(fcinfo, first + 6);
+	cfg->address_sid = validate_text_arg(fcinfo, first + 7);
+	cfg->bundle_sid = validate_text_arg(fcinfo, first + 8);
+	cfg->identity_sid = validate_text_arg(fcinfo, first + 9);
+	cfg->emergency_address_sid = validate_text_arg(fcinfo, first + 10);
 
-	tn_check_friendly_name(cfg->friendly_name);
-	tn_check_url("voice_url", cfg->voice_url);
-	tn_check_url("sms_url", cfg->sms_url);
-	tn_check_url("status_callback", cfg->status_callback);
-	tn_check_http_method("voice_method", cfg->voice_method);
-	tn_check_http_method("sms_method", cfg->sms_method);
-	tn_check_sid("trunk_sid", cfg->trunk_sid, "TK");
-	tn_check_sid("address_sid", cfg->address_sid, "AD");
-	tn_check_sid("bundle_sid", cfg->bundle_sid, "BU");
-	tn_check_sid("identity_sid", cfg->identity_sid, "RI");
-	tn_check_sid("emergency_address_sid", cfg->emergency_address_sid, "AD");
+	validate_friendly_name(cfg->friendly_name);
+	validate_url("voice_url", cfg->voice_url);
+	validate_url("sms_url", cfg->sms_url);
+	validate_url("status_callback", cfg->status_callback);
+	validate_http_method("voice_method", cfg->voice_method);
+	validate_http_method("sms_method", cfg->sms_method);
+	validate_sid("trunk_sid", cfg->trunk_sid, "TK");
+	validate_sid("address_sid", cfg->address_sid, "AD");
+	validate_sid("bundle_sid", cfg->bundle_sid, "BU");
+	validate_sid("identity_sid", cfg->identity_sid, "RI");
+	validate_sid("emergency_address_sid", cfg->emergency_address_sid, "AD");
 }
 
 /* Twilio's form fields for a configuration; NULL leaves a field alone. */
 void
-number_config_form(const NumberConfig *cfg, StringInfo form)
+config_form(const NumberConfig *cfg, StringInfo form)
 {
 	twilio_form_add(form, "FriendlyName", cfg->friendly_name);
 	twilio_form_add(form, "VoiceUrl", cfg->voice_url);
@@ -62,11 +65,11 @@ number_config_form(const NumberConfig *cfg, StringInfo form)
 	}
 }
 
-/* The fields a purchase sends, in the order of creation_config_fields. */
+/* The fields a purchase sends, in the order of create_config_fields. */
 void
-number_config_values(const NumberConfig *cfg, const char **values)
+config_values(const NumberConfig *cfg, const char **values)
 {
-	const char *v[CREATION_CONFIG_FIELDS] = {
+	const char *v[CREATE_CONFIG_FIELDS] = {
 		cfg->friendly_name, cfg->voice_url, cfg->voice_method, cfg->sms_url, cfg->sms_method,
 		cfg->status_callback, cfg->trunk_sid, cfg->address_sid, cfg->bundle_sid, cfg->identity_sid,
 		cfg->emergency_address_sid,

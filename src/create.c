@@ -31,46 +31,51 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
-#include "twilio_numbers.h"
+#include "create.h"
+#include "errcodes.h"
+#include "http.h"
+#include "settings.h"
+#include "shmem.h"
+#include "twilio.h"
 
-const char *const creation_config_fields[CREATION_CONFIG_FIELDS] = {
+const char *const create_config_fields[CREATE_CONFIG_FIELDS] = {
 	"friendly_name", "voice_url", "voice_method", "sms_url", "sms_method", "status_callback",
 	"trunk_sid", "address_sid", "bundle_sid", "identity_sid", "emergency_address_sid",
 };
 
 /*
  * Which fields a request sends (values[i] non-NULL, in the order of
- * creation_config_fields) and the md5 of "field=value\n" for each, as
+ * create_config_fields) and the md5 of "field=value\n" for each, as
  * _created_by_attempt computes it from a resource.
  */
 void
-creation_fingerprint(const char *const *values, uint16 *mask, char *md5)
+create_fingerprint(const char *const *values, uint16 *mask, char *md5)
 {
 	StringInfoData buf;
 	const char *errstr = NULL;
 
 	initStringInfo(&buf);
 	*mask = 0;
-	for (int i = 0; i < CREATION_CONFIG_FIELDS; i++)
+	for (int i = 0; i < CREATE_CONFIG_FIELDS; i++)
 		if (values[i])
 		{
 			*mask |= (uint16) (1 << i);
-			appendStringInfo(&buf, "%s=%s\n", creation_config_fields[i], values[i]);
+			appendStringInfo(&buf, "%s=%s\n", create_config_fields[i], values[i]);
 		}
 	if (!pg_md5_hash(buf.data, buf.len, md5, &errstr))
 		elog(ERROR, "could not compute an md5: %s", errstr ? errstr : "out of memory");
 }
 
-/* The fields of a mask as a text[] (for SQL), in creation_config_fields' order. */
+/* The fields of a mask as a text[] (for SQL), in create_config_fields' order. */
 Datum
-creation_fields_array(uint16 mask)
+create_fields_array(uint16 mask)
 {
-	Datum		elems[CREATION_CONFIG_FIELDS];
+	Datum		elems[CREATE_CONFIG_FIELDS];
 	int			n = 0;
 
-	for (int i = 0; i < CREATION_CONFIG_FIELDS; i++)
+	for (int i = 0; i < CREATE_CONFIG_FIELDS; i++)
 		if (mask & (1 << i))
-			elems[n++] = CStringGetTextDatum(creation_config_fields[i]);
+			elems[n++] = CStringGetTextDatum(create_config_fields[i]);
 	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
@@ -82,7 +87,7 @@ creation_fields_array(uint16 mask)
  * (_created_by_attempt); intents are asked directly.  SPI connected.
  */
 bool
-created_by_attempt(JsonbContainer *r, const char *phone, const char *twilio_account_sid,
+create_made_by_attempt(JsonbContainer *r, const char *phone, const char *twilio_account_sid,
 				   TimestampTz started, TimestampTz deadline, Datum fields, const char *md5,
 				   int except_slot)
 {
@@ -92,7 +97,7 @@ created_by_attempt(JsonbContainer *r, const char *phone, const char *twilio_acco
 	bool		isnull;
 	char	   *sid = jb_text(r, "sid");
 
-	if (sid == NULL || tn_sid_in_flight(sid, except_slot))
+	if (sid == NULL || intents_sid_in_flight(sid, except_slot))
 		return false;
 	args[0] = CStringGetTextDatum(JsonbToCString(NULL, r, 0));
 	args[1] = CStringGetTextDatum(phone);
@@ -136,8 +141,8 @@ look_up(const Creation *c, const Intent *it, char **resource)
 	{
 		JsonbContainer *r = lfirst(lc);
 
-		if (created_by_attempt(r, c->phone, c->twilio_account_sid, it->started_at, GetCurrentTimestamp(),
-							   creation_fields_array(it->config_mask), it->config_md5, c->slot))
+		if (create_made_by_attempt(r, c->phone, c->twilio_account_sid, it->started_at, GetCurrentTimestamp(),
+							   create_fields_array(it->config_mask), it->config_md5, c->slot))
 		{
 			*resource = JsonbToCString(NULL, r, 0);
 			return LOOKED_UP_OURS;
@@ -165,12 +170,12 @@ refuse_held_by_others(const Creation *c)
  * the request may have reached Twilio and, at the end, the resource's SID.
  */
 char *
-twilio_create_once(const Creation *c)
+create_once(const Creation *c)
 {
 	Intent		it;
 	char	   *resource = NULL;
 
-	tn_intent_get(c->slot, &it);
+	intent_get(c->slot, &it);
 	Assert(it.attempt_state == ATTEMPT_RECORDED);
 
 	for (int attempt = 0;; attempt++)
@@ -178,7 +183,7 @@ twilio_create_once(const Creation *c)
 		TwilioReply reply;
 		LookUp		seen;
 
-		tn_intent_set_posted(c->slot, true);
+		intent_set_posted(c->slot, true);
 		twilio_request(HTTP_POST, c->url, c->form, TWILIO_NO_ERROR, c->what, &reply);
 
 		if (reply.http.complete && reply.http.status < 300 && reply.json != NULL)
@@ -198,13 +203,13 @@ twilio_create_once(const Creation *c)
 			}
 			/* a definite refusal created nothing (unless an earlier try did) */
 			if (attempt == 0)
-				tn_intent_set_posted(c->slot, false);
+				intent_set_posted(c->slot, false);
 			twilio_raise(&reply, c->what);
 		}
 		if (!reply.http.complete && !reply.http.maybe_applied)
 		{
 			if (attempt == 0)
-				tn_intent_set_posted(c->slot, false);
+				intent_set_posted(c->slot, false);
 			twilio_raise(&reply, c->what);
 		}
 
@@ -234,7 +239,7 @@ twilio_create_once(const Creation *c)
 		/* remember what Twilio created, for the worker if we roll back */
 		Jsonb	   *j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(resource)));
 
-		tn_intent_set_sid(c->slot, jb_text(&j->root, "sid"), c->twilio_account_sid);
+		intent_set_sid(c->slot, jb_text(&j->root, "sid"), c->twilio_account_sid);
 	}
 	return resource;
 }

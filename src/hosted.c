@@ -21,7 +21,19 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 
-#include "twilio_numbers.h"
+#include "hosted.h"
+#include "accounts.h"
+#include "change_kinds.h"
+#include "create.h"
+#include "errcodes.h"
+#include "http.h"
+#include "queue.h"
+#include "recorder.h"
+#include "settings.h"
+#include "shmem.h"
+#include "twilio.h"
+#include "validate.h"
+#include "xact.h"
 
 /* The statuses in which Twilio cancels an order. */
 static const char *const cancellable[] = {"received", "pending-verification", "verified", "pending-loa"};
@@ -29,46 +41,13 @@ static const char *const cancellable[] = {"received", "pending-verification", "v
 static char *
 required_arg(FunctionCallInfo fcinfo, int n, const char *name)
 {
-	char	   *v = tn_text_arg(fcinfo, n);
+	char	   *v = validate_text_arg(fcinfo, n);
 
 	if (v == NULL || v[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s is required", name)));
 	return v;
-}
-
-/*
- * The hosted number orders Twilio holds for this phone number (a List of
- * JsonbContainer *), or NIL with *ok false when the look-up failed.  Orders
- * are not per subaccount in the path: account_sid is not needed.
- */
-List *
-hosted_orders_by_phone(const char *account_sid, const char *phone, TwilioReply *reply, bool *ok)
-{
-	StringInfoData url;
-	JsonbContainer *list;
-	List	   *found = NIL;
-	int			n;
-
-	initStringInfo(&url);
-	appendStringInfoString(&url, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders"));
-	twilio_query_add(&url, "PhoneNumber", phone);
-	twilio_request(HTTP_GET, url.data, NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "look the hosted order up", reply);
-	*ok = reply->http.complete && reply->http.status < 300 && reply->json != NULL;
-	if (!*ok)
-		return NIL;
-	list = jb_array(&reply->json->root, "items");
-	n = jb_array_size(list);
-	for (int i = 0; i < n; i++)
-	{
-		JsonbContainer *e = jb_array_object(list, i);
-		char	   *p = e ? jb_text(e, "phone_number") : NULL;
-
-		if (p && strcmp(p, phone) == 0)
-			found = lappend(found, e);
-	}
-	return found;
 }
 
 PG_FUNCTION_INFO_V1(tn_numbers_hosted_order);
@@ -86,10 +65,10 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	char	   *email;
 	char	   *contact;
 	char	   *address_sid;
-	char	   *friendly = tn_text_arg(fcinfo, 5);
-	char	   *sms_url = tn_text_arg(fcinfo, 6);
-	char	   *sms_method = tn_text_arg(fcinfo, 7);
-	char	   *status_callback = tn_text_arg(fcinfo, 8);
+	char	   *friendly = validate_text_arg(fcinfo, 5);
+	char	   *sms_url = validate_text_arg(fcinfo, 6);
+	char	   *sms_method = validate_text_arg(fcinfo, 7);
+	char	   *status_callback = validate_text_arg(fcinfo, 8);
 	Account		acct;
 	StringInfoData form;
 	Creation	c = {0};
@@ -100,10 +79,10 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	StringInfoData ours;
 	Datum		result;
 
-	tn_require_worker();
-	account_id = tn_account_arg(fcinfo, 0);
+	shmem_require_worker();
+	account_id = validate_account_arg(fcinfo, 0);
 	phone = required_arg(fcinfo, 1, "phone_number");
-	tn_check_e164("phone_number", phone);
+	validate_e164("phone_number", phone);
 	if (phone[1] != '1')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -116,19 +95,19 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("contact_email must be an e-mail address, not \"%s\"", email)));
 	contact = required_arg(fcinfo, 3, "contact_phone_number");
-	tn_check_e164("contact_phone_number", contact);
+	validate_e164("contact_phone_number", contact);
 	address_sid = required_arg(fcinfo, 4, "address_sid");
-	tn_check_sid("address_sid", address_sid, "AD");
-	tn_check_friendly_name(friendly);
-	tn_check_url("sms_url", sms_url);
-	tn_check_http_method("sms_method", sms_method);
-	tn_check_url("status_callback", status_callback);
+	validate_sid("address_sid", address_sid, "AD");
+	validate_friendly_name(friendly);
+	validate_url("sms_url", sms_url);
+	validate_http_method("sms_method", sms_method);
+	validate_url("status_callback", status_callback);
 	twilio_require_credentials();
 
 	SPI_connect();
 
 	/* the account, the number's state here, the price: all before any request */
-	tn_load_account(account_id, &acct);
+	accounts_load(account_id, &acct);
 	if (strcmp(acct.status, "active") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -162,10 +141,10 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	}
 
 	/* the intent and its recorded attempt, then create.c's one POST */
-	tn_xact_reserve(1);
-	slot = tn_intent_begin(INTENT_HOSTED, account_id, 0, phone);
-	tn_xact_track_intent(slot, true);
-	attempts_record(&slot, 1, acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid, 0, NULL);
+	xact_reserve(1);
+	slot = intent_begin(INTENT_HOSTED, account_id, 0, phone);
+	xact_track_intent(slot, true);
+	recorder_open_attempts(&slot, 1, acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid, 0, NULL);
 
 	initStringInfo(&form);
 	twilio_form_add(&form, "PhoneNumber", phone);
@@ -188,8 +167,8 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	c.phone = phone;
 	c.twilio_account_sid = acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid;
 	c.post_again = false;
-	resource = twilio_create_once(&c);
-	attempts_record_sids(&slot, 1);
+	resource = create_once(&c);
+	recorder_record_sids(&slot, 1);
 	args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(resource));
 
 	/* what we asked for, where Twilio's resource does not say */
@@ -246,12 +225,12 @@ tn_numbers_hosted_cancel(PG_FUNCTION_ARGS)
 	TwilioReply reply;
 	Datum		result;
 
-	tn_require_worker();
+	shmem_require_worker();
 	if (order_sid[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("order_sid is required")));
-	tn_check_sid("order_sid", order_sid, "HR");
+	validate_sid("order_sid", order_sid, "HR");
 	twilio_require_credentials();
 
 	SPI_connect();
@@ -312,7 +291,7 @@ tn_numbers_hosted_cancel(PG_FUNCTION_ARGS)
  * still on its way; JOB_DONE once it is completed, failed or gone.
  */
 JobOutcome
-tn_job_hosted_poll(const Job *job, char **error, long *again_ms)
+hosted_poll_job(const Job *job, char **error, long *again_ms)
 {
 	Jsonb	   *payload = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(job->payload)));
 	char	   *order_sid = jb_text(&payload->root, "order_sid");
@@ -335,7 +314,7 @@ tn_job_hosted_poll(const Job *job, char **error, long *again_ms)
 	if (!reply.http.complete || (reply.http.status >= 300 && reply.http.status != 404) ||
 		(reply.http.status < 300 && reply.json == NULL))
 	{
-		*error = tn_describe_failure(&reply);
+		*error = twilio_describe_failure(&reply);
 		return JOB_RETRY;
 	}
 
@@ -356,7 +335,7 @@ tn_job_hosted_poll(const Job *job, char **error, long *again_ms)
 						   TWILIO_NO_ERROR, "fetch the hosted number", &number);
 			if (!number.http.complete || number.http.status >= 300 || number.json == NULL)
 			{
-				*error = tn_describe_failure(&number);
+				*error = twilio_describe_failure(&number);
 				return JOB_RETRY;
 			}
 			args[2] = JsonbPGetDatum(number.json);
@@ -382,29 +361,3 @@ tn_job_hosted_poll(const Job *job, char **error, long *again_ms)
 	return JOB_AGAIN;
 }
 
-/* Was the hosted order with this SID recorded by a committed transaction?  (SPI connected) */
-bool
-tn_hosted_order_committed(const char *sid)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(sid)};
-
-	if (SPI_execute_with_args("SELECT 1 FROM twilio_numbers.hosted_orders WHERE order_sid = $1",
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read hosted_orders");
-	return SPI_processed > 0;
-}
-
-/* DELETE a hosted order at Twilio; true when it is gone (204, or 404). */
-bool
-hosted_order_cancel(const char *account_sid, const char *sid, char **error)
-{
-	TwilioReply reply;
-
-	twilio_request(HTTP_DELETE, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders/%s", sid), NULL,
-				   TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "cancel the hosted order", &reply);
-	if (reply.http.complete && (reply.http.status < 300 || reply.http.status == 404))
-		return true;
-	*error = tn_describe_failure(&reply);
-	return false;
-}

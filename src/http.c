@@ -31,7 +31,9 @@
 #include "storage/latch.h"
 #include "utils/wait_event.h"
 
-#include "twilio_numbers.h"
+#include "compat.h"
+#include "http.h"
+#include "settings.h"
 
 /* replies larger than this are refused (Twilio's largest page is ~1 MB) */
 #define HTTP_MAX_BODY (64 * 1024 * 1024)
@@ -48,6 +50,9 @@ static CURL *curl_handle = NULL;
 static struct curl_slist *curl_headers = NULL;
 static RecvBuffer recv_buf;
 static long retry_after_ms = -1;
+
+/* Who wants to hear of every attempt (the Twilio layer logs them); NULL: nobody. */
+HttpAttemptHook http_attempt_hook = NULL;
 
 const char *
 http_method_name(HttpMethod method)
@@ -341,9 +346,8 @@ http_perform(HttpMethod method, const char *url, const char *form,
 
 		rc = perform_once(method, url, form, result, &ms);
 
-		calllog_record(method, url, result->complete ? result->status : 0,
-					   recv_buf.data, ms,
-					   result->complete ? NULL : result->error);
+		if (http_attempt_hook)
+			http_attempt_hook(method, url, result, recv_buf.data, ms);
 
 		if (rc == CURLE_ABORTED_BY_CALLBACK)
 		{

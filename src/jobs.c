@@ -28,125 +28,15 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
-#include "twilio_numbers.h"
-
-/* Does a live (not released) row own this Twilio SID?  (SPI connected) */
-bool
-tn_live_row_owns(const char *sid)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(sid)};
-
-	if (SPI_execute_with_args("SELECT 1 FROM twilio_numbers.owned_numbers "
-							  "WHERE twilio_sid = $1 AND status <> 'released'",
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read owned_numbers");
-	return SPI_processed > 0;
-}
-
-/* Queue a job (inside the current transaction). */
-void
-job_enqueue(const char *kind, int64 number_id, const char *phone, const char *sid,
-			const char *account_sid, const char *payload, int64 attempt_id)
-{
-	Oid			types[7] = {TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT8OID};
-	Datum		args[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
-	args[0] = CStringGetTextDatum(kind);
-	args[1] = Int64GetDatum(number_id);
-	nulls[1] = number_id ? ' ' : 'n';
-	args[2] = phone && phone[0] ? CStringGetTextDatum(phone) : (Datum) 0;
-	nulls[2] = phone && phone[0] ? ' ' : 'n';
-	args[3] = sid && sid[0] ? CStringGetTextDatum(sid) : (Datum) 0;
-	nulls[3] = sid && sid[0] ? ' ' : 'n';
-	args[4] = account_sid && account_sid[0] ? CStringGetTextDatum(account_sid) : (Datum) 0;
-	nulls[4] = account_sid && account_sid[0] ? ' ' : 'n';
-	args[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(payload ? payload : "{}"));
-	args[6] = Int64GetDatum(attempt_id);
-	nulls[6] = attempt_id ? ' ' : 'n';
-	if (SPI_execute_with_args("INSERT INTO twilio_numbers.work_queue "
-							  "(kind, number_id, phone_number, twilio_sid, twilio_account_sid, payload, attempt_id) "
-							  "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-							  7, types, args, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not insert into work_queue");
-}
-
-/* Close a purchase attempt with its outcome (SPI connected; 0: none). */
-void
-attempt_close(int64 attempt_id, const char *outcome, const char *sid)
-{
-	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
-	Datum		args[3];
-	char		nulls[3] = {' ', ' ', sid && sid[0] ? ' ' : 'n'};
-
-	if (attempt_id == 0)
-		return;
-	args[0] = Int64GetDatum(attempt_id);
-	args[1] = CStringGetTextDatum(outcome);
-	args[2] = sid && sid[0] ? CStringGetTextDatum(sid) : (Datum) 0;
-	if (SPI_execute_with_args("UPDATE twilio_numbers.purchase_attempts SET state = 'closed', outcome = $2, "
-							  "twilio_sid = coalesce($3, twilio_sid), closed_at = now() "
-							  "WHERE attempt_id = $1 AND state = 'open'",
-							  3, types, args, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update purchase_attempts");
-}
-
-/* The Twilio accounts this database manages, the main one first. */
-static List *
-managed_accounts(void)
-{
-	Datum		args[1] = {CStringGetTextDatum(tn_account_sid)};
-	List	   *accounts = NIL;
-
-	if (SPI_execute_with_args("SELECT unnest(twilio_numbers._managed_accounts($1))",
-							  1, (Oid[]) {TEXTOID}, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not list the managed accounts");
-	for (uint64 i = 0; i < SPI_processed; i++)
-		accounts = lappend(accounts, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	return accounts;
-}
-
-/*
- * Release a number of ours by its SID — unique forever — wherever it is: in
- * home (where we last knew it), else in another managed account (a transfer
- * rolled back in a savepoint, or a purchase moved and then rolled back, may
- * have left it there).  True when it is gone everywhere.
- */
-bool
-release_number_wherever(const char *home, const char *sid, char **error)
-{
-	TwilioReply reply;
-	ListCell   *lc;
-
-	home = home && home[0] ? home : tn_account_sid;
-	twilio_request(HTTP_DELETE, twilio_account_url_for(home, "/IncomingPhoneNumbers/%s.json", sid),
-				   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "release the number", &reply);
-	if (!reply.http.complete || (reply.http.status >= 300 && reply.http.status != 404))
-	{
-		*error = tn_describe_failure(&reply);
-		return false;
-	}
-	if (reply.http.status != 404)
-		return true;
-	foreach(lc, managed_accounts())
-	{
-		const char *other = lfirst(lc);
-
-		if (strcmp(other, home) == 0)
-			continue;
-		twilio_request(HTTP_GET, twilio_account_url_for(other, "/IncomingPhoneNumbers/%s.json", sid),
-					   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "look the number up", &reply);
-		if (!reply.http.complete || (reply.http.status >= 300 && reply.http.status != 404))
-		{
-			*error = tn_describe_failure(&reply);
-			return false;
-		}
-		if (reply.http.status < 300)
-			return twilio_release_number(other, sid, error);
-	}
-	return true;
-}
+#include "jobs.h"
+#include "change_kinds.h"
+#include "create.h"
+#include "hosted.h"
+#include "http.h"
+#include "queue.h"
+#include "settings.h"
+#include "shmem.h"
+#include "twilio.h"
 
 /* Release a number after its release committed; the row is then released. */
 static bool
@@ -155,7 +45,7 @@ run_release(const Job *job, char **error)
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job->number_id)};
 
-	if (job->sid && !release_number_wherever(job->account_sid, job->sid, error))
+	if (job->sid && !queue_release_number(job->account_sid, job->sid, error))
 		return false;
 	if (SPI_execute_with_args("UPDATE twilio_numbers.owned_numbers "
 							  "SET status = 'released', updated_at = now() "
@@ -190,7 +80,7 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 	bool		isnull;
 
 	/* a purchase of the number in flight may be about to own what we see */
-	if (tn_intent_buying(job->phone))
+	if (intent_buying(job->phone))
 	{
 		*again_ms = 1000;
 		return JOB_AGAIN;
@@ -198,12 +88,12 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 	if (job->sid)
 	{
 		if (u->kept(job->sid))
-			attempt_close(job->attempt_id, "committed", job->sid);
+			queue_close_attempt(job->attempt_id, "committed", job->sid);
 		else
 		{
 			if (!u->remove(job->account_sid, job->sid, error))
 				return JOB_RETRY;
-			attempt_close(job->attempt_id, "compensated", job->sid);
+			queue_close_attempt(job->attempt_id, "compensated", job->sid);
 		}
 		return JOB_DONE;
 	}
@@ -226,7 +116,7 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 	found = u->look_up(account, job->phone, &reply, &ok);
 	if (!ok)
 	{
-		*error = tn_describe_failure(&reply);
+		*error = twilio_describe_failure(&reply);
 		return JOB_RETRY;
 	}
 	foreach(lc, found)
@@ -237,18 +127,18 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 		if (sid != NULL && u->kept(sid))
 			kept_sid = sid;		/* the purchase committed after all */
 		if (sid == NULL || kept_sid == sid ||
-			!created_by_attempt(r, job->phone, account, started, deadline, fields, md5, -1))
+			!create_made_by_attempt(r, job->phone, account, started, deadline, fields, md5, -1))
 			continue;
 		if (!u->remove(account, sid, error))
 			return JOB_RETRY;
-		attempt_close(job->attempt_id, "compensated", sid);
+		queue_close_attempt(job->attempt_id, "compensated", sid);
 		removed = true;
 	}
 	if (removed)
 		return JOB_DONE;
 	if (kept_sid)
 	{
-		attempt_close(job->attempt_id, "committed", kept_sid);
+		queue_close_attempt(job->attempt_id, "committed", kept_sid);
 		return JOB_DONE;
 	}
 	/*
@@ -262,10 +152,9 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 		*again_ms = Max(100, Min(1000, (long) ((deadline - GetCurrentTimestamp()) / 1000)));
 		return JOB_AGAIN;
 	}
-	attempt_close(job->attempt_id, "nothing_bought", NULL);
+	queue_close_attempt(job->attempt_id, "nothing_bought", NULL);
 	return JOB_DONE;
 }
-
 
 /* GET a number's resource; NULL on 404; false (with *error) on failure. */
 static bool
@@ -275,7 +164,7 @@ fetch_number(const char *account_sid, const char *sid, TwilioReply *reply, char 
 				   NULL, TWILIO_NO_ERROR, "fetch the number", reply);
 	if (reply->http.complete && (reply->http.status < 300 || reply->http.status == 404))
 		return true;
-	*error = tn_describe_failure(reply);
+	*error = twilio_describe_failure(reply);
 	return false;
 }
 
@@ -332,7 +221,7 @@ run_resync(const Job *job, char **error)
 							   form.data, TWILIO_NO_ERROR, "move the number back", &reply);
 				if (!reply.http.complete || reply.http.status >= 300)
 				{
-					*error = tn_describe_failure(&reply);
+					*error = twilio_describe_failure(&reply);
 					return false;
 				}
 			}
@@ -366,7 +255,7 @@ run_resync(const Job *job, char **error)
 					   form.data, TWILIO_NO_ERROR, "restore the number's configuration", &reply);
 		if (!reply.http.complete || reply.http.status >= 300 || reply.json == NULL)
 		{
-			*error = tn_describe_failure(&reply);
+			*error = twilio_describe_failure(&reply);
 			return false;
 		}
 	}
@@ -408,11 +297,11 @@ static const struct
 	{"compensate", run_undo},
 	{"hosted_cancel", run_undo},
 	{"resync", run_resync_job},
-	{"hosted_poll", tn_job_hosted_poll},
+	{"hosted_poll", hosted_poll_job},
 };
 
 JobOutcome
-tn_job_run(const Job *job, char **error, long *again_ms)
+jobs_run(const Job *job, char **error, long *again_ms)
 {
 	*error = NULL;
 	*again_ms = 0;

@@ -20,7 +20,10 @@
 #include "storage/shmem.h"
 #include "utils/guc.h"
 
-#include "twilio_numbers.h"
+#include "compat.h"
+#include "calllog.h"
+#include "settings.h"
+#include "shmem.h"
 
 PG_MODULE_MAGIC;
 
@@ -82,14 +85,14 @@ register_worker(const char *function, const char *name, int restart_s)
 
 /* Shared memory: one request covering every part that lives there. */
 static void
-tn_shmem_request(void)
+request_shared_memory(void)
 {
 #ifdef TN_HAVE_SHMEM_REQUEST_HOOK
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 #endif
 	RequestAddinShmemSpace(calllog_shmem_size());
-	RequestAddinShmemSpace(tn_shmem_size());
+	RequestAddinShmemSpace(shmem_size());
 	RequestNamedLWLockTranche("twilio_numbers", 1);
 }
 
@@ -99,7 +102,7 @@ tn_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	calllog_shmem_init();
-	tn_shmem_init();
+	shmem_init();
 }
 
 /*
@@ -285,9 +288,9 @@ _PG_init(void)
 
 #ifdef TN_HAVE_SHMEM_REQUEST_HOOK
 	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = tn_shmem_request;
+	shmem_request_hook = request_shared_memory;
 #else
-	tn_shmem_request();
+	request_shared_memory();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = tn_shmem_startup;
@@ -295,7 +298,7 @@ _PG_init(void)
 	/* no worker in a binary upgrade: nothing may run against half a cluster */
 	if (!IsBinaryUpgrade)
 	{
-		register_worker("tn_worker_main", "twilio_numbers worker", 5);
-		register_worker("tn_recorder_main", "twilio_numbers attempt recorder", 1);
+		register_worker("worker_main", "twilio_numbers worker", 5);
+		register_worker("recorder_main", "twilio_numbers attempt recorder", 1);
 	}
 }

@@ -28,7 +28,13 @@
 #include "commands/trigger.h"
 #include "catalog/namespace.h"
 
-#include "twilio_numbers.h"
+#include "compat.h"
+#include "pricing.h"
+#include "errcodes.h"
+#include "http.h"
+#include "settings.h"
+#include "twilio.h"
+#include "validate.h"
 
 /* One country's prices as Twilio lists them. */
 typedef struct TwilioPrice
@@ -105,7 +111,7 @@ fetch_from_twilio(const char *iso, CountryPrices *cp)
 	for (int i = 0; i < n; i++)
 	{
 		JsonbContainer *e = jb_array_object(list, i);
-		const char *type = e ? tn_type_from_twilio(jb_text(e, "number_type")) : NULL;
+		const char *type = e ? validate_type_from_twilio(jb_text(e, "number_type")) : NULL;
 		TwilioPrice *tp;
 
 		if (type == NULL)
@@ -208,7 +214,7 @@ load_country_prices(const char *iso)
 			TwilioPrice *tp = &cp->prices[cp->count++];
 			bool		isnull;
 
-			tp->number_type = tn_type_from_twilio(SPI_getvalue(tup, desc, 1));
+			tp->number_type = validate_type_from_twilio(SPI_getvalue(tup, desc, 1));
 			tp->base_price = SPI_getbinval(tup, desc, 2, &tp->base_null);
 			tp->current_price = SPI_getbinval(tup, desc, 3, &tp->current_null);
 			if (!tp->base_null)
@@ -466,8 +472,8 @@ tn_numbers_pricing(PG_FUNCTION_ARGS)
 	SPITupleTable *list;
 
 	if (PG_ARGISNULL(0))
-		tn_check_country("country", NULL);
-	iso = tn_check_country("country", text_to_cstring(PG_GETARG_TEXT_PP(0)));
+		validate_country("country", NULL);
+	iso = validate_country("country", text_to_cstring(PG_GETARG_TEXT_PP(0)));
 
 	InitMaterializedSRF(fcinfo, 0);
 

@@ -24,7 +24,20 @@
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
-#include "twilio_numbers.h"
+#include "compat.h"
+#include "accounts.h"
+#include "change_kinds.h"
+#include "config.h"
+#include "create.h"
+#include "errcodes.h"
+#include "http.h"
+#include "pricing.h"
+#include "recorder.h"
+#include "settings.h"
+#include "shmem.h"
+#include "twilio.h"
+#include "validate.h"
+#include "xact.h"
 
 /* What we learn about a number before buying it. */
 typedef struct NumberToBuy
@@ -50,8 +63,8 @@ candidate_types(const char *phone, const char **types)
 {
 	int			n = 0;
 
-	if (tn_nanp_type(phone))
-		types[n++] = tn_nanp_type(phone);
+	if (validate_nanp_type(phone))
+		types[n++] = validate_nanp_type(phone);
 	else
 	{
 		types[n++] = "local";
@@ -72,7 +85,7 @@ resolve_number(NumberToBuy *nb)
 	const char *candidates[4];
 	int			ncand = candidate_types(nb->phone, candidates);
 
-	nb->iso = tn_country_of(nb->phone);
+	nb->iso = validate_country_of(nb->phone);
 	for (int c = 0; c < ncand; c++)
 	{
 		StringInfoData url;
@@ -82,7 +95,7 @@ resolve_number(NumberToBuy *nb)
 
 		initStringInfo(&url);
 		appendStringInfoString(&url, twilio_account_url_for(NULL, "/AvailablePhoneNumbers/%s/%s.json",
-													  nb->iso, tn_type_path(candidates[c])));
+													  nb->iso, validate_type_path(candidates[c])));
 		twilio_query_add(&url, "Contains", nb->phone);
 		twilio_query_add(&url, "PageSize", "20");
 		twilio_request(HTTP_GET, url.data, NULL, TWILIO_OK_404,
@@ -186,7 +199,7 @@ buy_at_twilio(NumberToBuy *nb, const Account *acct, const NumberConfig *cfg)
 
 	initStringInfo(&form);
 	twilio_form_add(&form, "PhoneNumber", nb->phone);
-	number_config_form(cfg, &form);
+	config_form(cfg, &form);
 
 	c.kind = change_kind(INTENT_PURCHASE);
 	c.slot = nb->slot;
@@ -196,7 +209,7 @@ buy_at_twilio(NumberToBuy *nb, const Account *acct, const NumberConfig *cfg)
 	c.phone = nb->phone;
 	c.twilio_account_sid = acct->twilio_account_sid ? acct->twilio_account_sid : tn_account_sid;
 	c.post_again = true;
-	nb->resource = twilio_create_once(&c);
+	nb->resource = create_once(&c);
 }
 
 /* ---- numbers_purchase ---------------------------------------------------- */
@@ -236,7 +249,7 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 	Datum		args[2];
 
 	/* 1. the account and the numbers: nothing is sent before these pass */
-	tn_load_account(account_id, &acct);
+	accounts_load(account_id, &acct);
 	if (strcmp(acct.status, "active") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -272,7 +285,7 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 	{
 		const char *types[4];
 		int			ntypes = candidate_types(phones[i], types);
-		const char *iso = tn_country_of(phones[i]);
+		const char *iso = validate_country_of(phones[i]);
 		int64		cheapest = -1;
 
 		for (int t = 0; t < ntypes; t++)
@@ -290,12 +303,12 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 		holds[i] = Max(cheapest, 0);
 		total += holds[i];
 	}
-	tn_xact_reserve(n);
-	others = tn_intents_hold(account_id, n, phones, holds, slots);
+	xact_reserve(n);
+	others = intents_hold(account_id, n, phones, holds, slots);
 	for (int i = 0; i < n; i++)
 	{
 		nbs[i].slot = slots[i];
-		tn_xact_track_intent(slots[i], true);
+		xact_track_intent(slots[i], true);
 	}
 	check_funds(&acct, others, total);
 
@@ -340,9 +353,9 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 	 * cheapest (a number of a dearer type than the country's cheapest)
 	 */
 	for (int i = 0; i < n; i++)
-		tn_intent_set_hold(nbs[i].slot, nbs[i].hold_cents);
+		intent_set_hold(nbs[i].slot, nbs[i].hold_cents);
 	if (exact_total > total)
-		check_funds(&acct, tn_intents_held(account_id) - exact_total, exact_total);
+		check_funds(&acct, intents_held(account_id) - exact_total, exact_total);
 
 	/*
 	 * 5. the proof that this database asked for them, committed before any
@@ -350,18 +363,18 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 	 * aborts the whole purchase
 	 */
 	{
-		const char *values[CREATION_CONFIG_FIELDS];
+		const char *values[CREATE_CONFIG_FIELDS];
 		uint16		mask;
 		char		md5[33];
 
-		number_config_values(cfg, values);
-		creation_fingerprint(values, &mask, md5);
-		attempts_record(slots, n, acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid,
+		config_values(cfg, values);
+		create_fingerprint(values, &mask, md5);
+		recorder_open_attempts(slots, n, acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid,
 						mask, md5);
 	}
 	for (int i = 0; i < n; i++)
 		buy_at_twilio(&nbs[i], &acct, cfg);
-	attempts_record_sids(slots, n);
+	recorder_record_sids(slots, n);
 
 	/* 6. the rows and the ledger entries: the account row is locked here */
 	initStringInfo(&rows);
@@ -420,7 +433,7 @@ phone_array(ArrayType *arr, int *n)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("phone_numbers must not contain NULL")));
 		phones[i] = TextDatumGetCString(elems[i]);
-		tn_check_e164("phone_numbers", phones[i]);
+		validate_e164("phone_numbers", phones[i]);
 		for (int j = 0; j < i; j++)
 			if (strcmp(phones[i], phones[j]) == 0)
 				ereport(ERROR,
@@ -442,11 +455,11 @@ tn_numbers_purchase(PG_FUNCTION_ARGS)
 	SPITupleTable *tt;
 	Datum		result;
 
-	tn_require_worker();
-	account_id = tn_account_arg(fcinfo, 0);
-	phone = tn_text_arg(fcinfo, 1);
-	tn_check_e164("phone_number", phone);
-	number_config_read(fcinfo, 2, &cfg);
+	shmem_require_worker();
+	account_id = validate_account_arg(fcinfo, 0);
+	phone = validate_text_arg(fcinfo, 1);
+	validate_e164("phone_number", phone);
+	config_read(fcinfo, 2, &cfg);
 	twilio_require_credentials();
 
 	SPI_connect();
@@ -469,14 +482,14 @@ tn_numbers_purchase_many(PG_FUNCTION_ARGS)
 	NumberConfig cfg;
 	SPITupleTable *tt;
 
-	tn_require_worker();
-	account_id = tn_account_arg(fcinfo, 0);
+	shmem_require_worker();
+	account_id = validate_account_arg(fcinfo, 0);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("phone_numbers is required")));
 	phones = phone_array(PG_GETARG_ARRAYTYPE_P(1), &n);
-	number_config_read(fcinfo, 2, &cfg);
+	config_read(fcinfo, 2, &cfg);
 	twilio_require_credentials();
 
 	InitMaterializedSRF(fcinfo, 0);

@@ -33,7 +33,12 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 
-#include "twilio_numbers.h"
+#include "compat.h"
+#include "reconcile.h"
+#include "http.h"
+#include "recorder.h"
+#include "settings.h"
+#include "twilio.h"
 
 /*
  * List one account's numbers at Twilio into pg_temp.tn_reconcile_seen.
@@ -54,7 +59,7 @@ list_account(const char *account_sid)
 		twilio_request(HTTP_GET, url, NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "list the numbers at Twilio",
 					   &reply);
 		if (!reply.http.complete || reply.http.status >= 300 || reply.json == NULL)
-			return tn_describe_failure(&reply);
+			return twilio_describe_failure(&reply);
 		args[0] = JsonbPGetDatum(reply.json);
 		if (SPI_execute_with_args("INSERT INTO pg_temp.tn_reconcile_seen (sid, phone, account_sid, created, r) "
 								  "SELECT e->>'sid', e->>'phone_number', e->>'account_sid', "
@@ -216,7 +221,7 @@ reconcile(void)
 	args[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(failures.data));
 	args[3] = attempts;
 	args[4] = CStringGetTextDatum(tn_account_sid);
-	args[5] = CStringGetTextDatum(attempt_epoch());
+	args[5] = CStringGetTextDatum(recorder_epoch());
 	if (SPI_execute_with_args("SELECT * FROM twilio_numbers._reconcile($1, $2, $3, $4, $5, $6)",
 							  6, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not reconcile");
@@ -243,7 +248,7 @@ tn_numbers_reconcile(PG_FUNCTION_ARGS)
 
 /* The worker's pass (inside its SPI connection); returns the findings. */
 uint64
-tn_reconcile_in_worker(void)
+reconcile_in_worker(void)
 {
 	(void) reconcile();
 	return SPI_processed;

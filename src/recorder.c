@@ -48,7 +48,12 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "twilio_numbers.h"
+#include "recorder.h"
+#include "change_kinds.h"
+#include "create.h"
+#include "queue.h"
+#include "settings.h"
+#include "shmem.h"
 
 #define RECORD_BATCH 256
 #define SETTLE_BATCH 64
@@ -58,7 +63,7 @@
 
 /* system identifier:timeline:database — where an attempt was recorded */
 char *
-attempt_epoch(void)
+recorder_epoch(void)
 {
 	return psprintf(UINT64_FORMAT ":%u:%u", GetSystemIdentifier(), GetWALInsertionTimeLine(),
 					MyDatabaseId);
@@ -71,15 +76,15 @@ attempt_epoch(void)
  * been sent to Twilio then.
  */
 void
-attempts_record(const int *slots, int n, const char *twilio_account_sid, uint16 config_mask,
+recorder_open_attempts(const int *slots, int n, const char *twilio_account_sid, uint16 config_mask,
 				const char *config_md5)
 {
 	/* the latest moment a request of this purchase can still land at Twilio */
 	int64		longest_ms = (int64) (tn_max_retries + 2) * (tn_timeout_ms + tn_retry_max_wait_ms);
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), longest_ms);
 
-	tn_intents_request_attempts(slots, n, twilio_account_sid, deadline, config_mask, config_md5);
-	if (!tn_intents_wait_recorded(slots, n, RECORD_WAIT_MS))
+	intents_request_attempts(slots, n, twilio_account_sid, deadline, config_mask, config_md5);
+	if (!intents_wait_recorder(slots, n, RECORD_WAIT_MS))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("could not record the purchase attempt"),
@@ -87,6 +92,39 @@ attempts_record(const int *slots, int n, const char *twilio_account_sid, uint16 
 						   RECORD_WAIT_MS),
 				 errhint("Check that the \"twilio_numbers attempt recorder\" process runs "
 						 "(pg_stat_activity) and the server log.")));
+}
+
+/* A creation ended: close its attempt, or have what it left undone. */
+static void
+settle_creation(const ChangeKind *kind, const Intent *it)
+{
+	if (it->committed)
+		queue_close_attempt(it->attempt_id, "committed", it->sid);
+	else if (!it->posted)
+		queue_close_attempt(it->attempt_id, "refused", NULL);
+	else if (it->sid[0] && kind->kept(it->sid))
+		queue_close_attempt(it->attempt_id, "committed", it->sid);
+	else
+		queue_enqueue(kind->undo_job, 0, it->phone, it->sid, it->twilio_account_sid, NULL, it->attempt_id);
+}
+
+/*
+ * A change rolled back: re-sync the number (a transfer also says where it
+ * went) — unless its row rolled back too (a number bought and changed in one
+ * transaction): the purchase's compensation undoes the whole number.
+ */
+static void
+settle_change(const ChangeKind *kind, const Intent *it)
+{
+	if (SPI_execute_with_args("SELECT 1 FROM twilio_numbers.owned_numbers WHERE number_id = $1",
+							  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(it->number_id)}, NULL,
+							  true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read owned_numbers");
+	if (SPI_processed == 0)
+		return;
+	queue_enqueue(kind->undo_job, it->number_id, it->phone, NULL, NULL,
+				it->twilio_account_sid[0]
+				? psprintf("{\"other_account_sid\": \"%s\"}", it->twilio_account_sid) : NULL, 0);
 }
 
 /*
@@ -107,7 +145,10 @@ settle_one(const Intent *it)
 	{
 		const ChangeKind *kind = change_kind(it->kind);
 
-		kind->settle(kind, it);
+		if (kind->creates)
+			settle_creation(kind, it);
+		else
+			settle_change(kind, it);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -125,14 +166,12 @@ settle_one(const Intent *it)
 		ereport(WARNING,
 				(errmsg("twilio_numbers: could not settle the %s of %s: %s",
 						change_kind(it->kind)->name, it->phone, edata->message)));
-		tn_worker_note(WORKER_NOTE_ERROR, 0,
+		shmem_worker_note(WORKER_NOTE_ERROR, 0,
 					   psprintf("settling %s %s: %s", change_kind(it->kind)->name, it->phone, edata->message));
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
 }
-
-
 
 /*
  * Backend side: have the SIDs Twilio answered written into these intents'
@@ -141,10 +180,10 @@ settle_one(const Intent *it)
  * resource look different, and wherever it moves.
  */
 void
-attempts_record_sids(const int *slots, int n)
+recorder_record_sids(const int *slots, int n)
 {
-	tn_intents_request_sids(slots, n);
-	if (!tn_intents_wait_recorded(slots, n, RECORD_WAIT_MS))
+	intents_request_sids(slots, n);
+	if (!intents_wait_recorder(slots, n, RECORD_WAIT_MS))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("could not record what Twilio created"),
@@ -173,7 +212,7 @@ record_batch(const AttemptRequest *reqs, int n, int64 *ids, const Intent *ended,
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "twilio_numbers: recording purchase attempts");
 
-	epoch = attempt_epoch();
+	epoch = recorder_epoch();
 	open_plan = SPI_prepare("INSERT INTO twilio_numbers.purchase_attempts "
 							"(kind, phone_number, twilio_account_sid, recorded_in, backend_pid, deadline, "
 							" request_fields, request_md5) "
@@ -201,7 +240,7 @@ record_batch(const AttemptRequest *reqs, int n, int64 *ids, const Intent *ended,
 			args[3] = CStringGetTextDatum(epoch);
 			args[4] = Int32GetDatum(r->pid);
 			args[5] = TimestampTzGetDatum(r->deadline);
-			args[6] = creation_fields_array(r->config_mask);
+			args[6] = create_fields_array(r->config_mask);
 			args[7] = CStringGetTextDatum(r->config_md5);
 			if (SPI_execute_plan(open_plan, args, NULL, false, 1) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 				elog(ERROR, "could not insert into purchase_attempts");
@@ -234,7 +273,7 @@ record_batch(const AttemptRequest *reqs, int n, int64 *ids, const Intent *ended,
 static void
 recorder_exit(int code, Datum arg)
 {
-	tn_recorder_unregister();
+	shmem_recorder_unregister();
 }
 
 /*
@@ -244,7 +283,7 @@ recorder_exit(int code, Datum arg)
  * the closed ones' slots; sleep until the next request wakes it.
  */
 void
-tn_recorder_main(Datum main_arg)
+recorder_main(Datum main_arg)
 {
 	MemoryContext cxt;
 
@@ -258,7 +297,7 @@ tn_recorder_main(Datum main_arg)
 	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "twilio_numbers recorder", ALLOCSET_DEFAULT_SIZES);
-	tn_recorder_register();
+	shmem_recorder_register();
 	on_shmem_exit(recorder_exit, (Datum) 0);
 
 	for (;;)
@@ -276,8 +315,8 @@ tn_recorder_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		n = tn_intents_attempt_requests(reqs, RECORD_BATCH);
-		nended = tn_intents_ended(ended, ended_slots, SETTLE_BATCH);
+		n = intents_recorder_work(reqs, RECORD_BATCH);
+		nended = intents_ended(ended, ended_slots, SETTLE_BATCH);
 		if (n > 0 || nended > 0)
 		{
 			MemoryContext old = MemoryContextSwitchTo(cxt);
@@ -301,11 +340,11 @@ tn_recorder_main(Datum main_arg)
 				memset(ids, 0, sizeof(int64) * n);
 			}
 			PG_END_TRY();
-			tn_intents_attempts_recorded(reqs, ids, n);
+			intents_recorder_done(reqs, ids, n);
 			if (settled && nended > 0)
 			{
-				tn_intents_free(ended_slots, nended);
-				tn_wake_worker();	/* jobs may have been queued */
+				intents_free(ended_slots, nended);
+				shmem_wake_worker();	/* jobs may have been queued */
 			}
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(cxt);
@@ -324,5 +363,5 @@ PG_FUNCTION_INFO_V1(tn_epoch_sql);
 Datum
 tn_epoch_sql(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_TEXT_P(cstring_to_text(attempt_epoch()));
+	PG_RETURN_TEXT_P(cstring_to_text(recorder_epoch()));
 }

@@ -17,7 +17,10 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
-#include "twilio_numbers.h"
+#include "compat.h"
+#include "search_reply.h"
+#include "pricing.h"
+#include "twilio.h"
 
 /* numbers_search's result columns (the order of available_number) */
 enum
@@ -78,7 +81,7 @@ numeric_value(SearchParse *p, int f, bool *isnull)
 	char	   *v = p->val[f];
 
 	*isnull = !(v && (p->type[f] == JSON_TOKEN_NUMBER ||
-					  (p->type[f] == JSON_TOKEN_STRING && tn_is_decimal(v, (int) strlen(v)))));
+					  (p->type[f] == JSON_TOKEN_STRING && jb_is_decimal(v, (int) strlen(v)))));
 	if (*isnull)
 		return (Datum) 0;
 	return DirectFunctionCall3(numeric_in, CStringGetDatum(v),

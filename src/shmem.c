@@ -32,7 +32,11 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "twilio_numbers.h"
+#include "compat.h"
+#include "shmem.h"
+#include "change_kinds.h"
+#include "errcodes.h"
+#include "settings.h"
 
 typedef struct TnShared
 {
@@ -52,21 +56,21 @@ static TnShared *shared = NULL;
 static bool recorder_closes(const Intent *it);
 
 Size
-tn_shmem_size(void)
+shmem_size(void)
 {
 	return add_size(offsetof(TnShared, intents), mul_size(sizeof(Intent), tn_max_inflight));
 }
 
 void
-tn_shmem_init(void)
+shmem_init(void)
 {
 	bool		found;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("twilio_numbers shared state", tn_shmem_size(), &found);
+	shared = ShmemInitStruct("twilio_numbers shared state", shmem_size(), &found);
 	if (!found)
 	{
-		memset(shared, 0, tn_shmem_size());
+		memset(shared, 0, shmem_size());
 		shared->lock = &(GetNamedLWLockTranche("twilio_numbers"))->lock;
 		shared->max_intents = tn_max_inflight;
 		ConditionVariableInit(&shared->recorded);
@@ -80,7 +84,7 @@ tn_shmem_init(void)
  * refuse clearly, before any request, when either is missing.
  */
 void
-tn_require_worker(void)
+shmem_require_worker(void)
 {
 	/* a backend's database never changes, nor does tn_database (postmaster) */
 	static bool database_checked = false;
@@ -119,7 +123,7 @@ tn_require_worker(void)
 /* ---- the worker's latch -------------------------------------------------- */
 
 void
-tn_worker_register(void)
+shmem_worker_register(void)
 {
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	shared->worker_latch = MyLatch;
@@ -131,7 +135,7 @@ tn_worker_register(void)
 
 /* The worker reports what it did (see worker_status). */
 void
-tn_worker_note(int what, int64 count, const char *error)
+shmem_worker_note(int what, int64 count, const char *error)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -161,7 +165,7 @@ tn_worker_note(int what, int64 count, const char *error)
 }
 
 void
-tn_worker_unregister(void)
+shmem_worker_unregister(void)
 {
 	if (shared == NULL)
 		return;
@@ -176,7 +180,7 @@ tn_worker_unregister(void)
 
 /* Wake the worker; safe to call from a transaction callback. */
 void
-tn_wake_worker(void)
+shmem_wake_worker(void)
 {
 	Latch	   *latch;
 
@@ -264,7 +268,7 @@ refuse_if_being_bought(const char *phone)
  * the side of refusing.
  */
 int64
-tn_intents_hold(int64 account_id, int n, char **phones, const int64 *hold_cents, int *slots)
+intents_hold(int64 account_id, int n, char **phones, const int64 *hold_cents, int *slots)
 {
 	int64		others = 0;
 
@@ -310,7 +314,7 @@ tn_intents_hold(int64 account_id, int n, char **phones, const int64 *hold_cents,
 
 /* What in-flight purchases hold on an account (no reservation made). */
 int64
-tn_intents_held(int64 account_id)
+intents_held(int64 account_id)
 {
 	int64		held = 0;
 
@@ -329,7 +333,7 @@ tn_intents_held(int64 account_id)
 
 /* Record an intent of the given kind (not yet posted). */
 int
-tn_intent_begin(int kind, int64 account_id, int64 number_id, const char *phone)
+intent_begin(int kind, int64 account_id, int64 number_id, const char *phone)
 {
 	int			slot;
 	Intent	   *it;
@@ -348,17 +352,17 @@ tn_intent_begin(int kind, int64 account_id, int64 number_id, const char *phone)
 
 /* Record a change's intent (re-synced if its change rolls back). */
 int
-tn_intent_change(int kind, int64 number_id, const char *phone)
+intent_change(int kind, int64 number_id, const char *phone)
 {
-	int			s = tn_intent_begin(kind, 0, number_id, phone);
+	int			s = intent_begin(kind, 0, number_id, phone);
 
-	tn_intent_set_posted(s, true);
+	intent_set_posted(s, true);
 	return s;
 }
 
 /* Change what a purchase intent holds (its exact price is now known). */
 void
-tn_intent_set_hold(int slot, int64 hold_cents)
+intent_set_hold(int slot, int64 hold_cents)
 {
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	shared->intents[slot].hold_cents = hold_cents;
@@ -367,7 +371,7 @@ tn_intent_set_hold(int slot, int64 hold_cents)
 
 /* The request of this intent is about to be sent (or surely was not). */
 void
-tn_intent_set_posted(int slot, bool posted)
+intent_set_posted(int slot, bool posted)
 {
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	shared->intents[slot].posted = posted;
@@ -376,7 +380,7 @@ tn_intent_set_posted(int slot, bool posted)
 
 /* Twilio answered the purchase: remember what it bought. */
 void
-tn_intent_set_sid(int slot, const char *sid, const char *account_sid)
+intent_set_sid(int slot, const char *sid, const char *account_sid)
 {
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	strlcpy(shared->intents[slot].sid, sid ? sid : "", sizeof(shared->intents[slot].sid));
@@ -387,7 +391,7 @@ tn_intent_set_sid(int slot, const char *sid, const char *account_sid)
 
 /* A copy of this backend's intent in slot. */
 void
-tn_intent_get(int slot, Intent *copy)
+intent_get(int slot, Intent *copy)
 {
 	LWLockAcquire(shared->lock, LW_SHARED);
 	*copy = shared->intents[slot];
@@ -403,7 +407,7 @@ tn_intent_get(int slot, Intent *copy)
  * freed at once when it committed or its request never left.
  */
 void
-tn_intent_end(int slot, bool committed)
+intent_end(int slot, bool committed)
 {
 	Intent	   *it;
 	Latch	   *recorder = NULL;
@@ -431,7 +435,7 @@ tn_intent_end(int slot, bool committed)
 
 /* Copy out up to max ended intents of this database for settling. */
 int
-tn_intents_ended(Intent *out, int *slots, int max)
+intents_ended(Intent *out, int *slots, int max)
 {
 	int			n = 0;
 
@@ -454,7 +458,7 @@ tn_intents_ended(Intent *out, int *slots, int max)
 
 /* The worker settled these: free their slots. */
 void
-tn_intents_free(const int *slots, int n)
+intents_free(const int *slots, int n)
 {
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < n; i++)
@@ -465,7 +469,7 @@ tn_intents_free(const int *slots, int n)
 
 /* Is a purchase (or hosted order) of this number in flight anywhere? */
 bool
-tn_intent_buying(const char *phone)
+intent_buying(const char *phone)
 {
 	bool		found = false;
 
@@ -486,7 +490,7 @@ tn_intent_buying(const char *phone)
 
 /* Does an intent other than except_slot (-1: none) know this Twilio SID? */
 bool
-tn_sid_in_flight(const char *sid, int except_slot)
+intents_sid_in_flight(const char *sid, int except_slot)
 {
 	bool		found = false;
 
@@ -501,7 +505,7 @@ tn_sid_in_flight(const char *sid, int except_slot)
 
 /* Is the attempt still with a transaction, or with the worker's settling? */
 bool
-tn_attempt_in_flight(int64 attempt_id)
+intents_attempt_in_flight(int64 attempt_id)
 {
 	bool		found = false;
 
@@ -517,7 +521,7 @@ tn_attempt_in_flight(int64 attempt_id)
 /* ---- the attempt recorder -------------------------------------------------- */
 
 void
-tn_recorder_register(void)
+shmem_recorder_register(void)
 {
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	shared->recorder_latch = MyLatch;
@@ -526,7 +530,7 @@ tn_recorder_register(void)
 }
 
 void
-tn_recorder_unregister(void)
+shmem_recorder_unregister(void)
 {
 	if (shared == NULL)
 		return;
@@ -541,7 +545,7 @@ tn_recorder_unregister(void)
 
 /* Ask the recorder to commit an attempt row for each of these intents. */
 void
-tn_intents_request_attempts(const int *slots, int n, const char *twilio_account_sid, TimestampTz deadline,
+intents_request_attempts(const int *slots, int n, const char *twilio_account_sid, TimestampTz deadline,
 							uint16 config_mask, const char *config_md5)
 {
 	Latch	   *latch;
@@ -565,7 +569,7 @@ tn_intents_request_attempts(const int *slots, int n, const char *twilio_account_
 
 /* Ask the recorder to write the SIDs Twilio answered into these intents' attempts. */
 void
-tn_intents_request_sids(const int *slots, int n)
+intents_request_sids(const int *slots, int n)
 {
 	Latch	   *latch;
 
@@ -592,7 +596,7 @@ recorder_closes(const Intent *it)
 
 /* The recorder's work (copied, up to max): attempts to open, SIDs to write, attempts to close. */
 int
-tn_intents_attempt_requests(AttemptRequest *out, int max)
+intents_recorder_work(AttemptRequest *out, int max)
 {
 	int			n = 0;
 
@@ -638,7 +642,7 @@ tn_intents_attempt_requests(AttemptRequest *out, int max)
  * reconcile settles it.
  */
 void
-tn_intents_attempts_recorded(const AttemptRequest *reqs, const int64 *ids, int n)
+intents_recorder_done(const AttemptRequest *reqs, const int64 *ids, int n)
 {
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < n; i++)
@@ -676,7 +680,7 @@ tn_intents_attempts_recorded(const AttemptRequest *reqs, const int64 *ids, int n
  * or timeout_ms passed; what still waits is then marked failed.
  */
 bool
-tn_intents_wait_recorded(const int *slots, int n, long timeout_ms)
+intents_wait_recorder(const int *slots, int n, long timeout_ms)
 {
 	TimestampTz give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
 	bool		ok = true;
@@ -815,14 +819,13 @@ tn_inflight(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(tn_require_worker_sql);
 
-/* _require_worker(): tn_require_worker for SQL functions (numbers_release). */
+/* _require_worker(): shmem_require_worker for SQL functions (numbers_release). */
 Datum
 tn_require_worker_sql(PG_FUNCTION_ARGS)
 {
-	tn_require_worker();
+	shmem_require_worker();
 	PG_RETURN_VOID();
 }
-
 
 PG_FUNCTION_INFO_V1(tn_purchase_in_flight_sql);
 
@@ -830,7 +833,7 @@ PG_FUNCTION_INFO_V1(tn_purchase_in_flight_sql);
 Datum
 tn_purchase_in_flight_sql(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(tn_intent_buying(text_to_cstring(PG_GETARG_TEXT_PP(0))));
+	PG_RETURN_BOOL(intent_buying(text_to_cstring(PG_GETARG_TEXT_PP(0))));
 }
 
 PG_FUNCTION_INFO_V1(tn_attempt_in_flight_sql);
@@ -839,7 +842,7 @@ PG_FUNCTION_INFO_V1(tn_attempt_in_flight_sql);
 Datum
 tn_attempt_in_flight_sql(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(tn_attempt_in_flight(PG_GETARG_INT64(0)));
+	PG_RETURN_BOOL(intents_attempt_in_flight(PG_GETARG_INT64(0)));
 }
 
 PG_FUNCTION_INFO_V1(tn_sid_in_flight_sql);
@@ -848,5 +851,5 @@ PG_FUNCTION_INFO_V1(tn_sid_in_flight_sql);
 Datum
 tn_sid_in_flight_sql(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(tn_sid_in_flight(text_to_cstring(PG_GETARG_TEXT_PP(0)), -1));
+	PG_RETURN_BOOL(intents_sid_in_flight(text_to_cstring(PG_GETARG_TEXT_PP(0)), -1));
 }

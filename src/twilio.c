@@ -20,7 +20,27 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
-#include "twilio_numbers.h"
+#include "compat.h"
+#include "twilio.h"
+#include "calllog.h"
+#include "errcodes.h"
+#include "http.h"
+#include "settings.h"
+
+/*
+ * Every attempt of every request lands in the call log, with Twilio's error
+ * code read from its reply (the HTTP layer knows nothing of Twilio).
+ */
+static void
+log_attempt(HttpMethod method, const char *url, const HttpResult *result, const char *body, double ms)
+{
+	int			code = 0;
+
+	if (result->complete && result->status >= 400 && body != NULL)
+		twilio_error_fields(body, &code, NULL);
+	calllog_record(http_method_name(method), url, result->complete ? result->status : 0, code, ms,
+				   result->complete ? NULL : result->error);
+}
 
 /* Refuse to run without credentials, with a hint that says who sets them. */
 void
@@ -289,6 +309,7 @@ twilio_request(HttpMethod method, const char *url, const char *form,
 	bool		bad_json = false;
 
 	memset(reply, 0, sizeof(*reply));
+	http_attempt_hook = log_attempt;
 	http_perform(method, url, form, flags & HTTP_RETRY_SAFE, &reply->http);
 
 	if (!reply->http.complete)
@@ -369,13 +390,13 @@ twilio_release_number(const char *account_sid, const char *sid, char **error)
 				   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "release the number", &reply);
 	if (reply.http.complete && (reply.http.status < 300 || reply.http.status == 404))
 		return true;
-	*error = tn_describe_failure(&reply);
+	*error = twilio_describe_failure(&reply);
 	return false;
 }
 
 /* A short description of a failed Twilio exchange, for last_error. */
 char *
-tn_describe_failure(const TwilioReply *reply)
+twilio_describe_failure(const TwilioReply *reply)
 {
 	if (!reply->http.complete)
 		return psprintf("no reply: %s", reply->http.error);
@@ -383,6 +404,53 @@ tn_describe_failure(const TwilioReply *reply)
 		return psprintf("HTTP %ld, Twilio error %d: %s", reply->http.status, reply->twilio_code,
 						reply->twilio_message ? reply->twilio_message : "");
 	return psprintf("HTTP %ld", reply->http.status);
+}
+
+/*
+ * The hosted number orders Twilio holds for this phone number (a List of
+ * JsonbContainer *), or NIL with *ok false when the look-up failed.  Orders
+ * are not per subaccount in the path: account_sid is not needed.
+ */
+List *
+twilio_hosted_orders_by_phone(const char *account_sid, const char *phone, TwilioReply *reply, bool *ok)
+{
+	StringInfoData url;
+	JsonbContainer *list;
+	List	   *found = NIL;
+	int			n;
+
+	initStringInfo(&url);
+	appendStringInfoString(&url, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders"));
+	twilio_query_add(&url, "PhoneNumber", phone);
+	twilio_request(HTTP_GET, url.data, NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "look the hosted order up", reply);
+	*ok = reply->http.complete && reply->http.status < 300 && reply->json != NULL;
+	if (!*ok)
+		return NIL;
+	list = jb_array(&reply->json->root, "items");
+	n = jb_array_size(list);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbContainer *e = jb_array_object(list, i);
+		char	   *p = e ? jb_text(e, "phone_number") : NULL;
+
+		if (p && strcmp(p, phone) == 0)
+			found = lappend(found, e);
+	}
+	return found;
+}
+
+/* DELETE a hosted order at Twilio; true when it is gone (204, or 404). */
+bool
+twilio_cancel_hosted_order(const char *account_sid, const char *sid, char **error)
+{
+	TwilioReply reply;
+
+	twilio_request(HTTP_DELETE, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders/%s", sid), NULL,
+				   TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "cancel the hosted order", &reply);
+	if (reply.http.complete && (reply.http.status < 300 || reply.http.status == 404))
+		return true;
+	*error = twilio_describe_failure(&reply);
+	return false;
 }
 
 /* Is this Twilio code one of the regulatory (address/bundle/identity) refusals? */
@@ -581,7 +649,7 @@ jb_bool(JsonbContainer *obj, const char *key, bool *isnull)
 
 /* Is s a plain decimal number (what numeric_in accepts, minus NaN/Inf)? */
 bool
-tn_is_decimal(const char *s, int len)
+jb_is_decimal(const char *s, int len)
 {
 	int			i = 0;
 	bool		digits = false;
@@ -616,7 +684,7 @@ jb_numeric(JsonbContainer *obj, const char *key, bool *isnull)
 	*isnull = false;
 	if (v && v->type == jbvNumeric)
 		return NumericGetDatum(v->val.numeric);
-	if (v && v->type == jbvString && tn_is_decimal(v->val.string.val, v->val.string.len))
+	if (v && v->type == jbvString && jb_is_decimal(v->val.string.val, v->val.string.len))
 	{
 		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
 

@@ -13,7 +13,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
-#include "twilio_numbers.h"
+#include "validate.h"
 
 /* ISO 3166-1 alpha-2, officially assigned codes, sorted for bsearch. */
 static const char *const iso_countries[] = {
@@ -54,13 +54,13 @@ static const NumberType number_types[] = {
 
 /* Our number types, in the order numbers_countries lists them. */
 int
-tn_number_type_count(void)
+validate_type_count(void)
 {
 	return lengthof(number_types);
 }
 
 const char *
-tn_number_type_name(int i)
+validate_type_name(int i)
 {
 	return number_types[i].name;
 }
@@ -73,7 +73,7 @@ cmp_code(const void *a, const void *b)
 
 /* An ISO 3166-1 alpha-2 code, any case; returns it upper-cased. */
 char *
-tn_check_country(const char *arg, const char *value)
+validate_country(const char *arg, const char *value)
 {
 	char		code[3];
 	const char *key = code;
@@ -103,7 +103,7 @@ tn_check_country(const char *arg, const char *value)
 
 /* One of our number types; returns the canonical (static) name. */
 const char *
-tn_check_number_type(const char *value)
+validate_number_type(const char *value)
 {
 	if (value != NULL)
 		for (int i = 0; i < lengthof(number_types); i++)
@@ -118,7 +118,7 @@ tn_check_number_type(const char *value)
 
 /* Twilio's path segment for one of our (checked) number types. */
 const char *
-tn_type_path(const char *number_type)
+validate_type_path(const char *number_type)
 {
 	for (int i = 0; i < lengthof(number_types); i++)
 		if (strcmp(number_type, number_types[i].name) == 0)
@@ -133,7 +133,7 @@ tn_type_path(const char *number_type)
  * it is none of ours.
  */
 const char *
-tn_type_from_twilio(const char *twilio_type)
+validate_type_from_twilio(const char *twilio_type)
 {
 	char		norm[64];
 	int			n = 0;
@@ -162,7 +162,7 @@ tn_type_from_twilio(const char *twilio_type)
 
 /* An E.164 number: '+', a non-zero digit, 7 to 15 digits in all. */
 void
-tn_check_e164(const char *arg, const char *value)
+validate_e164(const char *arg, const char *value)
 {
 	size_t		len = value ? strlen(value) : 0;
 	bool		ok = (len >= 8 && len <= 16 && value[0] == '+' && value[1] >= '1' && value[1] <= '9');
@@ -197,7 +197,7 @@ contains_error(const char *value, const char *why)
  * wildcard, at least two literal characters.
  */
 void
-tn_check_contains(const char *value)
+validate_contains(const char *value)
 {
 	size_t		len = strlen(value);
 	size_t		start = 0;
@@ -256,7 +256,7 @@ tn_check_contains(const char *value)
  * spaces or control characters (Twilio would store what it cannot call).
  */
 void
-tn_check_url(const char *arg, const char *value)
+validate_url(const char *arg, const char *value)
 {
 	const char *rest;
 	size_t		authority;
@@ -289,7 +289,7 @@ tn_check_url(const char *arg, const char *value)
 
 /* GET or POST, as Twilio's webhook methods. */
 void
-tn_check_http_method(const char *arg, const char *value)
+validate_http_method(const char *arg, const char *value)
 {
 	if (value == NULL)
 		return;
@@ -301,7 +301,7 @@ tn_check_http_method(const char *arg, const char *value)
 
 /* A Twilio SID: two-letter prefix and 32 hex digits ('' clears it). */
 void
-tn_check_sid(const char *arg, const char *value, const char *prefix)
+validate_sid(const char *arg, const char *value, const char *prefix)
 {
 	bool		ok;
 
@@ -352,7 +352,7 @@ static const char *const nanp_toll_free[] = {"800", "833", "844", "855", "866", 
 
 /* The country of an E.164 number, from its calling code (22023 if none of Twilio's). */
 const char *
-tn_country_of(const char *phone)
+validate_country_of(const char *phone)
 {
 	const char *digits = phone + 1;
 	const char *best = NULL;
@@ -384,7 +384,7 @@ tn_country_of(const char *phone)
 
 /* A North American number's type, known by its prefix; NULL for others. */
 const char *
-tn_nanp_type(const char *phone)
+validate_nanp_type(const char *phone)
 {
 	if (phone[1] != '1')
 		return NULL;
@@ -398,14 +398,14 @@ tn_nanp_type(const char *phone)
 
 /* Argument n as a C string, NULL when SQL NULL. */
 char *
-tn_text_arg(FunctionCallInfo fcinfo, int n)
+validate_text_arg(FunctionCallInfo fcinfo, int n)
 {
 	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
 /* The account_id argument n, which must not be NULL. */
 int64
-tn_account_arg(FunctionCallInfo fcinfo, int n)
+validate_account_arg(FunctionCallInfo fcinfo, int n)
 {
 	if (PG_ARGISNULL(n))
 		ereport(ERROR,
@@ -416,7 +416,7 @@ tn_account_arg(FunctionCallInfo fcinfo, int n)
 
 /* A friendly name: Twilio keeps at most 64 characters (not bytes), none a control character. */
 void
-tn_check_friendly_name(const char *value)
+validate_friendly_name(const char *value)
 {
 	if (value == NULL)
 		return;
@@ -439,6 +439,6 @@ tn_nanp_country_sql(PG_FUNCTION_ARGS)
 {
 	char	   *phone = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
-	tn_check_e164("phone_number", phone);
-	PG_RETURN_TEXT_P(cstring_to_text(tn_country_of(phone)));
+	validate_e164("phone_number", phone);
+	PG_RETURN_TEXT_P(cstring_to_text(validate_country_of(phone)));
 }

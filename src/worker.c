@@ -37,7 +37,11 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "twilio_numbers.h"
+#include "jobs.h"
+#include "queue.h"
+#include "reconcile.h"
+#include "settings.h"
+#include "shmem.h"
 
 #define JOBS_PER_WAKE 200
 
@@ -85,7 +89,7 @@ recover_from_error(void)
 	MemoryContextSwitchTo(worker_cxt);	/* the abort left TopMemoryContext current */
 	message = pstrdup(edata->message ? edata->message : "unknown error");
 	FreeErrorData(edata);
-	tn_worker_note(WORKER_NOTE_ERROR, 0, message);
+	shmem_worker_note(WORKER_NOTE_ERROR, 0, message);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return message;
 }
@@ -224,14 +228,14 @@ run_one_job(void)
 								   psprintf("twilio_numbers: %s %s (job " INT64_FORMAT ", attempt %d)",
 											job.kind, job.phone ? job.phone : "", job.job_id,
 											job.attempts + 1));
-			outcome = tn_job_run(&job, &error, &again_ms);
+			outcome = jobs_run(&job, &error, &again_ms);
 			if (outcome == JOB_AGAIN)
 				record_again(job.job_id, again_ms);
 			else
 			{
 				done = outcome == JOB_DONE;
 				record_outcome(job.job_id, job.attempts, done, error);
-				tn_worker_note(done ? WORKER_NOTE_JOB_DONE : WORKER_NOTE_JOB_FAILED, 1,
+				shmem_worker_note(done ? WORKER_NOTE_JOB_DONE : WORKER_NOTE_JOB_FAILED, 1,
 							   done ? NULL : psprintf("job " INT64_FORMAT " (%s %s): %s", job.job_id, job.kind,
 													  job.phone ? job.phone : "", error ? error : "failed"));
 			}
@@ -259,7 +263,7 @@ run_one_job(void)
 static void
 worker_exit(int code, Datum arg)
 {
-	tn_worker_unregister();
+	shmem_worker_unregister();
 }
 
 /*
@@ -277,9 +281,9 @@ reconcile_pass(const char *why)
 		uint64		found;
 
 		begin_tx(psprintf("twilio_numbers: reconciling with Twilio (%s)", why));
-		found = tn_reconcile_in_worker();
+		found = reconcile_in_worker();
 		commit_tx();
-		tn_worker_note(WORKER_NOTE_RECONCILE, (int64) found, NULL);
+		shmem_worker_note(WORKER_NOTE_RECONCILE, (int64) found, NULL);
 		if (found > 0)
 			ereport(LOG,
 					(errmsg("twilio_numbers worker: reconcile (%s) found " UINT64_FORMAT " difference%s; see twilio_numbers.drift_report",
@@ -369,7 +373,7 @@ billing_pass(void)
 			!= SPI_OK_SELECT)
 			elog(ERROR, "could not finish the billing run");
 		commit_tx();
-		tn_worker_note(WORKER_NOTE_BILLING, 0, NULL);
+		shmem_worker_note(WORKER_NOTE_BILLING, 0, NULL);
 	}
 	PG_CATCH();
 	{
@@ -473,8 +477,11 @@ wake(Schedule *sched)
 	return worked ? 1 : Max(1, next_job_ms);
 }
 
+/* the entry module.c registers by name: looked up in this library when the worker starts */
+PGDLLEXPORT void worker_main(Datum main_arg);
+
 void
-tn_worker_main(Datum main_arg)
+worker_main(Datum main_arg)
 {
 	Schedule	sched = {0};
 
@@ -486,7 +493,7 @@ tn_worker_main(Datum main_arg)
 	pgstat_report_appname("twilio_numbers worker");
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "twilio_numbers worker",
 									   ALLOCSET_DEFAULT_SIZES);
-	tn_worker_register();
+	shmem_worker_register();
 	on_shmem_exit(worker_exit, (Datum) 0);
 	ereport(LOG, (errmsg("twilio_numbers worker started in database \"%s\"", tn_database)));
 

@@ -14,7 +14,8 @@
 #include "fmgr.h"
 #include "utils/memutils.h"
 
-#include "twilio_numbers.h"
+#include "xact.h"
+#include "shmem.h"
 
 /* This transaction's intents: their slots, the subtransaction each
  * belongs to now, and whether that subtransaction (or one below) rolled back. */
@@ -60,9 +61,9 @@ xact_callback(XactEvent event, void *arg)
 	}
 
 	for (int i = 0; i < n_mine; i++)
-		tn_intent_end(mine[i].slot, committed && !mine[i].rolled_back);
+		intent_end(mine[i].slot, committed && !mine[i].rolled_back);
 	if (committed && wake_at_commit)
-		tn_wake_worker();
+		shmem_wake_worker();
 	n_mine = 0;
 	wake_at_commit = false;
 }
@@ -88,7 +89,7 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		{
 			if (event == SUBXACT_EVENT_ABORT_SUB && mine[i].creation)
 			{
-				tn_intent_end(mine[i].slot, false);
+				intent_end(mine[i].slot, false);
 				continue;		/* no longer this transaction's */
 			}
 			if (event == SUBXACT_EVENT_ABORT_SUB)
@@ -117,7 +118,7 @@ ensure_registered(void)
  * slot would never be ended.
  */
 void
-tn_xact_reserve(int n)
+xact_reserve(int n)
 {
 	ensure_registered();
 	if (n_mine + n > cap_mine)
@@ -132,7 +133,7 @@ tn_xact_reserve(int n)
 
 /* Mark the intent in slot as this transaction's, ended at its end. */
 void
-tn_xact_track_intent(int slot, bool creation)
+xact_track_intent(int slot, bool creation)
 {
 	Assert(n_mine < cap_mine);
 	mine[n_mine].slot = slot;
@@ -144,7 +145,7 @@ tn_xact_track_intent(int slot, bool creation)
 
 /* Wake the worker when this transaction commits (work is queued). */
 void
-tn_xact_wake_worker_at_commit(void)
+xact_wake_worker_at_commit(void)
 {
 	ensure_registered();
 	wake_at_commit = true;
@@ -156,6 +157,6 @@ PG_FUNCTION_INFO_V1(tn_wake_worker_at_commit_sql);
 Datum
 tn_wake_worker_at_commit_sql(PG_FUNCTION_ARGS)
 {
-	tn_xact_wake_worker_at_commit();
+	xact_wake_worker_at_commit();
 	PG_RETURN_VOID();
 }

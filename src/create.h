@@ -1,0 +1,40 @@
+/*
+ * create.h — creating a number or an order at Twilio exactly once (create.c).
+ */
+#ifndef TWILIO_NUMBERS_CREATE_H
+#define TWILIO_NUMBERS_CREATE_H
+
+#include "postgres.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "change_kinds.h"
+
+typedef struct Creation
+{
+	const ChangeKind *kind;		/* what is created: its look-up after a lost reply */
+	int			slot;			/* the intent; its attempt is recorded */
+	const char *url;			/* POST here */
+	const char *form;
+	const char *what;			/* names the request in errors: "buy +14155550100" */
+	const char *phone;
+	const char *twilio_account_sid; /* the account it is created in */
+	bool		post_again;		/* POST again after a look-up that found nothing */
+} Creation;
+
+/*
+ * The configuration fields a creation may send, as Twilio's resource names
+ * them; an attempt records which it sent and their fingerprint, so that a
+ * look-up can tell what it created from what someone else did.
+ */
+#define CREATE_CONFIG_FIELDS 11
+extern const char *const create_config_fields[CREATE_CONFIG_FIELDS];
+extern void create_fingerprint(const char *const *values, uint16 *mask, char *md5);
+extern Datum create_fields_array(uint16 mask);
+
+extern char *create_once(const Creation *c);
+extern bool create_made_by_attempt(JsonbContainer *r, const char *phone, const char *twilio_account_sid,
+							   TimestampTz started, TimestampTz deadline, Datum fields,
+							   const char *md5, int except_slot);
+
+#endif							/* TWILIO_NUMBERS_CREATE_H */

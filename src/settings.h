@@ -1,0 +1,42 @@
+/*
+ * settings.h — the settings under twilio_numbers.*, named after them (module.c defines and registers them).
+ */
+#ifndef TWILIO_NUMBERS_SETTINGS_H
+#define TWILIO_NUMBERS_SETTINGS_H
+
+#include "postgres.h"
+
+extern char *tn_api_url;
+extern char *tn_pricing_url;
+extern char *tn_trunking_url;
+extern char *tn_numbers_url;
+extern char *tn_account_sid;
+extern char *tn_auth_token;
+extern char *tn_api_key;
+extern char *tn_api_secret;
+extern char *tn_ca_file;
+extern int	tn_timeout_ms;
+extern int	tn_connect_timeout_ms;
+extern int	tn_max_retries;
+extern int	tn_retry_backoff_ms;
+extern int	tn_retry_max_wait_ms;
+extern double tn_markup_percent;
+extern int	tn_pricing_ttl_s;
+extern char *tn_database;
+extern int	tn_call_log_size;
+extern int	tn_max_inflight;
+extern int	tn_worker_interval_ms;
+extern int	tn_reconcile_interval_s;
+extern int	tn_billing_interval_s;
+extern int	tn_billing_batch_size;
+extern int	tn_grace_period_s;
+extern int	tn_queue_max_attempts;
+extern int	tn_queue_retry_base_ms;
+extern int	tn_queue_retry_max_ms;
+extern int	tn_hosted_poll_ms;
+extern int	tn_hosted_poll_max_ms;
+
+/* true when loaded through shared_preload_libraries (shared memory exists) */
+extern bool tn_preloaded;
+
+#endif							/* TWILIO_NUMBERS_SETTINGS_H */
