@@ -24,8 +24,9 @@
  * connects (new connections opened while
  * timed: 0 means keep-alive held), cpu_s (user+system of this process while
  * timed) and, when TN_BENCH_WATCH_PID names a process (the emulator), its
- * CPU seconds over the same timed loop as watched_cpu_s.
+ * CPU seconds (all its threads) over the same timed loop as watched_cpu_s.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,31 +77,40 @@ now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* user+system CPU seconds of process pid, from /proc; -1 if unreadable */
+/*
+ * CPU seconds of process pid, all its threads, from
+ * /proc/PID/task/TID/schedstat (nanoseconds); -1 if unreadable
+ */
 static double
 proc_cpu_s(const char *pid)
 {
 	char		path[64];
-	char		buf[1024];
-	FILE	   *f;
-	size_t		n;
-	char	   *p;
-	unsigned long utime,
-				stime;
+	DIR		   *d;
+	struct dirent *e;
+	double		ns = 0;
 
 	if (pid == NULL)
 		return -1;
-	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
-	if ((f = fopen(path, "r")) == NULL)
+	snprintf(path, sizeof(path), "/proc/%s/task", pid);
+	if ((d = opendir(path)) == NULL)
 		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* after "pid (comm) ": state is field 3, utime 14, stime 15 */
-	if ((p = strrchr(buf, ')')) == NULL ||
-		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
-		return -1;
-	return (double) (utime + stime) / sysconf(_SC_CLK_TCK);
+	while ((e = readdir(d)) != NULL)
+	{
+		char		stat[300];
+		FILE	   *f;
+		unsigned long long run;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(stat, sizeof(stat), "/proc/%s/task/%s/schedstat", pid, e->d_name);
+		if ((f = fopen(stat, "r")) == NULL)
+			continue;			/* the thread is gone */
+		if (fscanf(f, "%llu", &run) == 1)
+			ns += (double) run;
+		fclose(f);
+	}
+	closedir(d);
+	return ns / 1e9;
 }
 
 static double
@@ -249,9 +259,9 @@ main(int argc, char **argv)
 	printf("bytes=%.0f\n", bytes);
 	printf("rows=%ld\n", rows);
 	printf("connects=%ld\n", connects);
-	printf("cpu_s=%.3f\n", c1 - c0);
+	printf("cpu_s=%.6f\n", c1 - c0);
 	if (w0 >= 0 && w1 >= 0)
-		printf("watched_cpu_s=%.2f\n", w1 - w0);
+		printf("watched_cpu_s=%.6f\n", w1 - w0);
 
 	curl_easy_cleanup(h);
 	curl_slist_free_all(headers);
