@@ -43,11 +43,73 @@ enum
 	F_CAPABILITIES = NFIELDS
 };
 
-static const char *const field_names[] = {
-	"phone_number", "friendly_name", "iso_country", "region", "locality", "postal_code",
-	"rate_center", "lata", "latitude", "longitude", "address_requirements", "beta"
-};
-static const char *const capability_names[] = {"voice", "sms", "mms", "fax"};
+/* k (of length len) is the key lit */
+#define KEY_IS(k, len, lit) ((len) == sizeof(lit) - 1 && memcmp((k), (lit), sizeof(lit) - 1) == 0)
+
+/*
+ * The F_* of an element's key: by its length, then its first character, then
+ * one memcmp (a search reply has ~13 keys per number, 28 numbers a page).
+ */
+static int
+element_field(const char *k, size_t len)
+{
+	switch (len)
+	{
+		case 4:
+			return KEY_IS(k, len, "lata") ? F_LATA : KEY_IS(k, len, "beta") ? F_BETA : F_NONE;
+		case 6:
+			return KEY_IS(k, len, "region") ? F_REGION : F_NONE;
+		case 8:
+			if (k[2] == 't')
+				return KEY_IS(k, len, "latitude") ? F_LATITUDE : F_NONE;
+			return KEY_IS(k, len, "locality") ? F_LOCALITY : F_NONE;
+		case 9:
+			return KEY_IS(k, len, "longitude") ? F_LONGITUDE : F_NONE;
+		case 11:
+			switch (k[0])
+			{
+				case 'i':
+					return KEY_IS(k, len, "iso_country") ? F_ISO_COUNTRY : F_NONE;
+				case 'p':
+					return KEY_IS(k, len, "postal_code") ? F_POSTAL_CODE : F_NONE;
+				case 'r':
+					return KEY_IS(k, len, "rate_center") ? F_RATE_CENTER : F_NONE;
+			}
+			return F_NONE;
+		case 12:
+			if (k[0] == 'p')
+				return KEY_IS(k, len, "phone_number") ? F_PHONE_NUMBER : F_NONE;
+			return KEY_IS(k, len, "capabilities") ? F_CAPABILITIES : F_NONE;
+		case 13:
+			return KEY_IS(k, len, "friendly_name") ? F_FRIENDLY_NAME : F_NONE;
+		case 20:
+			return KEY_IS(k, len, "address_requirements") ? F_ADDRESS_REQUIREMENTS : F_NONE;
+	}
+	return F_NONE;
+}
+
+/* The F_* of a capability key, in any case ("SMS" on the wire, "sms" in the spec). */
+static int
+capability_field(const char *k, size_t len)
+{
+	if (len == 5)
+		return pg_strncasecmp(k, "voice", 5) == 0 ? F_VOICE : F_NONE;
+	if (len != 3)
+		return F_NONE;
+	switch (k[0])
+	{
+		case 's':
+		case 'S':
+			return pg_strncasecmp(k, "sms", 3) == 0 ? F_SMS : F_NONE;
+		case 'm':
+		case 'M':
+			return pg_strncasecmp(k, "mms", 3) == 0 ? F_MMS : F_NONE;
+		case 'f':
+		case 'F':
+			return pg_strncasecmp(k, "fax", 3) == 0 ? F_FAX : F_NONE;
+	}
+	return F_NONE;
+}
 
 typedef struct SearchParse
 {
@@ -205,30 +267,11 @@ sp_field_start(void *state, char *fname, bool isnull)
 	SearchParse *p = state;
 
 	if (p->depth == 1)
-		p->list_key = strcmp(fname, "available_phone_numbers") == 0;
+		p->list_key = KEY_IS(fname, strlen(fname), "available_phone_numbers");
 	else if (p->in_list && p->depth == 3)
-	{
-		p->field = F_NONE;
-		if (strcmp(fname, "capabilities") == 0)
-			p->field = F_CAPABILITIES;
-		else
-			for (int i = 0; i < lengthof(field_names); i++)
-				if (strcmp(fname, field_names[i]) == 0)
-				{
-					p->field = i;
-					break;
-				}
-	}
+		p->field = element_field(fname, strlen(fname));
 	else if (p->in_caps && p->depth == 4)
-	{
-		p->field = F_NONE;
-		for (int i = 0; i < lengthof(capability_names); i++)
-			if (pg_strcasecmp(fname, capability_names[i]) == 0)
-			{
-				p->field = F_VOICE + i;
-				break;
-			}
-	}
+		p->field = capability_field(fname, strlen(fname));
 	TN_JSON_ACTION_DONE;
 }
 
