@@ -34,9 +34,16 @@
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
 #endif
 
-/* PG 17 gave extensions named wait events; earlier ones share "Extension". */
+/*
+ * PG 17 gave extensions named wait events; earlier ones share "Extension".
+ * The named one is looked up once per backend and kept (http.c), as
+ * worker_spi keeps its own: WaitEventExtensionNew takes a lock and searches
+ * shared memory.
+ */
 #if PG_VERSION_NUM >= 170000
-#define TN_WAIT_EVENT_HTTP WaitEventExtensionNew("TwilioHttp")
+#define TN_HAVE_NAMED_WAIT_EVENTS 1
+extern uint32 http_wait_event(void);
+#define TN_WAIT_EVENT_HTTP http_wait_event()
 #else
 #define TN_WAIT_EVENT_HTTP PG_WAIT_EXTENSION
 #endif

@@ -54,6 +54,19 @@ static long retry_after_ms = -1;
 /* Who wants to hear of every attempt (the Twilio layer logs them); NULL: nobody. */
 HttpAttemptHook http_attempt_hook = NULL;
 
+#ifdef TN_HAVE_NAMED_WAIT_EVENTS
+/* Our wait event while an HTTP call waits, looked up on first use and kept. */
+uint32
+http_wait_event(void)
+{
+	static uint32 wait_event = 0;
+
+	if (wait_event == 0)
+		wait_event = WaitEventExtensionNew("TwilioHttp");
+	return wait_event;
+}
+#endif
+
 const char *
 http_method_name(HttpMethod method)
 {
