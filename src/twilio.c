@@ -346,13 +346,14 @@ twilio_request(HttpMethod method, const char *url, const char *form,
 }
 
 /*
- * The IncomingPhoneNumbers Twilio holds under this phone number (how a lost
- * purchase reply is resolved: Twilio has no idempotency key).  Returns the
- * matching resources (a List of JsonbContainer *, maybe empty), or NIL with
- * *ok false when the look-up itself failed (reply says why).
+ * A look-up by phone number: GET url (?PhoneNumber=phone), then the entries of
+ * the reply's list_key whose phone_number is exactly phone (a List of
+ * JsonbContainer *, maybe empty), or NIL with *ok false when the look-up
+ * itself failed (reply says why).
  */
-List *
-twilio_owned_by_phone(const char *account_sid, const char *phone, TwilioReply *reply, bool *ok)
+static List *
+lookup_by_phone(const char *base_url, const char *list_key, const char *phone, int flags,
+				const char *what, TwilioReply *reply, bool *ok)
 {
 	StringInfoData url;
 	JsonbContainer *list;
@@ -360,13 +361,13 @@ twilio_owned_by_phone(const char *account_sid, const char *phone, TwilioReply *r
 	int			n;
 
 	initStringInfo(&url);
-	appendStringInfoString(&url, twilio_account_url_for(account_sid, "/IncomingPhoneNumbers.json"));
+	appendStringInfoString(&url, base_url);
 	twilio_query_add(&url, "PhoneNumber", phone);
-	twilio_request(HTTP_GET, url.data, NULL, TWILIO_NO_ERROR, "look the number up", reply);
+	twilio_request(HTTP_GET, url.data, NULL, TWILIO_NO_ERROR | flags, what, reply);
 	*ok = reply->http.complete && reply->http.status < 300 && reply->json != NULL;
 	if (!*ok)
 		return NIL;
-	list = jb_array(&reply->json->root, "incoming_phone_numbers");
+	list = jb_array(&reply->json->root, list_key);
 	n = jb_array_size(list);
 	for (int i = 0; i < n; i++)
 	{
@@ -379,19 +380,36 @@ twilio_owned_by_phone(const char *account_sid, const char *phone, TwilioReply *r
 	return found;
 }
 
-/* DELETE an IncomingPhoneNumber; true when it is gone (204, or 404). */
-bool
-twilio_release_number(const char *account_sid, const char *sid, char **error)
+/* DELETE a resource; true when it is gone (2xx, or 404: already gone). */
+static bool
+delete_resource(const char *url, const char *what, char **error)
 {
 	TwilioReply reply;
 
-	twilio_request(HTTP_DELETE,
-				   twilio_account_url_for(account_sid, "/IncomingPhoneNumbers/%s.json", sid),
-				   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "release the number", &reply);
+	twilio_request(HTTP_DELETE, url, NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, what, &reply);
 	if (reply.http.complete && (reply.http.status < 300 || reply.http.status == 404))
 		return true;
 	*error = twilio_describe_failure(&reply);
 	return false;
+}
+
+/*
+ * The IncomingPhoneNumbers Twilio holds under this phone number (how a lost
+ * purchase reply is resolved: Twilio has no idempotency key).
+ */
+List *
+twilio_owned_by_phone(const char *account_sid, const char *phone, TwilioReply *reply, bool *ok)
+{
+	return lookup_by_phone(twilio_account_url_for(account_sid, "/IncomingPhoneNumbers.json"),
+						   "incoming_phone_numbers", phone, 0, "look the number up", reply, ok);
+}
+
+/* Release an IncomingPhoneNumber; true when it is gone. */
+bool
+twilio_release_number(const char *account_sid, const char *sid, char **error)
+{
+	return delete_resource(twilio_account_url_for(account_sid, "/IncomingPhoneNumbers/%s.json", sid),
+						   "release the number", error);
 }
 
 /* A short description of a failed Twilio exchange, for last_error. */
@@ -407,50 +425,22 @@ twilio_describe_failure(const TwilioReply *reply)
 }
 
 /*
- * The hosted number orders Twilio holds for this phone number (a List of
- * JsonbContainer *), or NIL with *ok false when the look-up failed.  Orders
- * are not per subaccount in the path: account_sid is not needed.
+ * The hosted number orders Twilio holds for this phone number.  Orders are not
+ * per subaccount in the path: account_sid is not needed.
  */
 List *
 twilio_hosted_orders_by_phone(const char *account_sid, const char *phone, TwilioReply *reply, bool *ok)
 {
-	StringInfoData url;
-	JsonbContainer *list;
-	List	   *found = NIL;
-	int			n;
-
-	initStringInfo(&url);
-	appendStringInfoString(&url, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders"));
-	twilio_query_add(&url, "PhoneNumber", phone);
-	twilio_request(HTTP_GET, url.data, NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "look the hosted order up", reply);
-	*ok = reply->http.complete && reply->http.status < 300 && reply->json != NULL;
-	if (!*ok)
-		return NIL;
-	list = jb_array(&reply->json->root, "items");
-	n = jb_array_size(list);
-	for (int i = 0; i < n; i++)
-	{
-		JsonbContainer *e = jb_array_object(list, i);
-		char	   *p = e ? jb_text(e, "phone_number") : NULL;
-
-		if (p && strcmp(p, phone) == 0)
-			found = lappend(found, e);
-	}
-	return found;
+	return lookup_by_phone(twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders"), "items", phone,
+						   HTTP_RETRY_SAFE, "look the hosted order up", reply, ok);
 }
 
-/* DELETE a hosted order at Twilio; true when it is gone (204, or 404). */
+/* Cancel a hosted order at Twilio; true when it is gone. */
 bool
 twilio_cancel_hosted_order(const char *account_sid, const char *sid, char **error)
 {
-	TwilioReply reply;
-
-	twilio_request(HTTP_DELETE, twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders/%s", sid), NULL,
-				   TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "cancel the hosted order", &reply);
-	if (reply.http.complete && (reply.http.status < 300 || reply.http.status == 404))
-		return true;
-	*error = twilio_describe_failure(&reply);
-	return false;
+	return delete_resource(twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders/%s", sid),
+						   "cancel the hosted order", error);
 }
 
 /* Is this Twilio code one of the regulatory (address/bundle/identity) refusals? */
