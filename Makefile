@@ -1,6 +1,7 @@
 # twilio_numbers — PGXS build.
 EXTENSION = twilio_numbers
-EXTVERSION = 0.3
+# the version is written once, in the control file (as pgsql-http does)
+EXTVERSION = $(shell grep -m1 '^default_version' $(EXTENSION).control | sed -e "s/^default_version *= *'\(.*\)'/\1/")
 MODULE_big = twilio_numbers
 OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
 
@@ -34,7 +35,7 @@ PG_CPPFLAGS = $(shell $(CURL_CONFIG) --cflags) -I$(srcdir)/src -DEXTVERSION=\"$(
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK = $(shell $(CURL_CONFIG) --libs)
 
-EXTRA_CLEAN = $(EXTENSION).control test/regress_out
+EXTRA_CLEAN = test/regress_out
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -42,10 +43,7 @@ include $(PGXS)
 # (after PGXS, whose "all" must stay the default goal)
 # PGXS does not track header dependencies: every object depends on every header
 # (and on the Makefile, which says EXTVERSION)
-$(OBJS): $(wildcard src/*.h) Makefile
-
-$(EXTENSION).control: $(EXTENSION).control.in Makefile
-	sed 's/@EXTVERSION@/$(EXTVERSION)/g' $< > $@
+$(OBJS): $(wildcard src/*.h) Makefile $(EXTENSION).control
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(patsubst %,sql/schema/%.sql,$(SCHEMA)) Makefile
 	{ printf '%s\n' '-- $(EXTENSION) $(EXTVERSION) — install script, built by make from sql/schema/ (edit those files)' \

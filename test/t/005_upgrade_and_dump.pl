@@ -51,7 +51,7 @@ $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION twilio_numbers');
 
 # every shipped version updates to exactly a fresh install of the current one
-for my $from ('0.1', '0.2')
+for my $from ('0.1', '0.2', '0.3')
 {
 	(my $db = "from_$from") =~ s/\.//g;
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
