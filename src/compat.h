@@ -43,9 +43,12 @@
 #if PG_VERSION_NUM >= 170000
 #define TN_HAVE_NAMED_WAIT_EVENTS 1
 extern uint32 http_wait_event(void);
+extern uint32 budget_wait_event(void);
 #define TN_WAIT_EVENT_HTTP http_wait_event()
+#define TN_WAIT_EVENT_BUDGET budget_wait_event()
 #else
 #define TN_WAIT_EVENT_HTTP PG_WAIT_EXTENSION
+#define TN_WAIT_EVENT_BUDGET PG_WAIT_EXTENSION
 #endif
 
 /* PG 16 made JSON semantic actions return an error code. */
