@@ -99,13 +99,21 @@ tn_setup() {
             || { tn_setup_failed "useradd $TN_PG_USER (the user that runs PostgreSQL): see the lines above"; return 1; }
     fi
 
+    # TN_USE_INSTALLED=1 (the package's autopkgtest): test what a package
+    # installed, without building or installing anything
+    if [ "${TN_USE_INSTALLED:-}" = 1 ]; then
+        [ -e "$("$PG_CONFIG" --sharedir)/extension/twilio_numbers.control" ] \
+            || { tn_setup_failed "TN_USE_INSTALLED=1 but twilio_numbers is not installed for $PG_CONFIG: install the postgresql-$PG_MAJOR-twilio-numbers package first"; return 1; }
+        tn_log "testing the installed twilio_numbers $(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$("$PG_CONFIG" --sharedir)/extension/twilio_numbers.control") ($("$PG_CONFIG" --pkglibdir)/twilio_numbers.so)"
+        return 0
+    fi
     tn_log "building twilio_numbers"
     # objects built against another PostgreSQL's headers are not reused
     if [ "$(cat "$TN_ROOT/src/.built-with" 2>/dev/null)" != "$PG_CONFIG" ]; then
         make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" clean >&2
         echo "$PG_CONFIG" >"$TN_ROOT/src/.built-with"
     fi
-    make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" >&2 \
+    make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" WERROR=1 >&2 \
         || { tn_setup_failed "make (building twilio_numbers with $PG_CONFIG): see make's messages above; fix them, then run this again"; return 1; }
     $sudo make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" install >&2 \
         || { tn_setup_failed "make install (into $("$PG_CONFIG" --pkglibdir) and $("$PG_CONFIG" --sharedir)/extension): see the lines above"; return 1; }
