@@ -33,6 +33,7 @@
 
 #include "compat.h"
 #include "http.h"
+#include "credentials.h"
 #include "settings.h"
 
 /* replies larger than this are refused (Twilio's largest page is ~1 MB) */
@@ -196,19 +197,23 @@ get_handle(void)
 	return curl_handle;
 }
 
-/* Credentials from the settings: API key + secret if set, else SID + token. */
+/*
+ * The credentials in use (credentials.c: the credentials file, re-read after
+ * a reload, or the settings): API key + secret if set, else SID + token.
+ */
 static void
 set_credentials(CURL *h)
 {
-	if (tn_api_key && tn_api_key[0] != '\0')
+	credentials_load();
+	if (tn_api_key[0] != '\0')
 	{
 		curl_easy_setopt(h, CURLOPT_USERNAME, tn_api_key);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, tn_api_secret ? tn_api_secret : "");
+		curl_easy_setopt(h, CURLOPT_PASSWORD, tn_api_secret);
 	}
 	else
 	{
-		curl_easy_setopt(h, CURLOPT_USERNAME, tn_account_sid ? tn_account_sid : "");
-		curl_easy_setopt(h, CURLOPT_PASSWORD, tn_auth_token ? tn_auth_token : "");
+		curl_easy_setopt(h, CURLOPT_USERNAME, tn_account_sid);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, tn_auth_token);
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
 }

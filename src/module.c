@@ -22,6 +22,7 @@
 
 #include "compat.h"
 #include "calllog.h"
+#include "credentials.h"
 #include "settings.h"
 #include "shmem.h"
 
@@ -31,10 +32,10 @@ char	   *tn_api_url = NULL;
 char	   *tn_pricing_url = NULL;
 char	   *tn_trunking_url = NULL;
 char	   *tn_numbers_url = NULL;
-char	   *tn_account_sid = NULL;
-char	   *tn_auth_token = NULL;
-char	   *tn_api_key = NULL;
-char	   *tn_api_secret = NULL;
+char	   *tn_account_sid_setting = NULL;
+char	   *tn_auth_token_setting = NULL;
+char	   *tn_api_key_setting = NULL;
+char	   *tn_api_secret_setting = NULL;
 char	   *tn_ca_file = NULL;
 int			tn_timeout_ms = 10000;
 int			tn_connect_timeout_ms = 3000;
@@ -162,20 +163,20 @@ define_settings(void)
 	 */
 	DefineCustomStringVariable("twilio_numbers.account_sid",
 							   "Twilio account SID (AC...) whose numbers this database manages.",
-							   NULL, &tn_account_sid, "",
+							   NULL, &tn_account_sid_setting, "",
 							   PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	DefineCustomStringVariable("twilio_numbers.auth_token",
 							   "Twilio auth token of account_sid (secret).",
-							   NULL, &tn_auth_token, "",
+							   NULL, &tn_auth_token_setting, "",
 							   PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("twilio_numbers.api_key",
 							   "Twilio API key SID (SK...), used instead of the auth token when set.",
-							   NULL, &tn_api_key, "",
+							   NULL, &tn_api_key_setting, "",
 							   PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	DefineCustomStringVariable("twilio_numbers.api_secret",
 							   "Secret of api_key (secret).",
-							   NULL, &tn_api_secret, "",
+							   NULL, &tn_api_secret_setting, "",
 							   PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("twilio_numbers.ca_file",
@@ -272,6 +273,8 @@ define_settings(void)
 								NULL, &tn_max_inflight, 1024, 16, 1000000,
 								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	}
+
+	credentials_init(process_shared_preload_libraries_in_progress);
 
 	MarkGUCPrefixReserved("twilio_numbers");
 }

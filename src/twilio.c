@@ -23,6 +23,7 @@
 #include "compat.h"
 #include "twilio.h"
 #include "calllog.h"
+#include "credentials.h"
 #include "errcodes.h"
 #include "http.h"
 #include "settings.h"
@@ -46,16 +47,19 @@ log_attempt(HttpMethod method, const char *url, const HttpResult *result, const 
 void
 twilio_require_credentials(void)
 {
-	bool		have_token = tn_auth_token && tn_auth_token[0] != '\0';
-	bool		have_key = tn_api_key && tn_api_key[0] != '\0';
+	bool		have_token;
+	bool		have_key;
 
-	if (tn_account_sid == NULL || tn_account_sid[0] == '\0' || (!have_token && !have_key))
+	credentials_load();
+	have_token = tn_auth_token[0] != '\0';
+	have_key = tn_api_key[0] != '\0';
+	if (tn_account_sid[0] == '\0' || (!have_token && !have_key))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("Twilio credentials are not configured"),
-				 errhint("A superuser sets twilio_numbers.account_sid and twilio_numbers.auth_token "
-						 "(or twilio_numbers.api_key and twilio_numbers.api_secret) in postgresql.conf "
-						 "or with ALTER SYSTEM, then reloads.")));
+				 errhint("A superuser names a credentials file in twilio_numbers.credentials_file (or sets "
+						 "twilio_numbers.account_sid and twilio_numbers.auth_token, or twilio_numbers.api_key "
+						 "and twilio_numbers.api_secret), then reloads.")));
 }
 
 static const char *
