@@ -33,6 +33,7 @@
 #include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "budget.h"
 #include "compat.h"
@@ -66,7 +67,7 @@ static bool exit_hook_set = false;
 
 #ifdef TN_HAVE_NAMED_WAIT_EVENTS
 /* Our wait event while a process waits for a slot, looked up on first use and kept. */
-uint32
+static uint32
 budget_wait_event(void)
 {
 	static uint32 wait_event = 0;
@@ -75,6 +76,9 @@ budget_wait_event(void)
 		wait_event = WaitEventExtensionNew("TwilioRequestBudget");
 	return wait_event;
 }
+#define TN_WAIT_EVENT_BUDGET budget_wait_event()
+#else
+#define TN_WAIT_EVENT_BUDGET PG_WAIT_EXTENSION
 #endif
 
 Size
