@@ -65,3 +65,19 @@ BEGIN
         'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund, '
         'twilio_numbers._capabilities TO %s', role);
 END $$;
+
+-- the order the queue runners claim jobs in: urgent first (compensations,
+-- releases, re-syncs, polls), oldest first within a kind (worker.c)
+CREATE INDEX work_queue_claim ON work_queue
+    ((CASE kind WHEN 'compensate' THEN 0 WHEN 'hosted_cancel' THEN 0 WHEN 'release' THEN 1
+                WHEN 'resync' THEN 2 ELSE 3 END), job_id)
+    WHERE status = 'pending';
+
+-- The queue runners (worker.c): what each is doing now.
+CREATE VIEW queue_runners AS
+SELECT a.pid, a.backend_start AS started_at, a.state, a.query AS activity, a.query_start AS activity_since,
+       a.wait_event_type, a.wait_event
+FROM pg_stat_activity a
+WHERE a.backend_type = 'twilio_numbers queue runner';
+COMMENT ON VIEW queue_runners IS
+  'The background workers that run queued jobs: pid, what each is doing (job, number, attempt), its wait.';

@@ -36,6 +36,7 @@
 #include "shmem.h"
 #include "change_kinds.h"
 #include "errcodes.h"
+#include "runners.h"
 #include "settings.h"
 
 typedef struct TnShared
@@ -178,7 +179,7 @@ shmem_worker_unregister(void)
 	LWLockRelease(shared->lock);
 }
 
-/* Wake the worker; safe to call from a transaction callback. */
+/* Wake the worker and the queue runners; safe to call from a transaction callback. */
 void
 shmem_wake_worker(void)
 {
@@ -190,6 +191,7 @@ shmem_wake_worker(void)
 	latch = shared->worker_latch;
 	if (latch)
 		SetLatch(latch);
+	runners_wake();
 }
 
 /* ---- intents ------------------------------------------------------------- */
