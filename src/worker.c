@@ -448,19 +448,25 @@ mark_interrupted_runs(void)
 	commit_tx();
 }
 
-/* When a periodic pass is next due: its interval on, or a minute after a failure. */
-static TimestampTz
-next_pass_at(TimestampTz now, bool ok, int64 interval_ms)
+/*
+ * Is a periodic pass due: its interval (as the settings say now, so that a
+ * reload takes effect at once) after the last one began, or a minute after
+ * one failed?  0 for last: at start-up.
+ */
+static bool
+pass_due(TimestampTz now, TimestampTz last, bool last_ok, int64 interval_ms)
 {
-	return TimestampTzPlusMilliseconds(now, ok ? interval_ms : (int64) 60000);
+	return last == 0 || now >= TimestampTzPlusMilliseconds(last, last_ok ? interval_ms : (int64) 60000);
 }
 
-/* What the worker has done and when it does it again. */
+/* What the worker has done, for when it does it again. */
 typedef struct Schedule
 {
 	bool		started;		/* the start-up steps are done */
-	TimestampTz next_reconcile; /* 0: at start-up */
-	TimestampTz next_billing;	/* 0: at start-up */
+	TimestampTz last_reconcile; /* when the last pass began; 0: none yet */
+	bool		reconcile_ok;
+	TimestampTz last_billing;
+	bool		billing_ok;
 } Schedule;
 
 /*
@@ -507,17 +513,19 @@ wake(Schedule *sched)
 		sched->started = true;
 	}
 	if (tn_reconcile_interval_s >= 0 &&
-		(sched->next_reconcile == 0 || (tn_reconcile_interval_s > 0 && now >= sched->next_reconcile)))
+		(sched->last_reconcile == 0 ||
+		 (tn_reconcile_interval_s > 0 &&
+		  pass_due(now, sched->last_reconcile, sched->reconcile_ok, (int64) tn_reconcile_interval_s * 1000))))
 	{
-		bool		ok = reconcile_pass(sched->next_reconcile == 0 ? "start-up" : "periodic");
+		bool		first = sched->last_reconcile == 0;
 
-		sched->next_reconcile = next_pass_at(now, ok, (int64) Max(tn_reconcile_interval_s, 1) * 1000);
+		sched->last_reconcile = now;
+		sched->reconcile_ok = reconcile_pass(first ? "start-up" : "periodic");
 	}
-	if (sched->next_billing == 0 || now >= sched->next_billing)
+	if (pass_due(now, sched->last_billing, sched->billing_ok, (int64) tn_billing_interval_s * 1000))
 	{
-		bool		ok = billing_pass();
-
-		sched->next_billing = next_pass_at(now, ok, (int64) tn_billing_interval_s * 1000);
+		sched->last_billing = now;
+		sched->billing_ok = billing_pass();
 	}
 	return tn_worker_interval_ms;
 }
