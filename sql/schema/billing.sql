@@ -60,9 +60,11 @@ END;
 -- only at the end of the statement, so a concurrent purchase waits at most
 -- for the commit, not for the batch.  If a purchase debited an account
 -- between the read and the trigger, the trigger refuses (TN001) and
--- _bill_batch runs the range again with its accounts locked first.
+-- _bill_batch runs the range again with its accounts locked first.  The
+-- accounts of p_skip (held by open transactions, _bill_batch found) are
+-- left for the next pass, their numbers counted as skipped.
 -- Exactly one charge per (number, period): the unique index on the ledger.
-CREATE FUNCTION _bill_range(p_lo bigint, p_hi bigint, p_as_of timestamptz,
+CREATE FUNCTION _bill_range(p_lo bigint, p_hi bigint, p_as_of timestamptz, p_skip bigint[],
     OUT numbers_charged bigint, OUT periods_charged bigint, OUT amount numeric,
     OUT past_due bigint, OUT reactivated bigint, OUT skipped bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -75,6 +77,7 @@ BEGIN
         FROM twilio_numbers.owned_numbers o
         WHERE o.account_id BETWEEN p_lo AND p_hi
           AND o.status IN ('active', 'past_due') AND o.next_billing_at <= p_as_of
+          AND o.account_id <> ALL (p_skip)
         FOR NO KEY UPDATE OF o SKIP LOCKED),
     acc AS MATERIALIZED (
         SELECT a.account_id, a.balance + a.credit_limit AS available
@@ -136,26 +139,47 @@ END $$;
 
 -- Bill one batch of accounts (one short transaction in the worker), then
 -- release the past-due numbers whose grace_period is over, through the
--- queue and without a refund.
+-- queue and without a refund.  An account an open transaction holds (a
+-- purchase not yet committed debited it) is never waited for: found with
+-- SKIP LOCKED in a subtransaction that is rolled back (so nothing stays
+-- locked), it is left for the next pass and its due numbers counted as
+-- skipped; one taken in the instant between that look and the debit is
+-- waited for, as before.
 CREATE FUNCTION _bill_batch(p_lo bigint, p_hi bigint, p_as_of timestamptz,
     OUT numbers_charged bigint, OUT periods_charged bigint, OUT amount numeric,
     OUT past_due bigint, OUT reactivated bigint, OUT released bigint, OUT skipped bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     grace interval := current_setting('twilio_numbers.grace_period')::interval;
+    busy bigint[] := '{}';
 BEGIN
     BEGIN
+        SELECT coalesce(array_agg(a.account_id), '{}') INTO busy
+        FROM twilio_numbers.accounts a
+        WHERE a.account_id BETWEEN p_lo AND p_hi
+          AND a.account_id NOT IN (SELECT f.account_id FROM twilio_numbers.accounts f
+                                   WHERE f.account_id BETWEEN p_lo AND p_hi
+                                   FOR NO KEY UPDATE SKIP LOCKED);
+        RAISE SQLSTATE 'TN999';     -- give the probe's row locks back
+    EXCEPTION WHEN SQLSTATE 'TN999' THEN
+        NULL;
+    END;
+    BEGIN
         SELECT * INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped
-        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of);
+        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of, busy);
     EXCEPTION WHEN SQLSTATE 'TN001' THEN
         -- a purchase debited an account between our read and our debit:
-        -- bill the range again with its accounts locked first
-        PERFORM 1 FROM twilio_numbers.accounts a
-        WHERE a.account_id BETWEEN p_lo AND p_hi
-        ORDER BY a.account_id
-        FOR NO KEY UPDATE;
+        -- bill the range again with its accounts locked first (those an
+        -- open transaction holds now are left for the next pass too)
+        SELECT busy || coalesce(array_agg(a.account_id), '{}') INTO busy
+        FROM twilio_numbers.accounts a
+        WHERE a.account_id BETWEEN p_lo AND p_hi AND a.account_id <> ALL (busy)
+          AND a.account_id NOT IN (SELECT f.account_id FROM twilio_numbers.accounts f
+                                   WHERE f.account_id BETWEEN p_lo AND p_hi AND f.account_id <> ALL (busy)
+                                   ORDER BY f.account_id
+                                   FOR NO KEY UPDATE SKIP LOCKED);
         SELECT * INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped
-        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of);
+        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of, busy);
     END;
 
     WITH expired AS (
