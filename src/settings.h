@@ -35,6 +35,7 @@ extern int	tn_queue_retry_base_ms;
 extern int	tn_queue_retry_max_ms;
 extern int	tn_hosted_poll_ms;
 extern int	tn_hosted_poll_max_ms;
+extern int	tn_clock_skew_warning_ms;
 
 /* true when loaded through shared_preload_libraries (shared memory exists) */
 extern bool tn_preloaded;

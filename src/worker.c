@@ -42,6 +42,7 @@
 #include "reconcile.h"
 #include "settings.h"
 #include "shmem.h"
+#include "twclock.h"
 
 #define JOBS_PER_WAKE 200
 
@@ -511,6 +512,8 @@ worker_main(Datum main_arg)
 		PG_TRY();
 		{
 			wait = wake(&sched);
+			/* a skew of Twilio's clock measured by anyone: warned once per episode */
+			twclock_report_skew();
 		}
 		PG_CATCH();
 		{
