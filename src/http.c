@@ -56,8 +56,12 @@ static long retry_after_ms = -1;
 HttpAttemptHook http_attempt_hook = NULL;
 
 #ifdef TN_HAVE_NAMED_WAIT_EVENTS
-/* Our wait event while an HTTP call waits, looked up on first use and kept. */
-uint32
+/*
+ * Our wait event while an HTTP call waits, looked up on first use and kept,
+ * as worker_spi keeps its own: WaitEventExtensionNew takes a lock and
+ * searches shared memory.
+ */
+static uint32
 http_wait_event(void)
 {
 	static uint32 wait_event = 0;
@@ -66,6 +70,9 @@ http_wait_event(void)
 		wait_event = WaitEventExtensionNew("TwilioHttp");
 	return wait_event;
 }
+#define TN_WAIT_EVENT_HTTP http_wait_event()
+#else
+#define TN_WAIT_EVENT_HTTP PG_WAIT_EXTENSION
 #endif
 
 const char *

@@ -60,9 +60,7 @@ int			tn_hosted_poll_max_ms = 3600000;
 
 bool		tn_preloaded = false;
 
-#ifdef TN_HAVE_SHMEM_REQUEST_HOOK
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
@@ -88,10 +86,8 @@ register_worker(const char *function, const char *name, int restart_s)
 static void
 request_shared_memory(void)
 {
-#ifdef TN_HAVE_SHMEM_REQUEST_HOOK
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-#endif
 	RequestAddinShmemSpace(calllog_shmem_size());
 	RequestAddinShmemSpace(shmem_size());
 	RequestNamedLWLockTranche("twilio_numbers", 1);
@@ -289,12 +285,8 @@ _PG_init(void)
 
 	tn_preloaded = true;
 
-#ifdef TN_HAVE_SHMEM_REQUEST_HOOK
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = request_shared_memory;
-#else
-	request_shared_memory();
-#endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = tn_shmem_startup;
 

@@ -34,6 +34,7 @@
 #include "http.h"
 #include "pricing.h"
 #include "recorder.h"
+#include "reply.h"
 #include "settings.h"
 #include "shmem.h"
 #include "twilio.h"
