@@ -23,6 +23,7 @@
 #include "addresses.h"
 #include "errcodes.h"
 #include "http.h"
+#include "reply.h"
 #include "settings.h"
 #include "shmem.h"
 #include "twilio.h"

@@ -25,6 +25,7 @@
 #include "bundles.h"
 #include "errcodes.h"
 #include "http.h"
+#include "reply.h"
 #include "settings.h"
 #include "twilio.h"
 #include "validate.h"
