@@ -39,7 +39,7 @@ WHERE o.status IN ('active', 'past_due')
 COMMENT ON VIEW integrity IS
   'Every broken invariant (balance = sum of the ledger, balance within its credit limit, one charge per number and period, a period for every live number), one row each: empty when all is well.';
 
--- ===============================================================
+-- ======================================================================
 -- regulatory: customers' addresses, what a country requires, bundles
 -- ======================================================================
 
@@ -425,7 +425,6 @@ END $$;
 REVOKE ALL ON FUNCTION _address_seen, _address_dependents, numbers_address_create, numbers_address_update,
     numbers_address_delete, numbers_addresses, _regulations, numbers_requirements, _bundle_required,
     _bundle_settled, _bundle_seen, _bundle_pick, _bundles_described, numbers_bundle_register FROM PUBLIC;
-=======
 --------------------------------------------------------------------------
 -- Scale (issue 21): the cluster's request budget, seen from SQL
 --------------------------------------------------------------------------
