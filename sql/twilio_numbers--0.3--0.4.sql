@@ -425,6 +425,7 @@ END $$;
 REVOKE ALL ON FUNCTION _address_seen, _address_dependents, numbers_address_create, numbers_address_update,
     numbers_address_delete, numbers_addresses, _regulations, numbers_requirements, _bundle_required,
     _bundle_settled, _bundle_seen, _bundle_pick, _bundles_described, numbers_bundle_register FROM PUBLIC;
+
 --------------------------------------------------------------------------
 -- Scale (issue 21): the cluster's request budget, seen from SQL
 --------------------------------------------------------------------------
