@@ -8,11 +8,14 @@
  *   - a GET (or a caller-declared safe request) is retried after a transport
  *     failure or a 5xx, with jittered exponential backoff;
  *   - any request answered 429 is retried after Retry-After (Twilio did not
- *     act on it);
+ *     act on it), and the cluster's budget shrinks (budget.c);
  *   - a POST/DELETE is never resent after it may have reached Twilio: the
  *     caller gets maybe_applied and must look the outcome up.  Such requests
  *     also use a fresh connection, because libcurl silently resends a request
  *     whose reused connection died before any reply byte.
+ *
+ * Each attempt holds one slot of the cluster's request budget (budget.c)
+ * while it is on the wire, none while a retry waits.
  *
  * Waiting honours cancel: libcurl's progress callback returns non-zero when
  * a cancel or terminate is pending, so statement_timeout and
@@ -32,8 +35,10 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "budget.h"
 #include "compat.h"
 #include "http.h"
+#include "credentials.h"
 #include "settings.h"
 #include "twclock.h"
 
@@ -59,8 +64,12 @@ static TimestampTz reply_date_at = 0;	/* when we received it (ours) */
 HttpAttemptHook http_attempt_hook = NULL;
 
 #ifdef TN_HAVE_NAMED_WAIT_EVENTS
-/* Our wait event while an HTTP call waits, looked up on first use and kept. */
-uint32
+/*
+ * Our wait event while an HTTP call waits, looked up on first use and kept,
+ * as worker_spi keeps its own: WaitEventExtensionNew takes a lock and
+ * searches shared memory.
+ */
+static uint32
 http_wait_event(void)
 {
 	static uint32 wait_event = 0;
@@ -69,6 +78,9 @@ http_wait_event(void)
 		wait_event = WaitEventExtensionNew("TwilioHttp");
 	return wait_event;
 }
+#define TN_WAIT_EVENT_HTTP http_wait_event()
+#else
+#define TN_WAIT_EVENT_HTTP PG_WAIT_EXTENSION
 #endif
 
 const char *
@@ -219,19 +231,23 @@ get_handle(void)
 	return curl_handle;
 }
 
-/* Credentials from the settings: API key + secret if set, else SID + token. */
+/*
+ * The credentials in use (credentials.c: the credentials file, re-read after
+ * a reload, or the settings): API key + secret if set, else SID + token.
+ */
 static void
 set_credentials(CURL *h)
 {
-	if (tn_api_key && tn_api_key[0] != '\0')
+	credentials_load();
+	if (tn_api_key[0] != '\0')
 	{
 		curl_easy_setopt(h, CURLOPT_USERNAME, tn_api_key);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, tn_api_secret ? tn_api_secret : "");
+		curl_easy_setopt(h, CURLOPT_PASSWORD, tn_api_secret);
 	}
 	else
 	{
-		curl_easy_setopt(h, CURLOPT_USERNAME, tn_account_sid ? tn_account_sid : "");
-		curl_easy_setopt(h, CURLOPT_PASSWORD, tn_auth_token ? tn_auth_token : "");
+		curl_easy_setopt(h, CURLOPT_USERNAME, tn_account_sid);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, tn_auth_token);
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
 }
@@ -250,6 +266,9 @@ perform_once(HttpMethod method, const char *url, const char *form,
 	instr_time	start,
 				duration;
 	TimestampTz sent_at;
+
+	/* a slot of the cluster's budget (may wait; a cancel raises here) */
+	budget_acquire();
 
 	errbuf[0] = '\0';
 	recv_buf.len = 0;
@@ -306,7 +325,14 @@ perform_once(HttpMethod method, const char *url, const char *form,
 	result->complete = (rc == CURLE_OK);
 	result->status = 0;
 	if (rc == CURLE_OK)
+	{
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &result->status);
+		budget_release(result->status == 429 ? BUDGET_THROTTLED : BUDGET_ANSWERED);
+	}
+	else
+		budget_release(BUDGET_NO_REPLY);
+	if (rc == CURLE_OK)
+		result->error[0] = '\0';
 	else if (recv_buf.overflow)
 		strlcpy(result->error, "reply larger than 64 MB", sizeof(result->error));
 	else

@@ -21,7 +21,9 @@
 #include "utils/guc.h"
 
 #include "compat.h"
+#include "budget.h"
 #include "calllog.h"
+#include "credentials.h"
 #include "settings.h"
 #include "shmem.h"
 #include "twclock.h"
@@ -32,10 +34,10 @@ char	   *tn_api_url = NULL;
 char	   *tn_pricing_url = NULL;
 char	   *tn_trunking_url = NULL;
 char	   *tn_numbers_url = NULL;
-char	   *tn_account_sid = NULL;
-char	   *tn_auth_token = NULL;
-char	   *tn_api_key = NULL;
-char	   *tn_api_secret = NULL;
+char	   *tn_account_sid_setting = NULL;
+char	   *tn_auth_token_setting = NULL;
+char	   *tn_api_key_setting = NULL;
+char	   *tn_api_secret_setting = NULL;
 char	   *tn_ca_file = NULL;
 int			tn_timeout_ms = 10000;
 int			tn_connect_timeout_ms = 3000;
@@ -58,12 +60,11 @@ int			tn_queue_retry_max_ms = 3600000;
 int			tn_hosted_poll_ms = 60000;
 int			tn_hosted_poll_max_ms = 3600000;
 int			tn_clock_skew_warning_ms = 5000;
+int			tn_max_concurrent_requests = 16;
 
 bool		tn_preloaded = false;
 
-#ifdef TN_HAVE_SHMEM_REQUEST_HOOK
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
@@ -89,13 +90,12 @@ register_worker(const char *function, const char *name, int restart_s)
 static void
 request_shared_memory(void)
 {
-#ifdef TN_HAVE_SHMEM_REQUEST_HOOK
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-#endif
 	RequestAddinShmemSpace(calllog_shmem_size());
 	RequestAddinShmemSpace(shmem_size());
 	RequestAddinShmemSpace(twclock_shmem_size());
+	RequestAddinShmemSpace(budget_shmem_size());
 	RequestNamedLWLockTranche("twilio_numbers", 1);
 }
 
@@ -107,6 +107,7 @@ tn_shmem_startup(void)
 	calllog_shmem_init();
 	shmem_init();
 	twclock_shmem_init();
+	budget_shmem_init();
 }
 
 /*
@@ -166,20 +167,20 @@ define_settings(void)
 	 */
 	DefineCustomStringVariable("twilio_numbers.account_sid",
 							   "Twilio account SID (AC...) whose numbers this database manages.",
-							   NULL, &tn_account_sid, "",
+							   NULL, &tn_account_sid_setting, "",
 							   PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	DefineCustomStringVariable("twilio_numbers.auth_token",
 							   "Twilio auth token of account_sid (secret).",
-							   NULL, &tn_auth_token, "",
+							   NULL, &tn_auth_token_setting, "",
 							   PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("twilio_numbers.api_key",
 							   "Twilio API key SID (SK...), used instead of the auth token when set.",
-							   NULL, &tn_api_key, "",
+							   NULL, &tn_api_key_setting, "",
 							   PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	DefineCustomStringVariable("twilio_numbers.api_secret",
 							   "Secret of api_key (secret).",
-							   NULL, &tn_api_secret, "",
+							   NULL, &tn_api_secret_setting, "",
 							   PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("twilio_numbers.ca_file",
@@ -195,6 +196,12 @@ define_settings(void)
 							"Longest time to open a connection to Twilio.",
 							NULL, &tn_connect_timeout_ms, 3000, 100, 60000,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.max_concurrent_requests",
+							"Requests in flight to Twilio at once, all backends and background processes together.",
+							"A process that finds them all taken waits for one; a 429 from Twilio halves "
+							"the number used for a while.",
+							&tn_max_concurrent_requests, 16, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("twilio_numbers.max_retries",
 							"Retries of a GET, or of any request answered 429, before giving up.",
 							NULL, &tn_max_retries, 3, 0, 10,
@@ -281,6 +288,8 @@ define_settings(void)
 								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	}
 
+	credentials_init(process_shared_preload_libraries_in_progress);
+
 	MarkGUCPrefixReserved("twilio_numbers");
 }
 
@@ -294,12 +303,8 @@ _PG_init(void)
 
 	tn_preloaded = true;
 
-#ifdef TN_HAVE_SHMEM_REQUEST_HOOK
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = request_shared_memory;
-#else
-	request_shared_memory();
-#endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = tn_shmem_startup;
 

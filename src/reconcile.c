@@ -37,6 +37,7 @@
 #include "reconcile.h"
 #include "http.h"
 #include "recorder.h"
+#include "reply.h"
 #include "settings.h"
 #include "twilio.h"
 
