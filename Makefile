@@ -38,8 +38,15 @@ PG_CPPFLAGS = $(shell $(CURL_CONFIG) --cflags) -I$(srcdir)/src -DEXTVERSION=\"$(
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare \
 	$(if $(filter 1,$(WERROR)),-Werror)
 SHLIB_LINK = $(shell $(CURL_CONFIG) --libs)
+# Only what PostgreSQL looks up is exported: the magic block, _PG_init, the
+# SQL-callable functions (each has a PG_FUNCTION_INFO_V1) with their
+# pg_finfo_ records, and the background workers' entry points (*_main).  The
+# list is made from the sources, so a new function is exported by declaring
+# it the way PostgreSQL requires anyway.
+EXPORTS_MAP = src/exports.map
+SHLIB_LINK += -Wl,--version-script=$(EXPORTS_MAP)
 
-EXTRA_CLEAN = test/regress_out
+EXTRA_CLEAN = test/regress_out $(EXPORTS_MAP)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -48,6 +55,12 @@ include $(PGXS)
 # PGXS does not track header dependencies: every object depends on every header
 # (and on the Makefile, which says EXTVERSION)
 $(OBJS): $(wildcard src/*.h) Makefile $(EXTENSION).control
+
+$(EXPORTS_MAP): $(patsubst %.o,%.c,$(OBJS))
+	{ echo '{ global: Pg_magic_func; _PG_init; *_main;'; \
+	  sed -n 's/^PG_FUNCTION_INFO_V1(\([A-Za-z0-9_]*\));.*/\1; pg_finfo_\1;/p' $^; \
+	  echo 'local: *; };'; } > $@
+$(shlib): $(EXPORTS_MAP)
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(patsubst %,sql/schema/%.sql,$(SCHEMA)) Makefile
 	{ printf '%s\n' '-- $(EXTENSION) $(EXTVERSION) — install script, built by make from sql/schema/ (edit those files)' \

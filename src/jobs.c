@@ -34,6 +34,7 @@
 #include "hosted.h"
 #include "http.h"
 #include "queue.h"
+#include "reply.h"
 #include "settings.h"
 #include "shmem.h"
 #include "twilio.h"

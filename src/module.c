@@ -21,6 +21,7 @@
 #include "utils/guc.h"
 
 #include "compat.h"
+#include "budget.h"
 #include "calllog.h"
 #include "credentials.h"
 #include "settings.h"
@@ -58,12 +59,11 @@ int			tn_queue_retry_max_ms = 3600000;
 int			tn_hosted_poll_ms = 60000;
 int			tn_hosted_poll_max_ms = 3600000;
 bool		tn_follow_promotion = false;
+int			tn_max_concurrent_requests = 16;
 
 bool		tn_preloaded = false;
 
-#ifdef TN_HAVE_SHMEM_REQUEST_HOOK
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
@@ -89,12 +89,11 @@ register_worker(const char *function, const char *name, int restart_s)
 static void
 request_shared_memory(void)
 {
-#ifdef TN_HAVE_SHMEM_REQUEST_HOOK
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-#endif
 	RequestAddinShmemSpace(calllog_shmem_size());
 	RequestAddinShmemSpace(shmem_size());
+	RequestAddinShmemSpace(budget_shmem_size());
 	RequestNamedLWLockTranche("twilio_numbers", 1);
 }
 
@@ -105,6 +104,7 @@ tn_shmem_startup(void)
 		prev_shmem_startup_hook();
 	calllog_shmem_init();
 	shmem_init();
+	budget_shmem_init();
 }
 
 /*
@@ -193,6 +193,12 @@ define_settings(void)
 							"Longest time to open a connection to Twilio.",
 							NULL, &tn_connect_timeout_ms, 3000, 100, 60000,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.max_concurrent_requests",
+							"Requests in flight to Twilio at once, all backends and background processes together.",
+							"A process that finds them all taken waits for one; a 429 from Twilio halves "
+							"the number used for a while.",
+							&tn_max_concurrent_requests, 16, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("twilio_numbers.max_retries",
 							"Retries of a GET, or of any request answered 429, before giving up.",
 							NULL, &tn_max_retries, 3, 0, 10,
@@ -296,12 +302,8 @@ _PG_init(void)
 
 	tn_preloaded = true;
 
-#ifdef TN_HAVE_SHMEM_REQUEST_HOOK
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = request_shared_memory;
-#else
-	request_shared_memory();
-#endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = tn_shmem_startup;
 

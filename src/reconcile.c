@@ -41,6 +41,7 @@
 #include "incarnation.h"
 #include "http.h"
 #include "recorder.h"
+#include "reply.h"
 #include "settings.h"
 #include "twilio.h"
 

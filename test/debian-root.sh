@@ -170,7 +170,9 @@ for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
 done
 
 results=()
-run() {	# run COMMAND…: one command in the root, as a newcomer types it
+run() {	# run [--label LABEL] COMMAND…: one command in the root, as a newcomer types it
+    local label=
+    if [ "$1" = --label ]; then label=$2; shift 2; fi
     local name="$*" start rc logf last
     logf="$work/$(echo "$name" | tr -c 'A-Za-z0-9\n' '_').log"
     log "$name (log: $logf)"
@@ -183,7 +185,7 @@ run() {	# run COMMAND…: one command in the root, as a newcomer types it
     wait "$running" || rc=$?
     running=
     last=$(grep -v '^[[:space:]]*$' "$logf" | tail -n1)
-    results+=("${2:-$1}: exit $rc in $(( $(date +%s) - start )) s, last line: $last")
+    results+=("${label:-${2:-$1}}: exit $rc in $(( $(date +%s) - start )) s, last line: $last")
     printf '%s\n' "${results[-1]}" >&2
     return $rc
 }

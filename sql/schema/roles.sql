@@ -40,7 +40,7 @@ BEGIN
     EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA twilio_numbers TO %s', role);
     -- the views over shared memory call these read-only functions
     EXECUTE format('GRANT EXECUTE ON FUNCTION twilio_numbers.call_log_entries, '
-        'twilio_numbers.inflight_entries, twilio_numbers.worker_info, '
+        'twilio_numbers.inflight_entries, twilio_numbers.worker_info, twilio_numbers.request_budget_info, '
         'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund, '
         'twilio_numbers._capabilities TO %s', role);
 END $$;
