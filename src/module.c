@@ -60,6 +60,7 @@ int			tn_queue_retry_max_ms = 3600000;
 int			tn_hosted_poll_ms = 60000;
 int			tn_hosted_poll_max_ms = 3600000;
 int			tn_clock_skew_warning_ms = 5000;
+bool		tn_follow_promotion = false;
 int			tn_max_concurrent_requests = 16;
 
 bool		tn_preloaded = false;
@@ -266,6 +267,12 @@ define_settings(void)
 							"Longest delay between two attempts of a queued job.",
 							NULL, &tn_queue_retry_max_ms, 3600000, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("twilio_numbers.follow_promotion",
+							 "A promoted standby of this cluster acts at Twilio on its own (HA clusters).",
+							 "Set it on every node of a cluster whose failovers a manager such as Patroni runs, "
+							 "never on a cluster restored from a backup.",
+							 &tn_follow_promotion, false, PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	/*
 	 * Postmaster settings exist only when the library is preloaded: PostgreSQL
