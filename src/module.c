@@ -24,6 +24,7 @@
 #include "budget.h"
 #include "calllog.h"
 #include "credentials.h"
+#include "drop_guard.h"
 #include "settings.h"
 #include "shmem.h"
 
@@ -288,6 +289,7 @@ define_settings(void)
 	}
 
 	credentials_init(process_shared_preload_libraries_in_progress);
+	drop_guard_init();
 
 	MarkGUCPrefixReserved("twilio_numbers");
 }
