@@ -25,8 +25,10 @@
 #include "calllog.h"
 #include "runners.h"
 #include "credentials.h"
+#include "drop_guard.h"
 #include "settings.h"
 #include "shmem.h"
+#include "twclock.h"
 
 PG_MODULE_MAGIC;
 
@@ -59,6 +61,8 @@ int			tn_queue_retry_base_ms = 1000;
 int			tn_queue_retry_max_ms = 3600000;
 int			tn_hosted_poll_ms = 60000;
 int			tn_hosted_poll_max_ms = 3600000;
+int			tn_clock_skew_warning_ms = 5000;
+bool		tn_follow_promotion = false;
 int			tn_max_concurrent_requests = 16;
 int			tn_queue_workers = 4;
 
@@ -95,6 +99,7 @@ request_shared_memory(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(calllog_shmem_size());
 	RequestAddinShmemSpace(shmem_size());
+	RequestAddinShmemSpace(twclock_shmem_size());
 	RequestAddinShmemSpace(budget_shmem_size());
 	RequestAddinShmemSpace(runners_shmem_size());
 	RequestNamedLWLockTranche("twilio_numbers", 1);
@@ -107,6 +112,7 @@ tn_shmem_startup(void)
 		prev_shmem_startup_hook();
 	calllog_shmem_init();
 	shmem_init();
+	twclock_shmem_init();
 	budget_shmem_init();
 	runners_shmem_init();
 }
@@ -247,6 +253,10 @@ define_settings(void)
 							"Due numbers billed per batch (one short transaction per batch).",
 							NULL, &tn_billing_batch_size, 2000, 1, 10000000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.clock_skew_warning_ms",
+							"Skew between Twilio's clock and this server's beyond which the worker warns (0: never).",
+							NULL, &tn_clock_skew_warning_ms, 5000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("twilio_numbers.grace_period",
 							"How long a past-due number is kept before it is released.",
 							NULL, &tn_grace_period_s, 7 * 24 * 3600, 0, INT_MAX,
@@ -263,6 +273,12 @@ define_settings(void)
 							"Longest delay between two attempts of a queued job.",
 							NULL, &tn_queue_retry_max_ms, 3600000, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("twilio_numbers.follow_promotion",
+							 "A promoted standby of this cluster acts at Twilio on its own (HA clusters).",
+							 "Set it on every node of a cluster whose failovers a manager such as Patroni runs, "
+							 "never on a cluster restored from a backup.",
+							 &tn_follow_promotion, false, PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	/*
 	 * Postmaster settings exist only when the library is preloaded: PostgreSQL
@@ -291,6 +307,7 @@ define_settings(void)
 	}
 
 	credentials_init(process_shared_preload_libraries_in_progress);
+	drop_guard_init();
 
 	MarkGUCPrefixReserved("twilio_numbers");
 }

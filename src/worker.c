@@ -50,12 +50,14 @@
 #include "utils/timestamp.h"
 
 #include "jobs.h"
+#include "incarnation.h"
 #include "queue.h"
 #include "reconcile.h"
 #include "runners.h"
 #include "credentials.h"
 #include "settings.h"
 #include "shmem.h"
+#include "twclock.h"
 
 #define JOBS_PER_WAKE 200
 
@@ -116,34 +118,104 @@ recover_from_error(void)
 	return recover_from_error_code(NULL);
 }
 
+/* What a wake found the database to be. */
+typedef enum WorkerMode
+{
+	MODE_WAITING,				/* no extension here, or another version's schema */
+	MODE_HELD,					/* a copy held from Twilio (or detached): no work */
+	MODE_LIVE					/* the live incarnation: all the work */
+} WorkerMode;
+
+/* a queue runner: look_around leaves the reports to the worker */
+static bool is_runner = false;
+
+/* the episodes the worker reports once each (a line when they start and end) */
+static bool waiting_logged = false;
+static bool version_warned = false;
+static bool held_warned = false;
+
 /*
  * What a wake starts with, in one transaction (an idle wake costs no more):
- * is the extension installed here, at this library's version, and in how
- * many ms is the next queued job due (<= 0: now; the interval when none)?
+ * is the extension installed here, at this library's version, is this the
+ * live incarnation, and in how many ms is the next queued job due (<= 0:
+ * now; the interval when none)?
  */
-static bool
+static WorkerMode
 look_around(long *next_job_ms)
 {
-	bool		ready;
+	WorkerMode	mode = MODE_LIVE;
 	bool		isnull;
 	Datum		d;
+	char	   *version = NULL;
 
 	*next_job_ms = tn_worker_interval_ms;
 	begin_tx("twilio_numbers: looking for work");
-	if (SPI_execute("SELECT to_regclass('twilio_numbers.purchase_attempts') IS NOT NULL", true, 1) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'twilio_numbers'",
+					true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not check for the extension");
-	ready = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (ready)
+	if (SPI_processed == 1)
+		version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (version == NULL)
 	{
-		if (SPI_execute("SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint "
-						"FROM twilio_numbers.work_queue WHERE status = 'pending'", true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read work_queue");
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (!isnull)
-			*next_job_ms = Min(*next_job_ms, DatumGetInt64(d));
+		mode = MODE_WAITING;
+		if (!waiting_logged && !is_runner)
+			ereport(LOG,
+					(errmsg("twilio_numbers worker: waiting for CREATE EXTENSION twilio_numbers in database \"%s\"",
+							tn_database)));
+		waiting_logged = true;
+		version_warned = false;
+	}
+	else if (strcmp(version, EXTVERSION) != 0)
+	{
+		mode = MODE_WAITING;
+		if (!version_warned && !is_runner)
+			ereport(WARNING,
+					(errmsg("twilio_numbers worker: the library is version %s but the extension in database \"%s\" is version %s; the worker waits",
+							EXTVERSION, tn_database, version),
+					 errhint("Run ALTER EXTENSION twilio_numbers UPDATE in database \"%s\".", tn_database)));
+		version_warned = true;
+		waiting_logged = true;
+	}
+	else
+	{
+		IncarnationStatus status = incarnation_status();
+
+		waiting_logged = version_warned = false;
+		if (status != INCARNATION_LIVE)
+		{
+			mode = MODE_HELD;
+			if (is_runner)
+				;				/* the worker says it */
+			else if (!held_warned && status == INCARNATION_HELD)
+				ereport(WARNING,
+						(errmsg("twilio_numbers worker: database \"%s\" is a copy held from Twilio; it runs no queued job, no billing and no reconcile",
+								tn_database),
+						 errdetail("%s.", incarnation_describe()),
+						 errhint("If this copy is now the business, run SELECT twilio_numbers.numbers_make_live(); "
+								 "for staging, SELECT twilio_numbers.numbers_detach().")));
+			else if (!held_warned)
+				ereport(LOG,
+						(errmsg("twilio_numbers worker: database \"%s\" is detached from Twilio; the worker stays idle",
+								tn_database)));
+			held_warned = true;
+		}
+		else
+		{
+			if (held_warned && !is_runner)
+				ereport(LOG,
+						(errmsg("twilio_numbers worker: database \"%s\" is now the live incarnation at Twilio",
+								tn_database)));
+			held_warned = false;
+			if (SPI_execute("SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint "
+							"FROM twilio_numbers.work_queue WHERE status = 'pending'", true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "could not read work_queue");
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			if (!isnull)
+				*next_job_ms = Min(*next_job_ms, DatumGetInt64(d));
+		}
 	}
 	commit_tx();
-	return ready;
+	return mode;
 }
 
 /* A poll that is not finished: run it again after again_ms, no failure. */
@@ -504,8 +576,12 @@ wake(Schedule *sched)
 	long		next_job_ms;
 	TimestampTz now;
 
-	if (!look_around(&next_job_ms))
+	if (look_around(&next_job_ms) != MODE_LIVE)
+	{
+		/* when it acts again (re-created, updated, made live): the start-up passes at once */
+		memset(sched, 0, sizeof(*sched));
 		return tn_worker_interval_ms;
+	}
 	now = GetCurrentTimestamp();
 	if (!sched->started)
 	{
@@ -540,7 +616,7 @@ runner_wake(void)
 {
 	long		next_job_ms;
 
-	if (!look_around(&next_job_ms))
+	if (look_around(&next_job_ms) != MODE_LIVE)
 		return tn_worker_interval_ms;
 	if (next_job_ms > 0)
 		return next_job_ms;
@@ -582,6 +658,8 @@ worker_main(Datum main_arg)
 		PG_TRY();
 		{
 			wait = wake(&sched);
+			/* a skew of Twilio's clock measured by anyone: warned once per episode */
+			twclock_report_skew();
 		}
 		PG_CATCH();
 		{
@@ -618,6 +696,7 @@ runner_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 
 	runner_index = DatumGetInt32(main_arg);
+	is_runner = true;
 	BackgroundWorkerInitializeConnection(tn_database, NULL, 0);
 	pgstat_report_appname("twilio_numbers queue runner");
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "twilio_numbers queue runner",
