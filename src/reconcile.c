@@ -36,6 +36,7 @@
 #include "compat.h"
 #include "reconcile.h"
 #include "http.h"
+#include "messaging.h"
 #include "recorder.h"
 #include "settings.h"
 #include "twilio.h"
@@ -236,11 +237,17 @@ tn_numbers_reconcile(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SPITupleTable *tt;
+	uint64		n;
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	tt = reconcile();
-	for (uint64 i = 0; i < SPI_processed; i++)
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+		tuplestore_puttuple(rsinfo->setResult, tt->vals[i]);
+	/* then the Messaging Services (messaging.c) */
+	tt = messaging_reconcile(&n);
+	for (uint64 i = 0; i < n; i++)
 		tuplestore_puttuple(rsinfo->setResult, tt->vals[i]);
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -250,6 +257,11 @@ tn_numbers_reconcile(PG_FUNCTION_ARGS)
 uint64
 reconcile_in_worker(void)
 {
+	uint64		n;
+	uint64		m;
+
 	(void) reconcile();
-	return SPI_processed;
+	n = SPI_processed;
+	(void) messaging_reconcile(&m);
+	return n + m;
 }

@@ -10,6 +10,7 @@ extern char *tn_api_url;
 extern char *tn_pricing_url;
 extern char *tn_trunking_url;
 extern char *tn_numbers_url;
+extern char *tn_messaging_url;
 extern char *tn_account_sid;
 extern char *tn_auth_token;
 extern char *tn_api_key;

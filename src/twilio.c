@@ -71,6 +71,8 @@ base_url(TwilioHost host)
 			return tn_trunking_url;
 		case TWILIO_NUMBERS:
 			return tn_numbers_url;
+		case TWILIO_MESSAGING:
+			return tn_messaging_url;
 	}
 	return "";
 }

@@ -208,6 +208,7 @@ tn_start_cluster() {
         echo "twilio_numbers.pricing_url = '$EMU_URL'"
         echo "twilio_numbers.trunking_url = '$EMU_URL'"
         echo "twilio_numbers.numbers_url = '$EMU_URL'"
+        echo "twilio_numbers.messaging_url = '$EMU_URL'"
         echo "twilio_numbers.account_sid = '$TN_ACCOUNT_SID'"
         echo "twilio_numbers.auth_token = '$TN_AUTH_TOKEN'"
         echo "twilio_numbers.retry_backoff_ms = 50"

@@ -17,6 +17,8 @@ BEGIN
         'twilio_numbers.numbers_update, twilio_numbers.numbers_release, '
         'twilio_numbers.numbers_trunk_assign, twilio_numbers.numbers_trunk_unassign, '
         'twilio_numbers.numbers_trunk_numbers, twilio_numbers.numbers_transfer, '
+        'twilio_numbers.numbers_messaging_assign, twilio_numbers.numbers_messaging_unassign, '
+        'twilio_numbers.numbers_messaging_numbers, '
         'twilio_numbers.numbers_hosted_order, twilio_numbers.numbers_hosted_cancel, '
         'twilio_numbers.numbers_owned, twilio_numbers.numbers_cost_estimate, twilio_numbers.numbers_statement, '
         'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund TO %s', role);
