@@ -134,7 +134,4 @@ SELECT started_by, status, progress, numbers_charged, periods_charged, amount, p
 FROM twilio_numbers.billing_report WHERE started_by = 'manual' ORDER BY run_id;
 
 -- money conserved
-SELECT count(*) AS accounts_off_ledger
-FROM twilio_numbers.accounts a
-LEFT JOIN (SELECT account_id, sum(amount) s FROM twilio_numbers.ledger GROUP BY account_id) l USING (account_id)
-WHERE a.balance <> coalesce(l.s, 0) OR a.balance < -a.credit_limit;
+SELECT violation, account_id, number_id, detail FROM twilio_numbers.integrity;

@@ -162,6 +162,4 @@ DELETE FROM twilio_numbers.price_list WHERE iso_country = 'US';
 INSERT INTO twilio_numbers.price_list SELECT * FROM saved_prices;
 
 -- money conserved
-SELECT bool_and(a.balance = coalesce(l.s, 0)) AS balances_equal_ledger
-FROM twilio_numbers.accounts a
-LEFT JOIN (SELECT account_id, sum(amount) s FROM twilio_numbers.ledger GROUP BY account_id) l USING (account_id);
+SELECT violation, account_id, number_id, detail FROM twilio_numbers.integrity;

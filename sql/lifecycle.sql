@@ -186,6 +186,4 @@ SELECT pg_reload_conf();
 SELECT emu.clear_faults();
 
 -- money conserved
-SELECT bool_and(a.balance = coalesce(l.s, 0)) AS balances_equal_ledger
-FROM twilio_numbers.accounts a
-LEFT JOIN (SELECT account_id, sum(amount) s FROM twilio_numbers.ledger GROUP BY account_id) l USING (account_id);
+SELECT violation, account_id, number_id, detail FROM twilio_numbers.integrity;

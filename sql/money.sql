@@ -65,10 +65,7 @@ SELECT a.name, a.balance, coalesce(sum(l.amount), 0) AS ledger_sum,
 FROM twilio_numbers.accounts a LEFT JOIN twilio_numbers.ledger l USING (account_id)
 WHERE a.account_id IN (:acme, :globex, :closed)
 GROUP BY a.account_id ORDER BY a.account_id;
-SELECT count(*) AS accounts_off_ledger
-FROM twilio_numbers.accounts a
-LEFT JOIN (SELECT account_id, sum(amount) s FROM twilio_numbers.ledger GROUP BY account_id) l USING (account_id)
-WHERE a.balance <> coalesce(l.s, 0);
+SELECT violation, account_id, number_id, detail FROM twilio_numbers.integrity;
 
 -- the period rule and proration (more in billing_dates)
 SELECT d AS period_start, twilio_numbers.period_end(d, extract(day FROM d)::int) AS period_end

@@ -22,10 +22,24 @@ FROM cases c, LATERAL emu.try_full(format('SELECT twilio_numbers.numbers_purchas
 ORDER BY 1, 2;
 SELECT form->>'PhoneNumber' AS posted, status, twilio_code FROM emu.log WHERE method = 'POST' ORDER BY seq;
 
+-- Twilio takes only addresses the account holds, in the number's country
+-- where it needs a local one: one per country
+CREATE TEMP TABLE addr AS
+SELECT a.iso AS iso_country,
+       emu.twilio('POST', emu.account() || '/Addresses.json',
+                  jsonb_build_object('CustomerName', 'Global Co', 'Street', a.street, 'City', a.city, 'Region', a.region,
+                                     'PostalCode', a.postal, 'IsoCountry', a.iso))->>'sid' AS address_sid
+FROM (VALUES ('AU', '1 Martin Place', 'Sydney', 'NSW', '2000'), ('DE', 'Friedrichstrasse 100', 'Berlin', 'BE', '10117'),
+             ('GB', '1 Colmore Row', 'Birmingham', 'West Midlands', 'B3 2BJ'),
+             ('US', '1 Main Street', 'New York', 'NY', '10001'), ('CA', '1 King Street W', 'Toronto', 'ON', 'M5H 1A1'))
+     a(iso, street, city, region, postal);
+SELECT count(*) AS addresses, count(*) FILTER (WHERE address_sid ~ '^AD[0-9a-f]{32}$') AS with_sid FROM addr;
+
 -- with an address: the DE local and AU mobile numbers still need a bundle
 SELECT c.iso_country, c.number_type, r.state, r.detail
-FROM cases c, LATERAL emu.try_full(format('SELECT twilio_numbers.numbers_purchase(%s, %L, address_sid => %L)',
-                                          :g, c.phone_number, 'AD00000000000000000000000000000002')) r
+FROM cases c JOIN addr USING (iso_country),
+     LATERAL emu.try_full(format('SELECT twilio_numbers.numbers_purchase(%s, %L, address_sid => %L)',
+                                 :g, c.phone_number, addr.address_sid)) r
 WHERE c.phone_number NOT IN (SELECT phone_number FROM twilio_numbers.owned_numbers WHERE status = 'active')
 ORDER BY 1, 2;
 
@@ -35,15 +49,21 @@ SELECT c.iso_country, c.number_type, o.status, o.address_sid IS NOT NULL AS has_
 FROM cases c
 LEFT JOIN twilio_numbers.owned_numbers o ON o.phone_number = c.phone_number AND o.status = 'active'
 ORDER BY 1, 2;
+-- approved bundles of the account, one per regulated country and type
+CREATE TEMP TABLE bund AS
+SELECT b.iso AS iso_country, b.type AS number_type,
+       (emu.call('POST', '/_emulator/bundles',
+                 jsonb_build_object('iso_country', b.iso, 'number_type', b.wire_type)))->>'sid' AS bundle_sid
+FROM (VALUES ('DE', 'local', 'local'), ('DE', 'toll_free', 'toll free'), ('AU', 'mobile', 'mobile')) b(iso, type, wire_type);
 SELECT c.iso_country, c.number_type, n.status
-FROM cases c,
-     LATERAL twilio_numbers.numbers_purchase(:g, c.phone_number, address_sid => 'AD00000000000000000000000000000002',
-                                             bundle_sid => 'BU00000000000000000000000000000003') n
+FROM cases c JOIN addr USING (iso_country) LEFT JOIN bund USING (iso_country, number_type),
+     LATERAL twilio_numbers.numbers_purchase(:g, c.phone_number, address_sid => addr.address_sid,
+                                             bundle_sid => bund.bundle_sid) n
 WHERE NOT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
                   WHERE o.phone_number = c.phone_number AND o.status = 'active')
 ORDER BY 1, 2;
-SELECT n->>'address_sid' AS address_sid,
-       n->>'bundle_sid' AS bundle_sid
+SELECT n->>'address_sid' = (SELECT address_sid FROM addr WHERE iso_country = 'DE') AS our_address,
+       n->>'bundle_sid' = (SELECT bundle_sid FROM bund WHERE iso_country = 'DE' AND number_type = 'local') AS our_bundle
 FROM jsonb_array_elements(emu.state()->'numbers') n
 WHERE n->>'phone_number' IN (SELECT phone_number FROM cases WHERE iso_country = 'DE' AND number_type = 'local');
 

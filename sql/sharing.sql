@@ -106,6 +106,4 @@ SELECT n->>'account_sid' = current_setting('twilio_numbers.account_sid') AS move
 FROM jsonb_array_elements(emu.state()->'numbers') n WHERE n->>'phone_number' = '+16175550104';
 
 -- money conserved
-SELECT bool_and(a.balance = coalesce(l.s, 0)) AS balances_equal_ledger
-FROM twilio_numbers.accounts a
-LEFT JOIN (SELECT account_id, sum(amount) s FROM twilio_numbers.ledger GROUP BY account_id) l USING (account_id);
+SELECT violation, account_id, number_id, detail FROM twilio_numbers.integrity;

@@ -1127,7 +1127,7 @@ COMMENT ON FUNCTION numbers_hosted_cancel IS
 -- Reporting for customers: filters, cost estimates, monthly statements
 --------------------------------------------------------------------------
 
--- Owned numbers with seed 003's filters (all optional): friendly name,
+-- Owned numbers with the filters of Twilio's Active Numbers list (all optional): friendly name,
 -- phone number pattern ('*' any digit, partial numbers match), origin,
 -- beta, capabilities (all of them), trunk, status, type, country.
 CREATE FUNCTION numbers_owned(
@@ -1176,7 +1176,7 @@ BEGIN
     ORDER BY o.account_id, o.phone_number;
 END $$;
 COMMENT ON FUNCTION numbers_owned IS
-  'Owned numbers filtered as seed 003''s Active Numbers list: name, number pattern, origin, beta, capabilities, trunk, status.';
+  'Owned numbers filtered as Twilio''s Active Numbers list filters them: name, number pattern, origin, beta, capabilities, trunk, status.';
 
 -- What an account will be charged, month by month, for the next N months
 -- (UTC calendar months, starting with the next one): one row per month.
@@ -1258,7 +1258,7 @@ COMMENT ON FUNCTION numbers_statement IS
 -- Reporting and operations
 --------------------------------------------------------------------------
 
--- Owned numbers per account (seed 001's list), live rows only.
+-- Owned numbers per account, live rows only.
 CREATE VIEW account_numbers AS
 SELECT o.account_id, a.name AS account_name, o.number_id, o.phone_number, o.friendly_name,
        o.number_type, o.iso_country, o.status, o.trunk_sid, o.capabilities,

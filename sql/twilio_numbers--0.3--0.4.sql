@@ -3,6 +3,42 @@
 \echo Use "ALTER EXTENSION twilio_numbers UPDATE TO '0.4'" to load this file. \quit
 
 --------------------------------------------------------------------------
+-- integrity: the view of every broken invariant
+--------------------------------------------------------------------------
+-- What tests, the soak and operators check after anything happened: an
+-- account whose balance is not the sum of its ledger, a balance beyond its
+-- credit limit, a (number, period) charged twice, a live number without a
+-- period.  Set-based, read-only; cheap enough to run after every test and
+-- from monitoring (it reads every account and every ledger entry once).
+CREATE VIEW integrity AS
+SELECT 'balance_not_ledger_sum'::text AS violation, a.account_id, NULL::bigint AS number_id,
+       format('balance %s, ledger sum %s', a.balance, coalesce(l.total, 0)) AS detail
+FROM accounts a
+LEFT JOIN (SELECT e.account_id, sum(e.amount) AS total FROM ledger e GROUP BY e.account_id) l
+       USING (account_id)
+WHERE a.balance IS DISTINCT FROM coalesce(l.total, 0)
+UNION ALL
+SELECT 'balance_below_credit_limit', a.account_id, NULL,
+       format('balance %s, credit limit %s', a.balance, a.credit_limit)
+FROM accounts a
+WHERE a.balance < -a.credit_limit
+UNION ALL
+SELECT 'period_charged_twice', min(e.account_id), e.number_id,
+       format('period from %s charged %s times', e.period_start, count(*))
+FROM ledger e
+WHERE e.kind = 'monthly_fee' AND e.number_id IS NOT NULL
+GROUP BY e.number_id, e.period_start
+HAVING count(*) > 1
+UNION ALL
+SELECT 'live_number_without_period', o.account_id, o.number_id,
+       format('%s %s: period from %s, next billing at %s', o.phone_number, o.status,
+              o.period_start, o.next_billing_at)
+FROM owned_numbers o
+WHERE o.status IN ('active', 'past_due')
+  AND (o.next_billing_at IS NULL OR o.next_billing_at <= o.period_start::timestamp AT TIME ZONE 'UTC');
+COMMENT ON VIEW integrity IS
+  'Every broken invariant (balance = sum of the ledger, balance within its credit limit, one charge per number and period, a period for every live number), one row each: empty when all is well.';
+
 -- messaging (issue 22): Messaging Services and emergency addresses — a
 -- number's service and emergency_address_status on owned_numbers, the
 -- messaging_resync job, numbers_messaging_*, reconcile's comparison and

@@ -18,6 +18,7 @@
 
 #include "accounts.h"
 #include "http.h"
+#include "reply.h"
 #include "settings.h"
 #include "shmem.h"
 #include "twilio.h"

@@ -23,6 +23,7 @@
 #include "errcodes.h"
 #include "http.h"
 #include "pricing.h"
+#include "reply.h"
 #include "search_reply.h"
 #include "twilio.h"
 #include "validate.h"

@@ -1,9 +1,9 @@
 /*
  * compat.h — every PostgreSQL version check of twilio_numbers lives here.
  *
- * The extension targets PostgreSQL 15, 17 and 18, and 16 through branches
- * that 15 or 17 take too; these shims keep 14–18 buildable so that a version
- * difference is one #if in one place, never scattered.
+ * The extension targets PostgreSQL 15, 16, 17 and 18 (16 through branches
+ * that 15 or 17 take too): a version difference is one #if in one place,
+ * never scattered.
  */
 #ifndef TWILIO_NUMBERS_COMPAT_H
 #define TWILIO_NUMBERS_COMPAT_H
@@ -19,33 +19,9 @@
 #define pg_noreturn pg_attribute_noreturn()
 #endif
 
-/* PG 15 added shmem_request_hook; before it, requests went in _PG_init. */
-#if PG_VERSION_NUM >= 150000
-#define TN_HAVE_SHMEM_REQUEST_HOOK 1
-#endif
-
-/* PG 15 renamed SetSingleFuncCall to InitMaterializedSRF. */
-#if PG_VERSION_NUM < 150000
-#define InitMaterializedSRF(fcinfo, flags) SetSingleFuncCall(fcinfo, flags)
-#endif
-
-/* PG 15 renamed EmitWarningsOnPlaceholders to MarkGUCPrefixReserved. */
-#if PG_VERSION_NUM < 150000
-#define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
-#endif
-
-/*
- * PG 17 gave extensions named wait events; earlier ones share "Extension".
- * The named one is looked up once per backend and kept (http.c), as
- * worker_spi keeps its own: WaitEventExtensionNew takes a lock and searches
- * shared memory.
- */
+/* PG 17 gave extensions named wait events; earlier ones share "Extension". */
 #if PG_VERSION_NUM >= 170000
 #define TN_HAVE_NAMED_WAIT_EVENTS 1
-extern uint32 http_wait_event(void);
-#define TN_WAIT_EVENT_HTTP http_wait_event()
-#else
-#define TN_WAIT_EVENT_HTTP PG_WAIT_EXTENSION
 #endif
 
 /* PG 16 made JSON semantic actions return an error code. */

@@ -34,6 +34,7 @@
 #include "create.h"
 #include "errcodes.h"
 #include "http.h"
+#include "reply.h"
 #include "settings.h"
 #include "shmem.h"
 #include "twilio.h"

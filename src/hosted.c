@@ -29,6 +29,7 @@
 #include "http.h"
 #include "queue.h"
 #include "recorder.h"
+#include "reply.h"
 #include "settings.h"
 #include "shmem.h"
 #include "twilio.h"

@@ -33,6 +33,7 @@
 
 #include "compat.h"
 #include "http.h"
+#include "credentials.h"
 #include "settings.h"
 
 /* replies larger than this are refused (Twilio's largest page is ~1 MB) */
@@ -55,8 +56,12 @@ static long retry_after_ms = -1;
 HttpAttemptHook http_attempt_hook = NULL;
 
 #ifdef TN_HAVE_NAMED_WAIT_EVENTS
-/* Our wait event while an HTTP call waits, looked up on first use and kept. */
-uint32
+/*
+ * Our wait event while an HTTP call waits, looked up on first use and kept,
+ * as worker_spi keeps its own: WaitEventExtensionNew takes a lock and
+ * searches shared memory.
+ */
+static uint32
 http_wait_event(void)
 {
 	static uint32 wait_event = 0;
@@ -65,6 +70,9 @@ http_wait_event(void)
 		wait_event = WaitEventExtensionNew("TwilioHttp");
 	return wait_event;
 }
+#define TN_WAIT_EVENT_HTTP http_wait_event()
+#else
+#define TN_WAIT_EVENT_HTTP PG_WAIT_EXTENSION
 #endif
 
 const char *
@@ -196,19 +204,23 @@ get_handle(void)
 	return curl_handle;
 }
 
-/* Credentials from the settings: API key + secret if set, else SID + token. */
+/*
+ * The credentials in use (credentials.c: the credentials file, re-read after
+ * a reload, or the settings): API key + secret if set, else SID + token.
+ */
 static void
 set_credentials(CURL *h)
 {
-	if (tn_api_key && tn_api_key[0] != '\0')
+	credentials_load();
+	if (tn_api_key[0] != '\0')
 	{
 		curl_easy_setopt(h, CURLOPT_USERNAME, tn_api_key);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, tn_api_secret ? tn_api_secret : "");
+		curl_easy_setopt(h, CURLOPT_PASSWORD, tn_api_secret);
 	}
 	else
 	{
-		curl_easy_setopt(h, CURLOPT_USERNAME, tn_account_sid ? tn_account_sid : "");
-		curl_easy_setopt(h, CURLOPT_PASSWORD, tn_auth_token ? tn_auth_token : "");
+		curl_easy_setopt(h, CURLOPT_USERNAME, tn_account_sid);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, tn_auth_token);
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
 }

@@ -37,6 +37,7 @@
 #include "messaging.h"
 #include "http.h"
 #include "queue.h"
+#include "reply.h"
 #include "settings.h"
 #include "shmem.h"
 #include "twilio.h"

@@ -22,6 +22,7 @@
 
 #include "compat.h"
 #include "calllog.h"
+#include "credentials.h"
 #include "settings.h"
 #include "shmem.h"
 
@@ -32,10 +33,10 @@ char	   *tn_pricing_url = NULL;
 char	   *tn_trunking_url = NULL;
 char	   *tn_numbers_url = NULL;
 char	   *tn_messaging_url = NULL;
-char	   *tn_account_sid = NULL;
-char	   *tn_auth_token = NULL;
-char	   *tn_api_key = NULL;
-char	   *tn_api_secret = NULL;
+char	   *tn_account_sid_setting = NULL;
+char	   *tn_auth_token_setting = NULL;
+char	   *tn_api_key_setting = NULL;
+char	   *tn_api_secret_setting = NULL;
 char	   *tn_ca_file = NULL;
 int			tn_timeout_ms = 10000;
 int			tn_connect_timeout_ms = 3000;
@@ -60,9 +61,7 @@ int			tn_hosted_poll_max_ms = 3600000;
 
 bool		tn_preloaded = false;
 
-#ifdef TN_HAVE_SHMEM_REQUEST_HOOK
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
@@ -88,10 +87,8 @@ register_worker(const char *function, const char *name, int restart_s)
 static void
 request_shared_memory(void)
 {
-#ifdef TN_HAVE_SHMEM_REQUEST_HOOK
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-#endif
 	RequestAddinShmemSpace(calllog_shmem_size());
 	RequestAddinShmemSpace(shmem_size());
 	RequestNamedLWLockTranche("twilio_numbers", 1);
@@ -167,20 +164,20 @@ define_settings(void)
 	 */
 	DefineCustomStringVariable("twilio_numbers.account_sid",
 							   "Twilio account SID (AC...) whose numbers this database manages.",
-							   NULL, &tn_account_sid, "",
+							   NULL, &tn_account_sid_setting, "",
 							   PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	DefineCustomStringVariable("twilio_numbers.auth_token",
 							   "Twilio auth token of account_sid (secret).",
-							   NULL, &tn_auth_token, "",
+							   NULL, &tn_auth_token_setting, "",
 							   PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("twilio_numbers.api_key",
 							   "Twilio API key SID (SK...), used instead of the auth token when set.",
-							   NULL, &tn_api_key, "",
+							   NULL, &tn_api_key_setting, "",
 							   PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	DefineCustomStringVariable("twilio_numbers.api_secret",
 							   "Secret of api_key (secret).",
-							   NULL, &tn_api_secret, "",
+							   NULL, &tn_api_secret_setting, "",
 							   PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("twilio_numbers.ca_file",
@@ -278,6 +275,8 @@ define_settings(void)
 								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	}
 
+	credentials_init(process_shared_preload_libraries_in_progress);
+
 	MarkGUCPrefixReserved("twilio_numbers");
 }
 
@@ -291,12 +290,8 @@ _PG_init(void)
 
 	tn_preloaded = true;
 
-#ifdef TN_HAVE_SHMEM_REQUEST_HOOK
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = request_shared_memory;
-#else
-	request_shared_memory();
-#endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = tn_shmem_startup;
 

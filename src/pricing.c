@@ -32,6 +32,7 @@
 #include "pricing.h"
 #include "errcodes.h"
 #include "http.h"
+#include "reply.h"
 #include "settings.h"
 #include "twilio.h"
 #include "validate.h"

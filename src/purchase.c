@@ -33,6 +33,7 @@
 #include "http.h"
 #include "pricing.h"
 #include "recorder.h"
+#include "reply.h"
 #include "settings.h"
 #include "shmem.h"
 #include "twilio.h"

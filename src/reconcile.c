@@ -38,6 +38,7 @@
 #include "http.h"
 #include "messaging.h"
 #include "recorder.h"
+#include "reply.h"
 #include "settings.h"
 #include "twilio.h"
 

@@ -52,6 +52,7 @@
 #include "change_kinds.h"
 #include "create.h"
 #include "queue.h"
+#include "credentials.h"
 #include "settings.h"
 #include "shmem.h"
 
@@ -314,6 +315,7 @@ recorder_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			credentials_mark_stale();
 		}
 
 		n = intents_recorder_work(reqs, RECORD_BATCH);

@@ -7,7 +7,8 @@
  * scalar, and each element of available_phone_numbers becomes a row as soon
  * as its object closes.  Both wire forms are read: coordinates as decimal
  * strings (what Twilio sends) or numbers (the spec), capability keys in any
- * case ("SMS" or "sms"), booleans as JSON booleans or "true"/"false".
+ * case ("SMS" or "sms"), booleans as JSON booleans or "true"/"false" — the
+ * rules of reply.c, which every other reply is read with too.
  */
 #include "postgres.h"
 
@@ -20,7 +21,7 @@
 #include "compat.h"
 #include "search_reply.h"
 #include "pricing.h"
-#include "twilio.h"
+#include "reply.h"
 
 /* numbers_search's result columns (the order of available_number) */
 enum
@@ -88,27 +89,13 @@ element_field(const char *k, size_t len)
 	return F_NONE;
 }
 
-/* The F_* of a capability key, in any case ("SMS" on the wire, "sms" in the spec). */
+/* The F_* of a capability key (reply.c's rule: any case). */
 static int
 capability_field(const char *k, size_t len)
 {
-	if (len == 5)
-		return pg_strncasecmp(k, "voice", 5) == 0 ? F_VOICE : F_NONE;
-	if (len != 3)
-		return F_NONE;
-	switch (k[0])
-	{
-		case 's':
-		case 'S':
-			return pg_strncasecmp(k, "sms", 3) == 0 ? F_SMS : F_NONE;
-		case 'm':
-		case 'M':
-			return pg_strncasecmp(k, "mms", 3) == 0 ? F_MMS : F_NONE;
-		case 'f':
-		case 'F':
-			return pg_strncasecmp(k, "fax", 3) == 0 ? F_FAX : F_NONE;
-	}
-	return F_NONE;
+	ReplyCapability c = reply_capability(k, len);
+
+	return c == CAP_NONE ? F_NONE : F_VOICE + (int) c;
 }
 
 typedef struct SearchParse
@@ -143,7 +130,7 @@ numeric_value(SearchParse *p, int f, bool *isnull)
 	char	   *v = p->val[f];
 
 	*isnull = !(v && (p->type[f] == JSON_TOKEN_NUMBER ||
-					  (p->type[f] == JSON_TOKEN_STRING && jb_is_decimal(v, (int) strlen(v)))));
+					  (p->type[f] == JSON_TOKEN_STRING && reply_is_decimal(v, (int) strlen(v)))));
 	if (*isnull)
 		return (Datum) 0;
 	return DirectFunctionCall3(numeric_in, CStringGetDatum(v),
@@ -157,10 +144,10 @@ bool_value(SearchParse *p, int f, bool *isnull)
 
 	*isnull = false;
 	if (v && (p->type[f] == JSON_TOKEN_TRUE ||
-			  (p->type[f] == JSON_TOKEN_STRING && pg_strcasecmp(v, "true") == 0)))
+			  (p->type[f] == JSON_TOKEN_STRING && reply_boolean_string(v, (int) strlen(v)) == 1)))
 		return BoolGetDatum(true);
 	if (v && (p->type[f] == JSON_TOKEN_FALSE ||
-			  (p->type[f] == JSON_TOKEN_STRING && pg_strcasecmp(v, "false") == 0)))
+			  (p->type[f] == JSON_TOKEN_STRING && reply_boolean_string(v, (int) strlen(v)) == 0)))
 		return BoolGetDatum(false);
 	*isnull = true;
 	return (Datum) 0;

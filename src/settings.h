@@ -11,10 +11,23 @@ extern char *tn_pricing_url;
 extern char *tn_trunking_url;
 extern char *tn_numbers_url;
 extern char *tn_messaging_url;
-extern char *tn_account_sid;
-extern char *tn_auth_token;
-extern char *tn_api_key;
-extern char *tn_api_secret;
+/*
+ * The credentials settings as set; what requests use is credentials.c's
+ * (the credentials file, when one is set): tn_account_sid and the others
+ * read the credentials in use.
+ */
+extern char *tn_account_sid_setting;
+extern char *tn_auth_token_setting;
+extern char *tn_api_key_setting;
+extern char *tn_api_secret_setting;
+extern const char *credentials_account_sid(void);
+extern const char *credentials_auth_token(void);
+extern const char *credentials_api_key(void);
+extern const char *credentials_api_secret(void);
+#define tn_account_sid (credentials_account_sid())
+#define tn_auth_token (credentials_auth_token())
+#define tn_api_key (credentials_api_key())
+#define tn_api_secret (credentials_api_secret())
 extern char *tn_ca_file;
 extern int	tn_timeout_ms;
 extern int	tn_connect_timeout_ms;

@@ -3,10 +3,8 @@
  * and paths, form and query encoding, one request wrapper that parses the
  * reply into jsonb, and the mapping of Twilio's errors onto SQLSTATEs.
  *
- * Replies are read with PostgreSQL's own JSON machinery (jsonb); the jb_*
- * helpers accept both the forms Twilio really sends (decimal strings for
- * coordinates and prices, "SMS"/"MMS" capability keys) and the forms its
- * OpenAPI files describe (numbers, lower-case keys).
+ * Replies are read with PostgreSQL's own JSON machinery (jsonb), through
+ * reply.c's readers, which accept Twilio's wire forms and the spec's.
  */
 #include "postgres.h"
 
@@ -21,8 +19,10 @@
 #include "utils/numeric.h"
 
 #include "compat.h"
+#include "reply.h"
 #include "twilio.h"
 #include "calllog.h"
+#include "credentials.h"
 #include "errcodes.h"
 #include "http.h"
 #include "settings.h"
@@ -46,16 +46,19 @@ log_attempt(HttpMethod method, const char *url, const HttpResult *result, const 
 void
 twilio_require_credentials(void)
 {
-	bool		have_token = tn_auth_token && tn_auth_token[0] != '\0';
-	bool		have_key = tn_api_key && tn_api_key[0] != '\0';
+	bool		have_token;
+	bool		have_key;
 
-	if (tn_account_sid == NULL || tn_account_sid[0] == '\0' || (!have_token && !have_key))
+	credentials_load();
+	have_token = tn_auth_token[0] != '\0';
+	have_key = tn_api_key[0] != '\0';
+	if (tn_account_sid[0] == '\0' || (!have_token && !have_key))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("Twilio credentials are not configured"),
-				 errhint("A superuser sets twilio_numbers.account_sid and twilio_numbers.auth_token "
-						 "(or twilio_numbers.api_key and twilio_numbers.api_secret) in postgresql.conf "
-						 "or with ALTER SYSTEM, then reloads.")));
+				 errhint("A superuser names a credentials file in twilio_numbers.credentials_file (or sets "
+						 "twilio_numbers.account_sid and twilio_numbers.auth_token, or twilio_numbers.api_key "
+						 "and twilio_numbers.api_secret), then reloads.")));
 }
 
 static const char *
@@ -544,145 +547,3 @@ twilio_raise(const TwilioReply *reply, const char *what)
 			 errcontext("Twilio request: %s", what)));
 }
 
-/* ---- jsonb access ------------------------------------------------------ */
-
-static JsonbValue *
-jb_get(JsonbContainer *obj, const char *key, JsonbValue *buf)
-{
-	if (obj == NULL || !JsonContainerIsObject(obj))
-		return NULL;
-	return getKeyJsonValueFromContainer(obj, key, strlen(key), buf);
-}
-
-/* obj.key as an object container, or NULL */
-JsonbContainer *
-jb_object(JsonbContainer *obj, const char *key)
-{
-	JsonbValue	buf;
-	JsonbValue *v = jb_get(obj, key, &buf);
-
-	if (v && v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
-		return v->val.binary.data;
-	return NULL;
-}
-
-/* obj.key as an array container, or NULL */
-JsonbContainer *
-jb_array(JsonbContainer *obj, const char *key)
-{
-	JsonbValue	buf;
-	JsonbValue *v = jb_get(obj, key, &buf);
-
-	if (v && v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
-		return v->val.binary.data;
-	return NULL;
-}
-
-int
-jb_array_size(JsonbContainer *arr)
-{
-	return arr ? (int) JsonContainerSize(arr) : 0;
-}
-
-/* arr[i] if it is an object, else NULL */
-JsonbContainer *
-jb_array_object(JsonbContainer *arr, int i)
-{
-	JsonbValue *v = getIthJsonbValueFromContainer(arr, (uint32) i);
-
-	if (v && v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
-		return v->val.binary.data;
-	return NULL;
-}
-
-/* obj.key as text: strings as they are, numbers and booleans printed */
-char *
-jb_text(JsonbContainer *obj, const char *key)
-{
-	JsonbValue	buf;
-	JsonbValue *v = jb_get(obj, key, &buf);
-
-	if (v == NULL)
-		return NULL;
-	switch (v->type)
-	{
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(v->val.numeric)));
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		default:
-			return NULL;
-	}
-}
-
-/* obj.key as a boolean; Twilio sends JSON booleans, "true"/"false" accepted */
-bool
-jb_bool(JsonbContainer *obj, const char *key, bool *isnull)
-{
-	JsonbValue	buf;
-	JsonbValue *v = jb_get(obj, key, &buf);
-
-	*isnull = false;
-	if (v && v->type == jbvBool)
-		return v->val.boolean;
-	if (v && v->type == jbvString)
-	{
-		if (v->val.string.len == 4 && pg_strncasecmp(v->val.string.val, "true", 4) == 0)
-			return true;
-		if (v->val.string.len == 5 && pg_strncasecmp(v->val.string.val, "false", 5) == 0)
-			return false;
-	}
-	*isnull = true;
-	return false;
-}
-
-/* Is s a plain decimal number (what numeric_in accepts, minus NaN/Inf)? */
-bool
-jb_is_decimal(const char *s, int len)
-{
-	int			i = 0;
-	bool		digits = false;
-
-	if (i < len && (s[i] == '-' || s[i] == '+'))
-		i++;
-	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
-		digits = true;
-	if (i < len && s[i] == '.')
-		for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++)
-			digits = true;
-	if (digits && i < len && (s[i] == 'e' || s[i] == 'E'))
-	{
-		i++;
-		if (i < len && (s[i] == '-' || s[i] == '+'))
-			i++;
-		if (!(i < len && s[i] >= '0' && s[i] <= '9'))
-			return false;
-		while (i < len && s[i] >= '0' && s[i] <= '9')
-			i++;
-	}
-	return digits && i == len;
-}
-
-/* obj.key as numeric: a JSON number or a decimal string ("37.773972") */
-Datum
-jb_numeric(JsonbContainer *obj, const char *key, bool *isnull)
-{
-	JsonbValue	buf;
-	JsonbValue *v = jb_get(obj, key, &buf);
-
-	*isnull = false;
-	if (v && v->type == jbvNumeric)
-		return NumericGetDatum(v->val.numeric);
-	if (v && v->type == jbvString && jb_is_decimal(v->val.string.val, v->val.string.len))
-	{
-		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
-
-		return DirectFunctionCall3(numeric_in, CStringGetDatum(s),
-								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	}
-	*isnull = true;
-	return (Datum) 0;
-}

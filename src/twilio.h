@@ -49,15 +49,6 @@ extern List *twilio_owned_by_phone(const char *account_sid, const char *phone, T
 extern bool twilio_release_number(const char *account_sid, const char *sid, char **error);
 extern char *twilio_describe_failure(const TwilioReply *reply);
 
-/* jsonb access that accepts both Twilio's wire forms and the spec's */
-extern JsonbContainer *jb_object(JsonbContainer *obj, const char *key);
-extern JsonbContainer *jb_array(JsonbContainer *obj, const char *key);
-extern char *jb_text(JsonbContainer *obj, const char *key);
-extern bool jb_bool(JsonbContainer *obj, const char *key, bool *isnull);
-extern Datum jb_numeric(JsonbContainer *obj, const char *key, bool *isnull);
-extern int	jb_array_size(JsonbContainer *arr);
-extern bool jb_is_decimal(const char *s, int len);
-extern JsonbContainer *jb_array_object(JsonbContainer *arr, int i);
 extern List *twilio_hosted_orders_by_phone(const char *account_sid, const char *phone, TwilioReply *reply,
 										   bool *ok);
 extern bool twilio_cancel_hosted_order(const char *account_sid, const char *sid, char **error);

@@ -40,6 +40,7 @@
 #include "jobs.h"
 #include "queue.h"
 #include "reconcile.h"
+#include "credentials.h"
 #include "settings.h"
 #include "shmem.h"
 
@@ -506,6 +507,7 @@ worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			credentials_mark_stale();
 		}
 
 		PG_TRY();

@@ -99,13 +99,21 @@ tn_setup() {
             || { tn_setup_failed "useradd $TN_PG_USER (the user that runs PostgreSQL): see the lines above"; return 1; }
     fi
 
+    # TN_USE_INSTALLED=1 (the package's autopkgtest): test what a package
+    # installed, without building or installing anything
+    if [ "${TN_USE_INSTALLED:-}" = 1 ]; then
+        [ -e "$("$PG_CONFIG" --sharedir)/extension/twilio_numbers.control" ] \
+            || { tn_setup_failed "TN_USE_INSTALLED=1 but twilio_numbers is not installed for $PG_CONFIG: install the postgresql-$PG_MAJOR-twilio-numbers package first"; return 1; }
+        tn_log "testing the installed twilio_numbers $(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$("$PG_CONFIG" --sharedir)/extension/twilio_numbers.control") ($("$PG_CONFIG" --pkglibdir)/twilio_numbers.so)"
+        return 0
+    fi
     tn_log "building twilio_numbers"
     # objects built against another PostgreSQL's headers are not reused
     if [ "$(cat "$TN_ROOT/src/.built-with" 2>/dev/null)" != "$PG_CONFIG" ]; then
         make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" clean >&2
         echo "$PG_CONFIG" >"$TN_ROOT/src/.built-with"
     fi
-    make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" >&2 \
+    make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" WERROR=1 >&2 \
         || { tn_setup_failed "make (building twilio_numbers with $PG_CONFIG): see make's messages above; fix them, then run this again"; return 1; }
     $sudo make -C "$TN_ROOT" -s PG_CONFIG="$PG_CONFIG" install >&2 \
         || { tn_setup_failed "make install (into $("$PG_CONFIG" --pkglibdir) and $("$PG_CONFIG" --sharedir)/extension): see the lines above"; return 1; }
@@ -166,7 +174,10 @@ tn_clock() {
     local lib=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 at
     [ -e "$lib" ] || lib=$(dpkg -L libfaketime 2>/dev/null | grep -m1 '/libfaketime\.so\.1$')
     at=$(date -d "$TN_FAKETIME" +%s) || return 1
-    TN_CLOCK=(env LD_PRELOAD="$lib" FAKETIME="+$((at - $(date +%s)))" FAKETIME_DONT_FAKE_MONOTONIC=1)
+    # an offset, "+N" seconds ahead or "-N" behind
+    local offset=$((at - $(date +%s)))
+    [ "$offset" -ge 0 ] && offset="+$offset"
+    TN_CLOCK=(env LD_PRELOAD="$lib" FAKETIME="$offset" FAKETIME_DONT_FAKE_MONOTONIC=1)
 }
 
 # libfaketime keeps a shared-memory file per process in /dev/shm and leaves
@@ -222,4 +233,34 @@ tn_start_cluster() {
     export PGHOST=$dir PGPORT=$port PGUSER=postgres
     PGDATA_DIR=$dir/data
     PG_SERVER_LOG=$dir/server.log
+}
+
+# The cluster the README's story runs in (test/demo, test/check readme): the
+# settings the README's Install section gives, the worker in postgres, and
+# the short intervals that let the workers settle between two examples; then
+# CREATE EXTENSION, as Install says.
+tn_readme_cluster() {
+    tn_start_cluster "twilio_numbers.database = 'postgres'" \
+        "twilio_numbers.markup_percent = 20" \
+        "twilio_numbers.worker_interval_ms = 100" \
+        "twilio_numbers.queue_retry_base_ms = 100" \
+        "twilio_numbers.queue_retry_max_ms = 1000" \
+        "twilio_numbers.hosted_poll_ms = 100" \
+        "twilio_numbers.hosted_poll_max_ms = 400" || return 1
+    psql -X -q -d postgres -c 'CREATE EXTENSION twilio_numbers' >/dev/null \
+        || { tn_setup_failed "CREATE EXTENSION twilio_numbers in the README's cluster: see the lines above"; return 1; }
+}
+
+# What the README's story finds at Twilio, made with Twilio's own API: the
+# reseller's SIP trunk and a subaccount for a customer of its own.
+tn_readme_twilio() {
+    curl -sf -u "$TN_ACCOUNT_SID:$TN_AUTH_TOKEN" -X POST "$EMU_URL/v1/Trunks" \
+            -d FriendlyName='Acme PBX' >/dev/null \
+        && curl -sf -u "$TN_ACCOUNT_SID:$TN_AUTH_TOKEN" -X POST "$EMU_URL/2010-04-01/Accounts.json" \
+            -d FriendlyName='Globex subaccount' >/dev/null \
+        && curl -sf -u "$TN_ACCOUNT_SID:$TN_AUTH_TOKEN" -X POST "$EMU_URL/v1/Services" \
+            -d FriendlyName='Acme Dental reminders' >/dev/null \
+        && curl -sf -u "$TN_ACCOUNT_SID:$TN_AUTH_TOKEN" -X POST "$EMU_URL/v1/Services" \
+            -d FriendlyName='Acme Dental marketing' >/dev/null \
+        || { tn_setup_failed "creating the README's trunk, subaccount and Messaging Services at the emulator (curl $EMU_URL)"; return 1; }
 }

@@ -1386,16 +1386,18 @@ def check_all(sh, conn, st_pre, reqlog, settled_info):
     emu = {n['sid']: n for n in st['numbers']}
 
     # 1. money
-    bad = q(conn, """SELECT a.account_id, a.name, a.balance, coalesce(sum(l.amount), 0),
-                            bool_or(l.amount = 'NaN'::numeric)
-                     FROM twilio_numbers.accounts a LEFT JOIN twilio_numbers.ledger l USING (account_id)
-                     GROUP BY a.account_id, a.name, a.balance
-                     HAVING a.balance IS DISTINCT FROM coalesce(sum(l.amount), 0)
-                         OR a.balance = 'NaN'::numeric OR coalesce(bool_or(l.amount = 'NaN'::numeric), false)
-                     ORDER BY 1""")
-    R.add('balance = ledger sum for every account, never NaN',
-          [f'account {a} ({n}): balance {b}, ledger sum {s}' + (', a NaN ledger entry' if nan else '')
-           for a, n, b, s, nan in bad],
+    # twilio_numbers.integrity: balance = ledger sum, within the limit, one
+    # charge per (number, period), a period for every live number; and never NaN
+    bad = q(conn, """SELECT violation, account_id, number_id, detail FROM twilio_numbers.integrity
+                     UNION ALL
+                     SELECT 'nan', a.account_id, NULL, 'a NaN balance or ledger entry'
+                     FROM twilio_numbers.accounts a
+                     WHERE a.balance = 'NaN'::numeric
+                        OR EXISTS (SELECT 1 FROM twilio_numbers.ledger l
+                                   WHERE l.account_id = a.account_id AND l.amount = 'NaN'::numeric)
+                     ORDER BY 1, 2, 3""")
+    R.add('twilio_numbers.integrity is empty (balance = ledger sum, within limits), never NaN',
+          [f'{v} (account {a}, number {n}): {d}' for v, a, n, d in bad],
           f'{q1(conn, "SELECT count(*) FROM twilio_numbers.accounts")[0]} accounts, '
           f'{q1(conn, "SELECT count(*) FROM twilio_numbers.ledger")[0]} ledger entries')
 

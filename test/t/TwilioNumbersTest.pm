@@ -143,14 +143,15 @@ sub wait_queue_drained
 		  . "AND NOT EXISTS (SELECT 1 FROM twilio_numbers.inflight)");
 }
 
-# 't' when every account's balance equals its ledger sum and none is below its limit.
+# 't' when twilio_numbers.integrity is empty (every balance the sum of its
+# ledger and within its limit, one charge per number and period, a period for
+# every live number); otherwise the violations, so that a failure says which.
 sub money_conserved
 {
 	my ($node) = @_;
 	return $node->safe_psql('postgres',
-		"SELECT coalesce(bool_and(a.balance = coalesce(l.s, 0) AND a.balance >= -a.credit_limit), true) "
-		  . "FROM twilio_numbers.accounts a LEFT JOIN (SELECT account_id, sum(amount) s "
-		  . "FROM twilio_numbers.ledger GROUP BY account_id) l USING (account_id)");
+		"SELECT coalesce(string_agg(format('%s (account %s, number %s): %s', violation, account_id, "
+		  . "number_id, detail), '; '), 't') FROM twilio_numbers.integrity");
 }
 
 # The live (not released) phone numbers of owned_numbers, sorted, as emu_owned.

@@ -16,6 +16,8 @@ const CODES = {
   21451: 'Invalid area code', //              dictionary 21451
   21452: 'No phone numbers found in area code', // Twilio's test credentials: AreaCode 533
   21457: 'AreaCode Parameter not Supported', // dictionary 21457 (Local/TollFree/Mobile create)
+  21613: 'Phone Number Requires a Local Address', // dictionary 21613: an address (or bundle) on file in the account, also for transfers to a subaccount
+  21628: 'Address Validation Error', //       dictionary 21628
   21631: 'Phone Number Requires an Address', // dictionary 21631, changelog 2019-09-10
   21649: 'Phone Number Requires a Bundle', //  changelog 2020-02-12 ("fail with error code 21649")
   21650: 'Phone Number Requires a Verified Identity Document', // Twilio's error dictionary

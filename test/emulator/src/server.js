@@ -17,7 +17,9 @@ class Emulator {
     this.controls = [];
     this.hung = new Set();
     this.authCache = new Map();
-    for (const mod of ['api2010', 'pricing', 'trunking', 'hosted', 'messaging']) require(`./routes/${mod}`)(this);
+    for (const mod of ['api2010', 'pricing', 'trunking', 'hosted', 'addresses', 'regulatory', 'messaging']) {
+      require(`./routes/${mod}`)(this);
+    }
     require('./routes/controls')(this);
     this.server = http.createServer({ keepAliveTimeout: 65000 }, (req, res) => this.handle(req, res));
     this.server.headersTimeout = 70000;

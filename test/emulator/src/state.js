@@ -32,6 +32,8 @@ class State {
     this.sidKey = new Map(); //    every SID ever issued -> its sort key (page tokens)
     this.trunks = new Map(); //    TK sid -> trunk
     this.orders = new Map(); //    HR sid -> hosted number order
+    this.addresses = new Map(); // AD sid -> address (routes/addresses.js)
+    this.bundles = new Map(); //   BU sid -> regulatory bundle (routes/regulatory.js)
     this.services = new Map(); //  MG sid -> Messaging Service (routes/messaging.js)
     this.faults = [];
     this.faultSeq = 0;
@@ -146,6 +148,14 @@ class State {
       hosted_orders: [...this.orders.values()].map((o) => ({
         sid: o.sid, account_sid: o.account, phone_number: o.phone_number, status: o.status,
         incoming_phone_number_sid: o.incoming_phone_number_sid,
+      })),
+      addresses: [...this.addresses.values()].map((a) => ({
+        sid: a.sid, account_sid: a.account, customer_name: a.customer_name, iso_country: a.iso_country,
+        validated: a.validated, verified: a.verified,
+      })),
+      bundles: [...this.bundles.values()].map((b) => ({
+        sid: b.sid, account_sid: b.account, regulation_sid: b.regulation_sid, status: b.status,
+        cloned_from: b.cloned_from || null,
       })),
       subaccounts: [...this.accounts.values()].filter((a) => a.parent).map((a) => ({
         sid: a.sid, auth_token: a.auth_token, friendly_name: a.friendly_name, status: a.status,

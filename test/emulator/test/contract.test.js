@@ -4,8 +4,8 @@
 // OpenAPI file. Any `sl-violations` entry of severity Error fails, except the
 // wire forms real Twilio sends where the spec says otherwise, each allowed by
 // (route, field):
-//  - AvailablePhoneNumber latitude/longitude as decimal strings (PRODUCT.md §2);
-//  - pricing base_price/current_price as decimal strings (PRODUCT.md §2);
+//  - AvailablePhoneNumber latitude/longitude as decimal strings;
+//  - pricing base_price/current_price as decimal strings;
 //  - 2010-04-01 URIs relative to https://api.twilio.com (first_page_uri, uri,
 //    next_page_uri, previous_page_uri, and a country's uri): the spec's own
 //    descriptions say "relative to https://api.twilio.com" while typing them

@@ -1,5 +1,5 @@
 'use strict';
-// Hosted number orders (seed 004) and pricing v1.
+// Hosted number orders (Numbers v2) and pricing v1.
 const { test, before, after, beforeEach } = require('node:test');
 const assert = require('node:assert');
 const { startEmulator, assertTwilioError, ACCOUNT } = require('./helpers');

@@ -126,23 +126,29 @@ test('type-specific create only sells numbers of that type', async () => {
 });
 
 test('regulatory refusals: address 21631, bundle 21649, accepted with AddressSid/BundleSid', async () => {
+  const addr = async (form) => (await emu.api('POST', '/Addresses.json', { form: { CustomerName: 'Acme', Street: '1 Main Street',
+    City: 'City', Region: 'R', ...form } })).json.sid;
+  const gbAddress = await addr({ PostalCode: 'SW1A 2AA', IsoCountry: 'GB' });
+  const deAddress = await addr({ PostalCode: '10117', IsoCountry: 'DE' });
+  const deBundle = (await emu.control('POST', 'bundles', { iso_country: 'DE', number_type: 'local' })).sid;
+  const auBundle = (await emu.control('POST', 'bundles', { iso_country: 'AU', number_type: 'mobile' })).sid;
   const gb = (await available('GB', 'Local', { PageSize: '1' }))[0].phone_number;
   assertTwilioError(assert, await buy({ PhoneNumber: gb }), 400, 21631);
-  const ok = await buy({ PhoneNumber: gb, AddressSid: 'AD0123456789abcdef0123456789abcdef' });
+  const ok = await buy({ PhoneNumber: gb, AddressSid: gbAddress });
   assert.strictEqual(ok.status, 201);
-  assert.strictEqual(ok.json.address_sid, 'AD0123456789abcdef0123456789abcdef');
+  assert.strictEqual(ok.json.address_sid, gbAddress);
   assert.ok(['any', 'local'].includes(ok.json.address_requirements));
 
   const de = (await available('DE', 'Local', { PageSize: '1' }))[0].phone_number;
   assertTwilioError(assert, await buy({ PhoneNumber: de }), 400, 21631);
-  assertTwilioError(assert, await buy({ PhoneNumber: de, AddressSid: 'AD0123456789abcdef0123456789abcdef' }), 400, 21649);
-  const deOk = await buy({ PhoneNumber: de, AddressSid: 'AD0123456789abcdef0123456789abcdef', BundleSid: 'BU0123456789abcdef0123456789abcdef' });
+  assertTwilioError(assert, await buy({ PhoneNumber: de, AddressSid: deAddress }), 400, 21649);
+  const deOk = await buy({ PhoneNumber: de, AddressSid: deAddress, BundleSid: deBundle });
   assert.strictEqual(deOk.status, 201);
-  assert.strictEqual(deOk.json.bundle_sid, 'BU0123456789abcdef0123456789abcdef');
+  assert.strictEqual(deOk.json.bundle_sid, deBundle);
 
   const au = (await available('AU', 'Mobile', { PageSize: '1' }))[0].phone_number;
   assertTwilioError(assert, await buy({ PhoneNumber: au }), 400, 21649);
-  assert.strictEqual((await buy({ PhoneNumber: au, BundleSid: 'BU0123456789abcdef0123456789abcdef' })).status, 201);
+  assert.strictEqual((await buy({ PhoneNumber: au, BundleSid: auBundle })).status, 201);
   const gbMobile = (await available('GB', 'Mobile', { PageSize: '1' }))[0].phone_number;
   assert.strictEqual((await buy({ PhoneNumber: gbMobile })).status, 201);
   // a bought number leaves the inventory, a refused purchase leaves it there

@@ -1,5 +1,5 @@
 'use strict';
-// Trunks and their PhoneNumbers (seed 002); the association seen from both sides.
+// Trunks and their PhoneNumbers (SIP Trunking v1); the association seen from both sides.
 const { test, before, after, beforeEach } = require('node:test');
 const assert = require('node:assert');
 const { startEmulator, assertTwilioError, ACCOUNT } = require('./helpers');

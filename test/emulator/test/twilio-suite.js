@@ -12,6 +12,7 @@
 const assert = require('node:assert');
 const twilio = require('twilio');
 const { ACCOUNT, TOKEN, API_KEY, API_SECRET } = require('./helpers');
+const { runRegulatory } = require('./regulatory-suite');
 
 // Twilio's hosts by path prefix: the library addresses real hostnames and
 // follows absolute next-page URLs, so every URL is re-targeted by its path.
@@ -20,6 +21,7 @@ function retarget(uri, targets) {
   const p = u.pathname;
   const host = p.startsWith('/2010-04-01/') ? 'api' : p.startsWith('/v1/PhoneNumbers') ? 'pricing'
     : p.startsWith('/v1/Trunks') ? 'trunking' : p.startsWith('/v2/HostedNumber') ? 'numbers'
+    : p.startsWith('/v2/RegulatoryCompliance') ? 'numbers'
     : p.startsWith('/v1/Services') ? 'messaging' : null;
   if (!host) throw new Error(`no target for ${uri}`);
   return targets[host] + p + u.search;
@@ -186,6 +188,9 @@ async function runSuite(targets, control) {
   assert.strictEqual(await client.messaging.v1.services(service.sid).remove(), true);
   assert.strictEqual(await client.trunking.v1.trunks(trunk.sid).remove(), true);
   assert.strictEqual(await client.incomingPhoneNumbers(local.sid).remove(), true);
+
+  // Addresses, Regulations, Bundles, Clones (regulatory-suite.js).
+  await runRegulatory(client, control, check);
   return { responses, checked };
 }
 

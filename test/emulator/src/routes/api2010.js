@@ -8,6 +8,8 @@ const { err, notFound, badParam } = require('../errors');
 const P = require('../params');
 const R = require('../render');
 const { compileContains } = require('../contains');
+const { addressFits } = require('./addresses');
+const { bundleFits } = require('./regulatory');
 
 const A = '^/2010-04-01/Accounts/(?<AccountSid>[^/]+)';
 const ACC_SID = /^AC[0-9a-fA-F]{32}$/;
@@ -215,15 +217,42 @@ function parseConfig(ctx, account) {
   return cfg;
 }
 
-// Twilio's regulatory checks at purchase time.
-function regulatory(rec, cfg) {
+// Twilio's regulatory checks at purchase time, with the addresses and
+// bundles the account holds: an address that satisfies the number's
+// address_requirements (21631), an approved bundle for its country and type
+// (21649); a SID given where none is needed must still be the account's.
+function regulatory(state, account, rec, cfg) {
   if (rec.addr !== 'none' && !cfg.address_sid) {
     throw err(400, 21631, `Phone Number Requires an Address: ${rec.phone} requires an AddressSid ` +
       `satisfying address requirement '${rec.addr}'`);
   }
+  if (cfg.address_sid) {
+    const why = addressFits(state, account, cfg.address_sid, rec);
+    if (why) throw err(400, 21631, `Phone Number Requires an Address: ${why}`);
+  }
   if (rec.bundle && !cfg.bundle_sid) {
     throw err(400, 21649, `Phone Number Requires a Bundle: ${rec.phone} requires a BundleSid compliant ` +
       'with the regulations for its country and number type');
+  }
+  if (cfg.bundle_sid) {
+    const why = bundleFits(state, account, cfg.bundle_sid, rec);
+    if (why && (rec.bundle || why.includes('not a bundle'))) throw err(400, 21649, `Phone Number Requires a Bundle: ${why}`);
+  }
+}
+
+// A number moved to another account needs an address and a bundle of the
+// target account (given in the same request) where it needs them at all: 21613.
+function transferChecks(state, target, num, cfg) {
+  const rec = num.rec;
+  const address = cfg.address_sid !== undefined ? cfg.address_sid : num.address_sid;
+  const bundle = cfg.bundle_sid !== undefined ? cfg.bundle_sid : num.bundle_sid;
+  const addrWhy = rec.addr === 'none' ? null
+    : !address ? `${rec.phone} requires an address` : addressFits(state, target, address, rec);
+  const bundleWhy = !rec.bundle ? null : !bundle ? `${rec.phone} requires a bundle` : bundleFits(state, target, bundle, rec);
+  const why = addrWhy || bundleWhy;
+  if (why) {
+    throw err(400, 21613, `To purchase or transfer this number you must provide an address and a bundle ` +
+      `of account ${target}: ${why}`);
   }
 }
 
@@ -248,7 +277,7 @@ function create(ctx) {
     throw err(400, 21421, 'A PhoneNumber or an AreaCode is required');
   }
   const cfg = parseConfig(ctx, account);
-  regulatory(rec, cfg);
+  regulatory(ctx.state, account, rec, cfg);
   const num = ctx.state.own(account, rec, 'twilio', cfg);
   return { status: 201, body: R.incoming(num) };
 }
@@ -293,6 +322,7 @@ function update(ctx) {
     newAccount = target;
   }
   const cfg = parseConfig(ctx, newAccount || account);
+  if (newAccount) transferChecks(ctx.state, newAccount, num, cfg);
   Object.assign(num, cfg);
   if (newAccount) {
     num.account = newAccount;

@@ -1,5 +1,5 @@
 'use strict';
-// The test controls under /_emulator/ (PRODUCT.md §2): JSON in and out, no
+// The test controls under /_emulator/: JSON in and out, no
 // auth, never logged and never hit by faults.
 
 const { addFault, publicFault } = require('../faults');
