@@ -1,7 +1,9 @@
 --
 -- Regulatory purchases per country of the emulator's inventory, and E911:
--- what the catalog says is required is refused before the POST; what only
--- Twilio knows (bundles) is Twilio's refusal, as TN003 with its code.
+-- what the catalog says is required (an address) and what Twilio's
+-- Regulations say is (a bundle, which the account does not have) is refused
+-- before the POST; given SIDs Twilio does not accept are Twilio's refusal,
+-- as TN003 with its code.
 --
 INSERT INTO twilio_numbers.accounts (name) VALUES ('Global Co') RETURNING account_id AS g \gset
 SELECT twilio_numbers.numbers_deposit(:g, 200);
@@ -15,7 +17,7 @@ FROM (VALUES ('US', 'local'), ('US', 'toll_free'), ('CA', 'local'), ('GB', 'loca
 SELECT iso_country, number_type, address_requirements FROM cases ORDER BY 1, 2;
 
 -- without any regulatory SID: refused before the POST where the catalog says
--- an address is needed (TN003, no POST), by Twilio where a bundle is (21649)
+-- an address is needed, or Twilio's Regulations a bundle (TN003, no POST)
 SELECT emu.clear_requests();
 SELECT c.iso_country, c.number_type, r.state, r.message, r.detail
 FROM cases c, LATERAL emu.try_full(format('SELECT twilio_numbers.numbers_purchase(%s, %L)', :g, c.phone_number)) r
@@ -35,7 +37,7 @@ FROM (VALUES ('AU', '1 Martin Place', 'Sydney', 'NSW', '2000'), ('DE', 'Friedric
      a(iso, street, city, region, postal);
 SELECT count(*) AS addresses, count(*) FILTER (WHERE address_sid ~ '^AD[0-9a-f]{32}$') AS with_sid FROM addr;
 
--- with an address: the DE local and AU mobile numbers still need a bundle
+-- with an address: the DE local, DE toll-free and AU mobile numbers still need a bundle
 SELECT c.iso_country, c.number_type, r.state, r.detail
 FROM cases c JOIN addr USING (iso_country),
      LATERAL emu.try_full(format('SELECT twilio_numbers.numbers_purchase(%s, %L, address_sid => %L)',

@@ -17,6 +17,8 @@
 #include "utils/jsonb.h"
 
 #include "accounts.h"
+#include "addresses.h"
+#include "bundles.h"
 #include "config.h"
 #include "http.h"
 #include "settings.h"
@@ -233,6 +235,37 @@ tn_numbers_trunk_unassign(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(result);
 }
 
+/*
+ * The address and bundle a number moving to another Twilio account needs
+ * there: copies of its own (addresses.c, bundles.c), NULL where it has none.
+ */
+static void
+regulated_for_transfer(const LiveNumber *ln, int64 to_id, const char *from_sid, const char *to_sid,
+					   char **address_sid, char **bundle_sid)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(ln->number_id)};
+	char	   *addr;
+	char	   *bundle;
+	char	   *iso;
+	char	   *type;
+
+	/* an address only where Twilio requires one (a hosted order's stays behind) */
+	if (SPI_execute_with_args("SELECT CASE WHEN coalesce(address_requirements, 'none') <> 'none' "
+							  "THEN address_sid END, bundle_sid, iso_country, number_type "
+							  "FROM twilio_numbers.owned_numbers WHERE number_id = $1",
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read owned_numbers");
+	addr = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	bundle = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	iso = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	if (bundle)
+		*bundle_sid = bundles_clone_to(bundle, to_id, to_sid, iso, type);
+	if (addr)
+		*address_sid = addresses_copy_to(addr, to_id, from_sid, to_sid);
+}
+
 PG_FUNCTION_INFO_V1(tn_numbers_transfer);
 
 /*
@@ -285,6 +318,8 @@ tn_numbers_transfer(PG_FUNCTION_ARGS)
 		StringInfoData form;
 		TwilioReply reply;
 		char	   *service;
+		char	   *address_sid = NULL;
+		char	   *bundle_sid = NULL;
 
 		/* a Messaging Service stays in its account: the number must leave it first */
 		args[0] = Int64GetDatum(ln.number_id);
@@ -300,10 +335,19 @@ tn_numbers_transfer(PG_FUNCTION_ARGS)
 							   "account %s. Nothing was sent to Twilio.", from_sid, to_sid),
 					 errhint("Take it out with numbers_messaging_unassign() first.")));
 
+		/*
+		 * a regulated number needs its address and bundle in the new account:
+		 * copied and cloned there first (a refusal stops here, before the
+		 * number moves)
+		 */
+		regulated_for_transfer(&ln, to_id, from_sid, to_sid, &address_sid, &bundle_sid);
+
 		/* if we roll back, the worker moves it back from to_sid */
 		track_change(INTENT_TRANSFER, &ln, to_sid);
 		initStringInfo(&form);
 		twilio_form_add(&form, "AccountSid", to_sid);
+		twilio_form_add(&form, "AddressSid", address_sid);
+		twilio_form_add(&form, "BundleSid", bundle_sid);
 		twilio_request(HTTP_POST,
 					   twilio_account_url_for(from_sid, "/IncomingPhoneNumbers/%s.json", ln.sid),
 					   form.data, 0, psprintf("move %s to account %s", phone, to_sid), &reply);

@@ -8,11 +8,14 @@
  *   - a GET (or a caller-declared safe request) is retried after a transport
  *     failure or a 5xx, with jittered exponential backoff;
  *   - any request answered 429 is retried after Retry-After (Twilio did not
- *     act on it);
+ *     act on it), and the cluster's budget shrinks (budget.c);
  *   - a POST/DELETE is never resent after it may have reached Twilio: the
  *     caller gets maybe_applied and must look the outcome up.  Such requests
  *     also use a fresh connection, because libcurl silently resends a request
  *     whose reused connection died before any reply byte.
+ *
+ * Each attempt holds one slot of the cluster's request budget (budget.c)
+ * while it is on the wire, none while a retry waits.
  *
  * Waiting honours cancel: libcurl's progress callback returns non-zero when
  * a cancel or terminate is pending, so statement_timeout and
@@ -31,6 +34,7 @@
 #include "storage/latch.h"
 #include "utils/wait_event.h"
 
+#include "budget.h"
 #include "compat.h"
 #include "http.h"
 #include "credentials.h"
@@ -239,6 +243,9 @@ perform_once(HttpMethod method, const char *url, const char *form,
 	instr_time	start,
 				duration;
 
+	/* a slot of the cluster's budget (may wait; a cancel raises here) */
+	budget_acquire();
+
 	errbuf[0] = '\0';
 	recv_buf.len = 0;
 	recv_buf.overflow = false;
@@ -289,7 +296,14 @@ perform_once(HttpMethod method, const char *url, const char *form,
 	result->complete = (rc == CURLE_OK);
 	result->status = 0;
 	if (rc == CURLE_OK)
+	{
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &result->status);
+		budget_release(result->status == 429 ? BUDGET_THROTTLED : BUDGET_ANSWERED);
+	}
+	else
+		budget_release(BUDGET_NO_REPLY);
+	if (rc == CURLE_OK)
+		result->error[0] = '\0';
 	else if (recv_buf.overflow)
 		strlcpy(result->error, "reply larger than 64 MB", sizeof(result->error));
 	else

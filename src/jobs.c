@@ -31,6 +31,7 @@
 #include "utils/timestamp.h"
 
 #include "jobs.h"
+#include "bundles.h"
 #include "change_kinds.h"
 #include "create.h"
 #include "hosted.h"
@@ -180,6 +181,8 @@ run_resync(const Job *job, char **error)
 	char	   *sid;
 	char	   *acct;
 	char	   *status;
+	char	   *address_sid;
+	char	   *bundle_sid;
 	char	   *other = NULL;
 	TwilioReply reply;
 	Jsonb	   *push;
@@ -190,8 +193,8 @@ run_resync(const Job *job, char **error)
 	char	   *key = NULL;
 
 	args[0] = Int64GetDatum(job->number_id);
-	if (SPI_execute_with_args("SELECT twilio_sid, twilio_account_sid, status FROM twilio_numbers.owned_numbers "
-							  "WHERE number_id = $1 FOR UPDATE",
+	if (SPI_execute_with_args("SELECT twilio_sid, twilio_account_sid, status, address_sid, bundle_sid "
+							  "FROM twilio_numbers.owned_numbers WHERE number_id = $1 FOR UPDATE",
 							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read owned_numbers");
 	if (SPI_processed == 0)
@@ -199,6 +202,8 @@ run_resync(const Job *job, char **error)
 	sid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	acct = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	address_sid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	bundle_sid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
 	if (sid == NULL || strcmp(status, "releasing") == 0 || strcmp(status, "released") == 0)
 		return true;
 
@@ -221,6 +226,9 @@ run_resync(const Job *job, char **error)
 			{
 				initStringInfo(&form);
 				twilio_form_add(&form, "AccountSid", acct ? acct : tn_account_sid);
+				/* a regulated number moves with the address and bundle it has in that account */
+				twilio_form_add(&form, "AddressSid", address_sid);
+				twilio_form_add(&form, "BundleSid", bundle_sid);
 				twilio_request(HTTP_POST, twilio_account_url_for(other, "/IncomingPhoneNumbers/%s.json", sid),
 							   form.data, TWILIO_NO_ERROR, "move the number back", &reply);
 				if (!reply.http.complete || reply.http.status >= 300)
@@ -302,6 +310,7 @@ static const struct
 	{"hosted_cancel", run_undo},
 	{"resync", run_resync_job},
 	{"hosted_poll", hosted_poll_job},
+	{"bundle_poll", bundle_poll_job},
 	{"messaging_resync", messaging_resync_job},
 };
 

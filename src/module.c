@@ -21,8 +21,10 @@
 #include "utils/guc.h"
 
 #include "compat.h"
+#include "budget.h"
 #include "calllog.h"
 #include "credentials.h"
+#include "drop_guard.h"
 #include "settings.h"
 #include "shmem.h"
 
@@ -58,6 +60,8 @@ int			tn_queue_retry_base_ms = 1000;
 int			tn_queue_retry_max_ms = 3600000;
 int			tn_hosted_poll_ms = 60000;
 int			tn_hosted_poll_max_ms = 3600000;
+bool		tn_follow_promotion = false;
+int			tn_max_concurrent_requests = 16;
 
 bool		tn_preloaded = false;
 
@@ -91,6 +95,7 @@ request_shared_memory(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(calllog_shmem_size());
 	RequestAddinShmemSpace(shmem_size());
+	RequestAddinShmemSpace(budget_shmem_size());
 	RequestNamedLWLockTranche("twilio_numbers", 1);
 }
 
@@ -101,6 +106,7 @@ tn_shmem_startup(void)
 		prev_shmem_startup_hook();
 	calllog_shmem_init();
 	shmem_init();
+	budget_shmem_init();
 }
 
 /*
@@ -193,6 +199,12 @@ define_settings(void)
 							"Longest time to open a connection to Twilio.",
 							NULL, &tn_connect_timeout_ms, 3000, 100, 60000,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.max_concurrent_requests",
+							"Requests in flight to Twilio at once, all backends and background processes together.",
+							"A process that finds them all taken waits for one; a 429 from Twilio halves "
+							"the number used for a while.",
+							&tn_max_concurrent_requests, 16, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("twilio_numbers.max_retries",
 							"Retries of a GET, or of any request answered 429, before giving up.",
 							NULL, &tn_max_retries, 3, 0, 10,
@@ -254,6 +266,12 @@ define_settings(void)
 							NULL, &tn_queue_retry_max_ms, 3600000, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("twilio_numbers.follow_promotion",
+							 "A promoted standby of this cluster acts at Twilio on its own (HA clusters).",
+							 "Set it on every node of a cluster whose failovers a manager such as Patroni runs, "
+							 "never on a cluster restored from a backup.",
+							 &tn_follow_promotion, false, PGC_SIGHUP, 0, NULL, NULL, NULL);
+
 	/*
 	 * Postmaster settings exist only when the library is preloaded: PostgreSQL
 	 * refuses to create them later, and without preloading there is no shared
@@ -276,6 +294,7 @@ define_settings(void)
 	}
 
 	credentials_init(process_shared_preload_libraries_in_progress);
+	drop_guard_init();
 
 	MarkGUCPrefixReserved("twilio_numbers");
 }

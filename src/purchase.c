@@ -26,6 +26,7 @@
 
 #include "compat.h"
 #include "accounts.h"
+#include "bundles.h"
 #include "change_kinds.h"
 #include "config.h"
 #include "create.h"
@@ -236,8 +237,10 @@ json_field(StringInfo buf, const char *key, const char *value, bool raw)
  * table of the new owned_numbers rows (inside the caller's SPI connection).
  */
 static SPITupleTable *
-purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
+purchase(int64 account_id, char **phones, int n, const NumberConfig *given)
 {
+	NumberConfig picked = *given;
+	NumberConfig *cfg = &picked;
 	Account		acct;
 	NumberToBuy *nbs = palloc0(sizeof(NumberToBuy) * n);
 	int64		total = 0;
@@ -347,6 +350,32 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *cfg)
 					 errhint("Add a twilio_numbers.price_list row in %s for them.", acct.currency)));
 		nb->hold_cents = to_cents(nb->price.setup_price) + to_cents(nb->price.monthly_price);
 		exact_total += nb->hold_cents;
+	}
+
+	/*
+	 * 3b. a number whose country and type need a bundle, bought without one,
+	 * takes the customer's approved bundle (bundles.c), or nothing is sent;
+	 * one purchase sends one configuration, so its numbers must agree
+	 */
+	if (given->bundle_sid == NULL)
+	{
+		const char *home = acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid;
+
+		for (int i = 0; i < n; i++)
+		{
+			char	   *b = bundles_pick(account_id, home, nbs[i].phone, nbs[i].iso, nbs[i].type);
+
+			if (b == NULL)
+				continue;
+			if (cfg->bundle_sid != NULL && strcmp(cfg->bundle_sid, b) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the numbers of one purchase need different regulatory bundles"),
+						 errdetail("%s needs bundle %s, another number bundle %s. Nothing was sent to Twilio.",
+								   nbs[i].phone, b, cfg->bundle_sid),
+						 errhint("Buy numbers of different countries or types in separate calls.")));
+			cfg->bundle_sid = b;
+		}
 	}
 
 	/*

@@ -252,15 +252,20 @@ tn_readme_cluster() {
 }
 
 # What the README's story finds at Twilio, made with Twilio's own API: the
-# reseller's SIP trunk and a subaccount for a customer of its own.
+# reseller's SIP trunk and a subaccount for a customer of its own; and a
+# customer's German bundle, approved (the emulator's control stands in for
+# Twilio's reviewers).
 tn_readme_twilio() {
     curl -sf -u "$TN_ACCOUNT_SID:$TN_AUTH_TOKEN" -X POST "$EMU_URL/v1/Trunks" \
             -d FriendlyName='Acme PBX' >/dev/null \
         && curl -sf -u "$TN_ACCOUNT_SID:$TN_AUTH_TOKEN" -X POST "$EMU_URL/2010-04-01/Accounts.json" \
             -d FriendlyName='Globex subaccount' >/dev/null \
+        && curl -sf -X POST -H 'Content-Type: application/json' "$EMU_URL/_emulator/bundles" \
+            -d '{"iso_country": "DE", "number_type": "local", "end_user_type": "business", "friendly_name": "Muster GmbH"}' \
+            >/dev/null \
         && curl -sf -u "$TN_ACCOUNT_SID:$TN_AUTH_TOKEN" -X POST "$EMU_URL/v1/Services" \
             -d FriendlyName='Acme Dental reminders' >/dev/null \
         && curl -sf -u "$TN_ACCOUNT_SID:$TN_AUTH_TOKEN" -X POST "$EMU_URL/v1/Services" \
             -d FriendlyName='Acme Dental marketing' >/dev/null \
-        || { tn_setup_failed "creating the README's trunk, subaccount and Messaging Services at the emulator (curl $EMU_URL)"; return 1; }
+        || { tn_setup_failed "creating the README's trunk, subaccount, bundle and Messaging Services at the emulator (curl $EMU_URL)"; return 1; }
 }

@@ -51,6 +51,18 @@ CREATE VIEW inflight AS SELECT * FROM inflight_entries();
 COMMENT ON VIEW inflight IS
   'Purchases and changes whose transactions are open or not yet settled by the worker, with the funds they hold.';
 
+-- The cluster's budget of requests in flight to Twilio (shared memory).
+CREATE FUNCTION request_budget_info(
+    OUT max_concurrent_requests integer, OUT effective integer, OUT in_flight integer, OUT waiting integer,
+    OUT peak_in_flight integer, OUT requests bigint, OUT waits bigint, OUT throttled bigint,
+    OUT last_throttled_at timestamptz)
+AS 'MODULE_PATHNAME', 'tn_request_budget' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION request_budget_info IS
+  'The cluster''s budget of requests in flight to Twilio: the setting, the adaptive limit in force, slots taken and waited for.';
+CREATE VIEW request_budget AS SELECT * FROM request_budget_info();
+COMMENT ON VIEW request_budget IS
+  'Requests in flight to Twilio across the cluster against max_concurrent_requests, the limit a 429 lowered it to, waits and 429s.';
+
 -- The worker: what it reported (shared memory) and what pg_stat_activity shows.
 CREATE FUNCTION worker_info(
     OUT pid integer, OUT database text, OUT started_at timestamptz, OUT starts bigint,

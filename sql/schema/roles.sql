@@ -22,6 +22,13 @@ BEGIN
         'twilio_numbers.numbers_hosted_order, twilio_numbers.numbers_hosted_cancel, '
         'twilio_numbers.numbers_owned, twilio_numbers.numbers_cost_estimate, twilio_numbers.numbers_statement, '
         'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund TO %s', role);
+    -- customers' addresses, what a country requires, their bundles
+    EXECUTE format('GRANT EXECUTE ON FUNCTION '
+        'twilio_numbers.numbers_address_create, twilio_numbers.numbers_address_update, '
+        'twilio_numbers.numbers_address_delete, twilio_numbers.numbers_addresses, '
+        'twilio_numbers.numbers_requirements, twilio_numbers.numbers_bundle_register TO %s', role);
+    EXECUTE format('GRANT SELECT ON twilio_numbers.addresses, twilio_numbers.bundles, '
+        'twilio_numbers.bundle_history TO %s', role);
     EXECUTE format('GRANT SELECT ON twilio_numbers.accounts, twilio_numbers.owned_numbers, '
         'twilio_numbers.ledger, twilio_numbers.price_list, twilio_numbers.account_numbers, '
         'twilio_numbers.account_monthly_cost, twilio_numbers.hosted_orders, '
@@ -42,7 +49,7 @@ BEGIN
     EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA twilio_numbers TO %s', role);
     -- the views over shared memory call these read-only functions
     EXECUTE format('GRANT EXECUTE ON FUNCTION twilio_numbers.call_log_entries, '
-        'twilio_numbers.inflight_entries, twilio_numbers.worker_info, '
+        'twilio_numbers.inflight_entries, twilio_numbers.worker_info, twilio_numbers.request_budget_info, '
         'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund, '
         'twilio_numbers._capabilities TO %s', role);
 END $$;

@@ -1,18 +1,21 @@
 'use strict';
 // Command line: test/twilio-emulator --port PORT --account-sid AC... --auth-token TOKEN
 //   [--seed N] [--deterministic-sids] [--api-key SK... --api-secret S] [--host 127.0.0.1] [--max-log N]
+//   [--concurrency-limit N]
 // Prints exactly one line when ready; SIGTERM/SIGINT close it and exit 0.
 
 const { Emulator } = require('./server');
 
 const USAGE = 'usage: twilio-emulator --port PORT --account-sid AC... --auth-token TOKEN '
-  + '[--seed N] [--deterministic-sids] [--api-key SK... --api-secret SECRET] [--host ADDR] [--max-log N]';
+  + '[--seed N] [--deterministic-sids] [--api-key SK... --api-secret SECRET] [--host ADDR] [--max-log N] '
+  + '[--concurrency-limit N]';
 
 function parseArgs(argv) {
   const opts = { seed: 1, host: '127.0.0.1' };
   const names = {
     '--port': 'port', '--account-sid': 'accountSid', '--auth-token': 'authToken', '--seed': 'seed',
     '--api-key': 'apiKey', '--api-secret': 'apiSecret', '--host': 'host', '--max-log': 'maxLog',
+    '--concurrency-limit': 'concurrencyLimit',
   };
   const switches = { '--deterministic-sids': 'deterministicSids' }; // no value
   for (let i = 0; i < argv.length; i++) {
@@ -39,6 +42,10 @@ function parseArgs(argv) {
   opts.port = Number(opts.port);
   opts.seed = Number(opts.seed);
   opts.maxLog = opts.maxLog === undefined ? 100000 : Number(opts.maxLog);
+  if (opts.concurrencyLimit !== undefined && !/^\d+$/.test(opts.concurrencyLimit)) {
+    throw new Error('--concurrency-limit must be an integer >= 0 (0: no limit)');
+  }
+  opts.concurrencyLimit = opts.concurrencyLimit === undefined ? 0 : Number(opts.concurrencyLimit);
   return opts;
 }
 

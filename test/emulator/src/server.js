@@ -83,6 +83,21 @@ class Emulator {
 
     const state = this.state;
     const t0 = process.hrtime.bigint();
+    // Twilio's account concurrency limit: a request is in flight from its
+    // arrival until its reply is sent (or its connection closes); every reply
+    // says how many were, this one included.
+    const inFlight = ++state.inFlight;
+    let counted = true;
+    const done = () => {
+      if (counted) {
+        counted = false;
+        state.inFlight--;
+      }
+    };
+    res.once('finish', done);
+    res.once('close', done);
+    if (inFlight > state.maxInFlight) state.maxInFlight = inFlight;
+    res.setHeader('Twilio-Concurrent-Requests', String(inFlight));
     const creds = this.credentials(req.headers.authorization);
     // Keep the log entry cheap on the hot path: raw query and form strings and
     // a timestamp, turned into the documented shape when the log is read.
@@ -96,6 +111,16 @@ class Emulator {
       entry.twilio_code = code;
       entry.ms = Number(process.hrtime.bigint() - t0) / 1e6;
     };
+
+    if (state.concurrencyLimit > 0 && inFlight > state.concurrencyLimit) {
+      // refused before anything happens: no fault, no effect
+      state.limited++;
+      const e = err(429, 20429, `Too Many Requests: more than ${state.concurrencyLimit} concurrent requests`);
+      finish(429, 20429);
+      entry.fault = 'concurrency_limit';
+      this.send(res, 429, e.body());
+      return;
+    }
 
     const fault = state.faults.length ? takeFault(state, req.method, path) : null;
     if (fault) {

@@ -20,6 +20,7 @@ class State {
     this.maxLog = opts.maxLog || 100000;
     this.sidNonce = opts.deterministicSids ? null : crypto.randomBytes(16).toString('hex');
     this.counters = {};
+    this.inFlight = 0;
     this.reset();
   }
 
@@ -37,6 +38,11 @@ class State {
     this.services = new Map(); //  MG sid -> Messaging Service (routes/messaging.js)
     this.faults = [];
     this.faultSeq = 0;
+    // the account's concurrency limit (0: none), as the command line set it;
+    // inFlight (API requests being served) is not reset: they are still open
+    this.concurrencyLimit = this.opts.concurrencyLimit || 0;
+    this.maxInFlight = 0;
+    this.limited = 0;
     this.log = [];
     this.logSeq = 0;
     this.accounts = new Map();

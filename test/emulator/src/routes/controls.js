@@ -23,6 +23,21 @@ module.exports = (emu) => {
     state.faults = [];
     return { body: { ok: true } };
   });
+  // the account's concurrency limit (0: none) and what was in flight
+  const limits = (state) => ({
+    concurrent_requests: state.concurrencyLimit, in_flight: state.inFlight, max_in_flight: state.maxInFlight,
+    limited: state.limited,
+  });
+  emu.control('GET', /^\/_emulator\/limits$/, ({ state }) => ({ body: limits(state) }));
+  emu.control('POST', /^\/_emulator\/limits$/, ({ state, json }) => {
+    if (json.concurrent_requests !== undefined) {
+      const n = json.concurrent_requests;
+      if (!Number.isInteger(n) || n < 0) throw badParam('concurrent_requests must be an integer >= 0 (0: no limit)');
+      state.concurrencyLimit = n;
+    }
+    if (json.reset_max === true) state.maxInFlight = state.inFlight;
+    return { body: limits(state) };
+  });
   emu.control('GET', /^\/_emulator\/clock$/, ({ state }) => ({ body: { now: state.now().toISOString() } }));
   emu.control('POST', /^\/_emulator\/clock$/, ({ state, json }) => {
     if (json.now !== undefined) {
