@@ -22,5 +22,7 @@
 #define ERRCODE_TN_TWILIO_BAD_REPLY			MAKE_SQLSTATE('T','N','0','0','7')
 #define ERRCODE_TN_TWILIO_RATE_LIMITED		MAKE_SQLSTATE('T','N','0','0','8')
 #define ERRCODE_TN_OUTCOME_UNKNOWN			MAKE_SQLSTATE('T','N','0','0','9')
+/* a copy of the database (restored, cloned, promoted) that may not act at Twilio */
+#define ERRCODE_TN_HELD_COPY				MAKE_SQLSTATE('T','N','0','2','0')
 
 #endif							/* TWILIO_NUMBERS_ERRCODES_H */

@@ -24,6 +24,7 @@
 #include "budget.h"
 #include "calllog.h"
 #include "credentials.h"
+#include "drop_guard.h"
 #include "settings.h"
 #include "shmem.h"
 
@@ -58,6 +59,7 @@ int			tn_queue_retry_base_ms = 1000;
 int			tn_queue_retry_max_ms = 3600000;
 int			tn_hosted_poll_ms = 60000;
 int			tn_hosted_poll_max_ms = 3600000;
+bool		tn_follow_promotion = false;
 int			tn_max_concurrent_requests = 16;
 
 bool		tn_preloaded = false;
@@ -259,6 +261,12 @@ define_settings(void)
 							NULL, &tn_queue_retry_max_ms, 3600000, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("twilio_numbers.follow_promotion",
+							 "A promoted standby of this cluster acts at Twilio on its own (HA clusters).",
+							 "Set it on every node of a cluster whose failovers a manager such as Patroni runs, "
+							 "never on a cluster restored from a backup.",
+							 &tn_follow_promotion, false, PGC_SIGHUP, 0, NULL, NULL, NULL);
+
 	/*
 	 * Postmaster settings exist only when the library is preloaded: PostgreSQL
 	 * refuses to create them later, and without preloading there is no shared
@@ -281,6 +289,7 @@ define_settings(void)
 	}
 
 	credentials_init(process_shared_preload_libraries_in_progress);
+	drop_guard_init();
 
 	MarkGUCPrefixReserved("twilio_numbers");
 }

@@ -25,6 +25,8 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -32,9 +34,11 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/resowner.h"
 
 #include "compat.h"
 #include "reconcile.h"
+#include "incarnation.h"
 #include "http.h"
 #include "recorder.h"
 #include "reply.h"
@@ -238,11 +242,44 @@ tn_numbers_reconcile(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SPITupleTable *tt;
 
+	MemoryContext oldcontext;
+	ResourceOwner oldowner;
+	bool		held;
+
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
+	held = incarnation_status() != INCARNATION_LIVE;
+	oldcontext = CurrentMemoryContext;
+	oldowner = CurrentResourceOwner;
+	if (held)
+	{
+		/* a held copy only reports: the pass runs, then all it wrote rolls back */
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcontext);
+	}
 	tt = reconcile();
 	for (uint64 i = 0; i < SPI_processed; i++)
-		tuplestore_puttuple(rsinfo->setResult, tt->vals[i]);
+	{
+		HeapTuple	tuple = tt->vals[i];
+
+		if (held)
+		{
+			int			col = SPI_fnumber(tt->tupdesc, "action");
+			char	   *action = SPI_getvalue(tuple, tt->tupdesc, col);
+			Datum		value = CStringGetTextDatum(psprintf("none: a held copy only reports (live, it would be: %s)",
+															 action ? action : ""));
+			bool		isnull = false;
+
+			tuple = heap_modify_tuple_by_cols(tuple, tt->tupdesc, 1, &col, &value, &isnull);
+		}
+		tuplestore_puttuple(rsinfo->setResult, tuple);
+	}
+	if (held)
+	{
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -34,6 +34,7 @@
 
 #include "compat.h"
 #include "shmem.h"
+#include "incarnation.h"
 #include "change_kinds.h"
 #include "errcodes.h"
 #include "settings.h"
@@ -108,16 +109,19 @@ shmem_require_worker(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("twilio_numbers must be loaded via shared_preload_libraries to buy, change or release numbers"),
 				 errhint("Add twilio_numbers to shared_preload_libraries in postgresql.conf and restart PostgreSQL.")));
-	if (database_checked)
-		return;
-	dbname = get_database_name(MyDatabaseId);
-	if (dbname == NULL || strcmp(dbname, tn_database) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("numbers can only be bought, changed or released in database \"%s\"", tn_database),
-				 errhint("twilio_numbers.database names the database whose background worker "
-						 "settles Twilio calls; it is \"%s\" here.", tn_database)));
-	database_checked = true;
+	if (!database_checked)
+	{
+		dbname = get_database_name(MyDatabaseId);
+		if (dbname == NULL || strcmp(dbname, tn_database) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("numbers can only be bought, changed or released in database \"%s\"", tn_database),
+					 errhint("twilio_numbers.database names the database whose background worker "
+							 "settles Twilio calls; it is \"%s\" here.", tn_database)));
+		database_checked = true;
+	}
+	/* a copy of the database never acts as the original */
+	incarnation_require_live();
 }
 
 /* ---- the worker's latch -------------------------------------------------- */

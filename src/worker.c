@@ -38,6 +38,7 @@
 #include "utils/timestamp.h"
 
 #include "jobs.h"
+#include "incarnation.h"
 #include "queue.h"
 #include "reconcile.h"
 #include "credentials.h"
@@ -95,34 +96,99 @@ recover_from_error(void)
 	return message;
 }
 
+/* What a wake found the database to be. */
+typedef enum WorkerMode
+{
+	MODE_WAITING,				/* no extension here, or another version's schema */
+	MODE_HELD,					/* a copy held from Twilio (or detached): no work */
+	MODE_LIVE					/* the live incarnation: all the work */
+} WorkerMode;
+
+/* the episodes the worker reports once each (a line when they start and end) */
+static bool waiting_logged = false;
+static bool version_warned = false;
+static bool held_warned = false;
+
 /*
  * What a wake starts with, in one transaction (an idle wake costs no more):
- * is the extension installed here, at this library's version, and in how
- * many ms is the next queued job due (<= 0: now; the interval when none)?
+ * is the extension installed here, at this library's version, is this the
+ * live incarnation, and in how many ms is the next queued job due (<= 0:
+ * now; the interval when none)?
  */
-static bool
+static WorkerMode
 look_around(long *next_job_ms)
 {
-	bool		ready;
+	WorkerMode	mode = MODE_LIVE;
 	bool		isnull;
 	Datum		d;
+	char	   *version = NULL;
 
 	*next_job_ms = tn_worker_interval_ms;
 	begin_tx("twilio_numbers: looking for work");
-	if (SPI_execute("SELECT to_regclass('twilio_numbers.purchase_attempts') IS NOT NULL", true, 1) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'twilio_numbers'",
+					true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not check for the extension");
-	ready = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (ready)
+	if (SPI_processed == 1)
+		version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (version == NULL)
 	{
-		if (SPI_execute("SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint "
-						"FROM twilio_numbers.work_queue WHERE status = 'pending'", true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read work_queue");
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (!isnull)
-			*next_job_ms = Min(*next_job_ms, DatumGetInt64(d));
+		mode = MODE_WAITING;
+		if (!waiting_logged)
+			ereport(LOG,
+					(errmsg("twilio_numbers worker: waiting for CREATE EXTENSION twilio_numbers in database \"%s\"",
+							tn_database)));
+		waiting_logged = true;
+		version_warned = false;
+	}
+	else if (strcmp(version, EXTVERSION) != 0)
+	{
+		mode = MODE_WAITING;
+		if (!version_warned)
+			ereport(WARNING,
+					(errmsg("twilio_numbers worker: the library is version %s but the extension in database \"%s\" is version %s; the worker waits",
+							EXTVERSION, tn_database, version),
+					 errhint("Run ALTER EXTENSION twilio_numbers UPDATE in database \"%s\".", tn_database)));
+		version_warned = true;
+		waiting_logged = true;
+	}
+	else
+	{
+		IncarnationStatus status = incarnation_status();
+
+		waiting_logged = version_warned = false;
+		if (status != INCARNATION_LIVE)
+		{
+			mode = MODE_HELD;
+			if (!held_warned && status == INCARNATION_HELD)
+				ereport(WARNING,
+						(errmsg("twilio_numbers worker: database \"%s\" is a copy held from Twilio; it runs no queued job, no billing and no reconcile",
+								tn_database),
+						 errdetail("%s.", incarnation_describe()),
+						 errhint("If this copy is now the business, run SELECT twilio_numbers.numbers_make_live(); "
+								 "for staging, SELECT twilio_numbers.numbers_detach().")));
+			else if (!held_warned)
+				ereport(LOG,
+						(errmsg("twilio_numbers worker: database \"%s\" is detached from Twilio; the worker stays idle",
+								tn_database)));
+			held_warned = true;
+		}
+		else
+		{
+			if (held_warned)
+				ereport(LOG,
+						(errmsg("twilio_numbers worker: database \"%s\" is now the live incarnation at Twilio",
+								tn_database)));
+			held_warned = false;
+			if (SPI_execute("SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint "
+							"FROM twilio_numbers.work_queue WHERE status = 'pending'", true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "could not read work_queue");
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			if (!isnull)
+				*next_job_ms = Min(*next_job_ms, DatumGetInt64(d));
+		}
 	}
 	commit_tx();
-	return ready;
+	return mode;
 }
 
 /* A poll that is not finished: run it again after again_ms, no failure. */
@@ -449,8 +515,12 @@ wake(Schedule *sched)
 	TimestampTz now;
 	bool		worked = false;
 
-	if (!look_around(&next_job_ms))
+	if (look_around(&next_job_ms) != MODE_LIVE)
+	{
+		/* when it acts again (re-created, updated, made live): the start-up passes at once */
+		memset(sched, 0, sizeof(*sched));
 		return tn_worker_interval_ms;
+	}
 	now = GetCurrentTimestamp();
 	if (!sched->started)
 	{

@@ -1,6 +1,7 @@
 # A primary with a streaming standby is killed while a purchase is on its way
 # to Twilio.  The attempt row reached the standby before the POST was sent;
-# once promoted, the standby's worker runs, settles the attempts it received,
+# once promoted (without twilio_numbers.follow_promotion: held until a DBA
+# runs numbers_make_live()), the standby's worker runs, settles the attempts it received,
 # and reports — never releases — what an attempt of the old primary may have
 # bought (its commit may have been lost with the primary).  In the end Twilio
 # holds nothing the new primary cannot account for except what it reports.
@@ -59,8 +60,17 @@ $primary->stop('immediate');
 eval { $session->quit };
 wait_until(sub { emu_owned($emu) =~ /\+14155550182/ }, 'the in-flight purchase to land at Twilio');
 
-# the standby takes over
+# the standby takes over; without twilio_numbers.follow_promotion it is a
+# held copy until a DBA says it is the live database
 $standby->promote;
+ok($standby->poll_query_until('postgres', "SELECT status = 'held copy' FROM twilio_numbers.numbers_incarnation()"),
+	'the promoted standby (follow_promotion off) is a held copy');
+wait_until(sub { slurp_file($standby->logfile) =~ /database "postgres" is a copy held from Twilio/ },
+	'the WARNING that says so');
+is($standby->safe_psql('postgres', 'SELECT last_reconcile_at IS NULL FROM twilio_numbers.worker_status'), 't',
+	'its worker does not reconcile while held');
+like($standby->safe_psql('postgres', 'SELECT twilio_numbers.numbers_make_live()'),
+	qr/^live as system \d+, timeline 2, database postgres \(was \d+:1:\d+/, 'a DBA makes it live');
 ok($standby->poll_query_until('postgres',
 	'SELECT pid IS NOT NULL AND last_reconcile_at IS NOT NULL FROM twilio_numbers.worker_status'),
 	"the promoted standby's worker runs its start-up reconcile");

@@ -1,0 +1,102 @@
+/*
+ * incarnation.c — a copy never acts as the original.
+ *
+ * The incarnation table (sql/schema/incarnation.sql) holds the epoch —
+ * system identifier, WAL timeline, database — of the one incarnation of
+ * this database allowed to act at Twilio.  pg_dump carries it, a physical
+ * copy carries it, so a restored or cloned database finds another epoch
+ * than its own and is a *held copy*: functions that would change anything
+ * at Twilio refuse (TN020, nothing sent), the worker runs no queued job,
+ * no billing and no reconcile, and numbers_reconcile() only reports.
+ * numbers_make_live() makes a copy the live incarnation; numbers_detach()
+ * detaches it for good.  With twilio_numbers.follow_promotion a promoted
+ * standby (same system and database, a later timeline) follows on its own.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+
+#include "incarnation.h"
+#include "errcodes.h"
+#include "settings.h"
+
+/* The status, asked of SQL (following a promotion when the setting says so). */
+IncarnationStatus
+incarnation_status(void)
+{
+	char	   *s;
+	IncarnationStatus result = INCARNATION_HELD;
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT twilio_numbers._incarnation_status($1)", 1, (Oid[]) {BOOLOID},
+							  (Datum[]) {BoolGetDatum(tn_follow_promotion)}, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read twilio_numbers.incarnation");
+	s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (s && strcmp(s, "live") == 0)
+		result = INCARNATION_LIVE;
+	else if (s && strcmp(s, "detached") == 0)
+		result = INCARNATION_DETACHED;
+	SPI_finish();
+	return result;
+}
+
+/*
+ * What the database was live as and what it is now, for messages
+ * (palloc'd in the caller's context).
+ */
+const char *
+incarnation_describe(void)
+{
+	char	   *text = NULL;
+	MemoryContext caller = CurrentMemoryContext;
+
+	SPI_connect();
+	if (SPI_execute("SELECT format('it was live as system %s, timeline %s, database %s (%s); this is system %s, "
+					"timeline %s, database %s (%s)', live_system_identifier, live_timeline, live_database_oid, "
+					"live_database_name, this_system_identifier, this_timeline, this_database_oid, "
+					"this_database_name) FROM twilio_numbers.numbers_incarnation()", true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (s)
+			text = MemoryContextStrdup(caller, s);
+	}
+	SPI_finish();
+	return text ? text : "no live incarnation is recorded";
+}
+
+/*
+ * Refuse, before any request, what would change something at Twilio in a
+ * held or detached copy.
+ */
+void
+incarnation_require_live(void)
+{
+	switch (incarnation_status())
+	{
+		case INCARNATION_LIVE:
+			return;
+		case INCARNATION_DETACHED:
+			ereport(ERROR,
+					(errcode(ERRCODE_TN_HELD_COPY),
+					 errmsg("this database was detached from Twilio"),
+					 errdetail("numbers_detach() detached this copy for good. Nothing was sent to Twilio."),
+					 errhint("Searches, prices and reports work; numbers are bought, changed and released "
+							 "only from the live database.")));
+			break;
+		case INCARNATION_HELD:
+			ereport(ERROR,
+					(errcode(ERRCODE_TN_HELD_COPY),
+					 errmsg("this database is a copy held from Twilio"),
+					 errdetail("The numbers here belong to the database this one was copied from: %s. "
+							   "Nothing was sent to Twilio.", incarnation_describe()),
+					 errhint("If this copy is now the business (the original stopped for good), a DBA runs "
+							 "SELECT twilio_numbers.numbers_make_live(); for staging, SELECT "
+							 "twilio_numbers.numbers_detach(). See README \"Operations: copies of the database\".")));
+			break;
+	}
+}

@@ -1,0 +1,72 @@
+# DROP EXTENSION refuses to lose money: refused while live numbers or ledger
+# entries exist (DROP SCHEMA ... CASCADE too), saying what would be lost;
+# with twilio_numbers.allow_drop the drop goes through, the schema with it;
+# the worker notices and waits quietly; CREATE EXTENSION again and the
+# worker reconciles at once, reporting the numbers left at Twilio.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TwilioNumbersTest;
+
+my $emu = start_emulator();
+my $node = new_node('drop', $emu, "twilio_numbers.worker_interval_ms = 100");
+my $acct = new_account($node, 'Dropped Ltd', 50);
+$node->safe_psql('postgres', "SELECT twilio_numbers.numbers_purchase($acct, ARRAY['+15125550100', '+15125550101'])");
+$node->safe_psql('postgres', "SELECT twilio_numbers.numbers_release($acct, '+15125550101')");
+ok(wait_queue_drained($node), 'one number bought and kept, one released');
+
+my $counts = q{SELECT (SELECT count(*) FROM twilio_numbers.owned_numbers) || ' ' ||
+  (SELECT count(*) FROM twilio_numbers.ledger) || ' ' || (SELECT count(*) FROM twilio_numbers.accounts)};
+my $before = $node->safe_psql('postgres', $counts);
+
+my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\nDROP EXTENSION twilio_numbers");
+like($err, qr/ERROR:  2BP01: extension twilio_numbers holds 1 live number and \d+ ledger entries/,
+	'DROP EXTENSION is refused (2BP01), saying what it holds');
+like($err, qr/DETAIL:  Dropping it deletes the customer accounts \(balances totalling [\d.]+\), the ledger/,
+	'what would be lost');
+like($err, qr/leaves the 1 number rented at Twilio/, 'and what it leaves at Twilio');
+like($err, qr/HINT:  Export first \(pg_dump --schema=twilio_numbers\), release the numbers/, 'how to export or release');
+($ret, $out, $err) = $node->psql('postgres', 'DROP SCHEMA twilio_numbers CASCADE');
+like($err, qr/extension twilio_numbers holds 1 live number/, 'DROP SCHEMA ... CASCADE is refused too');
+is($node->safe_psql('postgres', $counts), $before, 'nothing was lost');
+
+# an unused database's extension drops without ceremony
+$node->safe_psql('postgres', 'CREATE DATABASE scratch');
+$node->safe_psql('scratch', 'CREATE EXTENSION twilio_numbers');
+$node->safe_psql('scratch', 'DROP EXTENSION twilio_numbers');
+is($node->safe_psql('scratch', "SELECT count(*) FROM pg_namespace WHERE nspname = 'twilio_numbers'"), '0',
+	'an empty extension drops, its schema with it');
+
+# the DBA who means it
+my $drop_at = -s $node->logfile;
+($ret, $out, $err) = $node->psql('postgres', "SET twilio_numbers.allow_drop = on; DROP EXTENSION twilio_numbers");
+is($ret, 0, 'with allow_drop the drop goes through') or diag $err;
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_namespace WHERE nspname = 'twilio_numbers'"), '0',
+	'the schema went with it, grants and all');
+is(emu_owned($emu), '+15125550100', 'the number stays rented at Twilio (as the refusal said)');
+
+# the worker notices and waits quietly
+wait_until(sub { slurp_file($node->logfile) =~ /waiting for CREATE EXTENSION twilio_numbers in database "postgres"/ },
+	'the worker\'s waiting line');
+emu($emu, 'DELETE', '/_emulator/requests');
+my $log_at = -s $node->logfile;
+sleep 2;
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'twilio_numbers worker'"),
+	'1', 'the worker still runs');
+is(scalar @{ emu_requests($emu) }, 0, 'and sends nothing');
+my $log = substr(slurp_file($node->logfile), $log_at);
+unlike($log, qr/ERROR|FATAL/, 'and logs no error while it waits');
+
+# re-created: the worker reconciles at once (the interval is an hour)
+$node->safe_psql('postgres', 'CREATE EXTENSION twilio_numbers');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM twilio_numbers.drift WHERE finding = 'unmanaged_at_twilio' AND phone_number = '+15125550100'"),
+	're-created, the worker reconciles at once and reports the number left at Twilio');
+my @waiting = substr(slurp_file($node->logfile), $drop_at) =~ /waiting for CREATE EXTENSION twilio_numbers/g;
+is(scalar @waiting, 1, 'one waiting line for the whole episode');
+
+$node->stop;
+done_testing();
