@@ -97,5 +97,38 @@ SELECT state, pg_temp.masked(message) AS message FROM (VALUES
   LATERAL emu.try_full(s) r;
 SELECT count(*) AS bundles, count(*) FILTER (WHERE twilio_numbers._bundle_settled(status)) AS settled
 FROM twilio_numbers.bundles;
+
+-- ---- roles: an application serves its customers; a reporting role reads ----
+CREATE ROLE tn_reg_app;
+CREATE ROLE tn_reg_report;
+SELECT twilio_numbers.grant_application('tn_reg_app');
+SELECT twilio_numbers.grant_reporting('tn_reg_report');
+GRANT USAGE ON SCHEMA emu TO tn_reg_app, tn_reg_report;   -- the test helpers
+SET ROLE tn_reg_app;
+SELECT requirement, value FROM twilio_numbers.numbers_requirements('AU', 'local', 'business') ORDER BY 1, 2;
+SELECT customer_name, city, iso_country, validated
+FROM twilio_numbers.numbers_address_create(:roo, 'Kangaroo Pty', '1 Martin Place', 'Sydney', 'NSW', '2000', 'AU');
+SELECT customer_name, dependent_numbers FROM twilio_numbers.numbers_addresses(:roo);
+SELECT status, count(*) FROM twilio_numbers.bundles WHERE account_id = :roo GROUP BY 1 ORDER BY 1;
+-- ... but it writes none of these tables itself
+SELECT emu.try(format(stmt, :roo)) FROM unnest(ARRAY[
+  'UPDATE twilio_numbers.bundles SET status = ''twilio-approved'' WHERE account_id = %s',
+  'INSERT INTO twilio_numbers.addresses (address_sid, account_id, twilio_account_sid, customer_name, street, city, region, postal_code, iso_country) VALUES (''AD00000000000000000000000000000009'', %s, ''AC00000000000000000000000000000009'', ''x'', ''1 x'', ''x'', ''x'', ''x'', ''AU'')',
+  'DELETE FROM twilio_numbers.regulations_cache -- %s',
+  'SELECT twilio_numbers._bundle_seen(%s, ''BU00000000000000000000000000000009'', ''{}'')'
+]) AS stmt;
+RESET ROLE;
+SET ROLE tn_reg_report;
+SELECT count(*) > 0 AS reads_addresses FROM twilio_numbers.addresses;
+SELECT count(*) > 0 AS reads_bundles FROM twilio_numbers.bundles;
+SELECT count(*) > 0 AS reads_history FROM twilio_numbers.bundle_history;
+SELECT emu.try(format(stmt, :roo)) FROM unnest(ARRAY[
+  'SELECT twilio_numbers.numbers_address_create(%s, ''x'', ''1 x'', ''x'', ''x'', ''2000'', ''AU'')',
+  'SELECT twilio_numbers.numbers_bundle_register(%s, ''BU00000000000000000000000000000009'')'
+]) AS stmt;
+RESET ROLE;
+DROP OWNED BY tn_reg_app, tn_reg_report;
+DROP ROLE tn_reg_app, tn_reg_report;
+
 SELECT emu.queue_drained();
 SELECT * FROM twilio_numbers.integrity;

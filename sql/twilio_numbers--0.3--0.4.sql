@@ -7,8 +7,9 @@
 --------------------------------------------------------------------------
 -- What tests, the soak and operators check after anything happened: an
 -- account whose balance is not the sum of its ledger, a balance beyond its
--- credit limit, a (number, period) charged twice, a live number without a
--- period.  Set-based, read-only; cheap enough to run after every test and
+-- credit limit, a (number, period) charged twice, an active number without a
+-- paid period (a past-due one may have none: it is created unpaid when a
+-- hosted order completes for an account that cannot pay).  Set-based, read-only; cheap enough to run after every test and
 -- from monitoring (it reads every account and every ledger entry once).
 CREATE VIEW integrity AS
 SELECT 'balance_not_ledger_sum'::text AS violation, a.account_id, NULL::bigint AS number_id,
@@ -30,14 +31,13 @@ WHERE e.kind = 'monthly_fee' AND e.number_id IS NOT NULL
 GROUP BY e.number_id, e.period_start
 HAVING count(*) > 1
 UNION ALL
-SELECT 'live_number_without_period', o.account_id, o.number_id,
-       format('%s %s: period from %s, next billing at %s', o.phone_number, o.status,
-              o.period_start, o.next_billing_at)
+SELECT 'active_number_without_period', o.account_id, o.number_id,
+       format('%s: period from %s, next billing at %s', o.phone_number, o.period_start, o.next_billing_at)
 FROM owned_numbers o
-WHERE o.status IN ('active', 'past_due')
+WHERE o.status = 'active'
   AND (o.next_billing_at IS NULL OR o.next_billing_at <= o.period_start::timestamp AT TIME ZONE 'UTC');
 COMMENT ON VIEW integrity IS
-  'Every broken invariant (balance = sum of the ledger, balance within its credit limit, one charge per number and period, a period for every live number), one row each: empty when all is well.';
+  'Every broken invariant (balance = sum of the ledger, balance within its credit limit, one charge per number and period, a paid period for every active number), one row each: empty when all is well.';
 
 -- ======================================================================
 -- regulatory: customers' addresses, what a country requires, bundles
@@ -623,6 +623,280 @@ COMMENT ON FUNCTION numbers_detach IS
   'DBA: detach a held copy from Twilio for good (its rows kept, marked by the incarnation row).';
 
 REVOKE ALL ON FUNCTION _incarnation_replace(), _incarnation_status(boolean), numbers_incarnation(), numbers_make_live(), numbers_detach() FROM PUBLIC;
+
+-- ---- issue 20 (corners): Twilio's clock, measured from replies' Date header ----
+-- Twilio's clock minus ours, measured from the Date header of replies (this
+-- backend's latest measurement, else any process's; NULL if never measured),
+-- and how far a corrected Twilio time may still lie outside an attempt's
+-- window (the measurement's uncertainty and 30 s; 5 minutes unmeasured).
+CREATE FUNCTION _twilio_clock_offset() RETURNS interval
+AS 'MODULE_PATHNAME', 'tn_twilio_clock_offset' LANGUAGE C STABLE;
+CREATE FUNCTION _twilio_clock_margin() RETURNS interval
+AS 'MODULE_PATHNAME', 'tn_twilio_clock_margin' LANGUAGE C STABLE;
+
+-- Was p_created (a date_created, Twilio's clock) within an attempt that ran
+-- from p_started to p_deadline (our clock)?  Twilio's time is brought to
+-- ours by the measured offset first: servers drift, Twilio's clock is not ours.
+CREATE FUNCTION _within_attempt(p_created timestamptz, p_started timestamptz, p_deadline timestamptz)
+RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+RETURN coalesce(p_created - coalesce(twilio_numbers._twilio_clock_offset(), interval '0')
+                BETWEEN p_started - twilio_numbers._twilio_clock_margin()
+                    AND p_deadline + twilio_numbers._twilio_clock_margin(), false);
+
+CREATE OR REPLACE FUNCTION _created_by_attempt(r jsonb, p_phone text, p_account text, p_started timestamptz,
+                                    p_deadline timestamptz, p_fields text[], p_md5 text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+RETURN r->>'phone_number' = p_phone
+   AND coalesce(r->>'account_sid', p_account) = p_account
+   AND twilio_numbers._within_attempt(twilio_numbers._twilio_time(r->>'date_created'), p_started, p_deadline)
+   AND twilio_numbers._configured_as(r, p_fields, p_md5)
+   AND NOT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o WHERE o.twilio_sid = r->>'sid')
+   AND NOT EXISTS (SELECT 1 FROM twilio_numbers.hosted_orders h
+                   WHERE h.order_sid = r->>'sid' OR h.incoming_phone_number_sid = r->>'sid')
+   AND NOT EXISTS (SELECT 1 FROM twilio_numbers.purchase_attempts a WHERE a.twilio_sid = r->>'sid')
+   AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                   WHERE q.twilio_sid = r->>'sid' AND q.status = 'pending');
+
+-- Twilio's clock against ours (twclock.c): the latest measurement from a
+-- reply's Date header, and whether a skew beyond clock_skew_warning_ms is on.
+CREATE FUNCTION twilio_clock_info(
+    OUT skew           interval,
+    OUT skew_ms        double precision,
+    OUT uncertainty_ms double precision,
+    OUT measured_at    timestamptz,
+    OUT measured_by    integer,
+    OUT samples        bigint,
+    OUT skewed         boolean,
+    OUT skewed_since   timestamptz,
+    OUT episodes       bigint)
+AS 'MODULE_PATHNAME', 'tn_twilio_clock_info'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION twilio_clock_info IS
+  'Twilio''s clock minus this server''s, as last measured from a reply''s Date header; skew episodes.';
+
+CREATE VIEW twilio_clock AS
+SELECT skew, skew_ms, uncertainty_ms, measured_at, measured_by, samples, skewed, skewed_since, episodes,
+       current_setting('twilio_numbers.clock_skew_warning_ms', true) AS warning_threshold
+FROM twilio_clock_info();
+COMMENT ON VIEW twilio_clock IS
+  'Twilio''s clock minus this server''s (skew > 0: Twilio ahead), measured from replies; skewed: beyond clock_skew_warning_ms.';
+REVOKE ALL ON FUNCTION _twilio_clock_offset(), _twilio_clock_margin(), _within_attempt(timestamptz, timestamptz, timestamptz), twilio_clock_info() FROM PUBLIC;
+CREATE OR REPLACE FUNCTION _reconcile(p_seen bigint[], p_listed text[], p_failed jsonb, p_attempts bigint[],
+                           p_main text, p_epoch text)
+RETURNS SETOF drift
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- an account that could not be listed: reported, left out of every
+    -- conclusion that needs its whole list
+    RETURN QUERY
+    INSERT INTO twilio_numbers.drift (finding, detail, action)
+    SELECT 'account_unreachable', jsonb_build_object('account_sid', f.key, 'error', f.value),
+           'none: listed again at the next pass'
+    FROM jsonb_each_text(p_failed) f
+    RETURNING *;
+
+    -- every number at Twilio that no live row owns, judged:
+    --   queued     its release or compensation is queued already;
+    --   ours       a row of ours released it, or an attempt of this epoch
+    --              created it and is over: released (compensate job);
+    --   unproven   an attempt of another epoch (a promoted standby, a
+    --              restored copy) may have created it: reported, never released;
+    --   unmanaged  everything else: someone else's, reported once, never touched
+    RETURN QUERY
+    WITH unowned AS MATERIALIZED (
+        SELECT t.sid, t.phone, t.account_sid, t.r,
+               EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                       WHERE q.twilio_sid = t.sid AND q.status = 'pending') AS queued,
+               EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o WHERE o.twilio_sid = t.sid) AS released_here,
+               -- the attempt that created it: by the SID it recorded, or (a crash
+               -- came before it could) by what it asked for, when and where
+               (SELECT a.attempt_id FROM twilio_numbers.purchase_attempts a
+                WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
+                  AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+                  AND (a.twilio_sid = t.sid
+                       OR (a.twilio_sid IS NULL AND a.phone_number = t.phone AND a.twilio_account_sid = t.account_sid
+                           AND twilio_numbers._within_attempt(t.created, a.started_at, a.deadline)
+                           AND twilio_numbers._configured_as(t.r, a.request_fields, a.request_md5)))
+                ORDER BY a.twilio_sid IS NOT NULL DESC, a.recorded_in = p_epoch DESC, a.attempt_id DESC
+                LIMIT 1) AS attempt_id
+        FROM pg_temp.tn_reconcile_seen t
+        WHERE NOT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
+                          WHERE o.twilio_sid = t.sid AND o.status <> 'released')
+          -- a hosted order of ours completing: the worker is about to write its number
+          AND NOT EXISTS (SELECT 1 FROM twilio_numbers.hosted_orders h
+                          WHERE h.number_id IS NULL
+                            AND (h.incoming_phone_number_sid = t.sid
+                                 OR (h.phone_number = t.phone AND h.status NOT IN ('failed', 'canceled'))))
+          -- a purchase in flight decides for itself
+          AND NOT twilio_numbers._purchase_in_flight(t.phone)
+          AND NOT twilio_numbers._sid_in_flight(t.sid)),
+    judged AS MATERIALIZED (
+        SELECT u.*, a.recorded_in,
+               CASE WHEN u.queued THEN 'queued'
+                    WHEN u.released_here THEN 'ours'
+                    WHEN a.recorded_in = p_epoch THEN 'ours'
+                    WHEN a.attempt_id IS NOT NULL THEN 'unproven'
+                    ELSE 'unmanaged' END AS verdict
+        FROM unowned u LEFT JOIN twilio_numbers.purchase_attempts a ON a.attempt_id = u.attempt_id),
+    compensated AS (
+        INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_sid, twilio_account_sid, payload,
+                                               attempt_id)
+        SELECT 'compensate', j.phone, j.sid, j.account_sid, '{"reason": "reconcile"}', j.attempt_id
+        FROM judged j WHERE j.verdict = 'ours'
+        RETURNING 1),
+    unproven AS (
+        UPDATE twilio_numbers.purchase_attempts a
+        SET state = 'closed', outcome = 'unproven', twilio_sid = j.sid, closed_at = now()
+        FROM judged j WHERE j.verdict = 'unproven' AND a.attempt_id = j.attempt_id
+        RETURNING 1),
+    kept AS (
+        INSERT INTO twilio_numbers.unmanaged_at_twilio
+            (twilio_sid, phone_number, twilio_account_sid, in_main_account, friendly_name, resource)
+        SELECT j.sid, j.phone, j.account_sid, j.account_sid = p_main, j.r->>'friendly_name', j.r
+        FROM judged j WHERE j.verdict IN ('unproven', 'unmanaged')
+        ON CONFLICT (twilio_sid) DO UPDATE
+        SET last_seen_at = now(), friendly_name = excluded.friendly_name, resource = excluded.resource,
+            twilio_account_sid = excluded.twilio_account_sid, in_main_account = excluded.in_main_account
+        RETURNING twilio_sid, first_seen_at = now() AS first_seen)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, detail, action)
+    SELECT CASE j.verdict WHEN 'unproven' THEN 'unproven_after_failover'
+                          WHEN 'unmanaged' THEN 'unmanaged_at_twilio'
+                          ELSE 'orphan_at_twilio' END,
+           j.phone, j.sid,
+           jsonb_strip_nulls(jsonb_build_object('account_sid', j.account_sid, 'attempt_id', j.attempt_id,
+                                                'recorded_in', j.recorded_in,
+                                                'friendly_name', j.r->>'friendly_name')),
+           CASE j.verdict WHEN 'queued' THEN 'none: its release is already queued'
+                          WHEN 'ours' THEN 'release queued'
+                          WHEN 'unproven' THEN 'none: reported, never released (attempted before a failover or restore)'
+                          ELSE 'none: not bought here; reported, never touched' END
+    FROM judged j
+    WHERE j.verdict IN ('queued', 'ours')
+       OR (SELECT k.first_seen FROM kept k WHERE k.twilio_sid = j.sid)
+    RETURNING *;
+
+    -- a number reported unmanaged is announced once, when first seen
+    PERFORM pg_notify('twilio_numbers_unmanaged',
+                      json_build_object('phone_number', u.phone_number, 'twilio_sid', u.twilio_sid,
+                                        'account_sid', u.twilio_account_sid)::text)
+    FROM twilio_numbers.unmanaged_at_twilio u WHERE u.first_seen_at = now();
+    -- and forgotten once it is gone from a fully listed account, or ours now
+    DELETE FROM twilio_numbers.unmanaged_at_twilio u
+    WHERE (u.twilio_account_sid = ANY (p_listed)
+           AND NOT EXISTS (SELECT 1 FROM pg_temp.tn_reconcile_seen t WHERE t.sid = u.twilio_sid))
+       OR EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
+                  WHERE o.twilio_sid = u.twilio_sid AND o.status <> 'released');
+
+    -- open attempts read before the listing whose transactions are over:
+    -- a row of ours has the SID it recorded (the crash came after the commit) ...
+    UPDATE twilio_numbers.purchase_attempts a
+    SET state = 'closed', outcome = 'committed', closed_at = now()
+    FROM twilio_numbers.owned_numbers o
+    WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
+      AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+      AND o.twilio_sid = a.twilio_sid;
+    -- ... or a job settles it: by its SID, or — a request still on its way
+    -- when the crash came may land later — looking the number up until then
+    INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_sid, twilio_account_sid, payload, attempt_id)
+    SELECT 'compensate', a.phone_number, a.twilio_sid, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
+    FROM twilio_numbers.purchase_attempts a
+    WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
+      AND a.recorded_in = p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+      AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                      WHERE q.attempt_id = a.attempt_id AND q.status = 'pending');
+    -- an attempt of another epoch is never undone: reported if its number is
+    -- at Twilio (above), closed either way
+    UPDATE twilio_numbers.purchase_attempts a
+    SET state = 'closed', outcome = 'unproven', closed_at = now()
+    WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
+      AND a.recorded_in <> p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id);
+    -- a hosted order being filed when the crash came: a committed order
+    -- closes it; this epoch's is undone by a job, another epoch's reported
+    UPDATE twilio_numbers.purchase_attempts a
+    SET state = 'closed', outcome = 'committed', closed_at = now()
+    FROM twilio_numbers.hosted_orders h
+    WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'hosted_order'
+      AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+      AND h.order_sid = a.twilio_sid;
+    INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_sid, twilio_account_sid, payload, attempt_id)
+    SELECT 'hosted_cancel', a.phone_number, a.twilio_sid, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
+    FROM twilio_numbers.purchase_attempts a
+    WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'hosted_order'
+      AND a.recorded_in = p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+      AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                      WHERE q.attempt_id = a.attempt_id AND q.status = 'pending');
+    RETURN QUERY
+    WITH closed AS (
+        UPDATE twilio_numbers.purchase_attempts a
+        SET state = 'closed', outcome = 'unproven', closed_at = now()
+        WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'hosted_order'
+          AND a.recorded_in <> p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+        RETURNING a.*)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, detail, action)
+    SELECT 'unproven_after_failover', c.phone_number,
+           jsonb_build_object('attempt_id', c.attempt_id, 'kind', c.kind, 'recorded_in', c.recorded_in),
+           'none: a hosted order may have been filed before a failover or restore; reported, never canceled'
+    FROM closed c
+    RETURNING *;
+
+    -- live rows (seen before the listing) whose number Twilio no longer has
+    RETURN QUERY
+    WITH gone AS (
+        UPDATE twilio_numbers.owned_numbers o
+        SET status = 'released', released_at = now(), updated_at = now()
+        WHERE o.number_id = ANY (p_seen)
+          AND o.status IN ('active', 'past_due')
+          AND coalesce(o.twilio_account_sid, p_main) = ANY (p_listed)
+          AND NOT EXISTS (SELECT 1 FROM pg_temp.tn_reconcile_seen t WHERE t.sid = o.twilio_sid)
+        RETURNING o.number_id, o.account_id, o.phone_number, o.twilio_sid)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, number_id, account_id, action)
+    SELECT 'vanished_at_twilio', g.phone_number, g.twilio_sid, g.number_id, g.account_id,
+           'marked released (no refund)'
+    FROM gone g
+    RETURNING *;
+
+    -- configuration that differs, or a number of ours in another managed
+    -- account than its row says (a transfer rolled back when a crash took
+    -- the worker's memory of it): Twilio is put back in step with the row
+    RETURN QUERY
+    WITH differs AS MATERIALIZED (
+        SELECT o.number_id, o.account_id, o.phone_number, o.twilio_sid,
+               twilio_numbers._config_to_push(o.number_id, t.r) AS push,
+               nullif(t.account_sid, coalesce(o.twilio_account_sid, p_main)) AS moved_to
+        FROM twilio_numbers.owned_numbers o
+        JOIN pg_temp.tn_reconcile_seen t ON t.sid = o.twilio_sid
+        WHERE o.status IN ('active', 'past_due') AND t.r IS NOT NULL),
+    queued AS (
+        INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, payload)
+        SELECT 'resync', d.number_id, d.phone_number,
+               jsonb_strip_nulls(jsonb_build_object('reason', 'reconcile', 'other_account_sid', d.moved_to))
+        FROM differs d
+        WHERE (d.push <> '{}' OR d.moved_to IS NOT NULL)
+          AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                          WHERE q.number_id = d.number_id AND q.kind = 'resync' AND q.status = 'pending')
+        RETURNING number_id)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, number_id, account_id, detail, action)
+    SELECT 'config_drift', d.phone_number, d.twilio_sid, d.number_id, d.account_id,
+           jsonb_strip_nulls(jsonb_build_object('to_push', nullif(d.push, '{}'), 'moved_to', d.moved_to)),
+           'resync queued'
+    FROM differs d WHERE d.push <> '{}' OR d.moved_to IS NOT NULL
+    RETURNING *;
+
+    PERFORM twilio_numbers._wake_worker_at_commit();
+END $$;
+CREATE OR REPLACE FUNCTION grant_reporting(role regrole) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format('GRANT USAGE ON SCHEMA twilio_numbers TO %s', role);
+    EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA twilio_numbers TO %s', role);
+    -- the views over shared memory call these read-only functions
+    EXECUTE format('GRANT EXECUTE ON FUNCTION twilio_numbers.call_log_entries, '
+        'twilio_numbers.inflight_entries, twilio_numbers.worker_info, twilio_numbers.request_budget_info, '
+        'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund, '
+        'twilio_numbers._capabilities, twilio_numbers.twilio_clock_info TO %s', role);
+END $$;
+-- ---- end of issue 20 (corners) ----
 
 --------------------------------------------------------------------------
 -- messaging (issue 22): Messaging Services and emergency addresses — a

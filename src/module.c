@@ -27,6 +27,7 @@
 #include "drop_guard.h"
 #include "settings.h"
 #include "shmem.h"
+#include "twclock.h"
 
 PG_MODULE_MAGIC;
 
@@ -60,6 +61,7 @@ int			tn_queue_retry_base_ms = 1000;
 int			tn_queue_retry_max_ms = 3600000;
 int			tn_hosted_poll_ms = 60000;
 int			tn_hosted_poll_max_ms = 3600000;
+int			tn_clock_skew_warning_ms = 5000;
 bool		tn_follow_promotion = false;
 int			tn_max_concurrent_requests = 16;
 
@@ -95,6 +97,7 @@ request_shared_memory(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(calllog_shmem_size());
 	RequestAddinShmemSpace(shmem_size());
+	RequestAddinShmemSpace(twclock_shmem_size());
 	RequestAddinShmemSpace(budget_shmem_size());
 	RequestNamedLWLockTranche("twilio_numbers", 1);
 }
@@ -106,6 +109,7 @@ tn_shmem_startup(void)
 		prev_shmem_startup_hook();
 	calllog_shmem_init();
 	shmem_init();
+	twclock_shmem_init();
 	budget_shmem_init();
 }
 
@@ -249,6 +253,10 @@ define_settings(void)
 							"Due numbers billed per batch (one short transaction per batch).",
 							NULL, &tn_billing_batch_size, 2000, 1, 10000000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.clock_skew_warning_ms",
+							"Skew between Twilio's clock and this server's beyond which the worker warns (0: never).",
+							NULL, &tn_clock_skew_warning_ms, 5000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("twilio_numbers.grace_period",
 							"How long a past-due number is kept before it is released.",
 							NULL, &tn_grace_period_s, 7 * 24 * 3600, 0, INT_MAX,

@@ -49,6 +49,7 @@ extern int	tn_queue_retry_base_ms;
 extern int	tn_queue_retry_max_ms;
 extern int	tn_hosted_poll_ms;
 extern int	tn_hosted_poll_max_ms;
+extern int	tn_clock_skew_warning_ms;
 extern bool tn_follow_promotion;
 extern int	tn_max_concurrent_requests;
 

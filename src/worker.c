@@ -44,6 +44,7 @@
 #include "credentials.h"
 #include "settings.h"
 #include "shmem.h"
+#include "twclock.h"
 
 #define JOBS_PER_WAKE 200
 
@@ -583,6 +584,8 @@ worker_main(Datum main_arg)
 		PG_TRY();
 		{
 			wait = wake(&sched);
+			/* a skew of Twilio's clock measured by anyone: warned once per episode */
+			twclock_report_skew();
 		}
 		PG_CATCH();
 		{

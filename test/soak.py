@@ -1387,7 +1387,7 @@ def check_all(sh, conn, st_pre, reqlog, settled_info):
 
     # 1. money
     # twilio_numbers.integrity: balance = ledger sum, within the limit, one
-    # charge per (number, period), a period for every live number; and never NaN
+    # charge per (number, period), a paid period for every active number; and never NaN
     bad = q(conn, """SELECT violation, account_id, number_id, detail FROM twilio_numbers.integrity
                      UNION ALL
                      SELECT 'nan', a.account_id, NULL, 'a NaN balance or ledger entry'

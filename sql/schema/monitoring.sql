@@ -101,3 +101,27 @@ CREATE VIEW drift_report AS
 SELECT drift_id, found_at, finding, phone_number, twilio_sid, number_id, account_id, action, detail
 FROM drift ORDER BY drift_id DESC;
 COMMENT ON VIEW drift_report IS 'What reconcile found, newest first.';
+
+-- Twilio's clock against ours (twclock.c): the latest measurement from a
+-- reply's Date header, and whether a skew beyond clock_skew_warning_ms is on.
+CREATE FUNCTION twilio_clock_info(
+    OUT skew           interval,
+    OUT skew_ms        double precision,
+    OUT uncertainty_ms double precision,
+    OUT measured_at    timestamptz,
+    OUT measured_by    integer,
+    OUT samples        bigint,
+    OUT skewed         boolean,
+    OUT skewed_since   timestamptz,
+    OUT episodes       bigint)
+AS 'MODULE_PATHNAME', 'tn_twilio_clock_info'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION twilio_clock_info IS
+  'Twilio''s clock minus this server''s, as last measured from a reply''s Date header; skew episodes.';
+
+CREATE VIEW twilio_clock AS
+SELECT skew, skew_ms, uncertainty_ms, measured_at, measured_by, samples, skewed, skewed_since, episodes,
+       current_setting('twilio_numbers.clock_skew_warning_ms', true) AS warning_threshold
+FROM twilio_clock_info();
+COMMENT ON VIEW twilio_clock IS
+  'Twilio''s clock minus this server''s (skew > 0: Twilio ahead), measured from replies; skewed: beyond clock_skew_warning_ms.';

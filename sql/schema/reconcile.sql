@@ -71,8 +71,7 @@ BEGIN
                   AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
                   AND (a.twilio_sid = t.sid
                        OR (a.twilio_sid IS NULL AND a.phone_number = t.phone AND a.twilio_account_sid = t.account_sid
-                           AND t.created BETWEEN a.started_at - interval '5 minutes'
-                                             AND a.deadline + interval '5 minutes'
+                           AND twilio_numbers._within_attempt(t.created, a.started_at, a.deadline)
                            AND twilio_numbers._configured_as(t.r, a.request_fields, a.request_md5)))
                 ORDER BY a.twilio_sid IS NOT NULL DESC, a.recorded_in = p_epoch DESC, a.attempt_id DESC
                 LIMIT 1) AS attempt_id

@@ -51,7 +51,7 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION twilio_numbers.call_log_entries, '
         'twilio_numbers.inflight_entries, twilio_numbers.worker_info, twilio_numbers.request_budget_info, '
         'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund, '
-        'twilio_numbers._capabilities TO %s', role);
+        'twilio_numbers._capabilities, twilio_numbers.twilio_clock_info TO %s', role);
 END $$;
 COMMENT ON FUNCTION grant_reporting IS 'GRANT a reporting role read access to every table and view.';
 

@@ -144,8 +144,8 @@ sub wait_queue_drained
 }
 
 # 't' when twilio_numbers.integrity is empty (every balance the sum of its
-# ledger and within its limit, one charge per number and period, a period for
-# every live number); otherwise the violations, so that a failure says which.
+# ledger and within its limit, one charge per number and period, a paid period for
+# every active number); otherwise the violations, so that a failure says which.
 sub money_conserved
 {
 	my ($node) = @_;

@@ -57,9 +57,16 @@ class Emulator {
     });
   }
 
+  // Every reply carries the emulator's own time (its clock control moves it)
+  // in its Date header, as Twilio's replies carry Twilio's: clients measure
+  // the skew between the clocks from it.
+  dateHeader() {
+    return { Date: this.state.now().toUTCString() };
+  }
+
   send(res, status, body, headers) {
     if (status === 204) {
-      res.writeHead(204, headers);
+      res.writeHead(204, { ...this.dateHeader(), ...headers });
       res.end();
       return;
     }
@@ -67,6 +74,7 @@ class Emulator {
     res.writeHead(status, {
       'Content-Type': 'application/json; charset=utf-8',
       'Content-Length': Buffer.byteLength(text),
+      ...this.dateHeader(),
       ...headers,
     });
     res.end(text);
@@ -160,6 +168,7 @@ class Emulator {
         res.writeHead(status === 204 ? 200 : status, {
           'Content-Type': 'application/json; charset=utf-8',
           'Content-Length': Buffer.byteLength(text), // promises the whole body, sends half
+          ...this.dateHeader(),
           ...headers,
         });
         res.write(text.slice(0, Math.floor(text.length / 2)));
