@@ -74,6 +74,16 @@ SELECT emu.clear_requests();
 SELECT phone_number, bundle_sid FROM twilio_numbers.numbers_purchase(:roo, '+14155550160');
 SELECT count(*) FILTER (WHERE path LIKE '/v2/RegulatoryCompliance/%') AS regulatory_requests FROM emu.log;
 
+-- one purchase sends one bundle: numbers that need different ones are refused, nothing sent
+SELECT emu.call('POST', '/_emulator/bundles', '{"iso_country": "DE", "number_type": "toll free", "end_user_type": "business"}')->>'sid'
+    AS de_tf_bundle \gset
+SELECT status FROM twilio_numbers.numbers_bundle_register(:roo, :'de_tf_bundle');
+SELECT phone_number AS de_tf FROM twilio_numbers.numbers_search('DE', number_type => 'toll_free', max_results => 1) \gset
+SELECT emu.clear_requests();
+SELECT state, message, pg_temp.masked(detail) AS detail, hint
+FROM emu.try_full(format('SELECT twilio_numbers.numbers_purchase(%s, ARRAY[%L, %L])', :roo, :'au_mobile2', :'de_tf'));
+SELECT count(*) FILTER (WHERE method = 'POST') AS posts FROM emu.log;
+
 -- a rejected bundle is recorded and no longer followed
 SELECT emu.call('POST', '/_emulator/bundles', '{"iso_country": "DE", "number_type": "local", "status": "pending-review"}')->>'sid'
     AS rejected \gset

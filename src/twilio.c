@@ -455,6 +455,7 @@ is_regulatory_code(int code)
 	switch (code)
 	{
 		case 21453:				/* address validation failed */
+		case 21613:				/* the address or bundle is not on file in the account (transfers too) */
 		case 21631:				/* an address is required / does not satisfy */
 		case 21649:				/* a regulatory bundle is required */
 		case 21650:				/* an identity document is required */
