@@ -158,6 +158,14 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION numbers_address_delete IS
   'Delete a customer''s Twilio Address; refused before any request while numbers depend on it.';
 
+-- Twilio's flags read again (C).
+CREATE FUNCTION numbers_addresses_refresh(account_id bigint) RETURNS SETOF addresses
+AS 'MODULE_PATHNAME', 'tn_numbers_addresses_refresh'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION numbers_addresses_refresh IS
+  'Read a customer''s addresses from Twilio again (validated, verified); one Twilio no longer has is removed.';
+
 -- A customer's addresses, with the numbers that depend on each.
 CREATE FUNCTION numbers_addresses(account_id bigint)
 RETURNS TABLE (address_sid text, customer_name text, street text, city text, region text, postal_code text,
@@ -409,6 +417,7 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION '
         'twilio_numbers.numbers_address_create, twilio_numbers.numbers_address_update, '
         'twilio_numbers.numbers_address_delete, twilio_numbers.numbers_addresses, '
+        'twilio_numbers.numbers_addresses_refresh, '
         'twilio_numbers.numbers_requirements, twilio_numbers.numbers_bundle_register TO %s', role);
     EXECUTE format('GRANT SELECT ON twilio_numbers.addresses, twilio_numbers.bundles, '
         'twilio_numbers.bundle_history TO %s', role);
@@ -423,7 +432,7 @@ BEGIN
 END $$;
 
 REVOKE ALL ON FUNCTION _address_seen, _address_dependents, numbers_address_create, numbers_address_update,
-    numbers_address_delete, numbers_addresses, _regulations, numbers_requirements, _bundle_required,
+    numbers_address_delete, numbers_addresses, numbers_addresses_refresh, _regulations, numbers_requirements, _bundle_required,
     _bundle_settled, _bundle_seen, _bundle_pick, _bundles_described, numbers_bundle_register FROM PUBLIC;
 
 --------------------------------------------------------------------------
@@ -1070,6 +1079,7 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION '
         'twilio_numbers.numbers_address_create, twilio_numbers.numbers_address_update, '
         'twilio_numbers.numbers_address_delete, twilio_numbers.numbers_addresses, '
+        'twilio_numbers.numbers_addresses_refresh, '
         'twilio_numbers.numbers_requirements, twilio_numbers.numbers_bundle_register TO %s', role);
     EXECUTE format('GRANT SELECT ON twilio_numbers.addresses, twilio_numbers.bundles, '
         'twilio_numbers.bundle_history TO %s', role);

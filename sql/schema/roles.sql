@@ -26,6 +26,7 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION '
         'twilio_numbers.numbers_address_create, twilio_numbers.numbers_address_update, '
         'twilio_numbers.numbers_address_delete, twilio_numbers.numbers_addresses, '
+        'twilio_numbers.numbers_addresses_refresh, '
         'twilio_numbers.numbers_requirements, twilio_numbers.numbers_bundle_register TO %s', role);
     EXECUTE format('GRANT SELECT ON twilio_numbers.addresses, twilio_numbers.bundles, '
         'twilio_numbers.bundle_history TO %s', role);
