@@ -37,7 +37,7 @@ typedef enum JobOutcome
  */
 #define QUEUE_PRIORITY_SQL \
 	"(CASE kind WHEN 'compensate' THEN 0 WHEN 'hosted_cancel' THEN 0 WHEN 'release' THEN 1 " \
-	"WHEN 'resync' THEN 2 ELSE 3 END)"
+	"WHEN 'resync' THEN 2 WHEN 'messaging_resync' THEN 2 ELSE 3 END)"
 
 /* the advisory-lock class of "a runner works on this number" (its key: hashtext of the number) */
 #define QUEUE_LOCK_CLASS 1953393005

@@ -8,7 +8,8 @@
 CREATE TABLE work_queue (
     job_id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     kind               text NOT NULL
-                       CHECK (kind IN ('release', 'compensate', 'resync', 'hosted_poll', 'hosted_cancel', 'bundle_poll')),
+                       CHECK (kind IN ('release', 'compensate', 'resync', 'hosted_poll', 'hosted_cancel', 'bundle_poll',
+                                       'messaging_resync')),
     number_id          bigint REFERENCES owned_numbers,
     phone_number       text,
     twilio_sid         text,
@@ -31,7 +32,7 @@ CREATE INDEX work_queue_due ON work_queue (next_attempt_at) WHERE status = 'pend
 -- releases, re-syncs, polls), oldest first within a kind (worker.c)
 CREATE INDEX work_queue_claim ON work_queue
     ((CASE kind WHEN 'compensate' THEN 0 WHEN 'hosted_cancel' THEN 0 WHEN 'release' THEN 1
-                WHEN 'resync' THEN 2 ELSE 3 END), job_id)
+                WHEN 'resync' THEN 2 WHEN 'messaging_resync' THEN 2 ELSE 3 END), job_id)
     WHERE status = 'pending';
 CREATE INDEX work_queue_number ON work_queue (number_id) WHERE status = 'pending';
 -- is a job queued for this SID? (reconcile, the look-up after a lost reply)
