@@ -14,6 +14,8 @@
  *   hosted_poll    follow a hosted order (hosted.c).
  *   hosted_cancel  undo a hosted order whose transaction rolled back, the
  *                  same way as compensate.
+ *   messaging_resync  put a number's Messaging Service at Twilio back in
+ *                  step with the committed row (messaging.c).
  *
  * Each runs inside the worker's transaction for the job (the job row is
  * locked FOR UPDATE SKIP LOCKED).  Twilio's failures come back as "retry
@@ -33,6 +35,7 @@
 #include "change_kinds.h"
 #include "create.h"
 #include "hosted.h"
+#include "messaging.h"
 #include "http.h"
 #include "queue.h"
 #include "reply.h"
@@ -383,6 +386,7 @@ static const struct
 	{"resync", run_resync_job},
 	{"hosted_poll", hosted_poll_job},
 	{"bundle_poll", bundle_poll_job},
+	{"messaging_resync", messaging_resync_job},
 };
 
 JobOutcome

@@ -35,6 +35,7 @@ char	   *tn_api_url = NULL;
 char	   *tn_pricing_url = NULL;
 char	   *tn_trunking_url = NULL;
 char	   *tn_numbers_url = NULL;
+char	   *tn_messaging_url = NULL;
 char	   *tn_account_sid_setting = NULL;
 char	   *tn_auth_token_setting = NULL;
 char	   *tn_api_key_setting = NULL;
@@ -160,6 +161,10 @@ define_settings(void)
 	DefineCustomStringVariable("twilio_numbers.numbers_url",
 							   "Base URL of Twilio's Numbers v2 API (numbers.twilio.com).",
 							   NULL, &tn_numbers_url, "https://numbers.twilio.com",
+							   PGC_SUSET, 0, check_base_url, NULL, NULL);
+	DefineCustomStringVariable("twilio_numbers.messaging_url",
+							   "Base URL of Twilio's Messaging v1 API (messaging.twilio.com).",
+							   NULL, &tn_messaging_url, "https://messaging.twilio.com",
 							   PGC_SUSET, 0, check_base_url, NULL, NULL);
 
 	/*

@@ -10,6 +10,7 @@ extern char *tn_api_url;
 extern char *tn_pricing_url;
 extern char *tn_trunking_url;
 extern char *tn_numbers_url;
+extern char *tn_messaging_url;
 /*
  * The credentials settings as set; what requests use is credentials.c's
  * (the credentials file, when one is set): tn_account_sid and the others

@@ -13,6 +13,7 @@
 #define INTENT_HOSTED	3		/* a hosted number order filed */
 #define INTENT_TRUNK	4		/* assigned to or removed from a SIP trunk */
 #define INTENT_TRANSFER	5		/* moved to another Twilio (sub)account */
+#define INTENT_MESSAGING	6		/* added to or removed from a Messaging Service */
 
 /* Where an intent's durable attempt record stands (recorder.c). */
 #define ATTEMPT_NONE		0	/* no record needed (a configuration change) */
@@ -50,7 +51,8 @@ typedef struct Intent
 	char		config_md5[33]; /* and their fingerprint */
 	char		phone[24];
 	char		sid[40];		/* PN... (HR...) once Twilio answered */
-	char		twilio_account_sid[40]; /* where the number is; a resync's other account */
+	char		twilio_account_sid[40]; /* where the number is; a resync's other account
+										 * (or Messaging Service) */
 } Intent;
 
 /* What the recorder does for an intent. */

@@ -110,6 +110,7 @@ sub new_cluster
 		"twilio_numbers.pricing_url = '$url'",
 		"twilio_numbers.trunking_url = '$url'",
 		"twilio_numbers.numbers_url = '$url'",
+		"twilio_numbers.messaging_url = '$url'",
 		"twilio_numbers.account_sid = '$ENV{TN_ACCOUNT_SID}'",
 		"twilio_numbers.auth_token = '$ENV{TN_AUTH_TOKEN}'",
 		"twilio_numbers.retry_backoff_ms = 50",

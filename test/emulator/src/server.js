@@ -1,6 +1,6 @@
 'use strict';
 // The HTTP front: one port for all of Twilio's hosts (their paths do not
-// collide), Basic auth, form bodies, the request log and fault injection.
+// collide; messaging.twilio.com's /v1/Services beside trunking's /v1/Trunks), Basic auth, form bodies, the request log and fault injection.
 // Route modules register [method, path regex, handler]; a handler gets a
 // context and returns {status, body} (body: object or ready JSON string) or
 // throws a TwilioError.
@@ -17,7 +17,9 @@ class Emulator {
     this.controls = [];
     this.hung = new Set();
     this.authCache = new Map();
-    for (const mod of ['api2010', 'pricing', 'trunking', 'hosted', 'addresses', 'regulatory']) require(`./routes/${mod}`)(this);
+    for (const mod of ['api2010', 'pricing', 'trunking', 'hosted', 'addresses', 'regulatory', 'messaging']) {
+      require(`./routes/${mod}`)(this);
+    }
     require('./routes/controls')(this);
     this.server = http.createServer({ keepAliveTimeout: 65000 }, (req, res) => this.handle(req, res));
     this.server.headersTimeout = 70000;
