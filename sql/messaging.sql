@@ -162,6 +162,16 @@ SELECT phone_number, emergency_address_status
 FROM twilio_numbers.numbers_update(:acme, '+12065550121', emergency_address_sid => 'AD00000000000000000000000000000206');
 SELECT account_name, phone_number, iso_country, emergency_address_status
 FROM twilio_numbers.voice_numbers_without_emergency_address WHERE account_id = :acme ORDER BY phone_number;
+-- Twilio's registration fails later (the emulator's control plays Twilio):
+-- reconcile's listing brings the row's status up to date, and the report has it
+SELECT emu.call('POST', '/_emulator/numbers/' || twilio_sid, '{"emergency_address_status": "registration-failure"}')->>'emergency_address_status' AS at_twilio
+FROM twilio_numbers.owned_numbers WHERE phone_number = '+12065550121' AND status = 'active';
+SELECT count(*) AS findings_for_acme FROM twilio_numbers.numbers_reconcile() WHERE phone_number LIKE '+1206555012_';
+SELECT emu.queue_drained();
+SELECT phone_number, emergency_address_sid, emergency_address_status
+FROM twilio_numbers.owned_numbers WHERE phone_number = '+12065550121' AND status = 'active';
+SELECT account_name, phone_number, iso_country, emergency_address_status
+FROM twilio_numbers.voice_numbers_without_emergency_address WHERE account_id = :acme ORDER BY phone_number;
 -- a release: Twilio refuses while the emergency address is registered; the
 -- worker removes it and releases
 SELECT emu.clear_requests();
