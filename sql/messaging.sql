@@ -140,6 +140,16 @@ SELECT r->>'method' AS method, regexp_replace(r->>'path', '(MG|PN)[0-9a-f]{32}',
 FROM emu.requests() r ORDER BY (r->>'seq')::int;
 SELECT emu.clear_faults();
 
+-- ---- a number in a service does not move to another Twilio account ---------
+SELECT emu.twilio('POST', '/2010-04-01/Accounts.json', '{"FriendlyName": "Acme West"}')->>'sid' AS west_sid \gset
+INSERT INTO twilio_numbers.accounts (name) VALUES ('Acme West') RETURNING account_id AS west \gset
+SELECT twilio_account_sid = :'west_sid' AS mapped FROM twilio_numbers.numbers_map_account(:west, :'west_sid');
+SELECT emu.clear_requests();
+SELECT state, regexp_replace(message, 'MG[0-9a-f]{32}', 'MG…', 'g') AS message,
+       regexp_replace(detail, 'AC[0-9a-f]{32}', 'AC…', 'g') AS detail, hint
+FROM emu.try_full(format('SELECT twilio_numbers.numbers_transfer(%L, %s, %s)', '+12065550123', :acme, :west));
+SELECT count(*) AS requests FROM emu.log;
+
 -- ---- take a number out; a release leaves its service with it --------------
 SELECT phone_number, messaging_service_sid FROM twilio_numbers.numbers_messaging_unassign(:acme, '+12065550123');
 SELECT * FROM emu.try_full(format('SELECT twilio_numbers.numbers_messaging_unassign(%s, %L)', :acme, '+12065550123'));
