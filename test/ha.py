@@ -297,9 +297,12 @@ kill_leader(lead)
 t.join(30)
 check(buyer_error and buyer_error[0] != 'committed', "the buyer's session ended without a commit",
       'the buyer saw: %s' % (buyer_error[0] if buyer_error else 'nothing (still waiting)'))
-landed = wait(lambda: LOST in emu_owned(), 10, 0.1)
-check(landed, 'the POST landed at Twilio after the crash (the emulator holds %s)' % LOST,
-      repr([(r['method'], r['path'], r['status']) for r in emu_requests('POST', 'IncomingPhoneNumbers')][-1:]))
+landed = wait(lambda: [n['sid'] for n in emu('GET', '/_emulator/state')['numbers'] if n['phone_number'] == LOST],
+              10, 0.1)
+lost_sid = landed[0] if landed else None
+check(landed, 'the POST landed at Twilio after the crash (the emulator holds %s, %s)' % (LOST, lost_sid),
+      repr([(r['seq'], r['method'], r['path'].rsplit('/', 1)[-1], r['status'], r['started_at'])
+            for r in emu_requests('POST', 'IncomingPhoneNumbers')][-1:]))
 lead = after_failover('scenario 1', old)
 outcome = wait(lambda: q1(lead, "SELECT outcome FROM twilio_numbers.purchase_attempts WHERE phone_number = %s "
                                 "AND state = 'closed'", (LOST,)), 90)
@@ -307,9 +310,12 @@ check(outcome == 'compensated', "the dead purchase's attempt is settled as compe
       repr(q(lead, 'SELECT attempt_id, state, outcome, recorded_in, closed_at FROM twilio_numbers.purchase_attempts '
                    'WHERE phone_number = %s', (LOST,))))
 gone = wait(lambda: LOST not in emu_owned(), 60)
-check(gone, '%s is released at Twilio (the emulator no longer holds it)' % LOST,
-      'emulator holds: %s\nrequest log, DELETEs: %s' % (
-          emu_owned(), [(r['seq'], r['method'], r['path'], r['status']) for r in emu_requests('DELETE')]))
+deletes = [r for r in emu_requests('DELETE') if lost_sid and lost_sid in r['path']]
+check(gone and [r['status'] for r in deletes] == [204],
+      '%s is released at Twilio: one DELETE of %s, answered 204; the emulator no longer holds it' % (LOST, lost_sid),
+      'request log: %s\nthe emulator holds: %s' % (
+          [(r['seq'], r['method'], r['path'].rsplit('/', 1)[-1], r['status'], r['started_at']) for r in deletes],
+          emu_owned()))
 check(KEPT in emu_owned() and q1(lead, "SELECT status FROM twilio_numbers.owned_numbers WHERE phone_number = %s",
                                  (KEPT,)) == 'active',
       'the committed purchase %s is kept: at Twilio and active' % KEPT,
@@ -451,11 +457,16 @@ drained = wait(lambda: queue_drained(lead), 60)
 check(drained, "the new leader's queue drains",
       repr(q(lead, "SELECT job_id, kind, status, attempts, last_error FROM twilio_numbers.work_queue "
                    "WHERE status <> 'done'")))
-dels = [r for r in emu_requests('DELETE') if r['status'] == 204]
+kept_sid = q1(lead, 'SELECT twilio_sid FROM twilio_numbers.owned_numbers WHERE phone_number = %s', (KEPT,))
+dels = [r for r in emu_requests('DELETE') if kept_sid in r['path']]
 check(KEPT not in emu_owned() and q1(lead, 'SELECT status FROM twilio_numbers.owned_numbers WHERE phone_number = %s',
-                                     (KEPT,)) == 'released',
+                                     (KEPT,)) == 'released'
+      and [r['status'] for r in dels][-1:] == [204],
       'the release reached Twilio: %s is gone, its row released' % KEPT,
-      'successful DELETEs: %s' % [(r['seq'], r['path'].rsplit('/', 1)[-1], r['started_at']) for r in dels][-2:])
+      'switchover asked at %s UTC; DELETEs of %s: %d answered 503 (the fault), then %s' % (
+          time.strftime('%H:%M:%S', time.gmtime(t_switch)), kept_sid,
+          sum(1 for r in dels if r['status'] == 503),
+          ', '.join('%s at %s' % (r['status'], r['started_at']) for r in dels if r['status'] != 503)))
 both = wait(replica_streaming, 120, 0.5)
 check(both and members().get(old, ('',))[0] == 'replica', 'the old leader %s streams from the new one' % old,
       patronictl_list())
