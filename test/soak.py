@@ -1258,7 +1258,8 @@ def settle(sh, conn, label, timeout_s=90, stall_s=25):
     while now() - t0 < timeout_s and now() - last_change < stall_s:
         try:
             pend, inflight, done = q1(conn, """SELECT
-                (SELECT count(*) FROM twilio_numbers.work_queue WHERE status = 'pending' AND kind <> 'hosted_poll'),
+                (SELECT count(*) FROM twilio_numbers.work_queue WHERE status = 'pending' AND kind <> 'hosted_poll'
+                 AND NOT coalesce(payload ? 'watching_until', false)),
                 (SELECT count(*) FROM twilio_numbers.inflight),
                 (SELECT count(*) FROM twilio_numbers.work_queue WHERE status <> 'pending')""")
             st = sh.emu.state()
@@ -1600,7 +1601,8 @@ def check_all(sh, conn, st_pre, reqlog, settled_info):
     if not settled_info[0]:
         fails.append(f'the worker did not settle within {settled_info[1]:.0f}s')
     for r in q(conn, """SELECT job_id, kind, phone_number, attempts, next_attempt_at, last_error FROM twilio_numbers.work_queue
-                        WHERE status = 'pending' AND kind <> 'hosted_poll' ORDER BY job_id LIMIT 20"""):
+                        WHERE status = 'pending' AND kind <> 'hosted_poll'
+                          AND NOT coalesce(payload ? 'watching_until', false) ORDER BY job_id LIMIT 20"""):
         fails.append(f'job {r[0]} {r[1]} {r[2]} still pending after {r[3]} attempts: {r[5]}')
     for r in q(conn, """SELECT o.number_id, o.phone_number FROM twilio_numbers.owned_numbers o
                         WHERE o.status = 'releasing' AND NOT EXISTS (
