@@ -140,6 +140,16 @@ SELECT r->>'method' AS method, regexp_replace(r->>'path', '(MG|PN)[0-9a-f]{32}',
 FROM emu.requests() r ORDER BY (r->>'seq')::int;
 SELECT emu.clear_faults();
 
+-- ---- a number in a service does not move to another Twilio account ---------
+SELECT emu.twilio('POST', '/2010-04-01/Accounts.json', '{"FriendlyName": "Acme West"}')->>'sid' AS west_sid \gset
+INSERT INTO twilio_numbers.accounts (name) VALUES ('Acme West') RETURNING account_id AS west \gset
+SELECT twilio_account_sid = :'west_sid' AS mapped FROM twilio_numbers.numbers_map_account(:west, :'west_sid');
+SELECT emu.clear_requests();
+SELECT state, regexp_replace(message, 'MG[0-9a-f]{32}', 'MG…', 'g') AS message,
+       regexp_replace(detail, 'AC[0-9a-f]{32}', 'AC…', 'g') AS detail, hint
+FROM emu.try_full(format('SELECT twilio_numbers.numbers_transfer(%L, %s, %s)', '+12065550123', :acme, :west));
+SELECT count(*) AS requests FROM emu.log;
+
 -- ---- take a number out; a release leaves its service with it --------------
 SELECT phone_number, messaging_service_sid FROM twilio_numbers.numbers_messaging_unassign(:acme, '+12065550123');
 SELECT * FROM emu.try_full(format('SELECT twilio_numbers.numbers_messaging_unassign(%s, %L)', :acme, '+12065550123'));
@@ -160,6 +170,16 @@ SELECT account_name, phone_number, iso_country, emergency_address_sid, emergency
 FROM twilio_numbers.voice_numbers_without_emergency_address WHERE account_id = :acme ORDER BY phone_number;
 SELECT phone_number, emergency_address_status
 FROM twilio_numbers.numbers_update(:acme, '+12065550121', emergency_address_sid => 'AD00000000000000000000000000000206');
+SELECT account_name, phone_number, iso_country, emergency_address_status
+FROM twilio_numbers.voice_numbers_without_emergency_address WHERE account_id = :acme ORDER BY phone_number;
+-- Twilio's registration fails later (the emulator's control plays Twilio):
+-- reconcile's listing brings the row's status up to date, and the report has it
+SELECT emu.call('POST', '/_emulator/numbers/' || twilio_sid, '{"emergency_address_status": "registration-failure"}')->>'emergency_address_status' AS at_twilio
+FROM twilio_numbers.owned_numbers WHERE phone_number = '+12065550121' AND status = 'active';
+SELECT count(*) AS findings_for_acme FROM twilio_numbers.numbers_reconcile() WHERE phone_number LIKE '+1206555012_';
+SELECT emu.queue_drained();
+SELECT phone_number, emergency_address_sid, emergency_address_status
+FROM twilio_numbers.owned_numbers WHERE phone_number = '+12065550121' AND status = 'active';
 SELECT account_name, phone_number, iso_country, emergency_address_status
 FROM twilio_numbers.voice_numbers_without_emergency_address WHERE account_id = :acme ORDER BY phone_number;
 -- a release: Twilio refuses while the emergency address is registered; the

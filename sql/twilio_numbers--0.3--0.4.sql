@@ -724,7 +724,9 @@ BEGIN
                 WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
                   AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
                   AND (a.twilio_sid = t.sid
-                       OR (a.twilio_sid IS NULL AND a.phone_number = t.phone AND a.twilio_account_sid = t.account_sid
+                       -- (a request of it that got no reply may land late: even
+                       -- an attempt that has a SID may have made this one too)
+                       OR (a.phone_number = t.phone AND a.twilio_account_sid = t.account_sid
                            AND twilio_numbers._within_attempt(t.created, a.started_at, a.deadline)
                            AND twilio_numbers._configured_as(t.r, a.request_fields, a.request_md5)))
                 ORDER BY a.twilio_sid IS NOT NULL DESC, a.recorded_in = p_epoch DESC, a.attempt_id DESC
@@ -743,7 +745,12 @@ BEGIN
     judged AS MATERIALIZED (
         SELECT u.*, a.recorded_in,
                CASE WHEN u.queued THEN 'queued'
-                    WHEN u.released_here THEN 'ours'
+                    -- its attempt's undo is pending (and watching for it)
+                    WHEN EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                                 WHERE q.attempt_id = u.attempt_id AND q.status = 'pending') THEN 'queued'
+                    -- let go means let go: a number of ours that vanished or was
+                    -- released and came back is someone else's now
+                    WHEN u.released_here THEN 'let_go'
                     WHEN a.recorded_in = p_epoch THEN 'ours'
                     WHEN a.attempt_id IS NOT NULL THEN 'unproven'
                     ELSE 'unmanaged' END AS verdict
@@ -763,7 +770,7 @@ BEGIN
         INSERT INTO twilio_numbers.unmanaged_at_twilio
             (twilio_sid, phone_number, twilio_account_sid, in_main_account, friendly_name, resource)
         SELECT j.sid, j.phone, j.account_sid, j.account_sid = p_main, j.r->>'friendly_name', j.r
-        FROM judged j WHERE j.verdict IN ('unproven', 'unmanaged')
+        FROM judged j WHERE j.verdict IN ('unproven', 'unmanaged', 'let_go')
         ON CONFLICT (twilio_sid) DO UPDATE
         SET last_seen_at = now(), friendly_name = excluded.friendly_name, resource = excluded.resource,
             twilio_account_sid = excluded.twilio_account_sid, in_main_account = excluded.in_main_account
@@ -771,17 +778,32 @@ BEGIN
     INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, detail, action)
     SELECT CASE j.verdict WHEN 'unproven' THEN 'unproven_after_failover'
                           WHEN 'unmanaged' THEN 'unmanaged_at_twilio'
+                          WHEN 'let_go' THEN 'unmanaged_at_twilio'
                           ELSE 'orphan_at_twilio' END,
            j.phone, j.sid,
            jsonb_strip_nulls(jsonb_build_object('account_sid', j.account_sid, 'attempt_id', j.attempt_id,
                                                 'recorded_in', j.recorded_in,
-                                                'friendly_name', j.r->>'friendly_name')),
+                                                'friendly_name', j.r->>'friendly_name',
+                                                'let_go_number_id',
+                                                CASE WHEN j.verdict = 'let_go' THEN
+                                                    (SELECT max(o.number_id) FROM twilio_numbers.owned_numbers o
+                                                     WHERE o.twilio_sid = j.sid) END)),
            CASE j.verdict WHEN 'queued' THEN 'none: its release is already queued'
                           WHEN 'ours' THEN 'release queued'
                           WHEN 'unproven' THEN 'none: reported, never released (attempted before a failover or restore)'
+                          WHEN 'let_go' THEN 'none: let go here (vanished or released) and back at Twilio; '
+                                             'reported, never touched; adoptable'
                           ELSE 'none: not bought here; reported, never touched' END
     FROM judged j
-    WHERE j.verdict IN ('queued', 'ours')
+    WHERE j.verdict = 'ours'
+       -- one row per finding episode: an undo already queued is reported
+       -- once, not at every pass while it runs
+       OR (j.verdict = 'queued'
+           AND NOT EXISTS (SELECT 1 FROM twilio_numbers.drift d
+                           WHERE d.twilio_sid = j.sid AND d.finding = 'orphan_at_twilio'
+                             AND d.found_at >= (SELECT min(q.created_at) FROM twilio_numbers.work_queue q
+                                                WHERE q.status = 'pending'
+                                                  AND (q.twilio_sid = j.sid OR q.attempt_id = j.attempt_id))))
        OR (SELECT k.first_seen FROM kept k WHERE k.twilio_sid = j.sid)
     RETURNING *;
 
@@ -807,8 +829,13 @@ BEGIN
       AND o.twilio_sid = a.twilio_sid;
     -- ... or a job settles it: by its SID, or — a request still on its way
     -- when the crash came may land later — looking the number up until then
+    -- (no SID recorded: its POST may have got no reply, and the job watches
+    -- until the attempt's deadline or until it has found what that POST made)
     INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_sid, twilio_account_sid, payload, attempt_id)
-    SELECT 'compensate', a.phone_number, a.twilio_sid, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
+    SELECT 'compensate', a.phone_number, a.twilio_sid, a.twilio_account_sid,
+           CASE WHEN a.twilio_sid IS NULL THEN '{"reason": "reconcile", "unresolved": 1}'::jsonb
+                ELSE '{"reason": "reconcile"}'::jsonb END,
+           a.attempt_id
     FROM twilio_numbers.purchase_attempts a
     WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
       AND a.recorded_in = p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
@@ -905,6 +932,272 @@ BEGIN
         'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund, '
         'twilio_numbers._capabilities, twilio_numbers.twilio_clock_info TO %s', role);
 END $$;
+
+-- an attempt records what it made (a request that landed late included)
+ALTER TABLE purchase_attempts
+    ADD COLUMN created_sids text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN resources_made integer GENERATED ALWAYS AS (cardinality(created_sids)) STORED;
+COMMENT ON COLUMN purchase_attempts.created_sids IS
+  'What the attempt created at Twilio: the SID committed, or every resource its compensation removed (a request that landed late included).';
+COMMENT ON COLUMN purchase_attempts.resources_made IS 'How many resources the attempt created at Twilio.';
+UPDATE purchase_attempts SET created_sids = ARRAY[twilio_sid]
+WHERE outcome IN ('committed', 'compensated') AND twilio_sid IS NOT NULL;
+-- An attempt closed as committed or compensated made what its twilio_sid
+-- names (whoever closes it: the recorder, a job, reconcile).
+CREATE FUNCTION _attempt_closed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.state = 'closed' AND OLD.state = 'open' AND NEW.outcome IN ('committed', 'compensated')
+       AND NEW.twilio_sid IS NOT NULL AND NOT NEW.twilio_sid = ANY (NEW.created_sids) THEN
+        NEW.created_sids := NEW.created_sids || NEW.twilio_sid;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER purchase_attempts_closed BEFORE UPDATE ON purchase_attempts
+    FOR EACH ROW EXECUTE FUNCTION _attempt_closed();
+REVOKE ALL ON FUNCTION _attempt_closed() FROM PUBLIC;
+
+-- the money rules against the application role: history, limits, closing
+-- Every change of an account's money rules — its credit limit and its status
+-- — with who made it and when (the trigger below writes it; nobody else can).
+CREATE TABLE account_changes (
+    change_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id  bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,
+    changed_at  timestamptz NOT NULL DEFAULT now(),
+    changed_by  text NOT NULL,
+    field       text NOT NULL CHECK (field IN ('credit_limit', 'status')),
+    old_value   text,
+    new_value   text
+);
+COMMENT ON TABLE account_changes IS
+  'History of accounts.credit_limit and accounts.status: who (the role acting), when, old and new value.';
+CREATE INDEX account_changes_account ON account_changes (account_id, change_id);
+SELECT pg_catalog.pg_extension_config_dump('account_changes', '');
+SELECT pg_catalog.pg_extension_config_dump('account_changes_change_id_seq', '');
+
+CREATE OR REPLACE FUNCTION _accounts_guard() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM twilio_numbers._check_money('credit_limit', NEW.credit_limit, false);
+    IF TG_OP = 'INSERT' THEN
+        NEW.balance := 0;
+    ELSIF NEW.balance IS DISTINCT FROM OLD.balance AND pg_trigger_depth() < 2 THEN
+        RAISE EXCEPTION 'accounts.balance changes only through the ledger'
+            USING ERRCODE = '23000',
+                  HINT = 'Use numbers_deposit(), or insert an adjustment through a DBA.';
+    ELSIF NEW.currency IS DISTINCT FROM OLD.currency
+          AND EXISTS (SELECT 1 FROM twilio_numbers.ledger l WHERE l.account_id = OLD.account_id) THEN
+        RAISE EXCEPTION 'account % has ledger entries in %; its currency cannot change',
+                        OLD.account_id, OLD.currency
+            USING ERRCODE = '23000';
+    ELSIF NEW.twilio_account_sid IS DISTINCT FROM OLD.twilio_account_sid
+          AND NOT twilio_numbers._mapping_allowed() THEN
+        RAISE EXCEPTION 'accounts.twilio_account_sid changes only through numbers_map_account()'
+            USING ERRCODE = '42501',
+                  HINT = 'numbers_map_account() checks with Twilio that the account is this one or one of its subaccounts.';
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.credit_limit < OLD.credit_limit AND NEW.balance < -NEW.credit_limit THEN
+        RAISE EXCEPTION 'credit limit % of account % is below its current debt %',
+                        NEW.credit_limit, OLD.account_id, -NEW.balance
+            USING ERRCODE = '23514',
+                  DETAIL = 'The balance may never be below minus the credit limit.',
+                  HINT = 'Collect a deposit first, or lower the limit to no less than the debt.';
+    END IF;
+    IF NEW.status = 'closed' AND (TG_OP = 'INSERT' OR OLD.status <> 'closed')
+       AND EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
+                   WHERE o.account_id = NEW.account_id AND o.status IN ('active', 'past_due')) THEN
+        RAISE EXCEPTION 'account % holds live numbers and cannot be closed', NEW.account_id
+            USING ERRCODE = '55000',
+                  DETAIL = 'A closed account is never billed; its numbers would stay rented at Twilio unpaid.',
+                  HINT = 'Release its numbers with numbers_release(), or move them to another account with numbers_transfer(), first.';
+    END IF;
+    RETURN NEW;
+END $$;
+-- Record every change of credit_limit and status in account_changes: the
+-- role acting (SET ROLE's if any, else the session's — a SECURITY DEFINER
+-- function does not hide who called it) and both values.  Changes only: an
+-- account's first values are its row's (pg_restore inserts the accounts,
+-- then the history as it was dumped).
+CREATE FUNCTION _accounts_history() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    who text := coalesce(nullif(current_setting('role', true), 'none'), session_user::text);
+BEGIN
+    INSERT INTO twilio_numbers.account_changes (account_id, changed_by, field, old_value, new_value)
+    SELECT NEW.account_id, who, c.field, c.old_value, c.new_value
+    FROM (VALUES ('credit_limit', OLD.credit_limit::text, NEW.credit_limit::text),
+                 ('status', OLD.status, NEW.status)) AS c(field, old_value, new_value)
+    WHERE c.old_value IS DISTINCT FROM c.new_value;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER accounts_history AFTER UPDATE OF credit_limit, status ON accounts
+    FOR EACH ROW EXECUTE FUNCTION _accounts_history();
+REVOKE ALL ON FUNCTION _accounts_history() FROM PUBLIC;
+
+-- billing: a closed account is never billed; a pass dated in the future releases only after the real grace period
+CREATE OR REPLACE FUNCTION _bill_range(p_lo bigint, p_hi bigint, p_as_of timestamptz,
+    OUT numbers_charged bigint, OUT periods_charged bigint, OUT amount numeric,
+    OUT past_due bigint, OUT reactivated bigint, OUT skipped bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    as_of_date date := (p_as_of AT TIME ZONE 'UTC')::date;
+BEGIN
+    WITH due AS MATERIALIZED (
+        SELECT o.number_id, o.account_id, o.monthly_price, o.billing_anchor_day AS anchor, o.status,
+               (o.next_billing_at AT TIME ZONE 'UTC')::date AS first_start
+        FROM twilio_numbers.owned_numbers o
+        WHERE o.account_id BETWEEN p_lo AND p_hi
+          AND o.status IN ('active', 'past_due') AND o.next_billing_at <= p_as_of
+          -- a closed account is never billed
+          AND NOT EXISTS (SELECT 1 FROM twilio_numbers.accounts c
+                          WHERE c.account_id = o.account_id AND c.status = 'closed')
+        FOR NO KEY UPDATE OF o SKIP LOCKED),
+    acc AS MATERIALIZED (
+        SELECT a.account_id, a.balance + a.credit_limit AS available
+        FROM twilio_numbers.accounts a
+        WHERE a.account_id IN (SELECT d.account_id FROM due d)),
+    periods AS (
+        SELECT d.number_id, d.account_id, d.monthly_price,
+               twilio_numbers._period_start(d.first_start, d.anchor, k) AS ps,
+               twilio_numbers._period_start(d.first_start, d.anchor, k + 1) AS pe
+        FROM due d,
+             generate_series(0, (extract(year FROM as_of_date)::integer - extract(year FROM d.first_start)::integer) * 12
+                                + extract(month FROM as_of_date)::integer - extract(month FROM d.first_start)::integer) AS k),
+    payable AS MATERIALIZED (
+        SELECT p.number_id, p.account_id, p.monthly_price, p.ps, p.pe
+        FROM (SELECT p.*, sum(p.monthly_price) OVER (PARTITION BY p.account_id ORDER BY p.ps, p.number_id
+                                                    ROWS UNBOUNDED PRECEDING) AS running
+              FROM periods p
+              WHERE p.ps <= as_of_date) p
+        JOIN acc USING (account_id)
+        WHERE p.running <= acc.available),
+    charged AS (
+        INSERT INTO twilio_numbers.ledger (account_id, amount, kind, number_id, period_start, period_end, memo)
+        SELECT y.account_id, -y.monthly_price, 'monthly_fee', y.number_id, y.ps, y.pe, 'monthly fee'
+        FROM payable y
+        WHERE y.monthly_price > 0
+        ORDER BY y.account_id, y.ps, y.number_id
+        ON CONFLICT (number_id, period_start) WHERE kind = 'monthly_fee' DO NOTHING
+        RETURNING -ledger.amount AS amount),
+    paid AS (
+        SELECT y.number_id, max(y.ps) AS last_ps, max(y.pe) AS last_pe, count(*) AS periods
+        FROM payable y GROUP BY y.number_id),
+    updated AS (
+        UPDATE twilio_numbers.owned_numbers o SET
+            period_start = coalesce(x.last_ps, o.period_start),
+            next_billing_at = x.next_at,
+            status = CASE WHEN x.next_at > p_as_of THEN 'active' ELSE 'past_due' END,
+            -- the debt counts from the pass that found it (so a catch-up pass after
+            -- an outage never releases in the same breath), not from the period
+            past_due_since = CASE WHEN x.next_at > p_as_of THEN NULL
+                                  ELSE coalesce(o.past_due_since, p_as_of) END,
+            updated_at = now()
+        FROM (SELECT d.number_id, d.status AS old_status, pd.last_ps,
+                     coalesce(pd.last_pe::timestamp AT TIME ZONE 'UTC',
+                              d.first_start::timestamp AT TIME ZONE 'UTC') AS next_at
+              FROM due d LEFT JOIN paid pd USING (number_id)) x
+        WHERE o.number_id = x.number_id
+        RETURNING x.old_status, o.status AS new_status)
+    SELECT (SELECT count(*) FROM paid),
+           (SELECT coalesce(sum(pd.periods), 0) FROM paid pd),
+           (SELECT coalesce(sum(c.amount), 0) FROM charged c),
+           (SELECT count(*) FROM updated u WHERE u.new_status = 'past_due' AND u.old_status = 'active'),
+           (SELECT count(*) FROM updated u WHERE u.new_status = 'active' AND u.old_status = 'past_due'),
+           (SELECT count(*) FROM twilio_numbers.owned_numbers o
+            WHERE o.account_id BETWEEN p_lo AND p_hi
+              AND o.status IN ('active', 'past_due') AND o.next_billing_at <= p_as_of
+              AND NOT EXISTS (SELECT 1 FROM twilio_numbers.accounts c
+                              WHERE c.account_id = o.account_id AND c.status = 'closed'))
+           - (SELECT count(*) FROM due)
+    INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped;
+END $$;
+CREATE OR REPLACE FUNCTION _bill_batch(p_lo bigint, p_hi bigint, p_as_of timestamptz,
+    OUT numbers_charged bigint, OUT periods_charged bigint, OUT amount numeric,
+    OUT past_due bigint, OUT reactivated bigint, OUT released bigint, OUT skipped bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    grace interval := current_setting('twilio_numbers.grace_period')::interval;
+BEGIN
+    BEGIN
+        SELECT * INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped
+        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of);
+    EXCEPTION WHEN SQLSTATE 'TN001' THEN
+        -- a purchase debited an account between our read and our debit:
+        -- bill the range again with its accounts locked first
+        PERFORM 1 FROM twilio_numbers.accounts a
+        WHERE a.account_id BETWEEN p_lo AND p_hi
+        ORDER BY a.account_id
+        FOR NO KEY UPDATE;
+        SELECT * INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped
+        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of);
+    END;
+
+    WITH expired AS (
+        SELECT o.number_id FROM twilio_numbers.owned_numbers o
+        WHERE o.account_id BETWEEN p_lo AND p_hi AND o.status = 'past_due'
+          AND o.past_due_since + grace <= least(p_as_of, now())
+        FOR NO KEY UPDATE SKIP LOCKED),
+    gone AS (
+        UPDATE twilio_numbers.owned_numbers o SET status = 'releasing', released_at = now(), updated_at = now()
+        FROM expired e WHERE o.number_id = e.number_id
+        RETURNING o.number_id, o.phone_number, o.twilio_sid, o.twilio_account_sid),
+    queued AS (
+        INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, twilio_sid, twilio_account_sid, payload)
+        SELECT 'release', g.number_id, g.phone_number, g.twilio_sid, g.twilio_account_sid,
+               '{"reason": "grace period over"}'
+        FROM gone g
+        RETURNING 1)
+    SELECT count(*) INTO released FROM queued;
+    IF released > 0 THEN
+        PERFORM twilio_numbers._wake_worker_at_commit();
+    END IF;
+END $$;
+
+-- a deposit that overflows the balance: 22023
+CREATE OR REPLACE FUNCTION numbers_deposit(account_id bigint, amount numeric, memo text DEFAULT NULL)
+RETURNS numeric
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    a record;
+BEGIN
+    PERFORM twilio_numbers._check_money('amount', numbers_deposit.amount, true);
+    SELECT x.status, x.currency INTO a FROM twilio_numbers.accounts x
+    WHERE x.account_id = numbers_deposit.account_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'account % does not exist', numbers_deposit.account_id USING ERRCODE = 'P0002';
+    END IF;
+    IF a.status = 'closed' THEN
+        RAISE EXCEPTION 'account % is closed', numbers_deposit.account_id USING ERRCODE = '55000';
+    END IF;
+    BEGIN
+        INSERT INTO twilio_numbers.ledger (account_id, amount, kind, memo)
+        VALUES (numbers_deposit.account_id, numbers_deposit.amount, 'deposit', numbers_deposit.memo);
+    EXCEPTION WHEN numeric_value_out_of_range THEN
+        -- the balance would not fit numeric(14,2): the amount is the caller's error
+        RAISE EXCEPTION 'a deposit of % would take the balance of account % beyond 999999999999.99',
+                        numbers_deposit.amount, numbers_deposit.account_id
+            USING ERRCODE = '22023',
+                  DETAIL = 'An account''s balance is numeric(14,2).',
+                  HINT = 'Check the amount; nothing was credited.';
+    END;
+    RETURN (SELECT x.balance FROM twilio_numbers.accounts x WHERE x.account_id = numbers_deposit.account_id);
+END $$;
+
+-- resolved dead letters leave the view (the rows stay)
+-- A dead letter leaves the view once a later job did what it failed to do
+-- (the same kind for the same SID, attempt or number: reconcile queued it
+-- again, or a DBA did); the row stays in work_queue as history.
+CREATE OR REPLACE VIEW queue_dead_letters AS
+SELECT d.job_id, d.kind, d.phone_number, d.number_id, d.twilio_sid, d.attempts, d.last_error, d.created_at,
+       d.updated_at
+FROM work_queue d
+WHERE d.status = 'dead'
+  AND NOT EXISTS (SELECT 1 FROM work_queue l
+                  WHERE l.status = 'done' AND l.job_id > d.job_id AND l.kind = d.kind
+                    AND (l.twilio_sid = d.twilio_sid OR l.attempt_id = d.attempt_id
+                         OR (l.twilio_sid IS NULL AND d.twilio_sid IS NULL AND l.number_id = d.number_id)));
+COMMENT ON VIEW queue_dead_letters IS
+  'Jobs that failed queue_max_attempts times and that no later job has done since; they need a DBA.';
 -- ---- end of issue 20 (corners) ----
 
 --------------------------------------------------------------------------
@@ -1032,6 +1325,34 @@ BEGIN
     PERFORM twilio_numbers._wake_worker_at_commit();
 END $$;
 
+-- Twilio registers an emergency address on its own time (pending-registration,
+-- then registered or registration-failure): reconcile's listing
+-- (pg_temp.tn_reconcile_seen) brings each live row's emergency status up to
+-- date where Twilio holds the row's own address.  Rows locked by a
+-- transaction now are left for the next pass.  Returns how many changed.
+CREATE FUNCTION _reconcile_emergency() RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    WITH seen AS (
+        SELECT o.number_id, nullif(t.r->>'emergency_status', '') AS emergency_status,
+               nullif(t.r->>'emergency_address_status', '') AS emergency_address_status
+        FROM twilio_numbers.owned_numbers o
+        JOIN pg_temp.tn_reconcile_seen t ON t.sid = o.twilio_sid
+        WHERE o.status IN ('active', 'past_due') AND t.r IS NOT NULL
+          AND coalesce(o.emergency_address_sid, '') = coalesce(t.r->>'emergency_address_sid', '')
+          AND (o.emergency_address_status IS DISTINCT FROM nullif(t.r->>'emergency_address_status', '')
+               OR o.emergency_status IS DISTINCT FROM nullif(t.r->>'emergency_status', ''))
+        FOR UPDATE OF o SKIP LOCKED)
+    UPDATE twilio_numbers.owned_numbers o
+    SET emergency_status = s.emergency_status, emergency_address_status = s.emergency_address_status,
+        updated_at = now()
+    FROM seen s WHERE o.number_id = s.number_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
 -- SMS-capable US local numbers in no Messaging Service: their SMS to US
 -- carriers goes undelivered (A2P 10DLC needs a registered service; 30034).
 CREATE VIEW sms_numbers_without_service AS
@@ -1094,7 +1415,7 @@ BEGIN
 END $$;
 
 REVOKE ALL ON FUNCTION numbers_messaging_assign, numbers_messaging_unassign, numbers_messaging_numbers,
-    _reconcile_messaging FROM PUBLIC;
+    _reconcile_messaging, _reconcile_emergency FROM PUBLIC;
 
 -- the order the queue runners claim jobs in: urgent first (compensations,
 -- releases, re-syncs, polls), oldest first within a kind (worker.c)
@@ -1149,6 +1470,9 @@ BEGIN
         WHERE o.account_id BETWEEN p_lo AND p_hi
           AND o.status IN ('active', 'past_due') AND o.next_billing_at <= p_as_of
           AND o.account_id <> ALL (p_skip)
+          -- a closed account is never billed
+          AND NOT EXISTS (SELECT 1 FROM twilio_numbers.accounts c
+                          WHERE c.account_id = o.account_id AND c.status = 'closed')
         FOR NO KEY UPDATE OF o SKIP LOCKED),
     acc AS MATERIALIZED (
         SELECT a.account_id, a.balance + a.credit_limit AS available
@@ -1203,20 +1527,25 @@ BEGIN
            (SELECT count(*) FROM updated u WHERE u.new_status = 'active' AND u.old_status = 'past_due'),
            (SELECT count(*) FROM twilio_numbers.owned_numbers o
             WHERE o.account_id BETWEEN p_lo AND p_hi
-              AND o.status IN ('active', 'past_due') AND o.next_billing_at <= p_as_of)
+              AND o.status IN ('active', 'past_due') AND o.next_billing_at <= p_as_of
+              AND NOT EXISTS (SELECT 1 FROM twilio_numbers.accounts c
+                              WHERE c.account_id = o.account_id AND c.status = 'closed'))
            - (SELECT count(*) FROM due)
     INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped;
 END $$;
 
 -- Bill one batch of accounts (one short transaction in the worker), then
 -- release the past-due numbers whose grace_period is over, through the
--- queue and without a refund.  With p_skip_busy (the worker's passes) an
--- account an open transaction holds (a purchase not yet committed debited
--- it) is never waited for: found with SKIP LOCKED in a subtransaction that
--- is rolled back (so nothing stays locked), it is left for the next pass and
--- its due numbers counted as skipped; one taken in the instant between that
--- look and the debit is waited for.  Without (a DBA's numbers_run_billing)
--- the batch waits for such an account at its debit.
+-- queue and without a refund.  Over in real time too: a pass dated in the
+-- future charges and marks past due as of its instant, but a release is
+-- irreversible, so it waits until the grace period has really passed
+-- (past_due_since + grace_period <= now()).  With p_skip_busy (the worker's
+-- passes) an account an open transaction holds (a purchase not yet
+-- committed debited it) is never waited for: found with SKIP LOCKED in a
+-- subtransaction that is rolled back (so nothing stays locked), it is left
+-- for the next pass and its due numbers counted as skipped; one taken in the
+-- instant between that look and the debit is waited for.  Without (a DBA's
+-- numbers_run_billing) the batch waits for such an account at its debit.
 CREATE FUNCTION _bill_batch(p_lo bigint, p_hi bigint, p_as_of timestamptz, p_skip_busy boolean DEFAULT false,
     OUT numbers_charged bigint, OUT periods_charged bigint, OUT amount numeric,
     OUT past_due bigint, OUT reactivated bigint, OUT released bigint, OUT skipped bigint)
@@ -1266,7 +1595,7 @@ BEGIN
     WITH expired AS (
         SELECT o.number_id FROM twilio_numbers.owned_numbers o
         WHERE o.account_id BETWEEN p_lo AND p_hi AND o.status = 'past_due'
-          AND o.past_due_since + grace <= p_as_of
+          AND o.past_due_since + grace <= least(p_as_of, now())
         FOR NO KEY UPDATE SKIP LOCKED),
     gone AS (
         UPDATE twilio_numbers.owned_numbers o SET status = 'releasing', released_at = now(), updated_at = now()

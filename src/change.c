@@ -331,8 +331,8 @@ tn_numbers_transfer(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("phone number %s is in Messaging Service %s", phone, service),
-					 errdetail("A Messaging Service belongs to account %s; the number cannot take it along to "
-							   "account %s. Nothing was sent to Twilio.", from_sid, to_sid),
+					 errdetail("The service belongs to Twilio account %s and would stay behind when the number "
+							   "moves to %s; nothing was sent to Twilio.", from_sid, to_sid),
 					 errhint("Take it out with numbers_messaging_unassign() first.")));
 
 		/*

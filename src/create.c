@@ -172,6 +172,7 @@ create_once(const Creation *c)
 {
 	Intent		it;
 	char	   *resource = NULL;
+	int			unresolved = 0;
 
 	intent_get(c->slot, &it);
 	Assert(it.attempt_state == ATTEMPT_RECORDED);
@@ -183,6 +184,14 @@ create_once(const Creation *c)
 
 		intent_set_posted(c->slot, true);
 		twilio_request(HTTP_POST, c->url, c->form, TWILIO_NO_ERROR, c->what, &reply);
+
+		/*
+		 * No reply at all: the request may still be on its way to Twilio and
+		 * land later, whatever the look-up finds now.  A reply (even a 5xx)
+		 * ends the request: what it did, the look-up sees.
+		 */
+		if (!reply.http.complete && reply.http.maybe_applied)
+			intent_set_unresolved(c->slot, ++unresolved);
 
 		if (reply.http.complete && reply.http.status < 300 && reply.json != NULL)
 		{
@@ -197,7 +206,11 @@ create_once(const Creation *c)
 			{
 				seen = look_up(c, &it, &resource);
 				if (seen == LOOKED_UP_OURS)
+				{
+					if (unresolved > 0)
+						intent_set_unresolved(c->slot, --unresolved);
 					break;
+				}
 			}
 			/* a definite refusal created nothing (unless an earlier try did) */
 			if (attempt == 0)
@@ -214,7 +227,12 @@ create_once(const Creation *c)
 		/* no reply (or a 5xx, after which Twilio may have acted too): look first */
 		seen = look_up(c, &it, &resource);
 		if (seen == LOOKED_UP_OURS)
+		{
+			/* what a request without a reply created is found: it has landed */
+			if (unresolved > 0)
+				intent_set_unresolved(c->slot, --unresolved);
 			break;
+		}
 		if (seen == LOOKED_UP_OTHERS)
 			refuse_held_by_others(c);
 		if (!c->post_again || attempt >= tn_max_retries)

@@ -21,8 +21,10 @@
  * them get the same errors.  Services are those of the main account
  * (twilio_numbers.account_sid); a number in a subaccount is refused.
  *
- * Emergency addresses: Twilio refuses to release a number whose emergency
- * address is registered.  A release (or an undo) refused with HTTP 400
+ * Emergency addresses: reconcile keeps each row's emergency status as
+ * Twilio's listing shows it (a registration completes or fails after the
+ * request).  Twilio refuses to release a number whose emergency address is
+ * registered.  A release (or an undo) refused with HTTP 400
  * looks at the number; if it has an emergency address, it is removed and
  * the release sent again (emergency_clear_for_release, used by queue.c).
  */
@@ -455,11 +457,13 @@ add_senders(Jsonb *page, const char *service)
 }
 
 /*
- * Reconcile's Messaging Service pass (SPI connected): list every service of
- * the main account and its pool, then compare with the live rows and queue
- * a re-sync for each difference (_reconcile_messaging).  Skipped while no
- * number was ever assigned, so that a database that does not use Messaging
- * Services sends no request for them.  Returns the drift rows recorded
+ * Reconcile's Messaging Service pass (SPI connected), after the numbers
+ * were listed: first the emergency statuses of the listing go into the rows
+ * (Twilio registers an address on its own time); then every service of the
+ * main account and its pool are listed, compared with the live rows, and a
+ * re-sync is queued for each difference (_reconcile_messaging) — skipped
+ * while no number was ever assigned, so that a database that does not use
+ * Messaging Services sends no request for them.  Returns the drift rows recorded
  * (*n of them), or NULL.
  */
 SPITupleTable *
@@ -469,6 +473,9 @@ messaging_reconcile(uint64 *n)
 	bool		isnull;
 
 	*n = 0;
+	/* the emergency statuses Twilio's listing shows (no request of its own) */
+	if (SPI_execute("SELECT twilio_numbers._reconcile_emergency()", false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not bring the emergency statuses up to date");
 	if (SPI_execute("SELECT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers "
 					"WHERE messaging_service_sid IS NOT NULL)", true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read owned_numbers");

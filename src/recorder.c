@@ -106,7 +106,9 @@ settle_creation(const ChangeKind *kind, const Intent *it)
 	else if (it->sid[0] && kind->kept(it->sid))
 		queue_close_attempt(it->attempt_id, "committed", it->sid);
 	else
-		queue_enqueue(kind->undo_job, 0, it->phone, it->sid, it->twilio_account_sid, NULL, it->attempt_id);
+		queue_enqueue(kind->undo_job, 0, it->phone, it->sid, it->twilio_account_sid,
+					  it->unresolved > 0 ? psprintf("{\"unresolved\": %d}", it->unresolved) : NULL,
+					  it->attempt_id);
 }
 
 /*

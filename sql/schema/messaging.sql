@@ -68,6 +68,34 @@ BEGIN
     PERFORM twilio_numbers._wake_worker_at_commit();
 END $$;
 
+-- Twilio registers an emergency address on its own time (pending-registration,
+-- then registered or registration-failure): reconcile's listing
+-- (pg_temp.tn_reconcile_seen) brings each live row's emergency status up to
+-- date where Twilio holds the row's own address.  Rows locked by a
+-- transaction now are left for the next pass.  Returns how many changed.
+CREATE FUNCTION _reconcile_emergency() RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    WITH seen AS (
+        SELECT o.number_id, nullif(t.r->>'emergency_status', '') AS emergency_status,
+               nullif(t.r->>'emergency_address_status', '') AS emergency_address_status
+        FROM twilio_numbers.owned_numbers o
+        JOIN pg_temp.tn_reconcile_seen t ON t.sid = o.twilio_sid
+        WHERE o.status IN ('active', 'past_due') AND t.r IS NOT NULL
+          AND coalesce(o.emergency_address_sid, '') = coalesce(t.r->>'emergency_address_sid', '')
+          AND (o.emergency_address_status IS DISTINCT FROM nullif(t.r->>'emergency_address_status', '')
+               OR o.emergency_status IS DISTINCT FROM nullif(t.r->>'emergency_status', ''))
+        FOR UPDATE OF o SKIP LOCKED)
+    UPDATE twilio_numbers.owned_numbers o
+    SET emergency_status = s.emergency_status, emergency_address_status = s.emergency_address_status,
+        updated_at = now()
+    FROM seen s WHERE o.number_id = s.number_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
 -- SMS-capable US local numbers in no Messaging Service: their SMS to US
 -- carriers goes undelivered (A2P 10DLC needs a registered service; 30034).
 CREATE VIEW sms_numbers_without_service AS

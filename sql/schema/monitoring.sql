@@ -35,10 +35,20 @@ FROM work_queue
 WHERE status IN ('pending', 'dead');
 COMMENT ON VIEW queue IS 'Pending jobs of the background worker, and dead letters.';
 
+-- A dead letter leaves the view once a later job did what it failed to do
+-- (the same kind for the same SID, attempt or number: reconcile queued it
+-- again, or a DBA did); the row stays in work_queue as history.
 CREATE VIEW queue_dead_letters AS
-SELECT job_id, kind, phone_number, number_id, twilio_sid, attempts, last_error, created_at, updated_at
-FROM queue WHERE status = 'dead';
-COMMENT ON VIEW queue_dead_letters IS 'Jobs that failed queue_max_attempts times; they need a DBA.';
+SELECT d.job_id, d.kind, d.phone_number, d.number_id, d.twilio_sid, d.attempts, d.last_error, d.created_at,
+       d.updated_at
+FROM work_queue d
+WHERE d.status = 'dead'
+  AND NOT EXISTS (SELECT 1 FROM work_queue l
+                  WHERE l.status = 'done' AND l.job_id > d.job_id AND l.kind = d.kind
+                    AND (l.twilio_sid = d.twilio_sid OR l.attempt_id = d.attempt_id
+                         OR (l.twilio_sid IS NULL AND d.twilio_sid IS NULL AND l.number_id = d.number_id)));
+COMMENT ON VIEW queue_dead_letters IS
+  'Jobs that failed queue_max_attempts times and that no later job has done since; they need a DBA.';
 
 -- Purchases and changes in flight (shared memory).
 CREATE FUNCTION inflight_entries(

@@ -140,7 +140,8 @@ sub wait_queue_drained
 {
 	my ($node) = @_;
 	return $node->poll_query_until('postgres',
-		"SELECT NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue WHERE status = 'pending') "
+		"SELECT NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue WHERE status = 'pending' "
+		  . "AND NOT coalesce(payload ? 'watching_until', false)) "
 		  . "AND NOT EXISTS (SELECT 1 FROM twilio_numbers.inflight)");
 }
 

@@ -155,6 +155,21 @@ test('emergency address: set, registered, cleared; a registered one holds the re
   assert.strictEqual(cleared.json.emergency_address_sid, null);
   assert.strictEqual(cleared.json.emergency_address_status, 'unregistered');
   assert.strictEqual((await emu.api('DELETE', path)).status, 204);
+  // Twilio's registration moves on its own (the control plays Twilio)
+  const m = await buy('+16465550192', { EmergencyAddressSid: 'AD0123456789abcdef0123456789abcdef' });
+  const mpath = `/IncomingPhoneNumbers/${m.sid}.json`;
+  const moved = await emu.control('POST', `numbers/${m.sid}`, { emergency_address_status: 'registration-failure' });
+  assert.strictEqual(moved.emergency_address_status, 'registration-failure');
+  assert.strictEqual((await emu.api('GET', mpath)).json.emergency_address_status, 'registration-failure');
+  const pending = await emu.control('POST', `numbers/${m.sid}`, { emergency_address_status: 'pending-registration' });
+  assert.strictEqual(pending.emergency_address_status, 'pending-registration');
+  assertTwilioError(assert, await emu.api('DELETE', mpath), 400, 400); // pending holds the release up too
+  const bad = await emu.req('POST', `/_emulator/numbers/${m.sid}`, { json: { emergency_address_status: 'done' }, auth: false });
+  assert.strictEqual(bad.status, 400);
+  const none = await emu.req('POST', '/_emulator/numbers/PN99999999999999999999999999999999', { json: {}, auth: false });
+  assert.strictEqual(none.status, 404);
+  await emu.api('POST', mpath, { form: { EmergencyAddressSid: '' } });
+  assert.strictEqual((await emu.api('DELETE', mpath)).status, 204);
   const plain = await buy('+16465550191');
   assert.strictEqual(plain.emergency_address_status, 'unregistered');
   assert.strictEqual((await emu.api('DELETE', `/IncomingPhoneNumbers/${plain.sid}.json`)).status, 204);

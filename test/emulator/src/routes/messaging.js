@@ -9,6 +9,10 @@
 // wire): releasing a number drops it from its pool (Twilio does not refuse
 // the release), moving it to another account drops it too (the service stays
 // with the old account), deleting a service empties its pool.
+//
+// Also the control POST /_emulator/numbers/{PN} ({"emergency_address_status":
+// …}): Twilio registers an emergency address asynchronously, and a
+// registration can fail; the control moves a number's status as Twilio would.
 
 const { err, notFound, badParam } = require('../errors');
 const P = require('../params');
@@ -69,7 +73,22 @@ function numberInService(ctx, s) {
   return n;
 }
 
+const EMERGENCY_STATUSES = ['registered', 'unregistered', 'pending-registration', 'registration-failure',
+  'pending-unregistration', 'unregistration-failure'];
+
 module.exports = (emu) => {
+  emu.control('POST', /^\/_emulator\/numbers\/(?<Sid>PN[^/]+)$/, ({ state, json, params }) => {
+    const n = state.numbers.get(params.Sid);
+    if (!n) throw notFound(`/_emulator/numbers/${params.Sid}`);
+    if (json.emergency_address_status !== undefined) {
+      if (!EMERGENCY_STATUSES.includes(json.emergency_address_status)) {
+        throw badParam(`emergency_address_status must be one of ${EMERGENCY_STATUSES.join(', ')}`);
+      }
+      n.emergency_address_status = json.emergency_address_status;
+      n.updated = state.now();
+    }
+    return { body: { sid: n.sid, emergency_address_sid: n.emergency_address_sid, emergency_address_status: n.emergency_address_status } };
+  });
   emu.route('POST', /^\/v1\/Services$/, (ctx) => {
     const s = ctx.state;
     if (ctx.f('FriendlyName') === null) throw badParam('FriendlyName is required');
