@@ -40,6 +40,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -412,6 +413,20 @@ reconcile_pass(const char *why)
 }
 
 /*
+ * The postmaster died (kill -9 of it alone: its children live on until they
+ * look): stop at once rather than bill on or run more jobs.  Until this
+ * process exits it holds the dead cluster's shared memory, so no new
+ * postmaster (a cluster manager's restart) can start, and a promoted standby
+ * may already act at Twilio.  Checked before each billing batch and job.
+ */
+static void
+exit_if_postmaster_died(void)
+{
+	if (!PostmasterIsAlive())
+		proc_exit(1);
+}
+
+/*
  * One billing pass as of now: its run row first (committed, so progress is
  * visible), then each batch in its own short transaction, then the run is
  * finished and announced.  Returns false when it failed (it is retried).
@@ -472,6 +487,7 @@ billing_pass(void)
 			Datum		args[4] = {Int64GetDatum(lo[i]), Int64GetDatum(hi[i]), as_of, Int64GetDatum(run_id)};
 
 			CHECK_FOR_INTERRUPTS();
+			exit_if_postmaster_died();
 			begin_tx(psprintf("twilio_numbers: billing batch %d of %d (run " INT64_FORMAT ")",
 							  i + 1, nbatches, (int64) run_id));
 			if (SPI_execute_with_args("SELECT twilio_numbers._billing_run_batch($4, $1, $2, $3)",
@@ -550,8 +566,11 @@ drain_queue(void)
 {
 	bool		ran = false;
 
-	for (int i = 0; i < JOBS_PER_WAKE && run_one_job(); i++)
+	for (int i = 0; i < JOBS_PER_WAKE; i++)
 	{
+		exit_if_postmaster_died();
+		if (!run_one_job())
+			break;
 		ran = true;
 		runners_wake();
 		CHECK_FOR_INTERRUPTS();
