@@ -81,6 +81,8 @@ FROM emu.try_full(format('SELECT twilio_numbers.numbers_messaging_assign(%s, %L,
 -- the failed call's intent is settled like a rolled-back one: the worker
 -- makes sure the number is not in the service the call touched
 SELECT emu.queue_drained();
+SELECT emu.wait_until($$SELECT NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue
+                                           WHERE phone_number = '+12065550123' AND status = 'pending')$$) AS resync_over;
 SELECT kind, status, payload->>'other_service_sid' = :'svc' AS touched_reminders
 FROM twilio_numbers.work_queue WHERE phone_number = '+12065550123' ORDER BY job_id;
 SELECT count(*) AS in_other_service_at_twilio
