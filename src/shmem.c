@@ -610,7 +610,9 @@ intents_request_sids(const int *slots, int n)
 static bool
 recorder_closes(const Intent *it)
 {
-	return it->ended && it->attempt_state == ATTEMPT_RECORDED && (it->committed || !it->posted);
+	/* (a committed one with a POST that got no reply is settled: a job watches for it) */
+	return it->ended && it->attempt_state == ATTEMPT_RECORDED &&
+		((it->committed && it->unresolved == 0) || !it->posted);
 }
 
 /* The recorder's work (copied, up to max): attempts to open, SIDs to write, attempts to close. */
