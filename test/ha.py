@@ -329,101 +329,119 @@ iv = integrity(lead)
 check(not iv, 'twilio_numbers.integrity is empty (money conserved)', repr(iv))
 
 # ---------------------------------------------------------------------------
-note('scenario 2: kill -9 of the leader in the middle of the worker\'s billing pass')
-both = wait(replica_streaming, 120, 0.5)
-check(both, 'both nodes are back: one leader, one streaming replica', patronictl_list())
-lead = leader() or lead
-other = [n for n in REST if n != lead][0]
-# numbers that Twilio holds (bought there directly, as if long ago by this
-# database) so that the reconcile of a new leader keeps them: 30 accounts x
-# 30 numbers, each bought 24 months and a day ago -> 24 periods due
-N_ACCTS, PER_ACCT, PERIODS = 30, 30, 24
-st, avail = http('GET', '%s/2010-04-01/Accounts/%s/AvailablePhoneNumbers/US/Local.json?PageSize=1000'
-                 % (EMU, ACCOUNT), auth=(os.environ['TN_API_KEY'], os.environ['TN_API_SECRET']))
-phones = [n['phone_number'] for n in avail['available_phone_numbers'] if n['phone_number'] not in (KEPT, LOST)]
-bought = []
-for p in phones[:N_ACCTS * PER_ACCT]:
-    st, num = http('POST', '%s/2010-04-01/Accounts/%s/IncomingPhoneNumbers.json' % (EMU, ACCOUNT),
-                   auth=(os.environ['TN_API_KEY'], os.environ['TN_API_SECRET']), form={'PhoneNumber': p})
-    if st == 201:
-        bought.append((num['phone_number'], num['sid']))
-note('bought %d numbers at Twilio for the billing scenario' % len(bought))
-c = connect(lead)
-c.autocommit = False
-with c.cursor() as cur:
-    cur.execute("INSERT INTO twilio_numbers.accounts (name) SELECT 'HA billing ' || i FROM generate_series(1, %s) i "
-                "RETURNING account_id", (N_ACCTS,))
-    accts = [r[0] for r in cur.fetchall()]
-    for a in accts:
-        cur.execute('SELECT twilio_numbers.numbers_deposit(%s, 1000)', (a,))
-    rows = [(accts[i // PER_ACCT], p, s) for i, (p, s) in enumerate(bought)]
-    cur.execute("""
-        INSERT INTO twilio_numbers.owned_numbers
-            (account_id, phone_number, twilio_sid, status, number_type, iso_country, monthly_price, currency,
-             billing_anchor_day, period_start, next_billing_at)
-        SELECT r.a, r.p, r.s, 'active', 'local', 'US', 1.00, 'USD', extract(day FROM d0)::int, d0,
-               twilio_numbers.period_end(d0, extract(day FROM d0)::int)::timestamp AT TIME ZONE 'UTC'
-        FROM json_to_recordset(%s::json) r(a bigint, p text, s text),
-             (SELECT ((now() AT TIME ZONE 'UTC')::date - interval '24 months' - interval '1 day')::date AS d0) x
-    """, (json.dumps([{'a': a, 'p': p, 's': s} for a, p, s in rows]),))
-    cur.execute("""
-        SELECT count(*) FROM generate_series(1, 48) k,
-             (SELECT ((now() AT TIME ZONE 'UTC')::date - interval '24 months' - interval '1 day')::date AS d0) x
-        WHERE twilio_numbers._period_start(d0, extract(day FROM d0)::int, k) <= (now() AT TIME ZONE 'UTC')::date""")
-    expected = cur.fetchone()[0]
-    cur.execute('SELECT coalesce(max(run_id), 0) FROM twilio_numbers.billing_runs')
-    before_run = cur.fetchone()[0]
-c.commit()
-c.close()
-note('%d numbers in %d accounts, %d periods due each; the worker bills every 3 s, in batches of 100 numbers'
-     % (len(rows), N_ACCTS, expected))
+def billing_crash(label, postmaster_only):
+    """Scenario 2: kill -9 of the leader in the middle of the worker's
+    billing pass (its postmaster alone, or every process of it); returns the
+    leader afterwards."""
+    global lead, other
+    note('scenario %s: kill -9 of %s in the middle of the worker\'s billing pass'
+         % (label, "the leader's postmaster alone" if postmaster_only else 'every process of the leader'))
+    both = wait(replica_streaming, 120, 0.5)
+    check(both, 'both nodes are back: one leader, one streaming replica', patronictl_list())
+    lead = leader() or lead
+    other = [n for n in REST if n != lead][0]
+    # numbers that Twilio holds (bought there directly, as if long ago by this
+    # database) so that the reconcile of a new leader keeps them: 30 accounts x
+    # 30 numbers, each bought 24 months and a day ago -> 24 periods due
+    N_ACCTS, PER_ACCT = 30, 30
+    st, avail = http('GET', '%s/2010-04-01/Accounts/%s/AvailablePhoneNumbers/US/Local.json?PageSize=1000'
+                     % (EMU, ACCOUNT), auth=(os.environ['TN_API_KEY'], os.environ['TN_API_SECRET']))
+    phones = [n['phone_number'] for n in avail['available_phone_numbers'] if n['phone_number'] not in (KEPT, LOST)]
+    bought = []
+    for p in phones[:N_ACCTS * PER_ACCT]:
+        st, num = http('POST', '%s/2010-04-01/Accounts/%s/IncomingPhoneNumbers.json' % (EMU, ACCOUNT),
+                       auth=(os.environ['TN_API_KEY'], os.environ['TN_API_SECRET']), form={'PhoneNumber': p})
+        if st == 201:
+            bought.append((num['phone_number'], num['sid']))
+    note('bought %d numbers at Twilio (as another system would) for this billing scenario' % len(bought))
+    c = connect(lead)
+    c.autocommit = False
+    with c.cursor() as cur:
+        cur.execute("INSERT INTO twilio_numbers.accounts (name) SELECT %s || i FROM generate_series(1, %s) i "
+                    "RETURNING account_id", ('HA billing %s, ' % label, N_ACCTS))
+        accts = [r[0] for r in cur.fetchall()]
+        for a in accts:
+            cur.execute('SELECT twilio_numbers.numbers_deposit(%s, 1000)', (a,))
+        rows = [(accts[i // PER_ACCT], p, s) for i, (p, s) in enumerate(bought)]
+        cur.execute("""
+            INSERT INTO twilio_numbers.owned_numbers
+                (account_id, phone_number, twilio_sid, status, number_type, iso_country, monthly_price, currency,
+                 billing_anchor_day, period_start, next_billing_at)
+            SELECT r.a, r.p, r.s, 'active', 'local', 'US', 1.00, 'USD', extract(day FROM d0)::int, d0,
+                   twilio_numbers.period_end(d0, extract(day FROM d0)::int)::timestamp AT TIME ZONE 'UTC'
+            FROM json_to_recordset(%s::json) r(a bigint, p text, s text),
+                 (SELECT ((now() AT TIME ZONE 'UTC')::date - interval '24 months' - interval '1 day')::date AS d0) x
+        """, (json.dumps([{'a': a, 'p': p, 's': s} for a, p, s in rows]),))
+        cur.execute("""
+            SELECT count(*) FROM generate_series(1, 48) k,
+                 (SELECT ((now() AT TIME ZONE 'UTC')::date - interval '24 months' - interval '1 day')::date AS d0) x
+            WHERE twilio_numbers._period_start(d0, extract(day FROM d0)::int, k) <= (now() AT TIME ZONE 'UTC')::date""")
+        expected = cur.fetchone()[0]
+        cur.execute('SELECT coalesce(max(run_id), 0) FROM twilio_numbers.billing_runs')
+        before_run = cur.fetchone()[0]
+    c.commit()
+    c.close()
+    note('%d numbers in %d accounts, %d periods due each; the worker bills every 3 s, in batches of 100 numbers'
+         % (len(rows), N_ACCTS, expected))
 
 
-def mid_pass():
-    r = q(lead, "SELECT run_id, batches_done, batches_total FROM twilio_numbers.billing_runs "
-                "WHERE run_id > %s AND started_by = 'worker' AND status = 'running' "
-                "AND batches_done >= 1 AND batches_done < batches_total", (before_run,))
-    return r[0] if r else None
+    def mid_pass():
+        r = q(lead, "SELECT run_id, batches_done, batches_total FROM twilio_numbers.billing_runs "
+                    "WHERE run_id > %s AND started_by = 'worker' AND status = 'running' "
+                    "AND batches_done >= 1 AND batches_done < batches_total", (before_run,))
+        return r[0] if r else None
 
 
-caught = wait(mid_pass, 30, 0.01)
-old = lead
-if caught:
-    kill_instance(lead)
-check(caught, "the leader is killed in the middle of the worker's billing pass",
-      'run %s: %s of %s batches done when killed' % caught if caught else
-      repr(q(lead, 'SELECT run_id, status, batches_done, batches_total FROM twilio_numbers.billing_runs '
-                   'WHERE run_id > %s', (before_run,))))
-killed_run = caught[0] if caught else None
-lead = after_failover('scenario 2', old)
-finished = wait(lambda: q1(lead, "SELECT run_id FROM twilio_numbers.billing_runs WHERE run_id > %s "
-                                 "AND status = 'finished' AND started_by = 'worker' ORDER BY run_id LIMIT 1",
-                           (killed_run or before_run,)), 120)
-runs = q(lead, 'SELECT run_id, status, batches_done, batches_total, periods_charged FROM twilio_numbers.billing_runs '
-               'WHERE run_id > %s ORDER BY run_id', (before_run,))
-check(finished, 'the new leader\'s worker finishes a billing pass', '\n'.join(map(repr, runs)))
-killed = [r for r in runs if r[0] == killed_run]
-check(killed and killed[0][1] == 'interrupted' and killed[0][2] < killed[0][3],
-      'the killed pass is marked interrupted before its last batch',
-      repr(killed) if killed else 'run %s is not on the new leader (its start was not replicated)' % killed_run)
-dc = double_charges(lead)
-check(dc == 0, 'no (number, period) is charged twice', 'pairs charged more than once: %s' % dc)
-per = q(lead, """SELECT n, count(*) FROM (SELECT o.number_id, count(l.entry_id) n
-                 FROM twilio_numbers.owned_numbers o
-                 LEFT JOIN twilio_numbers.ledger l ON l.number_id = o.number_id AND l.kind = 'monthly_fee'
-                 WHERE o.account_id = ANY (%s) GROUP BY o.number_id) c GROUP BY n ORDER BY n""", (accts,))
-check(per == [(expected, len(rows))], 'every number is charged each of its %d periods once' % expected,
-      'charges per number: count of numbers: %s' % per)
-money = q(lead, """SELECT sum(a.balance), sum(l.amount), (SELECT count(*) FROM twilio_numbers.accounts
-                   WHERE account_id = ANY (%s) AND balance <> 1000 - %s)
-                   FROM twilio_numbers.accounts a, LATERAL (SELECT sum(amount) amount FROM twilio_numbers.ledger
-                   WHERE account_id = a.account_id) l WHERE a.account_id = ANY (%s)""",
-          (accts, PER_ACCT * expected, accts))[0]
-check(money[0] == money[1] and money[2] == 0,
-      'money is conserved: each account paid exactly %d, its balance the sum of its ledger' % (PER_ACCT * expected),
-      'balances %s, ledger %s, accounts off: %s' % money)
-iv = integrity(lead)
-check(not iv, 'twilio_numbers.integrity is empty', repr(iv))
+    caught = wait(mid_pass, 30, 0.01)
+    old = lead
+    worker = q1(lead, 'SELECT pid FROM twilio_numbers.worker_status')
+    if caught and postmaster_only:
+        kill_leader(lead)
+        t_kill = time.time()
+        stopped = wait(lambda: not os.path.exists('/proc/%d' % worker), 120, 0.05)
+        note('its worker (pid %d) exited %.1f s after the postmaster died' % (worker, time.time() - t_kill)
+             if stopped else 'its worker (pid %d) still runs 120 s after the postmaster died' % worker)
+    elif caught:
+        kill_instance(lead)
+    check(caught, "the leader is killed in the middle of the worker's billing pass",
+          'run %s: %s of %s batches done when killed' % caught if caught else
+          repr(q(lead, 'SELECT run_id, status, batches_done, batches_total FROM twilio_numbers.billing_runs '
+                       'WHERE run_id > %s', (before_run,))))
+    killed_run = caught[0] if caught else None
+    lead = after_failover('scenario %s' % label, old)
+    finished = wait(lambda: q1(lead, "SELECT run_id FROM twilio_numbers.billing_runs WHERE run_id > %s "
+                                     "AND status = 'finished' AND started_by = 'worker' ORDER BY run_id LIMIT 1",
+                               (killed_run or before_run,)), 120)
+    runs = q(lead, 'SELECT run_id, status, batches_done, batches_total, periods_charged FROM twilio_numbers.billing_runs '
+                   'WHERE run_id > %s ORDER BY run_id', (before_run,))
+    check(finished, 'the new leader\'s worker finishes a billing pass', '\n'.join(map(repr, runs)))
+    killed = [r for r in runs if r[0] == killed_run]
+    check(killed and killed[0][1] == 'interrupted' and killed[0][2] <= caught[1] + 1 < killed[0][3],
+          'the killed pass stopped within a batch of the crash and is marked interrupted, before its last batch',
+          repr(killed) if killed else 'run %s is not on the new leader (its start was not replicated)' % killed_run)
+    dc = double_charges(lead)
+    check(dc == 0, 'no (number, period) is charged twice', 'pairs charged more than once: %s' % dc)
+    per = q(lead, """SELECT n, count(*) FROM (SELECT o.number_id, count(l.entry_id) n
+                     FROM twilio_numbers.owned_numbers o
+                     LEFT JOIN twilio_numbers.ledger l ON l.number_id = o.number_id AND l.kind = 'monthly_fee'
+                     WHERE o.account_id = ANY (%s) GROUP BY o.number_id) c GROUP BY n ORDER BY n""", (accts,))
+    check(per == [(expected, len(rows))], 'every number is charged each of its %d periods once' % expected,
+          'charges per number: count of numbers: %s' % per)
+    money = q(lead, """SELECT sum(a.balance), sum(l.amount), (SELECT count(*) FROM twilio_numbers.accounts
+                       WHERE account_id = ANY (%s) AND balance <> 1000 - %s)
+                       FROM twilio_numbers.accounts a, LATERAL (SELECT sum(amount) amount FROM twilio_numbers.ledger
+                       WHERE account_id = a.account_id) l WHERE a.account_id = ANY (%s)""",
+              (accts, PER_ACCT * expected, accts))[0]
+    check(money[0] == money[1] and money[2] == 0,
+          'money is conserved: each account paid exactly %d, its balance the sum of its ledger' % (PER_ACCT * expected),
+          'balances %s, ledger %s, accounts off: %s' % money)
+    iv = integrity(lead)
+    check(not iv, 'twilio_numbers.integrity is empty', repr(iv))
+    return lead
+
+
+billing_crash('2a', True)
+billing_crash('2b', False)
 
 # ---------------------------------------------------------------------------
 note('scenario 3: a planned switchover while a release waits in the queue')
