@@ -91,8 +91,9 @@ lock_number(int64 account_id, const char *phone, MsgNumber *n)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("phone number %s is in Twilio subaccount %s", phone, account_sid),
-				 errdetail("Messaging Services are managed in the main account (twilio_numbers.account_sid) "
-						   "only. Nothing was sent to Twilio.")));
+				 errdetail("Twilio's Messaging API reaches a subaccount's services only with that subaccount's "
+						   "own credentials; this database manages those of the main account "
+						   "(twilio_numbers.account_sid). Nothing was sent to Twilio.")));
 }
 
 /* Record the intent before changing Twilio; other_service is the service the change touches. */
