@@ -52,6 +52,7 @@ extern int	tn_hosted_poll_max_ms;
 extern int	tn_clock_skew_warning_ms;
 extern bool tn_follow_promotion;
 extern int	tn_max_concurrent_requests;
+extern int	tn_queue_workers;
 
 /* true when loaded through shared_preload_libraries (shared memory exists) */
 extern bool tn_preloaded;

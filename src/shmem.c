@@ -37,6 +37,7 @@
 #include "incarnation.h"
 #include "change_kinds.h"
 #include "errcodes.h"
+#include "runners.h"
 #include "settings.h"
 
 typedef struct TnShared
@@ -182,7 +183,7 @@ shmem_worker_unregister(void)
 	LWLockRelease(shared->lock);
 }
 
-/* Wake the worker; safe to call from a transaction callback. */
+/* Wake the worker and the queue runners; safe to call from a transaction callback. */
 void
 shmem_wake_worker(void)
 {
@@ -194,6 +195,7 @@ shmem_wake_worker(void)
 	latch = shared->worker_latch;
 	if (latch)
 		SetLatch(latch);
+	runners_wake();
 }
 
 /* ---- intents ------------------------------------------------------------- */
@@ -608,7 +610,9 @@ intents_request_sids(const int *slots, int n)
 static bool
 recorder_closes(const Intent *it)
 {
-	return it->ended && it->attempt_state == ATTEMPT_RECORDED && (it->committed || !it->posted);
+	/* (a committed one with a POST that got no reply is settled: a job watches for it) */
+	return it->ended && it->attempt_state == ATTEMPT_RECORDED &&
+		((it->committed && it->unresolved == 0) || !it->posted);
 }
 
 /* The recorder's work (copied, up to max): attempts to open, SIDs to write, attempts to close. */

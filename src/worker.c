@@ -1,21 +1,32 @@
 /*
- * worker.c — the background worker: one per cluster, in the database named
- * by twilio_numbers.database, started through shared_preload_libraries.
+ * worker.c — the background workers that do the extension's work at
+ * Twilio, in the database named by twilio_numbers.database, started through
+ * shared_preload_libraries:
  *
- * It sleeps on its latch and wakes when a transaction that bought, changed
- * or queued something ends (xact.c sets the latch), when the next queued job
- * is due, and every worker_interval_ms regardless.  Each wake (wake()) runs
- * its steps in order, each unit of work in its own short transaction:
- *   1. look around: is the extension installed, when is the next job due
- *      (an idle wake is this one transaction);
- *   2. reconcile with Twilio, at start-up and every reconcile_interval_s;
- *   3. bill, at start-up and every billing_interval_s;
- *   4. drain due jobs of work_queue one at a time (claimed FOR UPDATE SKIP
- *      LOCKED, run, outcome recorded), retrying failures with exponential
- *      backoff until queue_max_attempts, after which the job is a dead
- *      letter (NOTIFY twilio_numbers_dead_letter).
- * It says what it is doing in pg_stat_activity and is restarted by the
- * postmaster if it dies.
+ *   - the worker (worker_main), one per cluster: the passes.  It reconciles
+ *     with Twilio at start-up and every reconcile_interval_s, and bills at
+ *     start-up and every billing_interval_s (each batch its own short
+ *     transaction).  It runs no queued job: a pass, however long, holds
+ *     nothing up.
+ *   - the queue runners (runner_main), twilio_numbers.queue_workers of them:
+ *     each drains work_queue one job at a time, urgent first — compensations
+ *     of rolled-back purchases and hosted orders, then releases, then
+ *     re-syncs (changes, trunks, transfers), then hosted-order polls; oldest
+ *     first within a kind.  A job is claimed FOR UPDATE SKIP LOCKED together
+ *     with a transaction-level advisory lock on its phone number, so two
+ *     runners never work on one number at once (a release never races its
+ *     own number's re-sync); the job's requests, and its outcome, are in that
+ *     one short transaction.  A failure is retried with exponential backoff
+ *     until queue_max_attempts, after which the job is a dead letter (NOTIFY
+ *     twilio_numbers_dead_letter); a row lock an application holds ends the
+ *     attempt after lock_timeout and the job comes back a second later,
+ *     uncounted.  The runners' requests share the cluster's request budget
+ *     (budget.c) with everything else.
+ *
+ * All sleep on their latches and wake when a transaction that bought,
+ * changed or queued something ends (xact.c, recorder.c), when their next
+ * due work is, and every worker_interval_ms regardless.  They say what they
+ * do in pg_stat_activity and are restarted by the postmaster if they die.
  */
 #include "postgres.h"
 
@@ -33,6 +44,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
@@ -42,6 +54,7 @@
 #include "incarnation.h"
 #include "queue.h"
 #include "reconcile.h"
+#include "runners.h"
 #include "credentials.h"
 #include "settings.h"
 #include "shmem.h"
@@ -78,7 +91,7 @@ commit_tx(void)
  * and hand back a copy of the message (in the worker's context).
  */
 static char *
-recover_from_error(void)
+recover_from_error_code(int *sqlerrcode)
 {
 	ErrorData  *edata;
 	char	   *message;
@@ -92,10 +105,18 @@ recover_from_error(void)
 	RESUME_INTERRUPTS();
 	MemoryContextSwitchTo(worker_cxt);	/* the abort left TopMemoryContext current */
 	message = pstrdup(edata->message ? edata->message : "unknown error");
+	if (sqlerrcode)
+		*sqlerrcode = edata->sqlerrcode;
 	FreeErrorData(edata);
 	shmem_worker_note(WORKER_NOTE_ERROR, 0, message);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return message;
+}
+
+static char *
+recover_from_error(void)
+{
+	return recover_from_error_code(NULL);
 }
 
 /* What a wake found the database to be. */
@@ -105,6 +126,9 @@ typedef enum WorkerMode
 	MODE_HELD,					/* a copy held from Twilio (or detached): no work */
 	MODE_LIVE					/* the live incarnation: all the work */
 } WorkerMode;
+
+/* a queue runner: look_around leaves the reports to the worker */
+static bool is_runner = false;
 
 /* the episodes the worker reports once each (a line when they start and end) */
 static bool waiting_logged = false;
@@ -135,7 +159,7 @@ look_around(long *next_job_ms)
 	if (version == NULL)
 	{
 		mode = MODE_WAITING;
-		if (!waiting_logged)
+		if (!waiting_logged && !is_runner)
 			ereport(LOG,
 					(errmsg("twilio_numbers worker: waiting for CREATE EXTENSION twilio_numbers in database \"%s\"",
 							tn_database)));
@@ -145,7 +169,7 @@ look_around(long *next_job_ms)
 	else if (strcmp(version, EXTVERSION) != 0)
 	{
 		mode = MODE_WAITING;
-		if (!version_warned)
+		if (!version_warned && !is_runner)
 			ereport(WARNING,
 					(errmsg("twilio_numbers worker: the library is version %s but the extension in database \"%s\" is version %s; the worker waits",
 							EXTVERSION, tn_database, version),
@@ -161,7 +185,9 @@ look_around(long *next_job_ms)
 		if (status != INCARNATION_LIVE)
 		{
 			mode = MODE_HELD;
-			if (!held_warned && status == INCARNATION_HELD)
+			if (is_runner)
+				;				/* the worker says it */
+			else if (!held_warned && status == INCARNATION_HELD)
 				ereport(WARNING,
 						(errmsg("twilio_numbers worker: database \"%s\" is a copy held from Twilio; it runs no queued job, no billing and no reconcile",
 								tn_database),
@@ -176,7 +202,7 @@ look_around(long *next_job_ms)
 		}
 		else
 		{
-			if (held_warned)
+			if (held_warned && !is_runner)
 				ereport(LOG,
 						(errmsg("twilio_numbers worker: database \"%s\" is now the live incarnation at Twilio",
 								tn_database)));
@@ -264,11 +290,21 @@ run_one_job(void)
 		long		again_ms;
 
 		begin_tx("twilio_numbers: running a queued job");
+		/*
+		 * Urgent first, oldest first within a kind (the order of the
+		 * work_queue_claim index); a job whose number another runner works
+		 * on (its advisory lock is taken) waits.  The CASE makes sure only a
+		 * due job's lock is tried.
+		 */
 		if (SPI_execute("SELECT job_id, kind, number_id, phone_number, twilio_sid, twilio_account_sid, "
 						"payload::text, attempts, attempt_id, created_at "
 						"FROM twilio_numbers.work_queue "
-						"WHERE status = 'pending' AND next_attempt_at <= now() "
-						"ORDER BY next_attempt_at, job_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+						"WHERE status = 'pending' "
+						"  AND CASE WHEN next_attempt_at <= now() "
+						"           THEN pg_try_advisory_xact_lock(" CppAsString2(QUEUE_LOCK_CLASS) ", "
+						"                hashtext(coalesce(phone_number, twilio_sid, job_id::text))) "
+						"           ELSE false END "
+						"ORDER BY " QUEUE_PRIORITY_SQL ", job_id LIMIT 1 FOR UPDATE SKIP LOCKED",
 						false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read work_queue");
 		if (SPI_processed == 1)
@@ -314,13 +350,22 @@ run_one_job(void)
 	}
 	PG_CATCH();
 	{
-		char	   *message = recover_from_error();
+		int			code = 0;
+		char	   *message = recover_from_error_code(&code);
 
 		if (job_id != 0)
 		{
-			/* count the failed attempt in a fresh transaction */
 			begin_tx("twilio_numbers: recording a failed job");
-			record_outcome(job_id, attempts, false, message);
+			if (code == ERRCODE_LOCK_NOT_AVAILABLE)
+			{
+				/* a row an open transaction holds: come back, it is no failure */
+				record_again(job_id, 1000);
+			}
+			else
+			{
+				/* count the failed attempt in a fresh transaction */
+				record_outcome(job_id, attempts, false, message);
+			}
 			commit_tx();
 			ran = true;
 		}
@@ -491,22 +536,31 @@ mark_interrupted_runs(void)
 	commit_tx();
 }
 
-/* When a periodic pass is next due: its interval on, or a minute after a failure. */
-static TimestampTz
-next_pass_at(TimestampTz now, bool ok, int64 interval_ms)
+/*
+ * Is a periodic pass due: its interval (as the settings say now, so that a
+ * reload takes effect at once) after the last one began, or a minute after
+ * one failed?  0 for last: at start-up.
+ */
+static bool
+pass_due(TimestampTz now, TimestampTz last, bool last_ok, int64 interval_ms)
 {
-	return TimestampTzPlusMilliseconds(now, ok ? interval_ms : (int64) 60000);
+	return last == 0 || now >= TimestampTzPlusMilliseconds(last, last_ok ? interval_ms : (int64) 60000);
 }
 
-/* What the worker has done and when it does it again. */
+/* What the worker has done, for when it does it again. */
 typedef struct Schedule
 {
 	bool		started;		/* the start-up steps are done */
-	TimestampTz next_reconcile; /* 0: at start-up */
-	TimestampTz next_billing;	/* 0: at start-up */
+	TimestampTz last_reconcile; /* when the last pass began; 0: none yet */
+	bool		reconcile_ok;
+	TimestampTz last_billing;
+	bool		billing_ok;
 } Schedule;
 
-/* Run due jobs, a bounded number per wake; true when one ran. */
+/*
+ * Run due jobs, a bounded number per wake; true when one ran.  After each,
+ * the other runners are woken: a job of the same number may have waited.
+ */
 static bool
 drain_queue(void)
 {
@@ -518,22 +572,28 @@ drain_queue(void)
 		if (!run_one_job())
 			break;
 		ran = true;
+		runners_wake();
 		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
 	}
 	return ran;
 }
 
 /*
- * One wake, its steps in order; returns how long to sleep.  At start-up
- * (a crash restart included) runs a killed worker left are marked, and the
- * reconcile pass covers what the lost shared memory knew.
+ * One wake of the worker, its passes in order; returns how long to sleep.
+ * At start-up (a crash restart included) runs a killed worker left are
+ * marked, and the reconcile pass covers what the lost shared memory knew.
+ * Queued jobs are the runners'.
  */
 static long
 wake(Schedule *sched)
 {
 	long		next_job_ms;
 	TimestampTz now;
-	bool		worked = false;
 
 	if (look_around(&next_job_ms) != MODE_LIVE)
 	{
@@ -548,24 +608,38 @@ wake(Schedule *sched)
 		sched->started = true;
 	}
 	if (tn_reconcile_interval_s >= 0 &&
-		(sched->next_reconcile == 0 || (tn_reconcile_interval_s > 0 && now >= sched->next_reconcile)))
+		(sched->last_reconcile == 0 ||
+		 (tn_reconcile_interval_s > 0 &&
+		  pass_due(now, sched->last_reconcile, sched->reconcile_ok, (int64) tn_reconcile_interval_s * 1000))))
 	{
-		bool		ok = reconcile_pass(sched->next_reconcile == 0 ? "start-up" : "periodic");
+		bool		first = sched->last_reconcile == 0;
 
-		sched->next_reconcile = next_pass_at(now, ok, (int64) Max(tn_reconcile_interval_s, 1) * 1000);
-		worked = true;
+		sched->last_reconcile = now;
+		sched->reconcile_ok = reconcile_pass(first ? "start-up" : "periodic");
 	}
-	if (sched->next_billing == 0 || now >= sched->next_billing)
+	if (pass_due(now, sched->last_billing, sched->billing_ok, (int64) tn_billing_interval_s * 1000))
 	{
-		bool		ok = billing_pass();
-
-		sched->next_billing = next_pass_at(now, ok, (int64) tn_billing_interval_s * 1000);
-		worked = true;
+		sched->last_billing = now;
+		sched->billing_ok = billing_pass();
 	}
-	if (worked || next_job_ms <= 0)
-		worked |= drain_queue();
-	/* after work, the queue may have changed: look again at the next wake */
-	return worked ? 1 : Max(1, next_job_ms);
+	return tn_worker_interval_ms;
+}
+
+/*
+ * One wake of a queue runner; returns how long to sleep: not at all after
+ * it ran jobs, until the next job is due, or (due jobs all taken, or their
+ * numbers busy) until a runner that finishes one wakes it.
+ */
+static long
+runner_wake(void)
+{
+	long		next_job_ms;
+
+	if (look_around(&next_job_ms) != MODE_LIVE)
+		return tn_worker_interval_ms;
+	if (next_job_ms > 0)
+		return next_job_ms;
+	return drain_queue() ? 0 : tn_worker_interval_ms;
 }
 
 /* the entry module.c registers by name: looked up in this library when the worker starts */
@@ -617,6 +691,67 @@ worker_main(Datum main_arg)
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 wait, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+static int	runner_index = 0;
+
+static void
+runner_exit(int code, Datum arg)
+{
+	runners_unregister(runner_index);
+}
+
+/* the queue runners' entry, registered by module.c (main_arg: the runner's index) */
+PGDLLEXPORT void runner_main(Datum main_arg);
+
+void
+runner_main(Datum main_arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	runner_index = DatumGetInt32(main_arg);
+	is_runner = true;
+	BackgroundWorkerInitializeConnection(tn_database, NULL, 0);
+	pgstat_report_appname("twilio_numbers queue runner");
+	worker_cxt = AllocSetContextCreate(TopMemoryContext, "twilio_numbers queue runner",
+									   ALLOCSET_DEFAULT_SIZES);
+	/* an application's row lock ends a job's attempt, not the runner's day */
+	SetConfigOption("lock_timeout", "1000", PGC_SUSET, PGC_S_OVERRIDE);
+	runners_register(runner_index);
+	on_shmem_exit(runner_exit, (Datum) 0);
+
+	for (;;)
+	{
+		long		wait = tn_worker_interval_ms;
+		MemoryContext oldcxt = MemoryContextSwitchTo(worker_cxt);
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		PG_TRY();
+		{
+			wait = runner_wake();
+		}
+		PG_CATCH();
+		{
+			(void) recover_from_error();
+		}
+		PG_END_TRY();
+
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(worker_cxt);
+
+		if (wait > 0)
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 wait, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
