@@ -151,6 +151,14 @@ SELECT state, regexp_replace(message, 'MG[0-9a-f]{32}', 'MG…', 'g') AS message
        regexp_replace(detail, 'AC[0-9a-f]{32}', 'AC…', 'g') AS detail, hint
 FROM emu.try_full(format('SELECT twilio_numbers.numbers_transfer(%L, %s, %s)', '+12065550123', :acme, :west));
 SELECT count(*) AS requests FROM emu.log;
+-- a number of a customer in a subaccount: its Messaging Services are that subaccount's
+SELECT twilio_numbers.numbers_deposit(:west, 20) AS west_balance;
+SELECT phone_number, twilio_account_sid = :'west_sid' AS in_west_subaccount
+FROM twilio_numbers.numbers_purchase(:west, '+12065550124');
+SELECT emu.clear_requests();
+SELECT state, regexp_replace(message, 'AC[0-9a-f]{32}', 'AC…', 'g') AS message, detail
+FROM emu.try_full(format('SELECT twilio_numbers.numbers_messaging_assign(%s, %L, %L)', :west, '+12065550124', :'svc'));
+SELECT count(*) AS requests FROM emu.log;
 
 -- ---- take a number out; a release leaves its service with it --------------
 SELECT phone_number, messaging_service_sid FROM twilio_numbers.numbers_messaging_unassign(:acme, '+12065550123');

@@ -61,6 +61,8 @@
 #include "twclock.h"
 
 #define JOBS_PER_WAKE 200
+/* jobs of busy numbers a claim skips before it gives up for now */
+#define CLAIM_TRIES 32
 
 static MemoryContext worker_cxt = NULL;
 
@@ -270,6 +272,55 @@ record_outcome(int64 job_id, int attempts, bool done, const char *error)
 }
 
 /*
+ * Claim the next job (SPI connected, in the job's transaction): urgent
+ * first, oldest first within a kind (the order of the work_queue_claim
+ * index), FOR UPDATE SKIP LOCKED; then the job's number, a transaction-level
+ * advisory lock.  A job whose number another runner works on stays locked
+ * by us, skipped, until this transaction ends (it could not run anyway), and
+ * the next one is tried.  The number's lock is taken only once the row is
+ * ours: taken in the claim's WHERE it would be taken for every row the plan
+ * reads, and hold every number.  True with the job's row in SPI_tuptable.
+ */
+static bool
+claim_job(void)
+{
+	Datum		skipped[CLAIM_TRIES];
+	int			nskipped = 0;
+
+	for (int i = 0; i < CLAIM_TRIES; i++)
+	{
+		Datum		args[1];
+		bool		isnull;
+		SPITupleTable *job;
+
+		args[0] = PointerGetDatum(construct_array(skipped, nskipped, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		if (SPI_execute_with_args("SELECT job_id, kind, number_id, phone_number, twilio_sid, twilio_account_sid, "
+								  "payload::text, attempts, attempt_id, created_at, "
+								  "hashtext(coalesce(phone_number, twilio_sid, job_id::text)) "
+								  "FROM twilio_numbers.work_queue "
+								  "WHERE status = 'pending' AND next_attempt_at <= now() AND job_id <> ALL ($1) "
+								  "ORDER BY " QUEUE_PRIORITY_SQL ", job_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+								  1, (Oid[]) {INT8ARRAYOID}, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read work_queue");
+		if (SPI_processed == 0)
+			return false;
+		job = SPI_tuptable;
+		args[0] = SPI_getbinval(job->vals[0], job->tupdesc, 11, &isnull);
+		if (SPI_execute_with_args("SELECT pg_try_advisory_xact_lock(" CppAsString2(QUEUE_LOCK_CLASS) ", $1)",
+								  1, (Oid[]) {INT4OID}, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not lock a number");
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		{
+			SPI_tuptable = job;
+			SPI_processed = 1;
+			return true;
+		}
+		skipped[nskipped++] = SPI_getbinval(job->vals[0], job->tupdesc, 1, &isnull);
+	}
+	return false;
+}
+
+/*
  * Claim the next due job, run it and record the outcome, all in one short
  * transaction.  Returns false when no job was due.
  */
@@ -290,23 +341,8 @@ run_one_job(void)
 		long		again_ms;
 
 		begin_tx("twilio_numbers: running a queued job");
-		/*
-		 * Urgent first, oldest first within a kind (the order of the
-		 * work_queue_claim index); a job whose number another runner works
-		 * on (its advisory lock is taken) waits.  The CASE makes sure only a
-		 * due job's lock is tried.
-		 */
-		if (SPI_execute("SELECT job_id, kind, number_id, phone_number, twilio_sid, twilio_account_sid, "
-						"payload::text, attempts, attempt_id, created_at "
-						"FROM twilio_numbers.work_queue "
-						"WHERE status = 'pending' "
-						"  AND CASE WHEN next_attempt_at <= now() "
-						"           THEN pg_try_advisory_xact_lock(" CppAsString2(QUEUE_LOCK_CLASS) ", "
-						"                hashtext(coalesce(phone_number, twilio_sid, job_id::text))) "
-						"           ELSE false END "
-						"ORDER BY " QUEUE_PRIORITY_SQL ", job_id LIMIT 1 FOR UPDATE SKIP LOCKED",
-						false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read work_queue");
+		if (!claim_job())
+			SPI_processed = 0;
 		if (SPI_processed == 1)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[0];
