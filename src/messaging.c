@@ -474,6 +474,12 @@ messaging_reconcile(uint64 *n)
 	bool		isnull;
 
 	*n = 0;
+	/* a schema not updated yet (0.3) has none of this: nothing to do */
+	if (SPI_execute("SELECT to_regprocedure('twilio_numbers._reconcile_emergency()') IS NOT NULL",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the catalog");
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		return NULL;
 	/* the emergency statuses Twilio's listing shows (no request of its own) */
 	if (SPI_execute("SELECT twilio_numbers._reconcile_emergency()", false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not bring the emergency statuses up to date");
