@@ -61,8 +61,8 @@ typedef struct BudgetShared
 
 static BudgetShared *budget = NULL;
 
-/* this process holds a slot (given back by budget_release or at exit) */
-static bool holding = false;
+/* the slots this process holds (given back by budget_release, or at exit) */
+static int	holding = 0;
 static bool exit_hook_set = false;
 
 #ifdef TN_HAVE_NAMED_WAIT_EVENTS
@@ -114,20 +114,21 @@ effective_limit(void)
 static void
 release_at_exit(int code, Datum arg)
 {
-	if (holding)
+	while (holding > 0)
 		budget_release(BUDGET_NO_REPLY);
 }
 
 /*
  * Take a slot, waiting while every one is taken.  The wait is interruptible
- * (a cancel or a terminate raises from here, holding nothing).
+ * (a cancel or a terminate raises from here, holding no new slot).
  */
 void
 budget_acquire(void)
 {
 	volatile bool counted = false;
+	volatile bool taken = false;
 
-	if (budget == NULL || holding)
+	if (budget == NULL)
 		return;
 	if (!exit_hook_set)
 	{
@@ -139,8 +140,6 @@ budget_acquire(void)
 	{
 		for (;;)
 		{
-			bool		taken = false;
-
 			SpinLockAcquire(&budget->mutex);
 			if (budget->in_flight < effective_limit())
 			{
@@ -160,7 +159,7 @@ budget_acquire(void)
 			SpinLockRelease(&budget->mutex);
 			if (taken)
 			{
-				holding = true;
+				holding++;
 				break;
 			}
 			/* a timed sleep: a window that grows by the clock wakes nobody */
@@ -170,7 +169,7 @@ budget_acquire(void)
 	PG_CATCH();
 	{
 		ConditionVariableCancelSleep();
-		if (counted && !holding)
+		if (counted && !taken)
 		{
 			SpinLockAcquire(&budget->mutex);
 			budget->waiting--;
@@ -183,6 +182,37 @@ budget_acquire(void)
 }
 
 /*
+ * Take a slot if one is free now, without waiting (a process that already
+ * has requests in flight waits for its own to end instead).  Always true
+ * without shared memory.
+ */
+bool
+budget_try_acquire(void)
+{
+	bool		taken = false;
+
+	if (budget == NULL)
+		return true;
+	if (!exit_hook_set)
+	{
+		before_shmem_exit(release_at_exit, (Datum) 0);
+		exit_hook_set = true;
+	}
+	SpinLockAcquire(&budget->mutex);
+	if (budget->in_flight < effective_limit())
+	{
+		budget->in_flight++;
+		budget->requests++;
+		budget->peak_in_flight = Max(budget->peak_in_flight, budget->in_flight);
+		taken = true;
+	}
+	SpinLockRelease(&budget->mutex);
+	if (taken)
+		holding++;
+	return taken;
+}
+
+/*
  * Give the slot back, with what came of the request: a 429 halves the
  * window, an answer lets it grow back by one per BUDGET_GROW_MS.  Never
  * raises (called right after a transfer, and at exit).
@@ -192,7 +222,7 @@ budget_release(BudgetOutcome outcome)
 {
 	TimestampTz now;
 
-	if (budget == NULL || !holding)
+	if (budget == NULL || holding == 0)
 		return;
 	now = GetCurrentTimestamp();
 	SpinLockAcquire(&budget->mutex);
@@ -217,7 +247,7 @@ budget_release(BudgetOutcome outcome)
 			budget->window = 0;
 	}
 	SpinLockRelease(&budget->mutex);
-	holding = false;
+	holding--;
 	ConditionVariableBroadcast(&budget->freed);
 }
 

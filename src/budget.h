@@ -17,6 +17,7 @@ typedef enum BudgetOutcome
 extern Size budget_shmem_size(void);
 extern void budget_shmem_init(void);
 extern void budget_acquire(void);
+extern bool budget_try_acquire(void);
 extern void budget_release(BudgetOutcome outcome);
 
 #endif							/* TWILIO_NUMBERS_BUDGET_H */

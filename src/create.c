@@ -170,10 +170,25 @@ refuse_held_by_others(const Creation *c)
 char *
 create_once(const Creation *c)
 {
+	return create_once_after(c, NULL);
+}
+
+/*
+ * The same protocol when the first POST was already sent (several at once,
+ * purchase.c) and *first is what came of it; NULL: send it.  A first POST
+ * Twilio surely did not act on (429, or a connection that never opened) is
+ * sent again the usual way, with the HTTP layer's retries.
+ */
+char *
+create_once_after(const Creation *c, const TwilioReply *first)
+{
 	Intent		it;
 	char	   *resource = NULL;
 	int			unresolved = 0;
 
+	if (first && ((first->http.complete && first->http.status == 429) ||
+				  (!first->http.complete && !first->http.maybe_applied && !first->http.tls_failed)))
+		first = NULL;
 	intent_get(c->slot, &it);
 	Assert(it.attempt_state == ATTEMPT_RECORDED);
 
@@ -183,7 +198,10 @@ create_once(const Creation *c)
 		LookUp		seen;
 
 		intent_set_posted(c->slot, true);
-		twilio_request(HTTP_POST, c->url, c->form, TWILIO_NO_ERROR, c->what, &reply);
+		if (attempt == 0 && first)
+			reply = *first;
+		else
+			twilio_request(HTTP_POST, c->url, c->form, TWILIO_NO_ERROR, c->what, &reply);
 
 		/*
 		 * No reply at all: the request may still be on its way to Twilio and

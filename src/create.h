@@ -9,6 +9,7 @@
 #include "utils/timestamp.h"
 
 #include "change_kinds.h"
+#include "twilio.h"
 
 typedef struct Creation
 {
@@ -31,6 +32,7 @@ extern void create_fingerprint(const char *const *values, uint16 *mask, char *md
 extern Datum create_fields_array(uint16 mask);
 
 extern char *create_once(const Creation *c);
+extern char *create_once_after(const Creation *c, const TwilioReply *first);
 extern bool create_made_by_attempt(JsonbContainer *r, const char *phone, const char *twilio_account_sid,
 							   TimestampTz started, TimestampTz deadline, Datum fields,
 							   const char *md5, int except_slot);

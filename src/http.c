@@ -98,31 +98,43 @@ http_method_name(HttpMethod method)
 	return "?";
 }
 
-/* libcurl write callback: append to the malloc'd receive buffer. */
+/* Append to a malloc'd receive buffer; returns what was taken (0: failure). */
 static size_t
-write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+buf_append(RecvBuffer *b, const char *ptr, size_t n)
 {
-	size_t		n = size * nmemb;
-
-	if (recv_buf.len + n + 1 > HTTP_MAX_BODY)
+	if (b->len + n + 1 > HTTP_MAX_BODY)
 	{
-		recv_buf.overflow = true;
+		b->overflow = true;
 		return 0;
 	}
-	if (recv_buf.len + n + 1 > recv_buf.cap)
+	if (b->len + n + 1 > b->cap)
 	{
-		size_t		newcap = Max(recv_buf.cap * 2, recv_buf.len + n + 1);
-		char	   *p = realloc(recv_buf.data, Max(newcap, 8192));
+		size_t		newcap = Max(b->cap * 2, b->len + n + 1);
+		char	   *p = realloc(b->data, Max(newcap, 8192));
 
 		if (p == NULL)
 			return 0;
-		recv_buf.data = p;
-		recv_buf.cap = Max(newcap, 8192);
+		b->data = p;
+		b->cap = Max(newcap, 8192);
 	}
-	memcpy(recv_buf.data + recv_buf.len, ptr, n);
-	recv_buf.len += n;
-	recv_buf.data[recv_buf.len] = '\0';
+	memcpy(b->data + b->len, ptr, n);
+	b->len += n;
+	b->data[b->len] = '\0';
 	return n;
+}
+
+/* libcurl write callback: append to the backend's receive buffer. */
+static size_t
+write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	return buf_append(&recv_buf, ptr, size * nmemb);
+}
+
+/* libcurl write callback of a parallel transfer: append to its own buffer. */
+static size_t
+write_parallel_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	return buf_append((RecvBuffer *) userdata, ptr, size * nmemb);
 }
 
 /*
@@ -457,4 +469,209 @@ http_perform(HttpMethod method, const char *url, const char *form,
 	if (recv_buf.len > 0)
 		memcpy(result->body, recv_buf.data, recv_buf.len);
 	result->body[recv_buf.len] = '\0';
+}
+
+/* ---- several requests at once (libcurl's multi interface) ------------------ */
+
+/* A transfer of http_perform_parallel: its own handle, buffer and slot. */
+typedef struct ParallelTransfer
+{
+	CURL	   *h;
+	RecvBuffer	buf;
+	char		errbuf[CURL_ERROR_SIZE];
+	instr_time	start;
+	bool		in_multi;		/* added to the multi handle, not yet done */
+	bool		holding;		/* holds a slot of the request budget */
+} ParallelTransfer;
+
+/* Set up and start one transfer (the options of the backend's handle). */
+static void
+start_parallel(CURLM *multi, ParallelTransfer *t, const HttpParallel *r, int index)
+{
+	CURL	   *h = curl_easy_init();
+
+	if (h == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a libcurl handle")));
+	t->h = h;
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_parallel_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &t->buf);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, curl_headers);
+	curl_easy_setopt(h, CURLOPT_USERAGENT,
+					 "twilio_numbers/" EXTVERSION " (PostgreSQL " PG_MAJORVERSION ")");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	curl_easy_setopt(h, CURLOPT_URL, r->url);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->errbuf);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) tn_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) tn_connect_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CAINFO,
+					 (tn_ca_file && tn_ca_file[0] != '\0') ? tn_ca_file : NULL);
+	curl_easy_setopt(h, CURLOPT_PRIVATE, (char *) (intptr_t) index);
+	set_credentials(h);
+	switch (r->method)
+	{
+		case HTTP_GET:
+			curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+			break;
+		case HTTP_POST:
+			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) (r->form ? strlen(r->form) : 0));
+			curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, r->form ? r->form : "");
+			/* never on a reused connection: see perform_once */
+			curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+			break;
+		case HTTP_DELETE:
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+			curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+			break;
+	}
+	INSTR_TIME_SET_CURRENT(t->start);
+	if (curl_multi_add_handle(multi, h) != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not start a parallel request")));
+	t->in_multi = true;
+}
+
+/* A transfer is over: its result (as perform_once fills one), its slot back. */
+static void
+finish_parallel(CURLM *multi, ParallelTransfer *t, HttpParallel *r, CURLcode rc)
+{
+	HttpResult *result = &r->result;
+	instr_time	duration;
+
+	INSTR_TIME_SET_CURRENT(duration);
+	INSTR_TIME_SUBTRACT(duration, t->start);
+	curl_multi_remove_handle(multi, t->h);
+	t->in_multi = false;
+
+	result->attempts = 1;
+	result->complete = (rc == CURLE_OK);
+	result->status = 0;
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &result->status);
+	budget_release(rc != CURLE_OK ? BUDGET_NO_REPLY :
+				   result->status == 429 ? BUDGET_THROTTLED : BUDGET_ANSWERED);
+	t->holding = false;
+	if (rc == CURLE_OK)
+		result->error[0] = '\0';
+	else if (t->buf.overflow)
+		strlcpy(result->error, "reply larger than 64 MB", sizeof(result->error));
+	else
+		strlcpy(result->error, t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc), sizeof(result->error));
+	result->tls_failed = (rc == CURLE_PEER_FAILED_VERIFICATION ||
+						  rc == CURLE_SSL_CONNECT_ERROR ||
+						  rc == CURLE_SSL_CACERT_BADFILE ||
+						  rc == CURLE_SSL_CERTPROBLEM ||
+						  rc == CURLE_SSL_ISSUER_ERROR);
+	result->maybe_applied = (rc != CURLE_OK &&
+							 rc != CURLE_COULDNT_CONNECT &&
+							 rc != CURLE_COULDNT_RESOLVE_HOST &&
+							 rc != CURLE_COULDNT_RESOLVE_PROXY &&
+							 !result->tls_failed);
+	result->body_len = t->buf.len;
+	result->body = palloc(t->buf.len + 1);
+	if (t->buf.len > 0)
+		memcpy(result->body, t->buf.data, t->buf.len);
+	result->body[t->buf.len] = '\0';
+	if (http_attempt_hook)
+		http_attempt_hook(r->method, r->url, result, t->buf.data, INSTR_TIME_GET_MILLISEC(duration));
+	curl_easy_cleanup(t->h);
+	t->h = NULL;
+}
+
+/*
+ * Send n requests at once and wait for every reply: one attempt each, never
+ * retried here (the caller applies the retry policy to what came back, and
+ * never resends a POST that may have been applied).  Each transfer holds a
+ * slot of the cluster's budget while it is on the wire: the first waits for
+ * one when none of ours is in flight, the others start only when a slot is
+ * free at once.  A cancel stops every transfer and raises.
+ */
+void
+http_perform_parallel(HttpParallel *reqs, int n)
+{
+	CURLM	   *multi;
+	ParallelTransfer *t = palloc0(sizeof(ParallelTransfer) * n);
+	int			next = 0;
+	int			running = 0;
+
+	(void) get_handle();		/* libcurl's global set-up, the shared headers */
+	for (int i = 0; i < n; i++)
+		memset(&reqs[i].result, 0, sizeof(HttpResult));
+	multi = curl_multi_init();
+	if (multi == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a libcurl multi handle")));
+	PG_TRY();
+	{
+		while (next < n || running > 0)
+		{
+			int			still;
+			int			left;
+			CURLMsg    *msg;
+
+			while (next < n)
+			{
+				if (running == 0)
+					budget_acquire();
+				else if (!budget_try_acquire())
+					break;
+				t[next].holding = true;
+				start_parallel(multi, &t[next], &reqs[next], next);
+				running++;
+				next++;
+			}
+			curl_multi_perform(multi, &still);
+			while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+			{
+				char	   *priv = NULL;
+				int			i;
+
+				if (msg->msg != CURLMSG_DONE)
+					continue;
+				curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+				i = (int) (intptr_t) priv;
+				finish_parallel(multi, &t[i], &reqs[i], msg->data.result);
+				running--;
+			}
+			if (running > 0 && still > 0)
+			{
+				pgstat_report_wait_start(TN_WAIT_EVENT_HTTP);
+				curl_multi_poll(multi, NULL, 0, 100, NULL);
+				pgstat_report_wait_end();
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_FINALLY();
+	{
+		for (int i = 0; i < n; i++)
+		{
+			if (t[i].h)
+			{
+				if (t[i].in_multi)
+					curl_multi_remove_handle(multi, t[i].h);
+				curl_easy_cleanup(t[i].h);
+			}
+			if (t[i].holding)
+				budget_release(BUDGET_NO_REPLY);
+			free(t[i].buf.data);
+		}
+		curl_multi_cleanup(multi);
+	}
+	PG_END_TRY();
 }

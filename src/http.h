@@ -37,6 +37,17 @@ typedef struct HttpResult
 extern void http_perform(HttpMethod method, const char *url, const char *form,
 						 int flags, HttpResult *result);
 
+/* One request of http_perform_parallel, and what came of its one attempt. */
+typedef struct HttpParallel
+{
+	HttpMethod	method;
+	const char *url;
+	const char *form;
+	HttpResult	result;			/* body palloc'd in the current memory context */
+} HttpParallel;
+
+extern void http_perform_parallel(HttpParallel *reqs, int n);
+
 /* Called after every attempt (retries included), with what came back. */
 typedef void (*HttpAttemptHook) (HttpMethod method, const char *url, const HttpResult *result,
 								 const char *body, double ms);

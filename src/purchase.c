@@ -194,24 +194,72 @@ check_funds(const Account *acct, int64 others_cents, int64 total_cents)
  * look-up proves the first one did not buy it).
  */
 static void
-buy_at_twilio(NumberToBuy *nb, const Account *acct, const NumberConfig *cfg)
+purchase_creation(NumberToBuy *nb, const Account *acct, const NumberConfig *cfg, Creation *c)
 {
 	StringInfoData form;
-	Creation	c = {0};
 
 	initStringInfo(&form);
 	twilio_form_add(&form, "PhoneNumber", nb->phone);
 	config_form(cfg, &form);
 
-	c.kind = change_kind(INTENT_PURCHASE);
-	c.slot = nb->slot;
-	c.url = twilio_account_url_for(acct->twilio_account_sid, "/IncomingPhoneNumbers.json");
-	c.form = form.data;
-	c.what = psprintf("buy %s", nb->phone);
-	c.phone = nb->phone;
-	c.twilio_account_sid = acct->twilio_account_sid ? acct->twilio_account_sid : tn_account_sid;
-	c.post_again = true;
+	memset(c, 0, sizeof(*c));
+	c->kind = change_kind(INTENT_PURCHASE);
+	c->slot = nb->slot;
+	c->url = twilio_account_url_for(acct->twilio_account_sid, "/IncomingPhoneNumbers.json");
+	c->form = form.data;
+	c->what = psprintf("buy %s", nb->phone);
+	c->phone = nb->phone;
+	c->twilio_account_sid = acct->twilio_account_sid ? acct->twilio_account_sid : tn_account_sid;
+	c->post_again = true;
+}
+
+static void
+buy_at_twilio(NumberToBuy *nb, const Account *acct, const NumberConfig *cfg)
+{
+	Creation	c;
+
+	purchase_creation(nb, acct, cfg, &c);
 	nb->resource = create_once(&c);
+}
+
+/*
+ * Buy several numbers: their first POSTs all at once (within the cluster's
+ * request budget), each the first step of create.c's protocol.  Every
+ * number Twilio surely bought is remembered first (its SID in its intent:
+ * the worker releases it if anything below fails or the caller rolls
+ * back); then each of the others goes on, one at a time, from what its
+ * first POST came to — a refusal raises, a lost reply is looked up, one
+ * Twilio did not act on (429) is sent again.
+ */
+static void
+buy_all_at_twilio(NumberToBuy *nbs, int n, const Account *acct, const NumberConfig *cfg)
+{
+	Creation   *c = palloc(sizeof(Creation) * n);
+	HttpParallel *reqs = palloc0(sizeof(HttpParallel) * n);
+	TwilioReply *replies = palloc0(sizeof(TwilioReply) * n);
+
+	for (int i = 0; i < n; i++)
+	{
+		purchase_creation(&nbs[i], acct, cfg, &c[i]);
+		reqs[i].method = HTTP_POST;
+		reqs[i].url = c[i].url;
+		reqs[i].form = c[i].form;
+		intent_set_posted(c[i].slot, true);
+	}
+	twilio_requests_parallel(reqs, n, replies);
+	for (int i = 0; i < n; i++)
+	{
+		TwilioReply *r = &replies[i];
+
+		if (r->http.complete && r->http.status < 300 && r->json != NULL)
+		{
+			nbs[i].resource = twilio_json_text(r);
+			intent_set_sid(c[i].slot, jb_text(&r->json->root, "sid"), c[i].twilio_account_sid);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		if (nbs[i].resource == NULL)
+			nbs[i].resource = create_once_after(&c[i], &replies[i]);
 }
 
 /* ---- numbers_purchase ---------------------------------------------------- */
@@ -389,8 +437,8 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *given)
 
 	/*
 	 * 5. the proof that this database asked for them, committed before any
-	 * request (recorder.c); then buy, one POST per number; any failure
-	 * aborts the whole purchase
+	 * request (recorder.c); then buy, one POST per number, all sent at once
+	 * when there are several; any failure aborts the whole purchase
 	 */
 	{
 		const char *values[CONFIG_NFIELDS];
@@ -402,8 +450,10 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *given)
 		recorder_open_attempts(slots, n, acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid,
 						mask, md5);
 	}
-	for (int i = 0; i < n; i++)
-		buy_at_twilio(&nbs[i], &acct, cfg);
+	if (n == 1)
+		buy_at_twilio(&nbs[0], &acct, cfg);
+	else
+		buy_all_at_twilio(nbs, n, &acct, cfg);
 	recorder_record_sids(slots, n);
 
 	/* 6. the rows and the ledger entries: the account row is locked here */

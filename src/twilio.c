@@ -301,6 +301,33 @@ parse_body(const HttpResult *http, const char *what, bool soft, bool *bad)
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(http->body)));
 }
 
+
+/*
+ * Several requests at once (http_perform_parallel: one attempt each, never
+ * retried): each reply read as twilio_request reads one with
+ * TWILIO_NO_ERROR, nothing raised; the caller judges each.  Every attempt
+ * lands in the call log.
+ */
+void
+twilio_requests_parallel(HttpParallel *reqs, int n, TwilioReply *replies)
+{
+	http_attempt_hook = log_attempt;
+	http_perform_parallel(reqs, n);
+	for (int i = 0; i < n; i++)
+	{
+		TwilioReply *reply = &replies[i];
+		bool		bad_json;
+
+		memset(reply, 0, sizeof(*reply));
+		reply->http = reqs[i].result;
+		if (!reply->http.complete)
+			continue;
+		if (reply->http.status >= 400)
+			twilio_error_fields(reply->http.body, &reply->twilio_code, &reply->twilio_message);
+		reply->json = parse_body(&reply->http, "", true, &bad_json);
+	}
+}
+
 /*
  * Send a request to Twilio and parse its reply.  Errors (transport failure,
  * Twilio error status, unparsable body) are raised with our SQLSTATEs unless

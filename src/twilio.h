@@ -42,6 +42,7 @@ extern void twilio_form_add(StringInfo form, const char *key, const char *value)
 extern void twilio_query_add(StringInfo url, const char *key, const char *value);
 extern void twilio_request(HttpMethod method, const char *url, const char *form,
 						   int flags, const char *what, TwilioReply *reply);
+extern void twilio_requests_parallel(HttpParallel *reqs, int n, TwilioReply *replies);
 extern void twilio_error_fields(const char *body, int *code, char **message);
 pg_noreturn extern void twilio_raise(const TwilioReply *reply, const char *what);
 extern List *twilio_owned_by_phone(const char *account_sid, const char *phone, TwilioReply *reply,
