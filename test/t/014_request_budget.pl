@@ -115,5 +115,59 @@ ok(wait_until(sub {
 		}, 'the budget to grow back'),
 	'answered requests let it grow back to the setting');
 
+# ---- an array purchase sends its POSTs at once, each by the once-only protocol ----
+my $arr = new_account($node, 'Array', 200);
+sub phones { my ($from, $n) = @_; return map { sprintf('+1646555%04d', $_) } $from .. $from + $n - 1 }
+sub array_sql { return 'ARRAY[' . join(',', map { "'$_'" } @_) . ']' }
+sub balance { return $node->safe_psql('postgres', "SELECT balance FROM twilio_numbers.accounts WHERE account_id = $arr") }
+emu_fault($emu, method => 'POST', path => 'IncomingPhoneNumbers\.json$', action => 'latency', ms => 300, times => 0);
+
+my @eight = phones(100, 8);
+emu($emu, 'DELETE', '/_emulator/requests');
+is($node->safe_psql('postgres', "SELECT count(*) FROM twilio_numbers.numbers_purchase($arr, " . array_sql(@eight) . ')'),
+	'8', 'an array purchase of 8 numbers');
+my @posts = @{ emu_requests($emu, 'POST', qr/IncomingPhoneNumbers\.json$/) };
+is(scalar(@posts), 8, 'one POST per number');
+my $post_overlap = max_overlap(\@posts);
+note "most of its POSTs in flight at once: $post_overlap";
+cmp_ok($post_overlap, '>=', 2, 'its POSTs overlapped');
+cmp_ok($post_overlap, '<=', 4, 'within max_concurrent_requests');
+
+# one POST refused: all or nothing
+my @six = phones(110, 6);
+my $before = balance();
+emu($emu, 'DELETE', '/_emulator/requests');
+emu($emu, 'DELETE', '/_emulator/faults');
+emu_fault($emu, method => 'POST', path => 'IncomingPhoneNumbers\.json$', action => 'status', status => 400,
+	code => 21422, times => 1);
+emu_fault($emu, method => 'POST', path => 'IncomingPhoneNumbers\.json$', action => 'latency', ms => 300, times => 0);
+my ($rc, $out, $err) = $node->psql('postgres',
+	"SELECT count(*) FROM twilio_numbers.numbers_purchase($arr, " . array_sql(@six) . ')');
+like($err, qr/TN002|not available/, 'a POST refused (21422) fails the whole purchase');
+@posts = @{ emu_requests($emu, 'POST', qr/IncomingPhoneNumbers\.json$/) };
+is(scalar(@posts), 6, 'after one POST for each number, sent at once');
+cmp_ok(max_overlap(\@posts), '>=', 2, 'overlapping');
+ok(wait_queue_drained($node), 'the numbers the others bought are compensated');
+is(balance(), $before, 'nothing charged');
+is(emu_owned($emu), live_numbers($node), 'Twilio holds exactly the live numbers (none of the six)');
+
+# one reply lost: looked up, never sent again blindly
+my @five = phones(120, 5);
+emu($emu, 'DELETE', '/_emulator/requests');
+emu($emu, 'DELETE', '/_emulator/faults');
+emu_fault($emu, method => 'POST', path => 'IncomingPhoneNumbers\.json$', action => 'reset_after', times => 1);
+emu_fault($emu, method => 'POST', path => 'IncomingPhoneNumbers\.json$', action => 'latency', ms => 300, times => 0);
+is($node->safe_psql('postgres', "SELECT count(*) FROM twilio_numbers.numbers_purchase($arr, " . array_sql(@five) . ')'),
+	'5', 'an array purchase with one reply lost completes (the lost one found by its look-up)');
+@posts = @{ emu_requests($emu, 'POST', qr/IncomingPhoneNumbers\.json$/) };
+my %per;
+$per{ $_->{form}{PhoneNumber} }++ for @posts;
+is(join(',', map { $per{$_} // 0 } @five), '1,1,1,1,1', 'exactly one POST per number: none resent blindly');
+cmp_ok(scalar(@{ emu_requests($emu, 'GET', qr/IncomingPhoneNumbers\.json$/) }), '>=', 1, 'the lost reply was looked up');
+emu($emu, 'DELETE', '/_emulator/faults');
+ok(wait_queue_drained($node), 'settled');
+is(emu_owned($emu), live_numbers($node), 'Twilio holds exactly the live numbers');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM twilio_numbers.integrity'), '0', 'no invariant broken');
+
 $node->stop;
 done_testing();
