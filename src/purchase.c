@@ -54,6 +54,7 @@ typedef struct NumberToBuy
 	int64		hold_cents;
 	int			slot;
 	char	   *resource;		/* Twilio's IncomingPhoneNumber, JSON text */
+	TwilioReply *prefetched;	/* the look-up of its first candidate type, sent with the others' */
 } NumberToBuy;
 
 /*
@@ -81,6 +82,46 @@ candidate_types(const char *phone, const char **types)
  * Find the number in Twilio's available inventory: its type, address
  * requirement and place.  One GET per candidate type, usually one.
  */
+/* The inventory look-up of a number as one type. */
+static char *
+resolve_url(const char *phone, const char *iso, const char *type)
+{
+	StringInfoData url;
+
+	initStringInfo(&url);
+	appendStringInfoString(&url, twilio_account_url_for(NULL, "/AvailablePhoneNumbers/%s/%s.json",
+														  iso, validate_type_path(type)));
+	twilio_query_add(&url, "Contains", phone);
+	twilio_query_add(&url, "PageSize", "20");
+	return url.data;
+}
+
+/*
+ * The first look-up of several numbers at once (each number's first
+ * candidate type); resolve_number takes a definite answer (2xx or 404) from
+ * there and asks again, with the usual retries, for anything else.
+ */
+static void
+prefetch_numbers(NumberToBuy *nbs, int n)
+{
+	HttpParallel *reqs = palloc0(sizeof(HttpParallel) * n);
+	TwilioReply *replies = palloc0(sizeof(TwilioReply) * n);
+
+	for (int i = 0; i < n; i++)
+	{
+		const char *candidates[4];
+
+		(void) candidate_types(nbs[i].phone, candidates);
+		reqs[i].method = HTTP_GET;
+		reqs[i].url = resolve_url(nbs[i].phone, validate_country_of(nbs[i].phone), candidates[0]);
+	}
+	twilio_requests_parallel(reqs, n, replies);
+	for (int i = 0; i < n; i++)
+		if (replies[i].http.complete &&
+			((replies[i].http.status < 300 && replies[i].json != NULL) || replies[i].http.status == 404))
+			nbs[i].prefetched = &replies[i];
+}
+
 static void
 resolve_number(NumberToBuy *nb)
 {
@@ -90,18 +131,15 @@ resolve_number(NumberToBuy *nb)
 	nb->iso = validate_country_of(nb->phone);
 	for (int c = 0; c < ncand; c++)
 	{
-		StringInfoData url;
 		TwilioReply reply;
 		JsonbContainer *list;
 		int			n;
 
-		initStringInfo(&url);
-		appendStringInfoString(&url, twilio_account_url_for(NULL, "/AvailablePhoneNumbers/%s/%s.json",
-													  nb->iso, validate_type_path(candidates[c])));
-		twilio_query_add(&url, "Contains", nb->phone);
-		twilio_query_add(&url, "PageSize", "20");
-		twilio_request(HTTP_GET, url.data, NULL, TWILIO_OK_404,
-					   "look the number up in Twilio's inventory", &reply);
+		if (c == 0 && nb->prefetched)
+			reply = *nb->prefetched;
+		else
+			twilio_request(HTTP_GET, resolve_url(nb->phone, nb->iso, candidates[c]), NULL, TWILIO_OK_404,
+						   "look the number up in Twilio's inventory", &reply);
 		if (reply.http.status == 404 || reply.json == NULL)
 			continue;
 		list = jb_array(&reply.json->root, "available_phone_numbers");
@@ -365,6 +403,10 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *given)
 	check_funds(&acct, others, total);
 
 	/* 3. resolve and price each number; regulatory needs known up front */
+	for (int i = 0; i < n; i++)
+		nbs[i].phone = phones[i];
+	if (n > 1)
+		prefetch_numbers(nbs, n);
 	for (int i = 0; i < n; i++)
 	{
 		NumberToBuy *nb = &nbs[i];
