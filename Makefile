@@ -10,7 +10,7 @@ OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
 # The scripts of earlier versions and the upgrade scripts are kept as they
 # shipped: CREATE EXTENSION ... VERSION and ALTER EXTENSION ... UPDATE run them.
 SCHEMA = catalog accounts owned_numbers ledger periods attempts queue incarnation purchases hosted addresses bundles lost_replies \
-	billing reconcile adoption reports monitoring integrity roles
+	billing reconcile adoption reports monitoring operations integrity roles
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = sql/$(EXTENSION)--0.1.sql $(wildcard sql/$(EXTENSION)--*--*.sql)
 

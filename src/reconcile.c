@@ -227,6 +227,20 @@ reconcile(void)
 	args[3] = attempts;
 	args[4] = CStringGetTextDatum(tn_account_sid);
 	args[5] = CStringGetTextDatum(recorder_epoch());
+	/*
+	 * A row left releasing whose release job died (an older dead letter,
+	 * an outage before outages stopped counting): queued again.
+	 */
+	if (SPI_execute_with_args("INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, twilio_sid, "
+					"twilio_account_sid, payload) "
+					"SELECT 'release', o.number_id, o.phone_number, o.twilio_sid, o.twilio_account_sid, "
+					"       '{\"reason\": \"reconcile: its release job was dead\"}' "
+					"FROM twilio_numbers.owned_numbers o "
+					"WHERE o.status = 'releasing' AND o.number_id = ANY ($1) "
+					"  AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q "
+					"                  WHERE q.number_id = o.number_id AND q.kind = 'release' AND q.status <> 'dead')",
+					1, (Oid[]) {INT8ARRAYOID}, &seen, NULL, false, 0) < 0)
+		elog(ERROR, "could not queue releases again");
 	if (SPI_execute_with_args("SELECT * FROM twilio_numbers._reconcile($1, $2, $3, $4, $5, $6)",
 							  6, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not reconcile");

@@ -49,6 +49,8 @@ extern int	tn_queue_retry_max_ms;
 extern int	tn_hosted_poll_ms;
 extern int	tn_hosted_poll_max_ms;
 extern bool tn_follow_promotion;
+extern bool tn_pause_billing;
+extern bool tn_pause_writes;
 extern int	tn_max_concurrent_requests;
 
 /* true when loaded through shared_preload_libraries (shared memory exists) */

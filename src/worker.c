@@ -38,14 +38,24 @@
 #include "utils/timestamp.h"
 
 #include "jobs.h"
+#include "connect.h"
 #include "incarnation.h"
 #include "queue.h"
 #include "reconcile.h"
 #include "credentials.h"
 #include "settings.h"
 #include "shmem.h"
+#include "twilio.h"
 
 #define JOBS_PER_WAKE 200
+
+/*
+ * The jobs that may run ($1: twilio_numbers.pause_writes): while writes are
+ * paused, only the undoing of rolled-back purchases and hosted orders (each
+ * hour a number stays costs money, and its look-up must happen while the
+ * attempt's time allows) and the hosted-order polls (GETs).
+ */
+#define RUNNABLE_JOBS "(NOT $1 OR kind IN ('compensate', 'hosted_cancel', 'hosted_poll'))"
 
 static MemoryContext worker_cxt = NULL;
 
@@ -179,8 +189,10 @@ look_around(long *next_job_ms)
 						(errmsg("twilio_numbers worker: database \"%s\" is now the live incarnation at Twilio",
 								tn_database)));
 			held_warned = false;
-			if (SPI_execute("SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint "
-							"FROM twilio_numbers.work_queue WHERE status = 'pending'", true, 1) != SPI_OK_SELECT)
+			if (SPI_execute_with_args("SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint "
+									  "FROM twilio_numbers.work_queue WHERE status = 'pending' AND " RUNNABLE_JOBS,
+									  1, (Oid[]) {BOOLOID}, (Datum[]) {BoolGetDatum(tn_pause_writes)}, NULL,
+									  true, 1) != SPI_OK_SELECT)
 				elog(ERROR, "could not read work_queue");
 			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 			if (!isnull)
@@ -204,41 +216,90 @@ record_again(int64 job_id, long again_ms)
 		elog(ERROR, "could not update work_queue");
 }
 
-/* Record a job's outcome: done, or retry with backoff, or dead. */
-static void
-record_outcome(int64 job_id, int attempts, bool done, const char *error)
+/*
+ * Record a job's outcome: done, or retry with backoff, or dead.  A failure
+ * that was an outage (Twilio unreachable, 5xx, our credentials refused) is
+ * not the job's: its attempt is not counted towards a dead letter, and the
+ * wait doubles from the last one, capped.  Returns true when the job has
+ * just become a dead letter.
+ */
+static bool
+record_outcome(int64 job_id, int attempts, bool done, const char *error, bool outage)
 {
-	Oid			types[4] = {INT8OID, BOOLOID, TEXTOID, FLOAT8OID};
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			types[7] = {INT8OID, BOOLOID, TEXTOID, FLOAT8OID, BOOLOID, FLOAT8OID, FLOAT8OID};
+	Datum		args[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	double		backoff_ms;
+	double		jitter = 0.5 + 0.5 * pg_prng_double(&pg_global_prng_state);
 
 	/* base * 2^attempts, jittered to 50-100 %, capped */
 	backoff_ms = (double) tn_queue_retry_base_ms * (double) (1L << Min(attempts, 20));
 	backoff_ms = Min(backoff_ms, (double) tn_queue_retry_max_ms);
-	backoff_ms *= 0.5 + 0.5 * pg_prng_double(&pg_global_prng_state);
+	backoff_ms *= jitter;
 
 	args[0] = Int64GetDatum(job_id);
 	args[1] = BoolGetDatum(done);
 	args[2] = error ? CStringGetTextDatum(error) : (Datum) 0;
 	nulls[2] = error ? ' ' : 'n';
 	args[3] = Float8GetDatum(backoff_ms);
+	args[4] = BoolGetDatum(outage && !done);
+	args[5] = Float8GetDatum((double) tn_queue_retry_base_ms);
+	args[6] = Float8GetDatum((double) tn_queue_retry_max_ms);
 	if (SPI_execute_with_args("WITH j AS ("
 							  "  UPDATE twilio_numbers.work_queue SET "
-							  "    attempts = attempts + 1, last_error = $3, updated_at = now(), "
+							  "    attempts = CASE WHEN $5 THEN attempts ELSE attempts + 1 END, "
+							  "    last_error = CASE WHEN $5 THEN 'not counted (Twilio outage): ' || $3 ELSE $3 END, "
+							  "    updated_at = now(), "
 							  "    status = CASE WHEN $2 THEN 'done' "
-							  "                  WHEN attempts + 1 >= current_setting('twilio_numbers.queue_max_attempts')::int "
+							  "                  WHEN NOT $5 AND attempts + 1 >= current_setting('twilio_numbers.queue_max_attempts')::int "
 							  "                  THEN 'dead' ELSE 'pending' END, "
 							  "    finished_at = CASE WHEN $2 THEN now() END, "
 							  "    next_attempt_at = CASE WHEN $2 THEN next_attempt_at "
+							  "                      WHEN $5 THEN now() + make_interval(secs => least($7, greatest($6, "
+							  "                           2 * 1000 * extract(epoch FROM next_attempt_at - updated_at))) "
+							  "                           * (0.75 + 0.25 * random()) / 1000.0) "
 							  "                      ELSE now() + make_interval(secs => $4 / 1000.0) END "
 							  "  WHERE job_id = $1 RETURNING job_id, status, kind, phone_number) "
 							  "SELECT pg_notify('twilio_numbers_dead_letter', "
 							  "                 json_build_object('job_id', job_id, 'kind', kind, "
 							  "                                   'phone_number', phone_number)::text) "
 							  "FROM j WHERE status = 'dead'",
-							  4, types, args, nulls, false, 0) != SPI_OK_SELECT)
+							  7, types, args, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not update work_queue");
+	return SPI_processed > 0;
+}
+
+/* the outage episode the worker is in (one WARNING when it starts, a LOG line when it ends) */
+static TwilioOutage outage_episode = TWILIO_OUTAGE_NONE;
+
+/* A job ended: note an outage starting or ending, and a dead letter. */
+static void
+note_job_end(const Job *job, bool done, TwilioOutage outage, bool dead, const char *error)
+{
+	if (!done && outage != TWILIO_OUTAGE_NONE && outage_episode == TWILIO_OUTAGE_NONE)
+		ereport(WARNING,
+				(errmsg(outage == TWILIO_OUTAGE_AUTH
+						? "twilio_numbers worker: Twilio refuses the credentials (HTTP 401/403); queued jobs wait and are not counted towards dead letters"
+						: "twilio_numbers worker: Twilio is unreachable or failing (no reply or HTTP 5xx); queued jobs wait and are not counted towards dead letters"),
+				 errdetail("Job " INT64_FORMAT " (%s %s): %s", job->job_id, job->kind, job->phone ? job->phone : "",
+						   error ? error : "failed"),
+				 errhint(outage == TWILIO_OUTAGE_AUTH
+						 ? "Check the account SID and token (twilio_numbers.credentials_file), then SELECT pg_reload_conf()."
+						 : "Jobs retry with a doubling wait up to twilio_numbers.queue_retry_max_ms; nothing is lost.")));
+	if (!done && outage != TWILIO_OUTAGE_NONE)
+		outage_episode = outage;
+	else if (done && outage_episode != TWILIO_OUTAGE_NONE)
+	{
+		ereport(LOG, (errmsg("twilio_numbers worker: Twilio answers again; the queue settles")));
+		outage_episode = TWILIO_OUTAGE_NONE;
+	}
+	if (dead)
+		ereport(WARNING,
+				(errmsg("twilio_numbers worker: job " INT64_FORMAT " (%s %s) is a dead letter after %d attempts",
+						job->job_id, job->kind, job->phone ? job->phone : "", job->attempts + 1),
+				 errdetail("%s", error ? error : "failed"),
+				 errhint("Fix the cause, then SELECT twilio_numbers.numbers_retry_dead_letter(" INT64_FORMAT ").",
+						 job->job_id)));
 }
 
 /*
@@ -262,12 +323,13 @@ run_one_job(void)
 		long		again_ms;
 
 		begin_tx("twilio_numbers: running a queued job");
-		if (SPI_execute("SELECT job_id, kind, number_id, phone_number, twilio_sid, twilio_account_sid, "
-						"payload::text, attempts, attempt_id, created_at "
-						"FROM twilio_numbers.work_queue "
-						"WHERE status = 'pending' AND next_attempt_at <= now() "
-						"ORDER BY next_attempt_at, job_id LIMIT 1 FOR UPDATE SKIP LOCKED",
-						false, 1) != SPI_OK_SELECT)
+		if (SPI_execute_with_args("SELECT job_id, kind, number_id, phone_number, twilio_sid, twilio_account_sid, "
+								  "payload::text, attempts, attempt_id, created_at "
+								  "FROM twilio_numbers.work_queue "
+								  "WHERE status = 'pending' AND next_attempt_at <= now() AND " RUNNABLE_JOBS " "
+								  "ORDER BY next_attempt_at, job_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+								  1, (Oid[]) {BOOLOID}, (Datum[]) {BoolGetDatum(tn_pause_writes)}, NULL,
+								  false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read work_queue");
 		if (SPI_processed == 1)
 		{
@@ -295,13 +357,17 @@ run_one_job(void)
 								   psprintf("twilio_numbers: %s %s (job " INT64_FORMAT ", attempt %d)",
 											job.kind, job.phone ? job.phone : "", job.job_id,
 											job.attempts + 1));
+			twilio_outage_seen = TWILIO_OUTAGE_NONE;
 			outcome = jobs_run(&job, &error, &again_ms);
 			if (outcome == JOB_AGAIN)
 				record_again(job.job_id, again_ms);
 			else
 			{
+				bool		dead;
+
 				done = outcome == JOB_DONE;
-				record_outcome(job.job_id, job.attempts, done, error);
+				dead = record_outcome(job.job_id, job.attempts, done, error, twilio_outage_seen != TWILIO_OUTAGE_NONE);
+				note_job_end(&job, done, done ? TWILIO_OUTAGE_NONE : twilio_outage_seen, dead, error);
 				shmem_worker_note(done ? WORKER_NOTE_JOB_DONE : WORKER_NOTE_JOB_FAILED, 1,
 							   done ? NULL : psprintf("job " INT64_FORMAT " (%s %s): %s", job.job_id, job.kind,
 													  job.phone ? job.phone : "", error ? error : "failed"));
@@ -318,7 +384,7 @@ run_one_job(void)
 		{
 			/* count the failed attempt in a fresh transaction */
 			begin_tx("twilio_numbers: recording a failed job");
-			record_outcome(job_id, attempts, false, message);
+			(void) record_outcome(job_id, attempts, false, message, false);
 			commit_tx();
 			ran = true;
 		}
@@ -535,7 +601,7 @@ wake(Schedule *sched)
 		sched->next_reconcile = next_pass_at(now, ok, (int64) Max(tn_reconcile_interval_s, 1) * 1000);
 		worked = true;
 	}
-	if (sched->next_billing == 0 || now >= sched->next_billing)
+	if (!tn_pause_billing && (sched->next_billing == 0 || now >= sched->next_billing))
 	{
 		bool		ok = billing_pass();
 
@@ -546,6 +612,38 @@ wake(Schedule *sched)
 		worked |= drain_queue();
 	/* after work, the queue may have changed: look again at the next wake */
 	return worked ? 1 : Max(1, next_job_ms);
+}
+
+/*
+ * The start line: the library's version, the database, the Twilio account
+ * (never a secret) and where its credentials come from.
+ */
+static void
+log_start(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *volatile account = NULL;
+	char	   *volatile problem = NULL;
+
+	PG_TRY();
+	{
+		credentials_load();
+		account = pstrdup(tn_account_sid[0] ? tn_account_sid : "(none configured)");
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		problem = psprintf("%s: %s", edata->message, edata->detail ? edata->detail : "");
+	}
+	PG_END_TRY();
+	ereport(LOG,
+			(errmsg("twilio_numbers worker %s started in database \"%s\" for Twilio account %s (credentials from %s)",
+					EXTVERSION, tn_database, account ? account : "(unknown)", credentials_source()),
+			 problem ? errdetail_internal("%s", problem) : 0));
 }
 
 /* the entry module.c registers by name: looked up in this library when the worker starts */
@@ -560,13 +658,13 @@ worker_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	BackgroundWorkerInitializeConnection(tn_database, NULL, 0);
+	connect_to_database(CONNECT_WORKER, "twilio_numbers worker");
 	pgstat_report_appname("twilio_numbers worker");
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "twilio_numbers worker",
 									   ALLOCSET_DEFAULT_SIZES);
 	shmem_worker_register();
 	on_shmem_exit(worker_exit, (Datum) 0);
-	ereport(LOG, (errmsg("twilio_numbers worker started in database \"%s\"", tn_database)));
+	log_start();
 
 	for (;;)
 	{
