@@ -276,7 +276,8 @@ static TwilioOutage outage_episode = TWILIO_OUTAGE_NONE;
 static void
 note_job_end(const Job *job, bool done, TwilioOutage outage, bool dead, const char *error)
 {
-	if (!done && outage != TWILIO_OUTAGE_NONE && outage_episode == TWILIO_OUTAGE_NONE)
+	/* (an outage of another kind — unreachable, then refusing us — is another episode) */
+	if (!done && outage != TWILIO_OUTAGE_NONE && outage_episode != outage)
 		ereport(WARNING,
 				(errmsg(outage == TWILIO_OUTAGE_AUTH
 						? "twilio_numbers worker: Twilio refuses the credentials (HTTP 401/403); queued jobs wait and are not counted towards dead letters"
@@ -552,7 +553,9 @@ typedef struct Schedule
 {
 	bool		started;		/* the start-up steps are done */
 	TimestampTz next_reconcile; /* 0: at start-up */
+	TimestampTz last_reconcile; /* when the last pass started, if it succeeded (else 0) */
 	TimestampTz next_billing;	/* 0: at start-up */
+	TimestampTz last_billing;	/* when the last pass started, if it succeeded (else 0) */
 } Schedule;
 
 /* Run due jobs, a bounded number per wake; true when one ran. */
@@ -594,18 +597,29 @@ wake(Schedule *sched)
 		sched->started = true;
 	}
 	if (tn_reconcile_interval_s >= 0 &&
-		(sched->next_reconcile == 0 || (tn_reconcile_interval_s > 0 && now >= sched->next_reconcile)))
+		(sched->next_reconcile == 0 ||
+		 (tn_reconcile_interval_s > 0 &&
+		  (now >= sched->next_reconcile ||
+		   (sched->last_reconcile != 0 &&
+			now >= TimestampTzPlusMilliseconds(sched->last_reconcile, (int64) tn_reconcile_interval_s * 1000))))))
 	{
 		bool		ok = reconcile_pass(sched->next_reconcile == 0 ? "start-up" : "periodic");
+
+		sched->last_reconcile = ok ? now : 0;
 
 		sched->next_reconcile = next_pass_at(now, ok, (int64) Max(tn_reconcile_interval_s, 1) * 1000);
 		worked = true;
 	}
-	if (!tn_pause_billing && (sched->next_billing == 0 || now >= sched->next_billing))
+	/* (the interval as set now: a reload that shortens it takes effect at once) */
+	if (!tn_pause_billing &&
+		(sched->next_billing == 0 || now >= sched->next_billing ||
+		 (sched->last_billing != 0 &&
+		  now >= TimestampTzPlusMilliseconds(sched->last_billing, (int64) tn_billing_interval_s * 1000))))
 	{
 		bool		ok = billing_pass();
 
 		sched->next_billing = next_pass_at(now, ok, (int64) tn_billing_interval_s * 1000);
+		sched->last_billing = ok ? now : 0;
 		worked = true;
 	}
 	if (worked || next_job_ms <= 0)
