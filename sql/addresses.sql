@@ -79,6 +79,10 @@ SELECT pg_temp.masked(address_sid) AS address_sid, customer_name, street, city, 
        dependent_numbers
 FROM twilio_numbers.numbers_addresses(:muster);
 
+-- Twilio verifies the address later: its flags read again
+SELECT emu.call('POST', '/_emulator/addresses/' || :'berlin', '{"verified": true}')->>'verified' AS verified_at_twilio;
+SELECT pg_temp.masked(address_sid) AS address_sid, validated, verified FROM twilio_numbers.numbers_addresses_refresh(:muster);
+
 -- 6. not deleted while the number depends on it (nothing sent), deleted once it is released
 SELECT emu.clear_requests();
 SELECT state, pg_temp.masked(message) AS message, detail, hint
@@ -89,4 +93,12 @@ SELECT emu.queue_drained();
 SELECT pg_temp.masked(address_sid) AS deleted FROM twilio_numbers.numbers_address_delete(:muster, :'berlin');
 SELECT method, pg_temp.masked(path) AS path, status FROM emu.log WHERE method = 'DELETE' ORDER BY seq;
 SELECT count(*) AS addresses_left FROM twilio_numbers.numbers_addresses(:muster);
+-- one deleted behind our back (at Twilio) leaves the table at the next refresh
+SELECT address_sid AS gone FROM twilio_numbers.numbers_address_create(:muster, 'Muster GmbH', 'Alsterufer 1', 'Hamburg',
+                                                                      'HH', '20354', 'DE') \gset
+SELECT emu.twilio('DELETE', emu.account() || '/Addresses/' || :'gone' || '.json') IS NULL AS deleted_at_twilio;
+SET client_min_messages = warning;   -- its NOTICE names the random SID
+SELECT count(*) AS refreshed FROM twilio_numbers.numbers_addresses_refresh(:muster);
+RESET client_min_messages;
+SELECT count(*) AS addresses_left FROM twilio_numbers.addresses WHERE account_id = :muster;
 SELECT * FROM twilio_numbers.integrity;

@@ -120,7 +120,18 @@ SELECT past_due FROM twilio_numbers.numbers_run_billing(emu.t('2027-04-01 00:00:
 -- six days later: still kept (grace_period is 7 days)
 SELECT released FROM twilio_numbers.numbers_run_billing(emu.t('2027-04-07 23:59:59+00'));
 SELECT status FROM twilio_numbers.owned_numbers WHERE phone_number = '+13055550120' AND status <> 'released';
--- seven days: released through the queue, no refund
+-- seven days as of the pass — but the pass is dated in the future: the grace
+-- period has not passed in real time, so nothing is released at Twilio
+-- (the emulator's log shows no DELETE)
+SELECT emu.clear_requests();
+SELECT released FROM twilio_numbers.numbers_run_billing(emu.t('2027-04-08 00:00:00+00'));
+SELECT emu.queue_drained();
+SELECT status FROM twilio_numbers.owned_numbers WHERE phone_number = '+13055550120' AND status <> 'released';
+SELECT count(*) AS deletes FROM emu.requests() r WHERE r->>'method' = 'DELETE';
+SELECT '+13055550120' IN (SELECT emu.owned()) AS still_at_twilio;
+-- the debt found seven days ago in real time: released through the queue, no refund
+UPDATE twilio_numbers.owned_numbers SET past_due_since = now() - interval '7 days'
+WHERE phone_number = '+13055550120' AND status = 'past_due';
 SELECT balance AS before FROM twilio_numbers.accounts WHERE account_id = :gone \gset
 SELECT released FROM twilio_numbers.numbers_run_billing(emu.t('2027-04-08 00:00:00+00'));
 SELECT emu.queue_drained();

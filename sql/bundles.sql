@@ -74,6 +74,16 @@ SELECT emu.clear_requests();
 SELECT phone_number, bundle_sid FROM twilio_numbers.numbers_purchase(:roo, '+14155550160');
 SELECT count(*) FILTER (WHERE path LIKE '/v2/RegulatoryCompliance/%') AS regulatory_requests FROM emu.log;
 
+-- one purchase sends one bundle: numbers that need different ones are refused, nothing sent
+SELECT emu.call('POST', '/_emulator/bundles', '{"iso_country": "DE", "number_type": "toll free", "end_user_type": "business"}')->>'sid'
+    AS de_tf_bundle \gset
+SELECT status FROM twilio_numbers.numbers_bundle_register(:roo, :'de_tf_bundle');
+SELECT phone_number AS de_tf FROM twilio_numbers.numbers_search('DE', number_type => 'toll_free', max_results => 1) \gset
+SELECT emu.clear_requests();
+SELECT state, message, pg_temp.masked(detail) AS detail, hint
+FROM emu.try_full(format('SELECT twilio_numbers.numbers_purchase(%s, ARRAY[%L, %L])', :roo, :'au_mobile2', :'de_tf'));
+SELECT count(*) FILTER (WHERE method = 'POST') AS posts FROM emu.log;
+
 -- a rejected bundle is recorded and no longer followed
 SELECT emu.call('POST', '/_emulator/bundles', '{"iso_country": "DE", "number_type": "local", "status": "pending-review"}')->>'sid'
     AS rejected \gset
@@ -97,5 +107,38 @@ SELECT state, pg_temp.masked(message) AS message FROM (VALUES
   LATERAL emu.try_full(s) r;
 SELECT count(*) AS bundles, count(*) FILTER (WHERE twilio_numbers._bundle_settled(status)) AS settled
 FROM twilio_numbers.bundles;
+
+-- ---- roles: an application serves its customers; a reporting role reads ----
+CREATE ROLE tn_reg_app;
+CREATE ROLE tn_reg_report;
+SELECT twilio_numbers.grant_application('tn_reg_app');
+SELECT twilio_numbers.grant_reporting('tn_reg_report');
+GRANT USAGE ON SCHEMA emu TO tn_reg_app, tn_reg_report;   -- the test helpers
+SET ROLE tn_reg_app;
+SELECT requirement, value FROM twilio_numbers.numbers_requirements('AU', 'local', 'business') ORDER BY 1, 2;
+SELECT customer_name, city, iso_country, validated
+FROM twilio_numbers.numbers_address_create(:roo, 'Kangaroo Pty', '1 Martin Place', 'Sydney', 'NSW', '2000', 'AU');
+SELECT customer_name, dependent_numbers FROM twilio_numbers.numbers_addresses(:roo);
+SELECT status, count(*) FROM twilio_numbers.bundles WHERE account_id = :roo GROUP BY 1 ORDER BY 1;
+-- ... but it writes none of these tables itself
+SELECT emu.try(format(stmt, :roo)) FROM unnest(ARRAY[
+  'UPDATE twilio_numbers.bundles SET status = ''twilio-approved'' WHERE account_id = %s',
+  'INSERT INTO twilio_numbers.addresses (address_sid, account_id, twilio_account_sid, customer_name, street, city, region, postal_code, iso_country) VALUES (''AD00000000000000000000000000000009'', %s, ''AC00000000000000000000000000000009'', ''x'', ''1 x'', ''x'', ''x'', ''x'', ''AU'')',
+  'DELETE FROM twilio_numbers.regulations_cache -- %s',
+  'SELECT twilio_numbers._bundle_seen(%s, ''BU00000000000000000000000000000009'', ''{}'')'
+]) AS stmt;
+RESET ROLE;
+SET ROLE tn_reg_report;
+SELECT count(*) > 0 AS reads_addresses FROM twilio_numbers.addresses;
+SELECT count(*) > 0 AS reads_bundles FROM twilio_numbers.bundles;
+SELECT count(*) > 0 AS reads_history FROM twilio_numbers.bundle_history;
+SELECT emu.try(format(stmt, :roo)) FROM unnest(ARRAY[
+  'SELECT twilio_numbers.numbers_address_create(%s, ''x'', ''1 x'', ''x'', ''x'', ''2000'', ''AU'')',
+  'SELECT twilio_numbers.numbers_bundle_register(%s, ''BU00000000000000000000000000000009'')'
+]) AS stmt;
+RESET ROLE;
+DROP OWNED BY tn_reg_app, tn_reg_report;
+DROP ROLE tn_reg_app, tn_reg_report;
+
 SELECT emu.queue_drained();
 SELECT * FROM twilio_numbers.integrity;

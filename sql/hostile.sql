@@ -150,9 +150,18 @@ FROM twilio_numbers.numbers_purchase(:outage, '+15035550120') \gset
 SELECT status FROM twilio_numbers.numbers_run_billing((:'due'::date + 20)::timestamp AT TIME ZONE 'UTC');
 SELECT status, (past_due_since AT TIME ZONE 'UTC')::date - :'due'::date AS found_days_after_due
 FROM twilio_numbers.owned_numbers WHERE phone_number = '+15035550120' AND status <> 'released';
--- six days after it was found: kept; seven: released
+-- six days after it was found: kept; seven: released — once seven days have
+-- passed in real time too: these passes are dated in the future, so the one
+-- seven days after it was found releases nothing ...
 SELECT status FROM twilio_numbers.numbers_run_billing((:'due'::date + 26)::timestamp AT TIME ZONE 'UTC');
 SELECT status FROM twilio_numbers.owned_numbers WHERE phone_number = '+15035550120' AND status <> 'released';
+SELECT status FROM twilio_numbers.numbers_run_billing((:'due'::date + 27)::timestamp AT TIME ZONE 'UTC');
+SELECT status FROM twilio_numbers.owned_numbers WHERE phone_number = '+15035550120' AND status <> 'released';
+-- ... until the debt was really found seven days ago (its pass moved back to
+-- seven days before now): then the same pass releases it
+UPDATE twilio_numbers.owned_numbers
+SET past_due_since = past_due_since - ((:'due'::date + 27)::timestamp AT TIME ZONE 'UTC' - now())
+WHERE phone_number = '+15035550120' AND status = 'past_due';
 SELECT status FROM twilio_numbers.numbers_run_billing((:'due'::date + 27)::timestamp AT TIME ZONE 'UTC');
 SELECT o.status IN ('releasing', 'released') AS released, q.kind, q.payload->>'reason' AS reason
 FROM twilio_numbers.owned_numbers o JOIN twilio_numbers.work_queue q USING (number_id)

@@ -66,17 +66,26 @@ SELECT emu.fault('{"method": "DELETE", "path": "IncomingPhoneNumbers/", "action"
 SELECT twilio_numbers.numbers_release(:ops, '+17025550102') > 0 AS r2, twilio_numbers.numbers_release(:ops, '+17025550103') > 0 AS r3;
 SELECT emu.wait_until($$SELECT count(*) = 2 FROM twilio_numbers.queue_dead_letters WHERE phone_number IN ('+17025550102', '+17025550103')$$);
 SELECT * FROM emu.try_full($$SELECT twilio_numbers.numbers_retry_dead_letter(-1)$$);
--- reconcile queues again a releasing row whose release job is dead
 SELECT emu.clear_faults();
+-- one retried by a DBA
+SELECT twilio_numbers.numbers_retry_dead_letter(job_id) FROM twilio_numbers.queue_dead_letters
+WHERE phone_number = '+17025550102';
+SELECT emu.queue_drained();
+-- the other queued again by reconcile (its row was left releasing)
 SELECT count(*) AS findings FROM twilio_numbers.numbers_reconcile() WHERE phone_number LIKE '+1702555010_';
 SELECT emu.queue_drained();
-SELECT phone_number, kind, status, payload->>'reason' AS reason FROM twilio_numbers.work_queue
+SELECT phone_number, kind, status, attempts, payload->>'reason' AS reason FROM twilio_numbers.work_queue
 WHERE phone_number IN ('+17025550102', '+17025550103') AND kind = 'release' ORDER BY phone_number, job_id;
 SELECT phone_number, status FROM twilio_numbers.owned_numbers WHERE phone_number IN ('+17025550102', '+17025550103') ORDER BY 1;
--- the dead letters themselves, settled by then, can still be retried: all at once
-SELECT twilio_numbers.numbers_retry_dead_letters() AS retried;
-SELECT emu.queue_drained();
 SELECT count(*) AS dead_letters FROM twilio_numbers.queue_dead_letters WHERE phone_number LIKE '+1702555010_';
+-- all at once
+SELECT emu.fault('{"method": "DELETE", "path": "IncomingPhoneNumbers/", "action": "status", "status": 400, "times": 0}');
+SELECT twilio_numbers.numbers_release(:ops, '+17025550105') > 0 AS r5;
+SELECT emu.wait_until($$SELECT count(*) = 1 FROM twilio_numbers.queue_dead_letters WHERE phone_number = '+17025550105'$$);
+SELECT emu.clear_faults();
+SELECT twilio_numbers.numbers_retry_dead_letters() >= 1 AS retried;
+SELECT emu.queue_drained();
+SELECT status FROM twilio_numbers.owned_numbers WHERE phone_number = '+17025550105';
 ALTER SYSTEM RESET twilio_numbers.queue_max_attempts;
 SELECT pg_reload_conf();
 

@@ -114,10 +114,12 @@ BEGIN
 END $$;
 
 -- the queue is empty of pending work (hosted orders are watched as long as
--- they live: their polls do not count)
+-- they live: their polls do not count; nor does an undo that only watches for
+-- a request without a reply until its attempt's deadline)
 CREATE FUNCTION emu.queue_drained() RETURNS boolean LANGUAGE sql
 AS $$ SELECT emu.wait_until('SELECT NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue '
-                            '                   WHERE status = ''pending'' AND kind <> ''hosted_poll'') '
+                            '                   WHERE status = ''pending'' AND kind <> ''hosted_poll'' '
+                            '                     AND NOT coalesce(payload ? ''watching_until'', false)) '
                             'AND NOT EXISTS (SELECT 1 FROM twilio_numbers.inflight)') $$;
 
 -- the numbers the emulator says the account owns

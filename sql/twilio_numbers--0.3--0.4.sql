@@ -7,8 +7,9 @@
 --------------------------------------------------------------------------
 -- What tests, the soak and operators check after anything happened: an
 -- account whose balance is not the sum of its ledger, a balance beyond its
--- credit limit, a (number, period) charged twice, a live number without a
--- period.  Set-based, read-only; cheap enough to run after every test and
+-- credit limit, a (number, period) charged twice, an active number without a
+-- paid period (a past-due one may have none: it is created unpaid when a
+-- hosted order completes for an account that cannot pay).  Set-based, read-only; cheap enough to run after every test and
 -- from monitoring (it reads every account and every ledger entry once).
 CREATE VIEW integrity AS
 SELECT 'balance_not_ledger_sum'::text AS violation, a.account_id, NULL::bigint AS number_id,
@@ -30,14 +31,13 @@ WHERE e.kind = 'monthly_fee' AND e.number_id IS NOT NULL
 GROUP BY e.number_id, e.period_start
 HAVING count(*) > 1
 UNION ALL
-SELECT 'live_number_without_period', o.account_id, o.number_id,
-       format('%s %s: period from %s, next billing at %s', o.phone_number, o.status,
-              o.period_start, o.next_billing_at)
+SELECT 'active_number_without_period', o.account_id, o.number_id,
+       format('%s: period from %s, next billing at %s', o.phone_number, o.period_start, o.next_billing_at)
 FROM owned_numbers o
-WHERE o.status IN ('active', 'past_due')
+WHERE o.status = 'active'
   AND (o.next_billing_at IS NULL OR o.next_billing_at <= o.period_start::timestamp AT TIME ZONE 'UTC');
 COMMENT ON VIEW integrity IS
-  'Every broken invariant (balance = sum of the ledger, balance within its credit limit, one charge per number and period, a period for every live number), one row each: empty when all is well.';
+  'Every broken invariant (balance = sum of the ledger, balance within its credit limit, one charge per number and period, a paid period for every active number), one row each: empty when all is well.';
 
 -- ======================================================================
 -- regulatory: customers' addresses, what a country requires, bundles
@@ -157,6 +157,14 @@ LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION numbers_address_delete IS
   'Delete a customer''s Twilio Address; refused before any request while numbers depend on it.';
+
+-- Twilio's flags read again (C).
+CREATE FUNCTION numbers_addresses_refresh(account_id bigint) RETURNS SETOF addresses
+AS 'MODULE_PATHNAME', 'tn_numbers_addresses_refresh'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION numbers_addresses_refresh IS
+  'Read a customer''s addresses from Twilio again (validated, verified); one Twilio no longer has is removed.';
 
 -- A customer's addresses, with the numbers that depend on each.
 CREATE FUNCTION numbers_addresses(account_id bigint)
@@ -409,6 +417,7 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION '
         'twilio_numbers.numbers_address_create, twilio_numbers.numbers_address_update, '
         'twilio_numbers.numbers_address_delete, twilio_numbers.numbers_addresses, '
+        'twilio_numbers.numbers_addresses_refresh, '
         'twilio_numbers.numbers_requirements, twilio_numbers.numbers_bundle_register TO %s', role);
     EXECUTE format('GRANT SELECT ON twilio_numbers.addresses, twilio_numbers.bundles, '
         'twilio_numbers.bundle_history TO %s', role);
@@ -423,7 +432,7 @@ BEGIN
 END $$;
 
 REVOKE ALL ON FUNCTION _address_seen, _address_dependents, numbers_address_create, numbers_address_update,
-    numbers_address_delete, numbers_addresses, _regulations, numbers_requirements, _bundle_required,
+    numbers_address_delete, numbers_addresses, numbers_addresses_refresh, _regulations, numbers_requirements, _bundle_required,
     _bundle_settled, _bundle_seen, _bundle_pick, _bundles_described, numbers_bundle_register FROM PUBLIC;
 
 --------------------------------------------------------------------------
@@ -624,6 +633,785 @@ COMMENT ON FUNCTION numbers_detach IS
 
 REVOKE ALL ON FUNCTION _incarnation_replace(), _incarnation_status(boolean), numbers_incarnation(), numbers_make_live(), numbers_detach() FROM PUBLIC;
 
+-- ---- issue 20 (corners): Twilio's clock, measured from replies' Date header ----
+-- Twilio's clock minus ours, measured from the Date header of replies (this
+-- backend's latest measurement, else any process's; NULL if never measured),
+-- and how far a corrected Twilio time may still lie outside an attempt's
+-- window (the measurement's uncertainty and 30 s; 5 minutes unmeasured).
+CREATE FUNCTION _twilio_clock_offset() RETURNS interval
+AS 'MODULE_PATHNAME', 'tn_twilio_clock_offset' LANGUAGE C STABLE;
+CREATE FUNCTION _twilio_clock_margin() RETURNS interval
+AS 'MODULE_PATHNAME', 'tn_twilio_clock_margin' LANGUAGE C STABLE;
+
+-- Was p_created (a date_created, Twilio's clock) within an attempt that ran
+-- from p_started to p_deadline (our clock)?  Twilio's time is brought to
+-- ours by the measured offset first: servers drift, Twilio's clock is not ours.
+CREATE FUNCTION _within_attempt(p_created timestamptz, p_started timestamptz, p_deadline timestamptz)
+RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+RETURN coalesce(p_created - coalesce(twilio_numbers._twilio_clock_offset(), interval '0')
+                BETWEEN p_started - twilio_numbers._twilio_clock_margin()
+                    AND p_deadline + twilio_numbers._twilio_clock_margin(), false);
+
+CREATE OR REPLACE FUNCTION _created_by_attempt(r jsonb, p_phone text, p_account text, p_started timestamptz,
+                                    p_deadline timestamptz, p_fields text[], p_md5 text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+RETURN r->>'phone_number' = p_phone
+   AND coalesce(r->>'account_sid', p_account) = p_account
+   AND twilio_numbers._within_attempt(twilio_numbers._twilio_time(r->>'date_created'), p_started, p_deadline)
+   AND twilio_numbers._configured_as(r, p_fields, p_md5)
+   AND NOT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o WHERE o.twilio_sid = r->>'sid')
+   AND NOT EXISTS (SELECT 1 FROM twilio_numbers.hosted_orders h
+                   WHERE h.order_sid = r->>'sid' OR h.incoming_phone_number_sid = r->>'sid')
+   AND NOT EXISTS (SELECT 1 FROM twilio_numbers.purchase_attempts a WHERE a.twilio_sid = r->>'sid')
+   AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                   WHERE q.twilio_sid = r->>'sid' AND q.status = 'pending');
+
+-- Twilio's clock against ours (twclock.c): the latest measurement from a
+-- reply's Date header, and whether a skew beyond clock_skew_warning_ms is on.
+CREATE FUNCTION twilio_clock_info(
+    OUT skew           interval,
+    OUT skew_ms        double precision,
+    OUT uncertainty_ms double precision,
+    OUT measured_at    timestamptz,
+    OUT measured_by    integer,
+    OUT samples        bigint,
+    OUT skewed         boolean,
+    OUT skewed_since   timestamptz,
+    OUT episodes       bigint)
+AS 'MODULE_PATHNAME', 'tn_twilio_clock_info'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION twilio_clock_info IS
+  'Twilio''s clock minus this server''s, as last measured from a reply''s Date header; skew episodes.';
+
+CREATE VIEW twilio_clock AS
+SELECT skew, skew_ms, uncertainty_ms, measured_at, measured_by, samples, skewed, skewed_since, episodes,
+       current_setting('twilio_numbers.clock_skew_warning_ms', true) AS warning_threshold
+FROM twilio_clock_info();
+COMMENT ON VIEW twilio_clock IS
+  'Twilio''s clock minus this server''s (skew > 0: Twilio ahead), measured from replies; skewed: beyond clock_skew_warning_ms.';
+REVOKE ALL ON FUNCTION _twilio_clock_offset(), _twilio_clock_margin(), _within_attempt(timestamptz, timestamptz, timestamptz), twilio_clock_info() FROM PUBLIC;
+CREATE OR REPLACE FUNCTION _reconcile(p_seen bigint[], p_listed text[], p_failed jsonb, p_attempts bigint[],
+                           p_main text, p_epoch text)
+RETURNS SETOF drift
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- an account that could not be listed: reported, left out of every
+    -- conclusion that needs its whole list
+    RETURN QUERY
+    INSERT INTO twilio_numbers.drift (finding, detail, action)
+    SELECT 'account_unreachable', jsonb_build_object('account_sid', f.key, 'error', f.value),
+           'none: listed again at the next pass'
+    FROM jsonb_each_text(p_failed) f
+    RETURNING *;
+
+    -- every number at Twilio that no live row owns, judged:
+    --   queued     its release or compensation is queued already;
+    --   ours       a row of ours released it, or an attempt of this epoch
+    --              created it and is over: released (compensate job);
+    --   unproven   an attempt of another epoch (a promoted standby, a
+    --              restored copy) may have created it: reported, never released;
+    --   unmanaged  everything else: someone else's, reported once, never touched
+    RETURN QUERY
+    WITH unowned AS MATERIALIZED (
+        SELECT t.sid, t.phone, t.account_sid, t.r,
+               EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                       WHERE q.twilio_sid = t.sid AND q.status = 'pending') AS queued,
+               EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o WHERE o.twilio_sid = t.sid) AS released_here,
+               -- the attempt that created it: by the SID it recorded, or (a crash
+               -- came before it could) by what it asked for, when and where
+               (SELECT a.attempt_id FROM twilio_numbers.purchase_attempts a
+                WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
+                  AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+                  AND (a.twilio_sid = t.sid
+                       -- (a request of it that got no reply may land late: even
+                       -- an attempt that has a SID may have made this one too)
+                       OR (a.phone_number = t.phone AND a.twilio_account_sid = t.account_sid
+                           AND twilio_numbers._within_attempt(t.created, a.started_at, a.deadline)
+                           AND twilio_numbers._configured_as(t.r, a.request_fields, a.request_md5)))
+                ORDER BY a.twilio_sid IS NOT NULL DESC, a.recorded_in = p_epoch DESC, a.attempt_id DESC
+                LIMIT 1) AS attempt_id
+        FROM pg_temp.tn_reconcile_seen t
+        WHERE NOT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
+                          WHERE o.twilio_sid = t.sid AND o.status <> 'released')
+          -- a hosted order of ours completing: the worker is about to write its number
+          AND NOT EXISTS (SELECT 1 FROM twilio_numbers.hosted_orders h
+                          WHERE h.number_id IS NULL
+                            AND (h.incoming_phone_number_sid = t.sid
+                                 OR (h.phone_number = t.phone AND h.status NOT IN ('failed', 'canceled'))))
+          -- a purchase in flight decides for itself
+          AND NOT twilio_numbers._purchase_in_flight(t.phone)
+          AND NOT twilio_numbers._sid_in_flight(t.sid)),
+    judged AS MATERIALIZED (
+        SELECT u.*, a.recorded_in,
+               CASE WHEN u.queued THEN 'queued'
+                    -- its attempt's undo is pending (and watching for it)
+                    WHEN EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                                 WHERE q.attempt_id = u.attempt_id AND q.status = 'pending') THEN 'queued'
+                    -- let go means let go: a number of ours that vanished or was
+                    -- released and came back is someone else's now
+                    WHEN u.released_here THEN 'let_go'
+                    WHEN a.recorded_in = p_epoch THEN 'ours'
+                    WHEN a.attempt_id IS NOT NULL THEN 'unproven'
+                    ELSE 'unmanaged' END AS verdict
+        FROM unowned u LEFT JOIN twilio_numbers.purchase_attempts a ON a.attempt_id = u.attempt_id),
+    compensated AS (
+        INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_sid, twilio_account_sid, payload,
+                                               attempt_id)
+        SELECT 'compensate', j.phone, j.sid, j.account_sid, '{"reason": "reconcile"}', j.attempt_id
+        FROM judged j WHERE j.verdict = 'ours'
+        RETURNING 1),
+    unproven AS (
+        UPDATE twilio_numbers.purchase_attempts a
+        SET state = 'closed', outcome = 'unproven', twilio_sid = j.sid, closed_at = now()
+        FROM judged j WHERE j.verdict = 'unproven' AND a.attempt_id = j.attempt_id
+        RETURNING 1),
+    kept AS (
+        INSERT INTO twilio_numbers.unmanaged_at_twilio
+            (twilio_sid, phone_number, twilio_account_sid, in_main_account, friendly_name, resource)
+        SELECT j.sid, j.phone, j.account_sid, j.account_sid = p_main, j.r->>'friendly_name', j.r
+        FROM judged j WHERE j.verdict IN ('unproven', 'unmanaged', 'let_go')
+        ON CONFLICT (twilio_sid) DO UPDATE
+        SET last_seen_at = now(), friendly_name = excluded.friendly_name, resource = excluded.resource,
+            twilio_account_sid = excluded.twilio_account_sid, in_main_account = excluded.in_main_account
+        RETURNING twilio_sid, first_seen_at = now() AS first_seen)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, detail, action)
+    SELECT CASE j.verdict WHEN 'unproven' THEN 'unproven_after_failover'
+                          WHEN 'unmanaged' THEN 'unmanaged_at_twilio'
+                          WHEN 'let_go' THEN 'unmanaged_at_twilio'
+                          ELSE 'orphan_at_twilio' END,
+           j.phone, j.sid,
+           jsonb_strip_nulls(jsonb_build_object('account_sid', j.account_sid, 'attempt_id', j.attempt_id,
+                                                'recorded_in', j.recorded_in,
+                                                'friendly_name', j.r->>'friendly_name',
+                                                'let_go_number_id',
+                                                CASE WHEN j.verdict = 'let_go' THEN
+                                                    (SELECT max(o.number_id) FROM twilio_numbers.owned_numbers o
+                                                     WHERE o.twilio_sid = j.sid) END)),
+           CASE j.verdict WHEN 'queued' THEN 'none: its release is already queued'
+                          WHEN 'ours' THEN 'release queued'
+                          WHEN 'unproven' THEN 'none: reported, never released (attempted before a failover or restore)'
+                          WHEN 'let_go' THEN 'none: let go here (vanished or released) and back at Twilio; '
+                                             'reported, never touched; adoptable'
+                          ELSE 'none: not bought here; reported, never touched' END
+    FROM judged j
+    WHERE j.verdict = 'ours'
+       -- one row per finding episode: an undo already queued is reported
+       -- once, not at every pass while it runs
+       OR (j.verdict = 'queued'
+           AND NOT EXISTS (SELECT 1 FROM twilio_numbers.drift d
+                           WHERE d.twilio_sid = j.sid AND d.finding = 'orphan_at_twilio'
+                             AND d.found_at >= (SELECT min(q.created_at) FROM twilio_numbers.work_queue q
+                                                WHERE q.status = 'pending'
+                                                  AND (q.twilio_sid = j.sid OR q.attempt_id = j.attempt_id))))
+       OR (SELECT k.first_seen FROM kept k WHERE k.twilio_sid = j.sid)
+    RETURNING *;
+
+    -- a number reported unmanaged is announced once, when first seen
+    PERFORM pg_notify('twilio_numbers_unmanaged',
+                      json_build_object('phone_number', u.phone_number, 'twilio_sid', u.twilio_sid,
+                                        'account_sid', u.twilio_account_sid)::text)
+    FROM twilio_numbers.unmanaged_at_twilio u WHERE u.first_seen_at = now();
+    -- and forgotten once it is gone from a fully listed account, or ours now
+    DELETE FROM twilio_numbers.unmanaged_at_twilio u
+    WHERE (u.twilio_account_sid = ANY (p_listed)
+           AND NOT EXISTS (SELECT 1 FROM pg_temp.tn_reconcile_seen t WHERE t.sid = u.twilio_sid))
+       OR EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
+                  WHERE o.twilio_sid = u.twilio_sid AND o.status <> 'released');
+
+    -- open attempts read before the listing whose transactions are over:
+    -- a row of ours has the SID it recorded (the crash came after the commit) ...
+    UPDATE twilio_numbers.purchase_attempts a
+    SET state = 'closed', outcome = 'committed', closed_at = now()
+    FROM twilio_numbers.owned_numbers o
+    WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
+      AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+      AND o.twilio_sid = a.twilio_sid;
+    -- ... or a job settles it: by its SID, or — a request still on its way
+    -- when the crash came may land later — looking the number up until then
+    INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_sid, twilio_account_sid, payload, attempt_id)
+    SELECT 'compensate', a.phone_number, a.twilio_sid, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
+    FROM twilio_numbers.purchase_attempts a
+    WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
+      AND a.recorded_in = p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+      AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                      WHERE q.attempt_id = a.attempt_id AND q.status = 'pending');
+    -- an attempt of another epoch is never undone: reported if its number is
+    -- at Twilio (above), closed either way
+    UPDATE twilio_numbers.purchase_attempts a
+    SET state = 'closed', outcome = 'unproven', closed_at = now()
+    WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
+      AND a.recorded_in <> p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id);
+    -- a hosted order being filed when the crash came: a committed order
+    -- closes it; this epoch's is undone by a job, another epoch's reported
+    UPDATE twilio_numbers.purchase_attempts a
+    SET state = 'closed', outcome = 'committed', closed_at = now()
+    FROM twilio_numbers.hosted_orders h
+    WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'hosted_order'
+      AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+      AND h.order_sid = a.twilio_sid;
+    INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_sid, twilio_account_sid, payload, attempt_id)
+    SELECT 'hosted_cancel', a.phone_number, a.twilio_sid, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
+    FROM twilio_numbers.purchase_attempts a
+    WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'hosted_order'
+      AND a.recorded_in = p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+      AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                      WHERE q.attempt_id = a.attempt_id AND q.status = 'pending');
+    RETURN QUERY
+    WITH closed AS (
+        UPDATE twilio_numbers.purchase_attempts a
+        SET state = 'closed', outcome = 'unproven', closed_at = now()
+        WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'hosted_order'
+          AND a.recorded_in <> p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
+        RETURNING a.*)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, detail, action)
+    SELECT 'unproven_after_failover', c.phone_number,
+           jsonb_build_object('attempt_id', c.attempt_id, 'kind', c.kind, 'recorded_in', c.recorded_in),
+           'none: a hosted order may have been filed before a failover or restore; reported, never canceled'
+    FROM closed c
+    RETURNING *;
+
+    -- live rows (seen before the listing) whose number Twilio no longer has
+    RETURN QUERY
+    WITH gone AS (
+        UPDATE twilio_numbers.owned_numbers o
+        SET status = 'released', released_at = now(), updated_at = now()
+        WHERE o.number_id = ANY (p_seen)
+          AND o.status IN ('active', 'past_due')
+          AND coalesce(o.twilio_account_sid, p_main) = ANY (p_listed)
+          AND NOT EXISTS (SELECT 1 FROM pg_temp.tn_reconcile_seen t WHERE t.sid = o.twilio_sid)
+        RETURNING o.number_id, o.account_id, o.phone_number, o.twilio_sid)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, number_id, account_id, action)
+    SELECT 'vanished_at_twilio', g.phone_number, g.twilio_sid, g.number_id, g.account_id,
+           'marked released (no refund)'
+    FROM gone g
+    RETURNING *;
+
+    -- configuration that differs, or a number of ours in another managed
+    -- account than its row says (a transfer rolled back when a crash took
+    -- the worker's memory of it): Twilio is put back in step with the row
+    RETURN QUERY
+    WITH differs AS MATERIALIZED (
+        SELECT o.number_id, o.account_id, o.phone_number, o.twilio_sid,
+               twilio_numbers._config_to_push(o.number_id, t.r) AS push,
+               nullif(t.account_sid, coalesce(o.twilio_account_sid, p_main)) AS moved_to
+        FROM twilio_numbers.owned_numbers o
+        JOIN pg_temp.tn_reconcile_seen t ON t.sid = o.twilio_sid
+        WHERE o.status IN ('active', 'past_due') AND t.r IS NOT NULL),
+    queued AS (
+        INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, payload)
+        SELECT 'resync', d.number_id, d.phone_number,
+               jsonb_strip_nulls(jsonb_build_object('reason', 'reconcile', 'other_account_sid', d.moved_to))
+        FROM differs d
+        WHERE (d.push <> '{}' OR d.moved_to IS NOT NULL)
+          AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                          WHERE q.number_id = d.number_id AND q.kind = 'resync' AND q.status = 'pending')
+        RETURNING number_id)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, number_id, account_id, detail, action)
+    SELECT 'config_drift', d.phone_number, d.twilio_sid, d.number_id, d.account_id,
+           jsonb_strip_nulls(jsonb_build_object('to_push', nullif(d.push, '{}'), 'moved_to', d.moved_to)),
+           'resync queued'
+    FROM differs d WHERE d.push <> '{}' OR d.moved_to IS NOT NULL
+    RETURNING *;
+
+    PERFORM twilio_numbers._wake_worker_at_commit();
+END $$;
+CREATE OR REPLACE FUNCTION grant_reporting(role regrole) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format('GRANT USAGE ON SCHEMA twilio_numbers TO %s', role);
+    EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA twilio_numbers TO %s', role);
+    -- the views over shared memory call these read-only functions
+    EXECUTE format('GRANT EXECUTE ON FUNCTION twilio_numbers.call_log_entries, '
+        'twilio_numbers.inflight_entries, twilio_numbers.worker_info, twilio_numbers.request_budget_info, '
+        'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund, '
+        'twilio_numbers._capabilities, twilio_numbers.twilio_clock_info TO %s', role);
+END $$;
+
+-- an attempt records what it made (a request that landed late included)
+ALTER TABLE purchase_attempts
+    ADD COLUMN created_sids text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN resources_made integer GENERATED ALWAYS AS (cardinality(created_sids)) STORED;
+COMMENT ON COLUMN purchase_attempts.created_sids IS
+  'What the attempt created at Twilio: the SID committed, or every resource its compensation removed (a request that landed late included).';
+COMMENT ON COLUMN purchase_attempts.resources_made IS 'How many resources the attempt created at Twilio.';
+UPDATE purchase_attempts SET created_sids = ARRAY[twilio_sid]
+WHERE outcome IN ('committed', 'compensated') AND twilio_sid IS NOT NULL;
+-- An attempt closed as committed or compensated made what its twilio_sid
+-- names (whoever closes it: the recorder, a job, reconcile).
+CREATE FUNCTION _attempt_closed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.state = 'closed' AND OLD.state = 'open' AND NEW.outcome IN ('committed', 'compensated')
+       AND NEW.twilio_sid IS NOT NULL AND NOT NEW.twilio_sid = ANY (NEW.created_sids) THEN
+        NEW.created_sids := NEW.created_sids || NEW.twilio_sid;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER purchase_attempts_closed BEFORE UPDATE ON purchase_attempts
+    FOR EACH ROW EXECUTE FUNCTION _attempt_closed();
+REVOKE ALL ON FUNCTION _attempt_closed() FROM PUBLIC;
+
+-- the money rules against the application role: history, limits, closing
+-- Every change of an account's money rules — its credit limit and its status
+-- — with who made it and when (the trigger below writes it; nobody else can).
+CREATE TABLE account_changes (
+    change_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id  bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,
+    changed_at  timestamptz NOT NULL DEFAULT now(),
+    changed_by  text NOT NULL,
+    field       text NOT NULL CHECK (field IN ('credit_limit', 'status')),
+    old_value   text,
+    new_value   text
+);
+COMMENT ON TABLE account_changes IS
+  'History of accounts.credit_limit and accounts.status: who (the role acting), when, old and new value.';
+CREATE INDEX account_changes_account ON account_changes (account_id, change_id);
+SELECT pg_catalog.pg_extension_config_dump('account_changes', '');
+SELECT pg_catalog.pg_extension_config_dump('account_changes_change_id_seq', '');
+
+CREATE OR REPLACE FUNCTION _accounts_guard() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM twilio_numbers._check_money('credit_limit', NEW.credit_limit, false);
+    IF TG_OP = 'INSERT' THEN
+        NEW.balance := 0;
+    ELSIF NEW.balance IS DISTINCT FROM OLD.balance AND pg_trigger_depth() < 2 THEN
+        RAISE EXCEPTION 'accounts.balance changes only through the ledger'
+            USING ERRCODE = '23000',
+                  HINT = 'Use numbers_deposit(), or insert an adjustment through a DBA.';
+    ELSIF NEW.currency IS DISTINCT FROM OLD.currency
+          AND EXISTS (SELECT 1 FROM twilio_numbers.ledger l WHERE l.account_id = OLD.account_id) THEN
+        RAISE EXCEPTION 'account % has ledger entries in %; its currency cannot change',
+                        OLD.account_id, OLD.currency
+            USING ERRCODE = '23000';
+    ELSIF NEW.twilio_account_sid IS DISTINCT FROM OLD.twilio_account_sid
+          AND NOT twilio_numbers._mapping_allowed() THEN
+        RAISE EXCEPTION 'accounts.twilio_account_sid changes only through numbers_map_account()'
+            USING ERRCODE = '42501',
+                  HINT = 'numbers_map_account() checks with Twilio that the account is this one or one of its subaccounts.';
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.credit_limit < OLD.credit_limit AND NEW.balance < -NEW.credit_limit THEN
+        RAISE EXCEPTION 'credit limit % of account % is below its current debt %',
+                        NEW.credit_limit, OLD.account_id, -NEW.balance
+            USING ERRCODE = '23514',
+                  DETAIL = 'The balance may never be below minus the credit limit.',
+                  HINT = 'Collect a deposit first, or lower the limit to no less than the debt.';
+    END IF;
+    IF NEW.status = 'closed' AND (TG_OP = 'INSERT' OR OLD.status <> 'closed')
+       AND EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
+                   WHERE o.account_id = NEW.account_id AND o.status IN ('active', 'past_due')) THEN
+        RAISE EXCEPTION 'account % holds live numbers and cannot be closed', NEW.account_id
+            USING ERRCODE = '55000',
+                  DETAIL = 'A closed account is never billed; its numbers would stay rented at Twilio unpaid.',
+                  HINT = 'Release its numbers with numbers_release(), or move them to another account with numbers_transfer(), first.';
+    END IF;
+    RETURN NEW;
+END $$;
+-- Record every change of credit_limit and status in account_changes: the
+-- role acting (SET ROLE's if any, else the session's — a SECURITY DEFINER
+-- function does not hide who called it) and both values.  Changes only: an
+-- account's first values are its row's (pg_restore inserts the accounts,
+-- then the history as it was dumped).
+CREATE FUNCTION _accounts_history() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    who text := coalesce(nullif(current_setting('role', true), 'none'), session_user::text);
+BEGIN
+    INSERT INTO twilio_numbers.account_changes (account_id, changed_by, field, old_value, new_value)
+    SELECT NEW.account_id, who, c.field, c.old_value, c.new_value
+    FROM (VALUES ('credit_limit', OLD.credit_limit::text, NEW.credit_limit::text),
+                 ('status', OLD.status, NEW.status)) AS c(field, old_value, new_value)
+    WHERE c.old_value IS DISTINCT FROM c.new_value;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER accounts_history AFTER UPDATE OF credit_limit, status ON accounts
+    FOR EACH ROW EXECUTE FUNCTION _accounts_history();
+REVOKE ALL ON FUNCTION _accounts_history() FROM PUBLIC;
+
+-- billing: a closed account is never billed; a pass dated in the future releases only after the real grace period
+CREATE OR REPLACE FUNCTION _bill_range(p_lo bigint, p_hi bigint, p_as_of timestamptz,
+    OUT numbers_charged bigint, OUT periods_charged bigint, OUT amount numeric,
+    OUT past_due bigint, OUT reactivated bigint, OUT skipped bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    as_of_date date := (p_as_of AT TIME ZONE 'UTC')::date;
+BEGIN
+    WITH due AS MATERIALIZED (
+        SELECT o.number_id, o.account_id, o.monthly_price, o.billing_anchor_day AS anchor, o.status,
+               (o.next_billing_at AT TIME ZONE 'UTC')::date AS first_start
+        FROM twilio_numbers.owned_numbers o
+        WHERE o.account_id BETWEEN p_lo AND p_hi
+          AND o.status IN ('active', 'past_due') AND o.next_billing_at <= p_as_of
+          -- a closed account is never billed
+          AND NOT EXISTS (SELECT 1 FROM twilio_numbers.accounts c
+                          WHERE c.account_id = o.account_id AND c.status = 'closed')
+        FOR NO KEY UPDATE OF o SKIP LOCKED),
+    acc AS MATERIALIZED (
+        SELECT a.account_id, a.balance + a.credit_limit AS available
+        FROM twilio_numbers.accounts a
+        WHERE a.account_id IN (SELECT d.account_id FROM due d)),
+    periods AS (
+        SELECT d.number_id, d.account_id, d.monthly_price,
+               twilio_numbers._period_start(d.first_start, d.anchor, k) AS ps,
+               twilio_numbers._period_start(d.first_start, d.anchor, k + 1) AS pe
+        FROM due d,
+             generate_series(0, (extract(year FROM as_of_date)::integer - extract(year FROM d.first_start)::integer) * 12
+                                + extract(month FROM as_of_date)::integer - extract(month FROM d.first_start)::integer) AS k),
+    payable AS MATERIALIZED (
+        SELECT p.number_id, p.account_id, p.monthly_price, p.ps, p.pe
+        FROM (SELECT p.*, sum(p.monthly_price) OVER (PARTITION BY p.account_id ORDER BY p.ps, p.number_id
+                                                    ROWS UNBOUNDED PRECEDING) AS running
+              FROM periods p
+              WHERE p.ps <= as_of_date) p
+        JOIN acc USING (account_id)
+        WHERE p.running <= acc.available),
+    charged AS (
+        INSERT INTO twilio_numbers.ledger (account_id, amount, kind, number_id, period_start, period_end, memo)
+        SELECT y.account_id, -y.monthly_price, 'monthly_fee', y.number_id, y.ps, y.pe, 'monthly fee'
+        FROM payable y
+        WHERE y.monthly_price > 0
+        ORDER BY y.account_id, y.ps, y.number_id
+        ON CONFLICT (number_id, period_start) WHERE kind = 'monthly_fee' DO NOTHING
+        RETURNING -ledger.amount AS amount),
+    paid AS (
+        SELECT y.number_id, max(y.ps) AS last_ps, max(y.pe) AS last_pe, count(*) AS periods
+        FROM payable y GROUP BY y.number_id),
+    updated AS (
+        UPDATE twilio_numbers.owned_numbers o SET
+            period_start = coalesce(x.last_ps, o.period_start),
+            next_billing_at = x.next_at,
+            status = CASE WHEN x.next_at > p_as_of THEN 'active' ELSE 'past_due' END,
+            -- the debt counts from the pass that found it (so a catch-up pass after
+            -- an outage never releases in the same breath), not from the period
+            past_due_since = CASE WHEN x.next_at > p_as_of THEN NULL
+                                  ELSE coalesce(o.past_due_since, p_as_of) END,
+            updated_at = now()
+        FROM (SELECT d.number_id, d.status AS old_status, pd.last_ps,
+                     coalesce(pd.last_pe::timestamp AT TIME ZONE 'UTC',
+                              d.first_start::timestamp AT TIME ZONE 'UTC') AS next_at
+              FROM due d LEFT JOIN paid pd USING (number_id)) x
+        WHERE o.number_id = x.number_id
+        RETURNING x.old_status, o.status AS new_status)
+    SELECT (SELECT count(*) FROM paid),
+           (SELECT coalesce(sum(pd.periods), 0) FROM paid pd),
+           (SELECT coalesce(sum(c.amount), 0) FROM charged c),
+           (SELECT count(*) FROM updated u WHERE u.new_status = 'past_due' AND u.old_status = 'active'),
+           (SELECT count(*) FROM updated u WHERE u.new_status = 'active' AND u.old_status = 'past_due'),
+           (SELECT count(*) FROM twilio_numbers.owned_numbers o
+            WHERE o.account_id BETWEEN p_lo AND p_hi
+              AND o.status IN ('active', 'past_due') AND o.next_billing_at <= p_as_of
+              AND NOT EXISTS (SELECT 1 FROM twilio_numbers.accounts c
+                              WHERE c.account_id = o.account_id AND c.status = 'closed'))
+           - (SELECT count(*) FROM due)
+    INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped;
+END $$;
+CREATE OR REPLACE FUNCTION _bill_batch(p_lo bigint, p_hi bigint, p_as_of timestamptz,
+    OUT numbers_charged bigint, OUT periods_charged bigint, OUT amount numeric,
+    OUT past_due bigint, OUT reactivated bigint, OUT released bigint, OUT skipped bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    grace interval := current_setting('twilio_numbers.grace_period')::interval;
+BEGIN
+    BEGIN
+        SELECT * INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped
+        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of);
+    EXCEPTION WHEN SQLSTATE 'TN001' THEN
+        -- a purchase debited an account between our read and our debit:
+        -- bill the range again with its accounts locked first
+        PERFORM 1 FROM twilio_numbers.accounts a
+        WHERE a.account_id BETWEEN p_lo AND p_hi
+        ORDER BY a.account_id
+        FOR NO KEY UPDATE;
+        SELECT * INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped
+        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of);
+    END;
+
+    WITH expired AS (
+        SELECT o.number_id FROM twilio_numbers.owned_numbers o
+        WHERE o.account_id BETWEEN p_lo AND p_hi AND o.status = 'past_due'
+          AND o.past_due_since + grace <= least(p_as_of, now())
+        FOR NO KEY UPDATE SKIP LOCKED),
+    gone AS (
+        UPDATE twilio_numbers.owned_numbers o SET status = 'releasing', released_at = now(), updated_at = now()
+        FROM expired e WHERE o.number_id = e.number_id
+        RETURNING o.number_id, o.phone_number, o.twilio_sid, o.twilio_account_sid),
+    queued AS (
+        INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, twilio_sid, twilio_account_sid, payload)
+        SELECT 'release', g.number_id, g.phone_number, g.twilio_sid, g.twilio_account_sid,
+               '{"reason": "grace period over"}'
+        FROM gone g
+        RETURNING 1)
+    SELECT count(*) INTO released FROM queued;
+    IF released > 0 THEN
+        PERFORM twilio_numbers._wake_worker_at_commit();
+    END IF;
+END $$;
+
+-- a deposit that overflows the balance: 22023
+CREATE OR REPLACE FUNCTION numbers_deposit(account_id bigint, amount numeric, memo text DEFAULT NULL)
+RETURNS numeric
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    a record;
+BEGIN
+    PERFORM twilio_numbers._check_money('amount', numbers_deposit.amount, true);
+    SELECT x.status, x.currency INTO a FROM twilio_numbers.accounts x
+    WHERE x.account_id = numbers_deposit.account_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'account % does not exist', numbers_deposit.account_id USING ERRCODE = 'P0002';
+    END IF;
+    IF a.status = 'closed' THEN
+        RAISE EXCEPTION 'account % is closed', numbers_deposit.account_id USING ERRCODE = '55000';
+    END IF;
+    BEGIN
+        INSERT INTO twilio_numbers.ledger (account_id, amount, kind, memo)
+        VALUES (numbers_deposit.account_id, numbers_deposit.amount, 'deposit', numbers_deposit.memo);
+    EXCEPTION WHEN numeric_value_out_of_range THEN
+        -- the balance would not fit numeric(14,2): the amount is the caller's error
+        RAISE EXCEPTION 'a deposit of % would take the balance of account % beyond 999999999999.99',
+                        numbers_deposit.amount, numbers_deposit.account_id
+            USING ERRCODE = '22023',
+                  DETAIL = 'An account''s balance is numeric(14,2).',
+                  HINT = 'Check the amount; nothing was credited.';
+    END;
+    RETURN (SELECT x.balance FROM twilio_numbers.accounts x WHERE x.account_id = numbers_deposit.account_id);
+END $$;
+
+-- resolved dead letters leave the view (the rows stay)
+-- A dead letter leaves the view once a later job did what it failed to do
+-- (the same kind for the same SID, attempt or number: reconcile queued it
+-- again, or a DBA did); the row stays in work_queue as history.
+CREATE OR REPLACE VIEW queue_dead_letters AS
+SELECT d.job_id, d.kind, d.phone_number, d.number_id, d.twilio_sid, d.attempts, d.last_error, d.created_at,
+       d.updated_at
+FROM work_queue d
+WHERE d.status = 'dead'
+  AND NOT EXISTS (SELECT 1 FROM work_queue l
+                  WHERE l.status = 'done' AND l.job_id > d.job_id AND l.kind = d.kind
+                    AND (l.twilio_sid = d.twilio_sid OR l.attempt_id = d.attempt_id
+                         OR (l.twilio_sid IS NULL AND d.twilio_sid IS NULL AND l.number_id = d.number_id)));
+COMMENT ON VIEW queue_dead_letters IS
+  'Jobs that failed queue_max_attempts times and that no later job has done since; they need a DBA.';
+-- ---- end of issue 20 (corners) ----
+
+--------------------------------------------------------------------------
+-- messaging (issue 22): Messaging Services and emergency addresses — a
+-- number's service and emergency_address_status on owned_numbers, the
+-- messaging_resync job, numbers_messaging_*, reconcile's comparison and
+-- the two reports (sql/schema/messaging.sql), grant_application
+--------------------------------------------------------------------------
+ALTER TABLE owned_numbers
+    ADD COLUMN messaging_service_sid text CHECK (messaging_service_sid ~ '^MG[0-9a-fA-F]{32}$'),
+    ADD COLUMN emergency_address_status text;
+COMMENT ON COLUMN owned_numbers.messaging_service_sid IS
+  'The Messaging Service (MG...) whose sender pool holds the number (numbers_messaging_assign).';
+COMMENT ON COLUMN owned_numbers.emergency_address_status IS
+  'Twilio''s emergency_address_status: registered, unregistered, pending-registration, registration-failure, ...';
+-- what Twilio last said about each number
+UPDATE owned_numbers SET emergency_address_status = nullif(twilio->>'emergency_address_status', '')
+WHERE twilio IS NOT NULL;
+
+-- Copy Twilio's view of a number (an IncomingPhoneNumber) into its row.
+CREATE OR REPLACE FUNCTION _apply_twilio(p_number_id bigint, r jsonb) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.owned_numbers SET
+        twilio_sid = coalesce(r->>'sid', twilio_sid),
+        twilio_account_sid = coalesce(r->>'account_sid', twilio_account_sid),
+        friendly_name = r->>'friendly_name',
+        voice_url = nullif(r->>'voice_url', ''),
+        voice_method = nullif(r->>'voice_method', ''),
+        sms_url = nullif(r->>'sms_url', ''),
+        sms_method = nullif(r->>'sms_method', ''),
+        status_callback = nullif(r->>'status_callback', ''),
+        trunk_sid = nullif(r->>'trunk_sid', ''),
+        address_sid = nullif(r->>'address_sid', ''),
+        bundle_sid = nullif(r->>'bundle_sid', ''),
+        identity_sid = nullif(r->>'identity_sid', ''),
+        emergency_address_sid = nullif(r->>'emergency_address_sid', ''),
+        emergency_status = nullif(r->>'emergency_status', ''),
+        emergency_address_status = nullif(r->>'emergency_address_status', ''),
+        capabilities = CASE WHEN jsonb_typeof(r->'capabilities') = 'object'
+                            THEN twilio_numbers._capabilities(r->'capabilities') ELSE capabilities END,
+        address_requirements = coalesce(r->>'address_requirements', address_requirements),
+        beta = coalesce((r->>'beta')::boolean, beta),
+        twilio = r,
+        updated_at = now()
+    WHERE number_id = p_number_id;
+END;
+
+-- its SELECT * was expanded when it was created: again, with the new columns
+CREATE OR REPLACE FUNCTION numbers_trunk_numbers(trunk_sid text)
+RETURNS SETOF owned_numbers
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM twilio_numbers.owned_numbers o
+    WHERE o.trunk_sid = numbers_trunk_numbers.trunk_sid AND o.status <> 'released'
+    ORDER BY o.phone_number;
+END;
+
+ALTER TABLE work_queue DROP CONSTRAINT work_queue_kind_check;
+ALTER TABLE work_queue ADD CONSTRAINT work_queue_kind_check
+    CHECK (kind IN ('release', 'compensate', 'resync', 'hosted_poll', 'hosted_cancel', 'bundle_poll',
+                                       'messaging_resync'));
+
+-- Add a number to a Messaging Service, take it out (C): in the caller's
+-- transaction, undone at Twilio if it rolls back, as trunk assignment.
+CREATE FUNCTION numbers_messaging_assign(account_id bigint, phone_number text, service_sid text)
+RETURNS owned_numbers
+AS 'MODULE_PATHNAME', 'tn_numbers_messaging_assign'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION numbers_messaging_assign IS
+  'Add a number to a Messaging Service''s sender pool (Messaging v1 PhoneNumbers) in the caller''s transaction.';
+
+CREATE FUNCTION numbers_messaging_unassign(account_id bigint, phone_number text)
+RETURNS owned_numbers
+AS 'MODULE_PATHNAME', 'tn_numbers_messaging_unassign'
+LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION numbers_messaging_unassign IS 'Take a number out of its Messaging Service.';
+
+-- The live numbers in a Messaging Service.
+CREATE FUNCTION numbers_messaging_numbers(service_sid text)
+RETURNS SETOF owned_numbers
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF service_sid IS NULL OR service_sid !~ '^MG[0-9a-fA-F]{32}$' THEN
+        RAISE EXCEPTION 'service_sid must be a Twilio SID: "MG" and 32 hex digits, not "%"',
+            coalesce(service_sid, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY SELECT * FROM twilio_numbers.owned_numbers o
+                 WHERE o.messaging_service_sid = numbers_messaging_numbers.service_sid AND o.status <> 'released'
+                 ORDER BY o.phone_number;
+END $$;
+COMMENT ON FUNCTION numbers_messaging_numbers IS 'The live numbers in a Messaging Service''s sender pool.';
+
+-- Compare the live rows of the main account (p_main) with the senders
+-- Twilio listed (pg_temp.tn_messaging_seen: sid, service_sid); queue a
+-- re-sync for each number whose service differs and record it.
+CREATE FUNCTION _reconcile_messaging(p_main text) RETURNS SETOF drift
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY
+    WITH differs AS MATERIALIZED (
+        SELECT o.number_id, o.account_id, o.phone_number, o.twilio_sid,
+               o.messaging_service_sid AS ours, t.service_sid AS at_twilio
+        FROM twilio_numbers.owned_numbers o
+        LEFT JOIN pg_temp.tn_messaging_seen t ON t.sid = o.twilio_sid
+        WHERE o.status IN ('active', 'past_due') AND o.twilio_sid IS NOT NULL
+          AND coalesce(o.twilio_account_sid, p_main) = p_main
+          AND o.messaging_service_sid IS DISTINCT FROM t.service_sid),
+    queued AS (
+        INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, payload)
+        SELECT 'messaging_resync', d.number_id, d.phone_number,
+               jsonb_strip_nulls(jsonb_build_object('reason', 'reconcile', 'other_service_sid', d.at_twilio))
+        FROM differs d
+        WHERE NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                          WHERE q.number_id = d.number_id AND q.kind = 'messaging_resync' AND q.status = 'pending')
+        RETURNING number_id)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, number_id, account_id, detail, action)
+    SELECT 'config_drift', d.phone_number, d.twilio_sid, d.number_id, d.account_id,
+           jsonb_build_object('messaging_service_sid', d.ours, 'at_twilio', d.at_twilio), 'resync queued'
+    FROM differs d
+    RETURNING *;
+
+    PERFORM twilio_numbers._wake_worker_at_commit();
+END $$;
+
+-- Twilio registers an emergency address on its own time (pending-registration,
+-- then registered or registration-failure): reconcile's listing
+-- (pg_temp.tn_reconcile_seen) brings each live row's emergency status up to
+-- date where Twilio holds the row's own address.  Rows locked by a
+-- transaction now are left for the next pass.  Returns how many changed.
+CREATE FUNCTION _reconcile_emergency() RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    WITH seen AS (
+        SELECT o.number_id, nullif(t.r->>'emergency_status', '') AS emergency_status,
+               nullif(t.r->>'emergency_address_status', '') AS emergency_address_status
+        FROM twilio_numbers.owned_numbers o
+        JOIN pg_temp.tn_reconcile_seen t ON t.sid = o.twilio_sid
+        WHERE o.status IN ('active', 'past_due') AND t.r IS NOT NULL
+          AND coalesce(o.emergency_address_sid, '') = coalesce(t.r->>'emergency_address_sid', '')
+          AND (o.emergency_address_status IS DISTINCT FROM nullif(t.r->>'emergency_address_status', '')
+               OR o.emergency_status IS DISTINCT FROM nullif(t.r->>'emergency_status', ''))
+        FOR UPDATE OF o SKIP LOCKED)
+    UPDATE twilio_numbers.owned_numbers o
+    SET emergency_status = s.emergency_status, emergency_address_status = s.emergency_address_status,
+        updated_at = now()
+    FROM seen s WHERE o.number_id = s.number_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
+-- SMS-capable US local numbers in no Messaging Service: their SMS to US
+-- carriers goes undelivered (A2P 10DLC needs a registered service; 30034).
+CREATE VIEW sms_numbers_without_service AS
+SELECT o.account_id, a.name AS account_name, o.phone_number, o.twilio_sid, o.friendly_name, o.purchased_at
+FROM owned_numbers o
+JOIN accounts a USING (account_id)
+WHERE o.status IN ('active', 'past_due') AND o.iso_country = 'US' AND o.number_type = 'local'
+  AND 'sms' = ANY (o.capabilities) AND o.messaging_service_sid IS NULL;
+COMMENT ON VIEW sms_numbers_without_service IS
+  'SMS-capable US local numbers in no Messaging Service: their SMS will not reach US carriers (A2P 10DLC).';
+
+-- US and Canadian voice numbers without a registered emergency address:
+-- a 911 call from one is routed through a national call center, at a fee.
+CREATE VIEW voice_numbers_without_emergency_address AS
+SELECT o.account_id, a.name AS account_name, o.phone_number, o.twilio_sid, o.iso_country, o.number_type,
+       o.emergency_address_sid, coalesce(o.emergency_address_status, 'unregistered') AS emergency_address_status
+FROM owned_numbers o
+JOIN accounts a USING (account_id)
+WHERE o.status IN ('active', 'past_due') AND o.iso_country IN ('US', 'CA')
+  AND 'voice' = ANY (o.capabilities)
+  AND (o.emergency_address_sid IS NULL OR coalesce(o.emergency_address_status, 'unregistered') <> 'registered');
+COMMENT ON VIEW voice_numbers_without_emergency_address IS
+  'US and Canadian voice numbers without a registered emergency address (911 calls cost a fee and lose the location).';
+
+-- An application role calls the functions, creates and edits accounts and
+-- reads the tables; it writes no money or number table directly.
+CREATE OR REPLACE FUNCTION grant_application(role regrole) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format('GRANT USAGE ON SCHEMA twilio_numbers TO %s', role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION '
+        'twilio_numbers.numbers_search, twilio_numbers.numbers_pricing, twilio_numbers.numbers_countries, '
+        'twilio_numbers.numbers_deposit, '
+        'twilio_numbers.numbers_purchase(bigint, text, text, text, text, text, text, text, text, text, text, text, text), '
+        'twilio_numbers.numbers_purchase(bigint, text[], text, text, text, text, text, text, text, text, text, text, text), '
+        'twilio_numbers.numbers_update, twilio_numbers.numbers_release, '
+        'twilio_numbers.numbers_trunk_assign, twilio_numbers.numbers_trunk_unassign, '
+        'twilio_numbers.numbers_trunk_numbers, twilio_numbers.numbers_transfer, '
+        'twilio_numbers.numbers_messaging_assign, twilio_numbers.numbers_messaging_unassign, '
+        'twilio_numbers.numbers_messaging_numbers, '
+        'twilio_numbers.numbers_hosted_order, twilio_numbers.numbers_hosted_cancel, '
+        'twilio_numbers.numbers_owned, twilio_numbers.numbers_cost_estimate, twilio_numbers.numbers_statement, '
+        'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund TO %s', role);
+    -- customers' addresses, what a country requires, their bundles
+    EXECUTE format('GRANT EXECUTE ON FUNCTION '
+        'twilio_numbers.numbers_address_create, twilio_numbers.numbers_address_update, '
+        'twilio_numbers.numbers_address_delete, twilio_numbers.numbers_addresses, '
+        'twilio_numbers.numbers_addresses_refresh, '
+        'twilio_numbers.numbers_requirements, twilio_numbers.numbers_bundle_register TO %s', role);
+    EXECUTE format('GRANT SELECT ON twilio_numbers.addresses, twilio_numbers.bundles, '
+        'twilio_numbers.bundle_history TO %s', role);
+    EXECUTE format('GRANT SELECT ON twilio_numbers.accounts, twilio_numbers.owned_numbers, '
+        'twilio_numbers.ledger, twilio_numbers.price_list, twilio_numbers.account_numbers, '
+        'twilio_numbers.account_monthly_cost, twilio_numbers.hosted_orders, '
+        'twilio_numbers.hosted_order_history TO %s', role);
+    -- which Twilio account a customer's numbers live in is the DBA's
+    -- decision (numbers_map_account), never the application's
+    EXECUTE format('GRANT INSERT (name, currency, credit_limit, status), '
+        'UPDATE (name, credit_limit, status) ON twilio_numbers.accounts TO %s', role);
+END $$;
+
+REVOKE ALL ON FUNCTION numbers_messaging_assign, numbers_messaging_unassign, numbers_messaging_numbers,
+    _reconcile_messaging, _reconcile_emergency FROM PUBLIC;
+
 --------------------------------------------------------------------------
 -- operations (issue 23): versions, dead letters, the reporting role
 --------------------------------------------------------------------------
@@ -650,10 +1438,12 @@ BEGIN
     UPDATE twilio_numbers.work_queue q
     SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now(),
         last_error = 'retried by a DBA after: ' || coalesce(q.last_error, 'no error recorded')
-    WHERE q.job_id = numbers_retry_dead_letter.job_id AND q.status = 'dead';
+    WHERE q.job_id = numbers_retry_dead_letter.job_id
+      AND q.job_id IN (SELECT d.job_id FROM twilio_numbers.queue_dead_letters d);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % is not a dead letter', numbers_retry_dead_letter.job_id
-            USING ERRCODE = 'P0002', HINT = 'twilio_numbers.queue_dead_letters lists them.';
+            USING ERRCODE = 'P0002',
+                  HINT = 'twilio_numbers.queue_dead_letters lists them (not those a later job has done since).';
     END IF;
     PERFORM twilio_numbers._wake_worker_at_commit();
     RETURN true;
@@ -661,7 +1451,7 @@ END $$;
 COMMENT ON FUNCTION numbers_retry_dead_letter IS
   'DBA: put one dead letter back in the queue, attempts from zero, tried at once.';
 
--- ... or all of them; returns how many.
+-- ... or all of them (those no later job has done since); returns how many.
 CREATE FUNCTION numbers_retry_dead_letters() RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -670,7 +1460,7 @@ BEGIN
     UPDATE twilio_numbers.work_queue q
     SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now(),
         last_error = 'retried by a DBA after: ' || coalesce(q.last_error, 'no error recorded')
-    WHERE q.status = 'dead';
+    WHERE q.job_id IN (SELECT d.job_id FROM twilio_numbers.queue_dead_letters d);
     GET DIAGNOSTICS n = ROW_COUNT;
     PERFORM twilio_numbers._wake_worker_at_commit();
     RETURN n;
@@ -688,7 +1478,7 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION twilio_numbers.call_log_entries, '
         'twilio_numbers.inflight_entries, twilio_numbers.worker_info, twilio_numbers.request_budget_info, '
         'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund, '
-        'twilio_numbers._capabilities TO %s', role);
+        'twilio_numbers._capabilities, twilio_numbers.twilio_clock_info TO %s', role);
     -- and every function that only reads the database: reports, estimates,
     -- statements, versions, the incarnation (not the catalog and prices,
     -- which ask Twilio with the account's credentials)

@@ -282,6 +282,73 @@ tn_numbers_address_delete(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(result);
 }
 
+PG_FUNCTION_INFO_V1(tn_numbers_addresses_refresh);
+
+/*
+ * numbers_addresses_refresh(account_id) -> SETOF addresses: Twilio's view of
+ * each of the account's addresses read again (its validated and verified
+ * flags change after creation); one Twilio no longer has is removed from
+ * the table, with a NOTICE.
+ */
+Datum
+tn_numbers_addresses_refresh(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		account_id = PG_GETARG_INT64(0);
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(account_id)};
+	int			n;
+	char	  **sids;
+	char	  **homes;
+
+	twilio_require_credentials();
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT address_sid, twilio_account_sid FROM twilio_numbers.addresses "
+							  "WHERE account_id = $1 ORDER BY created_at, address_sid FOR UPDATE",
+							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read addresses");
+	n = (int) SPI_processed;
+	sids = palloc(sizeof(char *) * (n + 1));
+	homes = palloc(sizeof(char *) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		sids[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		homes[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		TwilioReply reply;
+		Oid			t[1] = {TEXTOID};
+		Datum		a[1] = {CStringGetTextDatum(sids[i])};
+
+		twilio_request(HTTP_GET, twilio_account_url_for(homes[i], "/Addresses/%s.json", sids[i]), NULL,
+					   HTTP_RETRY_SAFE | TWILIO_OK_404, psprintf("fetch address %s", sids[i]), &reply);
+		if (reply.http.status == 404)
+		{
+			ereport(NOTICE,
+					(errmsg("Twilio no longer has address %s; it is removed from the account's addresses",
+							sids[i])));
+			if (SPI_execute_with_args("DELETE FROM twilio_numbers.addresses WHERE address_sid = $1", 1, t, a, NULL,
+									  false, 0) != SPI_OK_DELETE)
+				elog(ERROR, "could not delete the address");
+			continue;
+		}
+		if (reply.json == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_TN_TWILIO_BAD_REPLY),
+					 errmsg("Twilio's reply has no address"),
+					 errcontext("Twilio request: fetch address %s", sids[i])));
+		record_address(account_id, reply.json, NULL);
+		if (SPI_execute_with_args("SELECT * FROM twilio_numbers.addresses WHERE address_sid = $1", 1, t, a, NULL,
+								  false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not read the address");
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
 /*
  * An address of to_id in to_sid with the same content as address_sid (which
  * lives in from_sid): one registered already, else a copy created at Twilio

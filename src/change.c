@@ -1,6 +1,7 @@
 /*
  * change.c — changing numbers in the caller's transaction: numbers_update,
- * numbers_trunk_assign / _unassign and numbers_transfer.
+ * numbers_trunk_assign / _unassign and numbers_transfer (Messaging Service
+ * assignment, modelled on trunk assignment, is messaging.c's).
  *
  * Each locks the number's row, records an intent of its kind before
  * changing Twilio (if the caller rolls back, the worker puts Twilio back in
@@ -316,8 +317,23 @@ tn_numbers_transfer(PG_FUNCTION_ARGS)
 	{
 		StringInfoData form;
 		TwilioReply reply;
+		char	   *service;
 		char	   *address_sid = NULL;
 		char	   *bundle_sid = NULL;
+
+		/* a Messaging Service stays in its account: the number must leave it first */
+		args[0] = Int64GetDatum(ln.number_id);
+		if (SPI_execute_with_args("SELECT messaging_service_sid FROM twilio_numbers.owned_numbers "
+								  "WHERE number_id = $1", 1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read owned_numbers");
+		service = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		if (service)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("phone number %s is in Messaging Service %s", phone, service),
+					 errdetail("The service belongs to Twilio account %s and would stay behind when the number "
+							   "moves to %s; nothing was sent to Twilio.", from_sid, to_sid),
+					 errhint("Take it out with numbers_messaging_unassign() first.")));
 
 		/*
 		 * a regulated number needs its address and bundle in the new account:

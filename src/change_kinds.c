@@ -11,8 +11,9 @@
  *     undo job (jobs.c) removes what the attempt created — by SID, or after
  *     a lost reply by the entry's look-up and create.c's test — and closes
  *     the attempt;
- *   changes (configuration, trunk, transfer) rolled back are re-synced: the
- *     worker puts Twilio back in step with the committed row.
+ *   changes (configuration, trunk, transfer, Messaging Service) rolled back
+ *     are re-synced: the worker puts Twilio back in step with the committed
+ *     row (messaging_resync: messaging.c).
  * The same look-up resolves a creation's lost reply (create.c).  A new kind
  * of change is one entry here.
  */
@@ -33,6 +34,8 @@ static const ChangeKind change_kinds[] = {
 	{INTENT_UPDATE, "update", "resync", false},
 	{INTENT_TRUNK, "trunk assignment", "resync", false},
 	{INTENT_TRANSFER, "transfer", "resync", false},
+	{INTENT_MESSAGING, "messaging service", "messaging_resync", false,
+	NULL, NULL, NULL, "other_service_sid"},
 };
 
 const ChangeKind *

@@ -27,6 +27,9 @@ typedef struct ChangeKind
 	bool		(*kept) (const char *sid);
 	/* creations: undo at Twilio; true when it is gone */
 	bool		(*remove) (const char *account_sid, const char *sid, char **error);
+	/* changes: the re-sync payload's key for the other SID the change touched
+	 * (NULL: other_account_sid, where a transfer moved the number) */
+	const char *other_key;
 } ChangeKind;
 
 extern const ChangeKind *change_kind(uint8 intent);

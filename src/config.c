@@ -1,7 +1,8 @@
 /*
  * config.c — a number's configuration: the arguments numbers_purchase and
  * numbers_update share (friendly name, webhooks, trunk, regulatory and E911
- * SIDs), their checks before any request, and the form fields Twilio takes.
+ * SIDs), their checks before any request, and the form fields Twilio takes,
+ * all from one table of fields.
  */
 #include "postgres.h"
 
@@ -9,71 +10,76 @@
 #include "lib/stringinfo.h"
 
 #include "config.h"
-#include "create.h"
 #include "twilio.h"
 #include "validate.h"
+
+#define FIELD(name, form, check, prefix) \
+	{#name, form, check, prefix, offsetof(NumberConfig, name)}
+
+/* In the order of the SQL functions' arguments (purchase and update alike). */
+const ConfigField config_fields[CONFIG_NFIELDS] = {
+	FIELD(friendly_name, "FriendlyName", CONFIG_NAME, NULL),
+	FIELD(voice_url, "VoiceUrl", CONFIG_URL, NULL),
+	FIELD(voice_method, "VoiceMethod", CONFIG_METHOD, NULL),
+	FIELD(sms_url, "SmsUrl", CONFIG_URL, NULL),
+	FIELD(sms_method, "SmsMethod", CONFIG_METHOD, NULL),
+	FIELD(status_callback, "StatusCallback", CONFIG_URL, NULL),
+	FIELD(trunk_sid, "TrunkSid", CONFIG_SID, "TK"),
+	FIELD(address_sid, "AddressSid", CONFIG_SID, "AD"),
+	FIELD(bundle_sid, "BundleSid", CONFIG_SID, "BU"),
+	FIELD(identity_sid, "IdentitySid", CONFIG_SID, "RI"),
+	FIELD(emergency_address_sid, "EmergencyAddressSid", CONFIG_SID, "AD"),
+};
+
+#define FIELD_VALUE(cfg, f) (*(char **) ((char *) (cfg) + (f)->offset))
 
 /* Read and check the configuration arguments, starting at argument first. */
 void
 config_read(FunctionCallInfo fcinfo, int first, NumberConfig *cfg)
 {
-	cfg->friendly_name = validate_text_arg(fcinfo, first + 0);
-	cfg->voice_url = validate_text_arg(fcinfo, first + 1);
-	cfg->voice_method = validate_text_arg(fcinfo, first + 2);
-	cfg->sms_url = validate_text_arg(fcinfo, first + 3);
-	cfg->sms_method = validate_text_arg(fcinfo, first + 4);
-	cfg->status_callback = validate_text_arg(fcinfo, first + 5);
-	cfg->trunk_sid = validate_text_arg(fcinfo, first + 6);
-	cfg->address_sid = validate_text_arg(fcinfo, first + 7);
-	cfg->bundle_sid = validate_text_arg(fcinfo, first + 8);
-	cfg->identity_sid = validate_text_arg(fcinfo, first + 9);
-	cfg->emergency_address_sid = validate_text_arg(fcinfo, first + 10);
+	for (int i = 0; i < CONFIG_NFIELDS; i++)
+		FIELD_VALUE(cfg, &config_fields[i]) = validate_text_arg(fcinfo, first + i);
 
-	validate_friendly_name(cfg->friendly_name);
-	validate_url("voice_url", cfg->voice_url);
-	validate_url("sms_url", cfg->sms_url);
-	validate_url("status_callback", cfg->status_callback);
-	validate_http_method("voice_method", cfg->voice_method);
-	validate_http_method("sms_method", cfg->sms_method);
-	validate_sid("trunk_sid", cfg->trunk_sid, "TK");
-	validate_sid("address_sid", cfg->address_sid, "AD");
-	validate_sid("bundle_sid", cfg->bundle_sid, "BU");
-	validate_sid("identity_sid", cfg->identity_sid, "RI");
-	validate_sid("emergency_address_sid", cfg->emergency_address_sid, "AD");
+	for (int i = 0; i < CONFIG_NFIELDS; i++)
+	{
+		const ConfigField *f = &config_fields[i];
+		const char *v = FIELD_VALUE(cfg, f);
+
+		switch (f->check)
+		{
+			case CONFIG_NAME:
+				validate_friendly_name(v);
+				break;
+			case CONFIG_URL:
+				validate_url(f->name, v);
+				break;
+			case CONFIG_METHOD:
+				validate_http_method(f->name, v);
+				break;
+			case CONFIG_SID:
+				validate_sid(f->name, v, f->sid_prefix);
+				break;
+		}
+	}
 }
 
 /* Twilio's form fields for a configuration; NULL leaves a field alone. */
 void
 config_form(const NumberConfig *cfg, StringInfo form)
 {
-	twilio_form_add(form, "FriendlyName", cfg->friendly_name);
-	twilio_form_add(form, "VoiceUrl", cfg->voice_url);
-	twilio_form_add(form, "VoiceMethod", cfg->voice_method);
-	twilio_form_add(form, "SmsUrl", cfg->sms_url);
-	twilio_form_add(form, "SmsMethod", cfg->sms_method);
-	twilio_form_add(form, "StatusCallback", cfg->status_callback);
-	twilio_form_add(form, "TrunkSid", cfg->trunk_sid);
-	twilio_form_add(form, "AddressSid", cfg->address_sid);
-	twilio_form_add(form, "BundleSid", cfg->bundle_sid);
-	twilio_form_add(form, "IdentitySid", cfg->identity_sid);
+	for (int i = 0; i < CONFIG_NFIELDS; i++)
+		twilio_form_add(form, config_fields[i].form, FIELD_VALUE(cfg, &config_fields[i]));
+
+	/* an emergency address turns E911 on; '' turns it off */
 	if (cfg->emergency_address_sid)
-	{
-		/* an emergency address turns E911 on; '' turns it off */
-		twilio_form_add(form, "EmergencyAddressSid", cfg->emergency_address_sid);
 		twilio_form_add(form, "EmergencyStatus",
 						cfg->emergency_address_sid[0] ? "Active" : "Inactive");
-	}
 }
 
-/* The fields a purchase sends, in the order of create_config_fields. */
+/* The values of a configuration, in the order of config_fields. */
 void
 config_values(const NumberConfig *cfg, const char **values)
 {
-	const char *v[CREATE_CONFIG_FIELDS] = {
-		cfg->friendly_name, cfg->voice_url, cfg->voice_method, cfg->sms_url, cfg->sms_method,
-		cfg->status_callback, cfg->trunk_sid, cfg->address_sid, cfg->bundle_sid, cfg->identity_sid,
-		cfg->emergency_address_sid,
-	};
-
-	memcpy(values, v, sizeof(v));
+	for (int i = 0; i < CONFIG_NFIELDS; i++)
+		values[i] = FIELD_VALUE(cfg, &config_fields[i]);
 }

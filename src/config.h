@@ -5,6 +5,9 @@
 #define TWILIO_NUMBERS_CONFIG_H
 
 #include "postgres.h"
+
+#include <stddef.h>
+
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 
@@ -23,6 +26,32 @@ typedef struct NumberConfig
 	char	   *identity_sid;
 	char	   *emergency_address_sid;
 } NumberConfig;
+
+/*
+ * The configuration fields, one entry each: the SQL argument's name (also the
+ * owned_numbers column and the name an attempt records), Twilio's form field,
+ * and the check it gets before any request.  Reading, checking, building
+ * Twilio's form and an attempt's fingerprint all loop over this table.
+ */
+typedef enum ConfigCheck
+{
+	CONFIG_NAME,				/* a friendly name */
+	CONFIG_URL,					/* a webhook URL */
+	CONFIG_METHOD,				/* GET or POST */
+	CONFIG_SID					/* a Twilio SID with the entry's prefix */
+} ConfigCheck;
+
+typedef struct ConfigField
+{
+	const char *name;			/* friendly_name: the argument and the column */
+	const char *form;			/* FriendlyName: Twilio's form field */
+	ConfigCheck check;
+	const char *sid_prefix;		/* CONFIG_SID: "TK", "AD", ... */
+	size_t		offset;			/* of its value in NumberConfig */
+} ConfigField;
+
+#define CONFIG_NFIELDS 11
+extern const ConfigField config_fields[CONFIG_NFIELDS];
 
 extern void config_read(FunctionCallInfo fcinfo, int first, NumberConfig *cfg);
 extern void config_form(const NumberConfig *cfg, StringInfo form);

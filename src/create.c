@@ -32,6 +32,7 @@
 #include "utils/timestamp.h"
 
 #include "create.h"
+#include "config.h"
 #include "errcodes.h"
 #include "http.h"
 #include "reply.h"
@@ -39,14 +40,10 @@
 #include "shmem.h"
 #include "twilio.h"
 
-const char *const create_config_fields[CREATE_CONFIG_FIELDS] = {
-	"friendly_name", "voice_url", "voice_method", "sms_url", "sms_method", "status_callback",
-	"trunk_sid", "address_sid", "bundle_sid", "identity_sid", "emergency_address_sid",
-};
 
 /*
  * Which fields a request sends (values[i] non-NULL, in the order of
- * create_config_fields) and the md5 of "field=value\n" for each, as
+ * config_fields) and the md5 of "field=value\n" for each, as
  * _created_by_attempt computes it from a resource.
  */
 void
@@ -57,26 +54,26 @@ create_fingerprint(const char *const *values, uint16 *mask, char *md5)
 
 	initStringInfo(&buf);
 	*mask = 0;
-	for (int i = 0; i < CREATE_CONFIG_FIELDS; i++)
+	for (int i = 0; i < CONFIG_NFIELDS; i++)
 		if (values[i])
 		{
 			*mask |= (uint16) (1 << i);
-			appendStringInfo(&buf, "%s=%s\n", create_config_fields[i], values[i]);
+			appendStringInfo(&buf, "%s=%s\n", config_fields[i].name, values[i]);
 		}
 	if (!pg_md5_hash(buf.data, buf.len, md5, &errstr))
 		elog(ERROR, "could not compute an md5: %s", errstr ? errstr : "out of memory");
 }
 
-/* The fields of a mask as a text[] (for SQL), in create_config_fields' order. */
+/* The fields of a mask as a text[] (for SQL), in config_fields' order. */
 Datum
 create_fields_array(uint16 mask)
 {
-	Datum		elems[CREATE_CONFIG_FIELDS];
+	Datum		elems[CONFIG_NFIELDS];
 	int			n = 0;
 
-	for (int i = 0; i < CREATE_CONFIG_FIELDS; i++)
+	for (int i = 0; i < CONFIG_NFIELDS; i++)
 		if (mask & (1 << i))
-			elems[n++] = CStringGetTextDatum(create_config_fields[i]);
+			elems[n++] = CStringGetTextDatum(config_fields[i].name);
 	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
@@ -175,6 +172,7 @@ create_once(const Creation *c)
 {
 	Intent		it;
 	char	   *resource = NULL;
+	int			unresolved = 0;
 
 	intent_get(c->slot, &it);
 	Assert(it.attempt_state == ATTEMPT_RECORDED);
@@ -186,6 +184,14 @@ create_once(const Creation *c)
 
 		intent_set_posted(c->slot, true);
 		twilio_request(HTTP_POST, c->url, c->form, TWILIO_NO_ERROR, c->what, &reply);
+
+		/*
+		 * No reply at all: the request may still be on its way to Twilio and
+		 * land later, whatever the look-up finds now.  A reply (even a 5xx)
+		 * ends the request: what it did, the look-up sees.
+		 */
+		if (!reply.http.complete && reply.http.maybe_applied)
+			intent_set_unresolved(c->slot, ++unresolved);
 
 		if (reply.http.complete && reply.http.status < 300 && reply.json != NULL)
 		{
@@ -200,7 +206,11 @@ create_once(const Creation *c)
 			{
 				seen = look_up(c, &it, &resource);
 				if (seen == LOOKED_UP_OURS)
+				{
+					if (unresolved > 0)
+						intent_set_unresolved(c->slot, --unresolved);
 					break;
+				}
 			}
 			/* a definite refusal created nothing (unless an earlier try did) */
 			if (attempt == 0)
@@ -217,7 +227,12 @@ create_once(const Creation *c)
 		/* no reply (or a 5xx, after which Twilio may have acted too): look first */
 		seen = look_up(c, &it, &resource);
 		if (seen == LOOKED_UP_OURS)
+		{
+			/* what a request without a reply created is found: it has landed */
+			if (unresolved > 0)
+				intent_set_unresolved(c->slot, --unresolved);
 			break;
+		}
 		if (seen == LOOKED_UP_OTHERS)
 			refuse_held_by_others(c);
 		if (!c->post_again || attempt >= tn_max_retries)

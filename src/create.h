@@ -23,12 +23,10 @@ typedef struct Creation
 } Creation;
 
 /*
- * The configuration fields a creation may send, as Twilio's resource names
- * them; an attempt records which it sent and their fingerprint, so that a
- * look-up can tell what it created from what someone else did.
+ * An attempt records which configuration fields (config.h's config_fields) it
+ * sent and their fingerprint, so that a look-up can tell what it created from
+ * what someone else did.
  */
-#define CREATE_CONFIG_FIELDS 11
-extern const char *const create_config_fields[CREATE_CONFIG_FIELDS];
 extern void create_fingerprint(const char *const *values, uint16 *mask, char *md5);
 extern Datum create_fields_array(uint16 mask);
 

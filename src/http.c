@@ -32,6 +32,7 @@
 #include "pgstat.h"
 #include "portability/instr_time.h"
 #include "storage/latch.h"
+#include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 #include "budget.h"
@@ -39,6 +40,7 @@
 #include "http.h"
 #include "credentials.h"
 #include "settings.h"
+#include "twclock.h"
 
 /* replies larger than this are refused (Twilio's largest page is ~1 MB) */
 #define HTTP_MAX_BODY (64 * 1024 * 1024)
@@ -55,6 +57,8 @@ static CURL *curl_handle = NULL;
 static struct curl_slist *curl_headers = NULL;
 static RecvBuffer recv_buf;
 static long retry_after_ms = -1;
+static time_t reply_date = -1;		/* the reply's Date header (Twilio's clock) */
+static TimestampTz reply_date_at = 0;	/* when we received it (ours) */
 
 /* Who wants to hear of every attempt (the Twilio layer logs them); NULL: nobody. */
 HttpAttemptHook http_attempt_hook = NULL;
@@ -121,12 +125,16 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-/* libcurl header callback: keep Retry-After (seconds or an HTTP date). */
+/*
+ * libcurl header callback: keep Retry-After (seconds or an HTTP date), and
+ * the Date header with the moment it came (Twilio's clock against ours).
+ */
 static size_t
 header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 {
 	size_t		n = size * nitems;
 	static const char name[] = "retry-after:";
+	static const char date_name[] = "date:";
 
 	if (n > sizeof(name) - 1 && pg_strncasecmp(buffer, name, sizeof(name) - 1) == 0)
 	{
@@ -149,6 +157,21 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 
 			if (when > 0)
 				retry_after_ms = Max(0, (long) (when - time(NULL)) * 1000);
+		}
+	}
+	else if (n > sizeof(date_name) - 1 && pg_strncasecmp(buffer, date_name, sizeof(date_name) - 1) == 0)
+	{
+		char		value[128];
+		size_t		vlen = Min(n - (sizeof(date_name) - 1), sizeof(value) - 1);
+		time_t		when;
+
+		memcpy(value, buffer + sizeof(date_name) - 1, vlen);
+		value[vlen] = '\0';
+		when = curl_getdate(value, NULL);
+		if (when > 0)
+		{
+			reply_date = when;
+			reply_date_at = GetCurrentTimestamp();	/* gettimeofday: no palloc */
 		}
 	}
 	return n;
@@ -242,6 +265,7 @@ perform_once(HttpMethod method, const char *url, const char *form,
 	CURLcode	rc;
 	instr_time	start,
 				duration;
+	TimestampTz sent_at;
 
 	/* a slot of the cluster's budget (may wait; a cancel raises here) */
 	budget_acquire();
@@ -252,6 +276,7 @@ perform_once(HttpMethod method, const char *url, const char *form,
 	if (recv_buf.data)
 		recv_buf.data[0] = '\0';
 	retry_after_ms = -1;
+	reply_date = -1;
 
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -282,9 +307,13 @@ perform_once(HttpMethod method, const char *url, const char *form,
 	}
 
 	INSTR_TIME_SET_CURRENT(start);
+	sent_at = GetCurrentTimestamp();
 	pgstat_report_wait_start(TN_WAIT_EVENT_HTTP);
 	rc = curl_easy_perform(h);
 	pgstat_report_wait_end();
+	/* Twilio's clock against ours (twclock.c), from any reply that says it */
+	if (reply_date > 0)
+		twclock_note(reply_date, sent_at, reply_date_at);
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start);
 	*elapsed_ms = INSTR_TIME_GET_MILLISEC(duration);

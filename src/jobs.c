@@ -14,6 +14,8 @@
  *   hosted_poll    follow a hosted order (hosted.c).
  *   hosted_cancel  undo a hosted order whose transaction rolled back, the
  *                  same way as compensate.
+ *   messaging_resync  put a number's Messaging Service at Twilio back in
+ *                  step with the committed row (messaging.c).
  *
  * Each runs inside the worker's transaction for the job (the job row is
  * locked FOR UPDATE SKIP LOCKED).  Twilio's failures come back as "retry
@@ -33,6 +35,7 @@
 #include "change_kinds.h"
 #include "create.h"
 #include "hosted.h"
+#include "messaging.h"
 #include "http.h"
 #include "queue.h"
 #include "reply.h"
@@ -57,29 +60,75 @@ run_release(const Job *job, char **error)
 	return true;
 }
 
+/* Add sid to what the attempt made (purchase_attempts.created_sids). */
+static void
+attempt_made(int64 attempt_id, const char *sid)
+{
+	if (attempt_id == 0)
+		return;
+	if (SPI_execute_with_args("UPDATE twilio_numbers.purchase_attempts "
+							  "SET created_sids = array_append(created_sids, $2), twilio_sid = coalesce(twilio_sid, $2) "
+							  "WHERE attempt_id = $1 AND NOT $2 = ANY (created_sids)",
+							  2, (Oid[]) {INT8OID, TEXTOID},
+							  (Datum[]) {Int64GetDatum(attempt_id), CStringGetTextDatum(sid)}, NULL,
+							  false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update purchase_attempts");
+}
+
+/*
+ * The job only watches now (what is known is undone; a request without a
+ * reply may still land until until): say so on its row, so that whoever
+ * waits for the queue to drain of work does not wait for the deadline.
+ */
+static void
+job_watching(const Job *job, TimestampTz until)
+{
+	if (SPI_execute_with_args("UPDATE twilio_numbers.work_queue "
+							  "SET payload = coalesce(payload, '{}') || jsonb_build_object('watching_until', $2) "
+							  "WHERE job_id = $1 AND NOT coalesce(payload ? 'watching_until', false)",
+							  2, (Oid[]) {INT8OID, TIMESTAMPTZOID},
+							  (Datum[]) {Int64GetDatum(job->job_id), TimestampTzGetDatum(until)}, NULL,
+							  false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update work_queue");
+}
+
 /*
  * Undo what a rolled-back creation left at Twilio.  With a SID: remove it
  * unless a committed row owns it.  Without (the reply was lost): remove only
  * what the job's recorded attempt can have created; anything else under the
- * number is someone else's.  The attempt is closed with what was done.
+ * number is someone else's.
+ *
+ * An attempt lives until no request of it can land: when some of its POSTs
+ * got no reply and were not matched to what they created (the payload's
+ * "unresolved", from create.c), each may still create the number at Twilio
+ * until the attempt's deadline.  The job then keeps looking the number up
+ * until it has found that many creations besides the answered one, or the
+ * deadline passed; every creation found is removed and added to the
+ * attempt's created_sids.  The attempt is closed at the end, with what was
+ * done (resources_made: how many it created).
  */
 static JobOutcome
 undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(job->attempt_id)};
+	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		args[3] = {Int64GetDatum(job->attempt_id), CStringGetTextDatum(job->payload ? job->payload : "{}"),
+	CStringGetTextDatum(job->sid ? job->sid : "")};
 	TwilioReply reply;
 	List	   *found;
 	ListCell   *lc;
 	bool		ok;
-	bool		removed = false;
 	char	   *kept_sid = NULL;
 	char	   *account;
 	TimestampTz started;
 	TimestampTz deadline;
+	TimestampTz until;
 	Datum		fields;
 	char	   *md5;
 	bool		isnull;
+	int			unresolved;
+	int			made;
+	int			made_unanswered;
+	bool		sid_done;
 
 	/* a purchase of the number in flight may be about to own what we see */
 	if (intent_buying(job->phone))
@@ -87,24 +136,21 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 		*again_ms = 1000;
 		return JOB_AGAIN;
 	}
-	if (job->sid)
-	{
-		if (u->kept(job->sid))
-			queue_close_attempt(job->attempt_id, "committed", job->sid);
-		else
-		{
-			if (!u->remove(job->account_sid, job->sid, error))
-				return JOB_RETRY;
-			queue_close_attempt(job->attempt_id, "compensated", job->sid);
-		}
-		return JOB_DONE;
-	}
 
 	if (job->attempt_id == 0 ||
-		SPI_execute_with_args("SELECT twilio_account_sid, started_at, deadline, request_fields, request_md5 "
+		SPI_execute_with_args("SELECT twilio_account_sid, started_at, deadline, request_fields, request_md5, "
+							  "       coalesce(($2::jsonb->>'unresolved')::int, 0), cardinality(created_sids), "
+							  "       $3 = ANY (created_sids) "
 							  "FROM twilio_numbers.purchase_attempts WHERE attempt_id = $1",
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+							  3, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 	{
+		/* no attempt row (a job queued before attempts were recorded): by SID only */
+		if (job->sid)
+		{
+			if (!u->kept(job->sid) && !u->remove(job->account_sid, job->sid, error))
+				return JOB_RETRY;
+			return JOB_DONE;
+		}
 		*error = pstrdup("no recorded attempt proves what the lost request created; reconcile reports it");
 		return JOB_DONE;
 	}
@@ -114,6 +160,30 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 	fields = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
 	fields = isnull ? (Datum) 0 : PointerGetDatum(DatumGetArrayTypePCopy(fields));
 	md5 = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
+	unresolved = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull));
+	made = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull));
+	sid_done = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull));
+
+	if (job->sid && !sid_done)
+	{
+		/* the creation Twilio answered (first run of the job) */
+		if (u->kept(job->sid))
+		{
+			queue_close_attempt(job->attempt_id, "committed", job->sid);
+			return JOB_DONE;
+		}
+		if (!u->remove(job->account_sid, job->sid, error))
+			return JOB_RETRY;
+		attempt_made(job->attempt_id, job->sid);
+		made++;
+		if (unresolved == 0)
+		{
+			queue_close_attempt(job->attempt_id, "compensated", job->sid);
+			return JOB_DONE;
+		}
+	}
+	/* creations found besides the answered one: the requests without a reply that landed */
+	made_unanswered = made - (job->sid ? 1 : 0);
 
 	found = u->look_up(account, job->phone, &reply, &ok);
 	if (!ok)
@@ -133,28 +203,36 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 			continue;
 		if (!u->remove(account, sid, error))
 			return JOB_RETRY;
-		queue_close_attempt(job->attempt_id, "compensated", sid);
-		removed = true;
+		attempt_made(job->attempt_id, sid);
+		made++;
+		made_unanswered++;
 	}
-	if (removed)
-		return JOB_DONE;
-	if (kept_sid)
+	if (kept_sid && made == 0)
 	{
 		queue_close_attempt(job->attempt_id, "committed", kept_sid);
 		return JOB_DONE;
 	}
+
 	/*
-	 * Nothing yet.  The attempt's transaction is over, so no request of it
-	 * will be sent any more; one already sent may still land, within about a
-	 * request's time: look again until then (or the attempt's own deadline).
+	 * Every request without a reply is accounted for: done.  Otherwise one
+	 * may still land: until the attempt's deadline when it said so; a lost
+	 * request of an attempt that did not (a crash's, queued by reconcile)
+	 * within about a request's time.
 	 */
-	deadline = Min(deadline, TimestampTzPlusMilliseconds(job->created_at, 2 * (int64) tn_timeout_ms));
-	if (GetCurrentTimestamp() < deadline)
+	if (unresolved > 0)
+		until = made_unanswered >= unresolved ? 0 : deadline;
+	else if (made > 0)
+		until = 0;
+	else
+		until = Min(deadline, TimestampTzPlusMilliseconds(job->created_at, 2 * (int64) tn_timeout_ms));
+	if (GetCurrentTimestamp() < until)
 	{
-		*again_ms = Max(100, Min(1000, (long) ((deadline - GetCurrentTimestamp()) / 1000)));
+		if (unresolved > 0)
+			job_watching(job, until);
+		*again_ms = Max(100, Min(1000, (long) ((until - GetCurrentTimestamp()) / 1000)));
 		return JOB_AGAIN;
 	}
-	queue_close_attempt(job->attempt_id, "nothing_bought", NULL);
+	queue_close_attempt(job->attempt_id, made > 0 ? "compensated" : "nothing_bought", NULL);
 	return JOB_DONE;
 }
 
@@ -308,6 +386,7 @@ static const struct
 	{"resync", run_resync_job},
 	{"hosted_poll", hosted_poll_job},
 	{"bundle_poll", bundle_poll_job},
+	{"messaging_resync", messaging_resync_job},
 };
 
 JobOutcome

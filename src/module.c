@@ -29,6 +29,7 @@
 #include "drop_guard.h"
 #include "settings.h"
 #include "shmem.h"
+#include "twclock.h"
 
 PG_MODULE_MAGIC;
 
@@ -36,6 +37,7 @@ char	   *tn_api_url = NULL;
 char	   *tn_pricing_url = NULL;
 char	   *tn_trunking_url = NULL;
 char	   *tn_numbers_url = NULL;
+char	   *tn_messaging_url = NULL;
 char	   *tn_account_sid_setting = NULL;
 char	   *tn_auth_token_setting = NULL;
 char	   *tn_api_key_setting = NULL;
@@ -61,6 +63,7 @@ int			tn_queue_retry_base_ms = 1000;
 int			tn_queue_retry_max_ms = 3600000;
 int			tn_hosted_poll_ms = 60000;
 int			tn_hosted_poll_max_ms = 3600000;
+int			tn_clock_skew_warning_ms = 5000;
 bool		tn_follow_promotion = false;
 bool		tn_pause_billing = false;
 bool		tn_pause_writes = false;
@@ -99,6 +102,7 @@ request_shared_memory(void)
 	RequestAddinShmemSpace(calllog_shmem_size());
 	RequestAddinShmemSpace(shmem_size());
 	RequestAddinShmemSpace(connect_shmem_size());
+	RequestAddinShmemSpace(twclock_shmem_size());
 	RequestAddinShmemSpace(budget_shmem_size());
 	RequestNamedLWLockTranche("twilio_numbers", 1);
 }
@@ -111,6 +115,7 @@ tn_shmem_startup(void)
 	calllog_shmem_init();
 	shmem_init();
 	connect_shmem_init();
+	twclock_shmem_init();
 	budget_shmem_init();
 }
 
@@ -162,6 +167,10 @@ define_settings(void)
 	DefineCustomStringVariable("twilio_numbers.numbers_url",
 							   "Base URL of Twilio's Numbers v2 API (numbers.twilio.com).",
 							   NULL, &tn_numbers_url, "https://numbers.twilio.com",
+							   PGC_SUSET, 0, check_base_url, NULL, NULL);
+	DefineCustomStringVariable("twilio_numbers.messaging_url",
+							   "Base URL of Twilio's Messaging v1 API (messaging.twilio.com).",
+							   NULL, &tn_messaging_url, "https://messaging.twilio.com",
 							   PGC_SUSET, 0, check_base_url, NULL, NULL);
 
 	/*
@@ -250,6 +259,10 @@ define_settings(void)
 							"Due numbers billed per batch (one short transaction per batch).",
 							NULL, &tn_billing_batch_size, 2000, 1, 10000000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.clock_skew_warning_ms",
+							"Skew between Twilio's clock and this server's beyond which the worker warns (0: never).",
+							NULL, &tn_clock_skew_warning_ms, 5000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("twilio_numbers.grace_period",
 							"How long a past-due number is kept before it is released.",
 							NULL, &tn_grace_period_s, 7 * 24 * 3600, 0, INT_MAX,

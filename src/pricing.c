@@ -179,6 +179,10 @@ store_in_cache(const CountryPrices *cp)
 	}
 }
 
+/* The country Twilio last had no prices for, and in which transaction (its start). */
+static char priceless_iso[8] = "";
+static TimestampTz priceless_xact = 0;
+
 /*
  * A country's Twilio prices: from pricing_cache while fresh, else from
  * Twilio (and then cached).  Runs inside an SPI connection.
@@ -232,13 +236,25 @@ load_country_prices(const char *iso)
 	if (n > 0 && fresh)
 		return cp;
 
-	/* stale or missing: ask Twilio */
+	/* stale or missing: ask Twilio — once per transaction for a country it has no prices for */
 	cp->count = 0;
 	cp->country = NULL;
 	cp->currency = NULL;
 	cp->fetched_at = GetCurrentTimestamp();
+	if (n == 0 && strcmp(priceless_iso, iso) == 0 && priceless_xact == GetCurrentTransactionStartTimestamp())
+		return cp;
 	fetch_from_twilio(iso, cp);
 	store_in_cache(cp);
+	if (cp->count == 0)
+	{
+		/*
+		 * Nothing to cache: without this, every type of the country asked
+		 * about in this transaction (a purchase prices each type a number
+		 * may be) would ask Twilio again.
+		 */
+		strlcpy(priceless_iso, iso, sizeof(priceless_iso));
+		priceless_xact = GetCurrentTransactionStartTimestamp();
+	}
 	return cp;
 }
 

@@ -393,7 +393,7 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *given)
 	 * aborts the whole purchase
 	 */
 	{
-		const char *values[CREATE_CONFIG_FIELDS];
+		const char *values[CONFIG_NFIELDS];
 		uint16		mask;
 		char		md5[33];
 

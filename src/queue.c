@@ -15,6 +15,7 @@
 
 #include "queue.h"
 #include "http.h"
+#include "messaging.h"
 #include "settings.h"
 #include "twilio.h"
 
@@ -96,6 +97,25 @@ managed_accounts(void)
 }
 
 /*
+ * DELETE a number in one account; when Twilio refuses (HTTP 400) because an
+ * emergency address is registered, remove the address and DELETE again.
+ */
+static void
+delete_number(const char *account_sid, const char *sid, TwilioReply *reply)
+{
+	bool		cleared = false;
+	char	   *ignored = NULL;
+
+	twilio_request(HTTP_DELETE, twilio_account_url_for(account_sid, "/IncomingPhoneNumbers/%s.json", sid),
+				   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "release the number", reply);
+	/* Twilio refuses while an emergency address is registered: remove it first */
+	if (reply->http.complete && reply->http.status == 400 &&
+		emergency_clear_for_release(account_sid, sid, &cleared, &ignored) && cleared)
+		twilio_request(HTTP_DELETE, twilio_account_url_for(account_sid, "/IncomingPhoneNumbers/%s.json", sid),
+					   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "release the number", reply);
+}
+
+/*
  * Release a number of ours by its SID — unique forever — wherever it is: in
  * home (where we last knew it), else in another managed account (a transfer
  * rolled back in a savepoint, or a purchase moved and then rolled back, may
@@ -108,8 +128,7 @@ queue_release_number(const char *home, const char *sid, char **error)
 	ListCell   *lc;
 
 	home = home && home[0] ? home : tn_account_sid;
-	twilio_request(HTTP_DELETE, twilio_account_url_for(home, "/IncomingPhoneNumbers/%s.json", sid),
-				   NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "release the number", &reply);
+	delete_number(home, sid, &reply);
 	if (!reply.http.complete || (reply.http.status >= 300 && reply.http.status != 404))
 	{
 		*error = twilio_describe_failure(&reply);
@@ -139,7 +158,15 @@ queue_release_number(const char *home, const char *sid, char **error)
 			continue;
 		}
 		if (reply.http.status < 300)
-			return twilio_release_number(other, sid, error);
+		{
+			delete_number(other, sid, &reply);
+			if (!reply.http.complete || (reply.http.status >= 300 && reply.http.status != 404))
+			{
+				*error = twilio_describe_failure(&reply);
+				return false;
+			}
+			return true;
+		}
 	}
 	return true;
 }

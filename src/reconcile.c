@@ -40,6 +40,7 @@
 #include "reconcile.h"
 #include "incarnation.h"
 #include "http.h"
+#include "messaging.h"
 #include "recorder.h"
 #include "reply.h"
 #include "settings.h"
@@ -247,6 +248,31 @@ reconcile(void)
 	return SPI_tuptable;
 }
 
+/*
+ * Return n findings of tt; a held copy's say what a live database would
+ * have done (what it wrote rolls back).
+ */
+static void
+put_findings(ReturnSetInfo *rsinfo, SPITupleTable *tt, uint64 n, bool held)
+{
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	tuple = tt->vals[i];
+
+		if (held)
+		{
+			int			col = SPI_fnumber(tt->tupdesc, "action");
+			char	   *action = SPI_getvalue(tuple, tt->tupdesc, col);
+			Datum		value = CStringGetTextDatum(psprintf("none: a held copy only reports (live, it would be: %s)",
+															 action ? action : ""));
+			bool		isnull = false;
+
+			tuple = heap_modify_tuple_by_cols(tuple, tt->tupdesc, 1, &col, &value, &isnull);
+		}
+		tuplestore_puttuple(rsinfo->setResult, tuple);
+	}
+}
+
 PG_FUNCTION_INFO_V1(tn_numbers_reconcile);
 
 /* numbers_reconcile() -> SETOF drift */
@@ -255,7 +281,7 @@ tn_numbers_reconcile(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SPITupleTable *tt;
-
+	uint64		n;
 	MemoryContext oldcontext;
 	ResourceOwner oldowner;
 	bool		held;
@@ -272,22 +298,10 @@ tn_numbers_reconcile(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(oldcontext);
 	}
 	tt = reconcile();
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tuple = tt->vals[i];
-
-		if (held)
-		{
-			int			col = SPI_fnumber(tt->tupdesc, "action");
-			char	   *action = SPI_getvalue(tuple, tt->tupdesc, col);
-			Datum		value = CStringGetTextDatum(psprintf("none: a held copy only reports (live, it would be: %s)",
-															 action ? action : ""));
-			bool		isnull = false;
-
-			tuple = heap_modify_tuple_by_cols(tuple, tt->tupdesc, 1, &col, &value, &isnull);
-		}
-		tuplestore_puttuple(rsinfo->setResult, tuple);
-	}
+	put_findings(rsinfo, tt, SPI_processed, held);
+	/* then the Messaging Services (messaging.c) */
+	tt = messaging_reconcile(&n);
+	put_findings(rsinfo, tt, n, held);
 	if (held)
 	{
 		RollbackAndReleaseCurrentSubTransaction();
@@ -302,6 +316,11 @@ tn_numbers_reconcile(PG_FUNCTION_ARGS)
 uint64
 reconcile_in_worker(void)
 {
+	uint64		n;
+	uint64		m;
+
 	(void) reconcile();
-	return SPI_processed;
+	n = SPI_processed;
+	(void) messaging_reconcile(&m);
+	return n + m;
 }

@@ -107,12 +107,14 @@ settle_creation(const ChangeKind *kind, const Intent *it)
 	else if (it->sid[0] && kind->kept(it->sid))
 		queue_close_attempt(it->attempt_id, "committed", it->sid);
 	else
-		queue_enqueue(kind->undo_job, 0, it->phone, it->sid, it->twilio_account_sid, NULL, it->attempt_id);
+		queue_enqueue(kind->undo_job, 0, it->phone, it->sid, it->twilio_account_sid,
+					  it->unresolved > 0 ? psprintf("{\"unresolved\": %d}", it->unresolved) : NULL,
+					  it->attempt_id);
 }
 
 /*
  * A change rolled back: re-sync the number (a transfer also says where it
- * went) — unless its row rolled back too (a number bought and changed in one
+ * went, a Messaging Service assignment which service it touched) — unless its row rolled back too (a number bought and changed in one
  * transaction): the purchase's compensation undoes the whole number.
  */
 static void
@@ -126,7 +128,8 @@ settle_change(const ChangeKind *kind, const Intent *it)
 		return;
 	queue_enqueue(kind->undo_job, it->number_id, it->phone, NULL, NULL,
 				it->twilio_account_sid[0]
-				? psprintf("{\"other_account_sid\": \"%s\"}", it->twilio_account_sid) : NULL, 0);
+				? psprintf("{\"%s\": \"%s\"}", kind->other_key ? kind->other_key : "other_account_sid",
+						   it->twilio_account_sid) : NULL, 0);
 }
 
 /*

@@ -10,6 +10,7 @@ extern char *tn_api_url;
 extern char *tn_pricing_url;
 extern char *tn_trunking_url;
 extern char *tn_numbers_url;
+extern char *tn_messaging_url;
 /*
  * The credentials settings as set; what requests use is credentials.c's
  * (the credentials file, when one is set): tn_account_sid and the others
@@ -48,6 +49,7 @@ extern int	tn_queue_retry_base_ms;
 extern int	tn_queue_retry_max_ms;
 extern int	tn_hosted_poll_ms;
 extern int	tn_hosted_poll_max_ms;
+extern int	tn_clock_skew_warning_ms;
 extern bool tn_follow_promotion;
 extern bool tn_pause_billing;
 extern bool tn_pause_writes;

@@ -402,6 +402,19 @@ intent_set_posted(int slot, bool posted)
 	LWLockRelease(shared->lock);
 }
 
+/*
+ * How many of the intent's POSTs got no reply and were not matched to what
+ * they created: each may still land at Twilio until the attempt's deadline,
+ * so the undo of a rolled-back creation watches for them (jobs.c).
+ */
+void
+intent_set_unresolved(int slot, int n)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->intents[slot].unresolved = (uint8) Min(Max(n, 0), 255);
+	LWLockRelease(shared->lock);
+}
+
 /* Twilio answered the purchase: remember what it bought. */
 void
 intent_set_sid(int slot, const char *sid, const char *account_sid)

@@ -13,6 +13,7 @@
 #define INTENT_HOSTED	3		/* a hosted number order filed */
 #define INTENT_TRUNK	4		/* assigned to or removed from a SIP trunk */
 #define INTENT_TRANSFER	5		/* moved to another Twilio (sub)account */
+#define INTENT_MESSAGING	6		/* added to or removed from a Messaging Service */
 
 /* Where an intent's durable attempt record stands (recorder.c). */
 #define ATTEMPT_NONE		0	/* no record needed (a configuration change) */
@@ -32,6 +33,7 @@ typedef struct Intent
 	bool		ended;			/* its transaction (or savepoint) is over */
 	bool		committed;		/* ... and its change committed */
 	bool		posted;			/* the change may have reached Twilio */
+	uint8		unresolved;		/* POSTs that got no reply and may still land (create.c) */
 	uint8		kind;			/* INTENT_* */
 	uint8		attempt_state;	/* ATTEMPT_* */
 	uint8		recorder_op;	/* RECORDER_*: a pending request for the recorder */
@@ -49,7 +51,8 @@ typedef struct Intent
 	char		config_md5[33]; /* and their fingerprint */
 	char		phone[24];
 	char		sid[40];		/* PN... (HR...) once Twilio answered */
-	char		twilio_account_sid[40]; /* where the number is; a resync's other account */
+	char		twilio_account_sid[40]; /* where the number is; a resync's other account
+										 * (or Messaging Service) */
 } Intent;
 
 /* What the recorder does for an intent. */
@@ -107,6 +110,7 @@ extern int64 intents_held(int64 account_id);
 extern int	intent_change(int kind, int64 number_id, const char *phone);
 extern int	intent_begin(int kind, int64 account_id, int64 number_id, const char *phone);
 extern void intent_set_posted(int slot, bool posted);
+extern void intent_set_unresolved(int slot, int n);
 extern void intent_set_hold(int slot, int64 hold_cents);
 extern void intent_set_sid(int slot, const char *sid, const char *account_sid);
 extern void intent_get(int slot, Intent *copy);

@@ -80,6 +80,8 @@ base_url(TwilioHost host)
 			return tn_trunking_url;
 		case TWILIO_NUMBERS:
 			return tn_numbers_url;
+		case TWILIO_MESSAGING:
+			return tn_messaging_url;
 	}
 	return "";
 }
@@ -463,6 +465,7 @@ is_regulatory_code(int code)
 	switch (code)
 	{
 		case 21453:				/* address validation failed */
+		case 21613:				/* the address or bundle is not on file in the account (transfers too) */
 		case 21631:				/* an address is required / does not satisfy */
 		case 21649:				/* a regulatory bundle is required */
 		case 21650:				/* an identity document is required */

@@ -17,7 +17,8 @@ typedef enum TwilioHost
 	TWILIO_API,					/* api.twilio.com /2010-04-01 */
 	TWILIO_PRICING,				/* pricing.twilio.com /v1 */
 	TWILIO_TRUNKING,			/* trunking.twilio.com /v1 */
-	TWILIO_NUMBERS				/* numbers.twilio.com /v2 */
+	TWILIO_NUMBERS,				/* numbers.twilio.com /v2 */
+	TWILIO_MESSAGING			/* messaging.twilio.com /v1 */
 } TwilioHost;
 
 typedef struct TwilioReply

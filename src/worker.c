@@ -45,6 +45,7 @@
 #include "credentials.h"
 #include "settings.h"
 #include "shmem.h"
+#include "twclock.h"
 #include "twilio.h"
 
 #define JOBS_PER_WAKE 200
@@ -695,6 +696,8 @@ worker_main(Datum main_arg)
 		PG_TRY();
 		{
 			wait = wake(&sched);
+			/* a skew of Twilio's clock measured by anyone: warned once per episode */
+			twclock_report_skew();
 		}
 		PG_CATCH();
 		{

@@ -143,6 +143,30 @@ xact_track_intent(int slot, bool creation)
 	n_mine++;
 }
 
+/*
+ * The other SIDs (intent_set_sid) of this transaction's changes of kind to
+ * the number whose savepoints rolled back: what Twilio may still hold until
+ * the transaction ends and they are re-synced (a Messaging Service the
+ * number was added to, say).
+ */
+List *
+xact_rolled_back_others(int kind, int64 number_id)
+{
+	List	   *others = NIL;
+
+	for (int i = 0; i < n_mine; i++)
+	{
+		Intent		it;
+
+		if (!mine[i].rolled_back)
+			continue;
+		intent_get(mine[i].slot, &it);
+		if (it.kind == kind && it.number_id == number_id && it.twilio_account_sid[0])
+			others = lappend(others, pstrdup(it.twilio_account_sid));
+	}
+	return others;
+}
+
 /* Wake the worker when this transaction commits (work is queued). */
 void
 xact_wake_worker_at_commit(void)

@@ -219,6 +219,7 @@ tn_start_cluster() {
         echo "twilio_numbers.pricing_url = '$EMU_URL'"
         echo "twilio_numbers.trunking_url = '$EMU_URL'"
         echo "twilio_numbers.numbers_url = '$EMU_URL'"
+        echo "twilio_numbers.messaging_url = '$EMU_URL'"
         echo "twilio_numbers.account_sid = '$TN_ACCOUNT_SID'"
         echo "twilio_numbers.auth_token = '$TN_AUTH_TOKEN'"
         echo "twilio_numbers.retry_backoff_ms = 50"
@@ -262,5 +263,9 @@ tn_readme_twilio() {
         && curl -sf -X POST -H 'Content-Type: application/json' "$EMU_URL/_emulator/bundles" \
             -d '{"iso_country": "DE", "number_type": "local", "end_user_type": "business", "friendly_name": "Muster GmbH"}' \
             >/dev/null \
-        || { tn_setup_failed "creating the README's trunk, subaccount and bundle at the emulator (curl $EMU_URL)"; return 1; }
+        && curl -sf -u "$TN_ACCOUNT_SID:$TN_AUTH_TOKEN" -X POST "$EMU_URL/v1/Services" \
+            -d FriendlyName='Acme Dental reminders' >/dev/null \
+        && curl -sf -u "$TN_ACCOUNT_SID:$TN_AUTH_TOKEN" -X POST "$EMU_URL/v1/Services" \
+            -d FriendlyName='Acme Dental marketing' >/dev/null \
+        || { tn_setup_failed "creating the README's trunk, subaccount, bundle and Messaging Services at the emulator (curl $EMU_URL)"; return 1; }
 }

@@ -230,6 +230,7 @@ class Shared:
         self.victim = None                                               # account for bad deposits
         self.subs = []                                                   # [(sid, token)]
         self.trunks = []
+        self.services = []                                               # Messaging Services (MG)
         self.billing_as_of = None
         self.billing_totals = collections.Counter()
         self.watch_rounds = 0
@@ -391,6 +392,12 @@ def setup(sh):
         if st != 201:
             raise SetupError(f'could not create a trunk at the emulator: {st} {js}')
         sh.trunks.append(js['sid'])
+    # Messaging Services of the main account
+    for i in range(2):
+        st, js = emu.api('POST', '/v1/Services', {'FriendlyName': f'soak service {i}'})
+        if st != 201:
+            raise SetupError(f'could not create a Messaging Service at the emulator: {st} {js}')
+        sh.services.append(js['sid'])
 
     # what the clients buy from: every available US local number of the
     # area codes (through the extension: it also warms the price cache)
@@ -662,6 +669,43 @@ class Client(threading.Thread):
             self.x('ROLLBACK')
             return f'ok {out} (rolled back)'
         return f'ok {out}'
+
+    def op_messaging(self):
+        """A main-account number into a Messaging Service or out of it; some
+        rolled back, some after a savepoint that rolled back another service."""
+        acct, phone, *_ = self.owned(self.main_accts())
+        ours = self.x('SELECT messaging_service_sid FROM twilio_numbers.owned_numbers '
+                      "WHERE phone_number = %s AND status <> 'released'", (phone,))
+        ours = ours[0][0] if ours else None
+        r = self.rng.random()
+        if ours and r < 0.4:
+            rollback = self.rng.random() < 0.25
+            if rollback:
+                self.x('BEGIN')
+            self.x('SELECT twilio_numbers.numbers_messaging_unassign(%s, %s)', (acct, phone))
+            if rollback:
+                self.x('ROLLBACK')
+                return 'ok unassign (rolled back)'
+            return 'ok unassign'
+        a, b = self.rng.sample(self.sh.services, 2)
+        if ours:
+            a, b = ours, ours
+        if r > 0.85:
+            self.x('BEGIN')
+            self.x('SAVEPOINT s')
+            self.x('SELECT twilio_numbers.numbers_messaging_assign(%s, %s, %s)', (acct, phone, b))
+            self.x('ROLLBACK TO SAVEPOINT s')
+            self.x('SELECT twilio_numbers.numbers_messaging_assign(%s, %s, %s)', (acct, phone, a))
+            self.x('COMMIT')
+            return 'ok assign after a savepoint'
+        rollback = self.rng.random() < 0.25
+        if rollback:
+            self.x('BEGIN')
+        self.x('SELECT twilio_numbers.numbers_messaging_assign(%s, %s, %s)', (acct, phone, a))
+        if rollback:
+            self.x('ROLLBACK')
+            return 'ok assign (rolled back)'
+        return 'ok assign'
 
     def op_transfer(self):
         acct, phone, *_ = self.owned(self.sh.shared)
@@ -990,7 +1034,7 @@ OPS = [
     ('transfer_release', 5), ('savepoints', 5), ('exception_block', 4),
     ('solo_refused_then_fit', 5), ('refused_loop', 1), ('read_only', 3),
     ('deposit', 4), ('bad_deposit', 1),
-    ('hosted_order', 3), ('hosted_drive', 4), ('hosted_cancel', 1), ('search', 2),
+    ('hosted_order', 3), ('hosted_drive', 4), ('hosted_cancel', 1), ('search', 2), ('messaging', 4),
 ]
 
 
@@ -1063,6 +1107,7 @@ FAULT_TARGETS = [
     ('search GET', 'GET', r'AvailablePhoneNumbers/US', 3),
     ('trunk', None, r'^/v1/Trunks/TK[0-9a-f]{32}/PhoneNumbers', 2),
     ('hosted order', None, r'^/v2/HostedNumber/Orders', 2),
+    ('messaging', None, r'^/v1/Services/MG[0-9a-f]{32}/PhoneNumbers', 2),
 ]
 FAULT_ACTIONS = [('reset_before', 3), ('reset_after', 3), ('status 500', 2), ('status 503', 2), ('status 502', 1),
                  ('status 429', 2), ('latency', 3), ('hang', 1), ('malformed', 1), ('truncate', 1)]
@@ -1258,7 +1303,8 @@ def settle(sh, conn, label, timeout_s=90, stall_s=25):
     while now() - t0 < timeout_s and now() - last_change < stall_s:
         try:
             pend, inflight, done = q1(conn, """SELECT
-                (SELECT count(*) FROM twilio_numbers.work_queue WHERE status = 'pending' AND kind <> 'hosted_poll'),
+                (SELECT count(*) FROM twilio_numbers.work_queue WHERE status = 'pending' AND kind <> 'hosted_poll'
+                 AND NOT coalesce(payload ? 'watching_until', false)),
                 (SELECT count(*) FROM twilio_numbers.inflight),
                 (SELECT count(*) FROM twilio_numbers.work_queue WHERE status <> 'pending')""")
             st = sh.emu.state()
@@ -1387,7 +1433,7 @@ def check_all(sh, conn, st_pre, reqlog, settled_info):
 
     # 1. money
     # twilio_numbers.integrity: balance = ledger sum, within the limit, one
-    # charge per (number, period), a period for every live number; and never NaN
+    # charge per (number, period), a paid period for every active number; and never NaN
     bad = q(conn, """SELECT violation, account_id, number_id, detail FROM twilio_numbers.integrity
                      UNION ALL
                      SELECT 'nan', a.account_id, NULL, 'a NaN balance or ledger entry'
@@ -1595,12 +1641,28 @@ def check_all(sh, conn, st_pre, reqlog, settled_info):
                          f'trunk {r["trunk_sid"]}; Twilio {n["friendly_name"]!r}, trunk {n["trunk_sid"]}')
     R.add('live rows\' configuration (friendly name, trunk) is Twilio\'s', fails)
 
+    # 17b. Messaging Services: Twilio's sender pools hold exactly what the live rows say
+    pools = {}
+    for s in st.get('messaging_services', []):
+        for phone in s['phone_numbers']:
+            pools[phone] = s['sid']
+    fails = []
+    rows = {r['phone_number']: r['messaging_service_sid']
+            for r in qd(conn, """SELECT phone_number, messaging_service_sid FROM twilio_numbers.owned_numbers
+                                 WHERE status IN ('active', 'past_due')""")}
+    for phone in sorted(set(pools) | {p for p, s in rows.items() if s}):
+        if rows.get(phone) != pools.get(phone):
+            fails.append(f'{phone}: row says {rows.get(phone)}, Twilio has it in {pools.get(phone)}')
+    R.add('Messaging Service pools are what the live rows say', fails,
+          f'{len(pools)} numbers in {len(st.get("messaging_services", []))} services')
+
     # 18. everything settled
     fails = []
     if not settled_info[0]:
         fails.append(f'the worker did not settle within {settled_info[1]:.0f}s')
     for r in q(conn, """SELECT job_id, kind, phone_number, attempts, next_attempt_at, last_error FROM twilio_numbers.work_queue
-                        WHERE status = 'pending' AND kind <> 'hosted_poll' ORDER BY job_id LIMIT 20"""):
+                        WHERE status = 'pending' AND kind <> 'hosted_poll'
+                          AND NOT coalesce(payload ? 'watching_until', false) ORDER BY job_id LIMIT 20"""):
         fails.append(f'job {r[0]} {r[1]} {r[2]} still pending after {r[3]} attempts: {r[5]}')
     for r in q(conn, """SELECT o.number_id, o.phone_number FROM twilio_numbers.owned_numbers o
                         WHERE o.status = 'releasing' AND NOT EXISTS (

@@ -40,6 +40,23 @@ BEGIN
     RETURN p_amount;
 END $$;
 
+-- Every change of an account's money rules — its credit limit and its status
+-- — with who made it and when (the trigger below writes it; nobody else can).
+CREATE TABLE account_changes (
+    change_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id  bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,
+    changed_at  timestamptz NOT NULL DEFAULT now(),
+    changed_by  text NOT NULL,
+    field       text NOT NULL CHECK (field IN ('credit_limit', 'status')),
+    old_value   text,
+    new_value   text
+);
+COMMENT ON TABLE account_changes IS
+  'History of accounts.credit_limit and accounts.status: who (the role acting), when, old and new value.';
+CREATE INDEX account_changes_account ON account_changes (account_id, change_id);
+SELECT pg_catalog.pg_extension_config_dump('account_changes', '');
+SELECT pg_catalog.pg_extension_config_dump('account_changes_change_id_seq', '');
+
 -- Is numbers_map_account changing the mapping now?
 CREATE FUNCTION _mapping_allowed() RETURNS boolean
 AS 'MODULE_PATHNAME', 'tn_mapping_allowed_sql' LANGUAGE C VOLATILE;
@@ -73,10 +90,45 @@ BEGIN
             USING ERRCODE = '42501',
                   HINT = 'numbers_map_account() checks with Twilio that the account is this one or one of its subaccounts.';
     END IF;
+    IF TG_OP = 'UPDATE' AND NEW.credit_limit < OLD.credit_limit AND NEW.balance < -NEW.credit_limit THEN
+        RAISE EXCEPTION 'credit limit % of account % is below its current debt %',
+                        NEW.credit_limit, OLD.account_id, -NEW.balance
+            USING ERRCODE = '23514',
+                  DETAIL = 'The balance may never be below minus the credit limit.',
+                  HINT = 'Collect a deposit first, or lower the limit to no less than the debt.';
+    END IF;
+    IF NEW.status = 'closed' AND (TG_OP = 'INSERT' OR OLD.status <> 'closed')
+       AND EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
+                   WHERE o.account_id = NEW.account_id AND o.status IN ('active', 'past_due')) THEN
+        RAISE EXCEPTION 'account % holds live numbers and cannot be closed', NEW.account_id
+            USING ERRCODE = '55000',
+                  DETAIL = 'A closed account is never billed; its numbers would stay rented at Twilio unpaid.',
+                  HINT = 'Release its numbers with numbers_release(), or move them to another account with numbers_transfer(), first.';
+    END IF;
     RETURN NEW;
 END $$;
 CREATE TRIGGER accounts_guard BEFORE INSERT OR UPDATE ON accounts
     FOR EACH ROW EXECUTE FUNCTION _accounts_guard();
+
+-- Record every change of credit_limit and status in account_changes: the
+-- role acting (SET ROLE's if any, else the session's — a SECURITY DEFINER
+-- function does not hide who called it) and both values.  Changes only: an
+-- account's first values are its row's (pg_restore inserts the accounts,
+-- then the history as it was dumped).
+CREATE FUNCTION _accounts_history() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    who text := coalesce(nullif(current_setting('role', true), 'none'), session_user::text);
+BEGIN
+    INSERT INTO twilio_numbers.account_changes (account_id, changed_by, field, old_value, new_value)
+    SELECT NEW.account_id, who, c.field, c.old_value, c.new_value
+    FROM (VALUES ('credit_limit', OLD.credit_limit::text, NEW.credit_limit::text),
+                 ('status', OLD.status, NEW.status)) AS c(field, old_value, new_value)
+    WHERE c.old_value IS DISTINCT FROM c.new_value;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER accounts_history AFTER UPDATE OF credit_limit, status ON accounts
+    FOR EACH ROW EXECUTE FUNCTION _accounts_history();
 
 -- Map a customer account to a Twilio account, checked with Twilio (C); a
 -- DBA's call: grant_application does not grant it.

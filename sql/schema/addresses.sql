@@ -108,6 +108,14 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION numbers_address_delete IS
   'Delete a customer''s Twilio Address; refused before any request while numbers depend on it.';
 
+-- Twilio's flags read again (C).
+CREATE FUNCTION numbers_addresses_refresh(account_id bigint) RETURNS SETOF addresses
+AS 'MODULE_PATHNAME', 'tn_numbers_addresses_refresh'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION numbers_addresses_refresh IS
+  'Read a customer''s addresses from Twilio again (validated, verified); one Twilio no longer has is removed.';
+
 -- A customer's addresses, with the numbers that depend on each.
 CREATE FUNCTION numbers_addresses(account_id bigint)
 RETURNS TABLE (address_sid text, customer_name text, street text, city text, region text, postal_code text,

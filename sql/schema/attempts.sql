@@ -25,6 +25,8 @@ CREATE TABLE purchase_attempts (
     request_fields     text[],
     request_md5        text,
     closed_at          timestamptz,
+    created_sids       text[] NOT NULL DEFAULT '{}',
+    resources_made     integer GENERATED ALWAYS AS (cardinality(created_sids)) STORED,
     CHECK ((state = 'open') = (outcome IS NULL))
 );
 COMMENT ON TABLE purchase_attempts IS
@@ -34,6 +36,9 @@ COMMENT ON COLUMN purchase_attempts.recorded_in IS
 COMMENT ON COLUMN purchase_attempts.deadline IS 'No request of the attempt can land at Twilio after this.';
 COMMENT ON COLUMN purchase_attempts.request_md5 IS
   'md5 of the configuration the request sent (request_fields, "field=value" lines): what it created is configured so.';
+COMMENT ON COLUMN purchase_attempts.created_sids IS
+  'What the attempt created at Twilio: the SID committed, or every resource its compensation removed (a request that landed late included).';
+COMMENT ON COLUMN purchase_attempts.resources_made IS 'How many resources the attempt created at Twilio.';
 CREATE INDEX purchase_attempts_open ON purchase_attempts (phone_number) WHERE state = 'open';
 CREATE INDEX purchase_attempts_sid ON purchase_attempts (twilio_sid) WHERE twilio_sid IS NOT NULL;
 SELECT pg_catalog.pg_extension_config_dump('purchase_attempts', '');
@@ -52,3 +57,17 @@ CREATE FUNCTION _sid_in_flight(sid text) RETURNS boolean
 AS 'MODULE_PATHNAME', 'tn_sid_in_flight_sql' LANGUAGE C STRICT VOLATILE;
 CREATE FUNCTION _purchase_in_flight(phone_number text) RETURNS boolean
 AS 'MODULE_PATHNAME', 'tn_purchase_in_flight_sql' LANGUAGE C STRICT VOLATILE;
+
+-- An attempt closed as committed or compensated made what its twilio_sid
+-- names (whoever closes it: the recorder, a job, reconcile).
+CREATE FUNCTION _attempt_closed() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.state = 'closed' AND OLD.state = 'open' AND NEW.outcome IN ('committed', 'compensated')
+       AND NEW.twilio_sid IS NOT NULL AND NOT NEW.twilio_sid = ANY (NEW.created_sids) THEN
+        NEW.created_sids := NEW.created_sids || NEW.twilio_sid;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER purchase_attempts_closed BEFORE UPDATE ON purchase_attempts
+    FOR EACH ROW EXECUTE FUNCTION _attempt_closed();

@@ -75,6 +75,9 @@ BEGIN
         FROM twilio_numbers.owned_numbers o
         WHERE o.account_id BETWEEN p_lo AND p_hi
           AND o.status IN ('active', 'past_due') AND o.next_billing_at <= p_as_of
+          -- a closed account is never billed
+          AND NOT EXISTS (SELECT 1 FROM twilio_numbers.accounts c
+                          WHERE c.account_id = o.account_id AND c.status = 'closed')
         FOR NO KEY UPDATE OF o SKIP LOCKED),
     acc AS MATERIALIZED (
         SELECT a.account_id, a.balance + a.credit_limit AS available
@@ -129,14 +132,19 @@ BEGIN
            (SELECT count(*) FROM updated u WHERE u.new_status = 'active' AND u.old_status = 'past_due'),
            (SELECT count(*) FROM twilio_numbers.owned_numbers o
             WHERE o.account_id BETWEEN p_lo AND p_hi
-              AND o.status IN ('active', 'past_due') AND o.next_billing_at <= p_as_of)
+              AND o.status IN ('active', 'past_due') AND o.next_billing_at <= p_as_of
+              AND NOT EXISTS (SELECT 1 FROM twilio_numbers.accounts c
+                              WHERE c.account_id = o.account_id AND c.status = 'closed'))
            - (SELECT count(*) FROM due)
     INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped;
 END $$;
 
 -- Bill one batch of accounts (one short transaction in the worker), then
 -- release the past-due numbers whose grace_period is over, through the
--- queue and without a refund.
+-- queue and without a refund.  Over in real time too: a pass dated in the
+-- future charges and marks past due as of its instant, but a release is
+-- irreversible, so it waits until the grace period has really passed
+-- (past_due_since + grace_period <= now()).
 CREATE FUNCTION _bill_batch(p_lo bigint, p_hi bigint, p_as_of timestamptz,
     OUT numbers_charged bigint, OUT periods_charged bigint, OUT amount numeric,
     OUT past_due bigint, OUT reactivated bigint, OUT released bigint, OUT skipped bigint)
@@ -161,7 +169,7 @@ BEGIN
     WITH expired AS (
         SELECT o.number_id FROM twilio_numbers.owned_numbers o
         WHERE o.account_id BETWEEN p_lo AND p_hi AND o.status = 'past_due'
-          AND o.past_due_since + grace <= p_as_of
+          AND o.past_due_since + grace <= least(p_as_of, now())
         FOR NO KEY UPDATE SKIP LOCKED),
     gone AS (
         UPDATE twilio_numbers.owned_numbers o SET status = 'releasing', released_at = now(), updated_at = now()
@@ -215,7 +223,9 @@ END $$;
 -- One billing pass as of an instant, in the caller's transaction (the
 -- worker runs the same batches, each in its own transaction).  Returns the
 -- run: what it charged, how many turned past due, were reactivated or
--- released.  Billing months ahead is how tests see the future.
+-- released.  Billing months ahead is how tests see the future: such a pass
+-- charges and marks past due as of its instant, but releases at Twilio only
+-- what is past its grace period in real time as well.
 CREATE FUNCTION numbers_run_billing(as_of timestamptz DEFAULT now()) RETURNS billing_runs
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE

@@ -5,8 +5,9 @@
 
 -- What tests, the soak and operators check after anything happened: an
 -- account whose balance is not the sum of its ledger, a balance beyond its
--- credit limit, a (number, period) charged twice, a live number without a
--- period.  Set-based, read-only; cheap enough to run after every test and
+-- credit limit, a (number, period) charged twice, an active number without a
+-- paid period (a past-due one may have none: it is created unpaid when a
+-- hosted order completes for an account that cannot pay).  Set-based, read-only; cheap enough to run after every test and
 -- from monitoring (it reads every account and every ledger entry once).
 CREATE VIEW integrity AS
 SELECT 'balance_not_ledger_sum'::text AS violation, a.account_id, NULL::bigint AS number_id,
@@ -28,11 +29,10 @@ WHERE e.kind = 'monthly_fee' AND e.number_id IS NOT NULL
 GROUP BY e.number_id, e.period_start
 HAVING count(*) > 1
 UNION ALL
-SELECT 'live_number_without_period', o.account_id, o.number_id,
-       format('%s %s: period from %s, next billing at %s', o.phone_number, o.status,
-              o.period_start, o.next_billing_at)
+SELECT 'active_number_without_period', o.account_id, o.number_id,
+       format('%s: period from %s, next billing at %s', o.phone_number, o.period_start, o.next_billing_at)
 FROM owned_numbers o
-WHERE o.status IN ('active', 'past_due')
+WHERE o.status = 'active'
   AND (o.next_billing_at IS NULL OR o.next_billing_at <= o.period_start::timestamp AT TIME ZONE 'UTC');
 COMMENT ON VIEW integrity IS
-  'Every broken invariant (balance = sum of the ledger, balance within its credit limit, one charge per number and period, a period for every live number), one row each: empty when all is well.';
+  'Every broken invariant (balance = sum of the ledger, balance within its credit limit, one charge per number and period, a paid period for every active number), one row each: empty when all is well.';

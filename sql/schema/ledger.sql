@@ -98,8 +98,17 @@ BEGIN
     IF a.status = 'closed' THEN
         RAISE EXCEPTION 'account % is closed', numbers_deposit.account_id USING ERRCODE = '55000';
     END IF;
-    INSERT INTO twilio_numbers.ledger (account_id, amount, kind, memo)
-    VALUES (numbers_deposit.account_id, numbers_deposit.amount, 'deposit', numbers_deposit.memo);
+    BEGIN
+        INSERT INTO twilio_numbers.ledger (account_id, amount, kind, memo)
+        VALUES (numbers_deposit.account_id, numbers_deposit.amount, 'deposit', numbers_deposit.memo);
+    EXCEPTION WHEN numeric_value_out_of_range THEN
+        -- the balance would not fit numeric(14,2): the amount is the caller's error
+        RAISE EXCEPTION 'a deposit of % would take the balance of account % beyond 999999999999.99',
+                        numbers_deposit.amount, numbers_deposit.account_id
+            USING ERRCODE = '22023',
+                  DETAIL = 'An account''s balance is numeric(14,2).',
+                  HINT = 'Check the amount; nothing was credited.';
+    END;
     RETURN (SELECT x.balance FROM twilio_numbers.accounts x WHERE x.account_id = numbers_deposit.account_id);
 END $$;
 COMMENT ON FUNCTION numbers_deposit IS 'Credit an account; returns the new balance.';

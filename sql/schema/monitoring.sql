@@ -35,10 +35,20 @@ FROM work_queue
 WHERE status IN ('pending', 'dead');
 COMMENT ON VIEW queue IS 'Pending jobs of the background worker, and dead letters.';
 
+-- A dead letter leaves the view once a later job did what it failed to do
+-- (the same kind for the same SID, attempt or number: reconcile queued it
+-- again, or a DBA did); the row stays in work_queue as history.
 CREATE VIEW queue_dead_letters AS
-SELECT job_id, kind, phone_number, number_id, twilio_sid, attempts, last_error, created_at, updated_at
-FROM queue WHERE status = 'dead';
-COMMENT ON VIEW queue_dead_letters IS 'Jobs that failed queue_max_attempts times; they need a DBA.';
+SELECT d.job_id, d.kind, d.phone_number, d.number_id, d.twilio_sid, d.attempts, d.last_error, d.created_at,
+       d.updated_at
+FROM work_queue d
+WHERE d.status = 'dead'
+  AND NOT EXISTS (SELECT 1 FROM work_queue l
+                  WHERE l.status = 'done' AND l.job_id > d.job_id AND l.kind = d.kind
+                    AND (l.twilio_sid = d.twilio_sid OR l.attempt_id = d.attempt_id
+                         OR (l.twilio_sid IS NULL AND d.twilio_sid IS NULL AND l.number_id = d.number_id)));
+COMMENT ON VIEW queue_dead_letters IS
+  'Jobs that failed queue_max_attempts times and that no later job has done since; they need a DBA.';
 
 -- Purchases and changes in flight (shared memory).
 CREATE FUNCTION inflight_entries(
@@ -101,3 +111,27 @@ CREATE VIEW drift_report AS
 SELECT drift_id, found_at, finding, phone_number, twilio_sid, number_id, account_id, action, detail
 FROM drift ORDER BY drift_id DESC;
 COMMENT ON VIEW drift_report IS 'What reconcile found, newest first.';
+
+-- Twilio's clock against ours (twclock.c): the latest measurement from a
+-- reply's Date header, and whether a skew beyond clock_skew_warning_ms is on.
+CREATE FUNCTION twilio_clock_info(
+    OUT skew           interval,
+    OUT skew_ms        double precision,
+    OUT uncertainty_ms double precision,
+    OUT measured_at    timestamptz,
+    OUT measured_by    integer,
+    OUT samples        bigint,
+    OUT skewed         boolean,
+    OUT skewed_since   timestamptz,
+    OUT episodes       bigint)
+AS 'MODULE_PATHNAME', 'tn_twilio_clock_info'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION twilio_clock_info IS
+  'Twilio''s clock minus this server''s, as last measured from a reply''s Date header; skew episodes.';
+
+CREATE VIEW twilio_clock AS
+SELECT skew, skew_ms, uncertainty_ms, measured_at, measured_by, samples, skewed, skewed_since, episodes,
+       current_setting('twilio_numbers.clock_skew_warning_ms', true) AS warning_threshold
+FROM twilio_clock_info();
+COMMENT ON VIEW twilio_clock IS
+  'Twilio''s clock minus this server''s (skew > 0: Twilio ahead), measured from replies; skewed: beyond clock_skew_warning_ms.';

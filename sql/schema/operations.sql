@@ -25,10 +25,12 @@ BEGIN
     UPDATE twilio_numbers.work_queue q
     SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now(),
         last_error = 'retried by a DBA after: ' || coalesce(q.last_error, 'no error recorded')
-    WHERE q.job_id = numbers_retry_dead_letter.job_id AND q.status = 'dead';
+    WHERE q.job_id = numbers_retry_dead_letter.job_id
+      AND q.job_id IN (SELECT d.job_id FROM twilio_numbers.queue_dead_letters d);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % is not a dead letter', numbers_retry_dead_letter.job_id
-            USING ERRCODE = 'P0002', HINT = 'twilio_numbers.queue_dead_letters lists them.';
+            USING ERRCODE = 'P0002',
+                  HINT = 'twilio_numbers.queue_dead_letters lists them (not those a later job has done since).';
     END IF;
     PERFORM twilio_numbers._wake_worker_at_commit();
     RETURN true;
@@ -36,7 +38,7 @@ END $$;
 COMMENT ON FUNCTION numbers_retry_dead_letter IS
   'DBA: put one dead letter back in the queue, attempts from zero, tried at once.';
 
--- ... or all of them; returns how many.
+-- ... or all of them (those no later job has done since); returns how many.
 CREATE FUNCTION numbers_retry_dead_letters() RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -45,7 +47,7 @@ BEGIN
     UPDATE twilio_numbers.work_queue q
     SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now(),
         last_error = 'retried by a DBA after: ' || coalesce(q.last_error, 'no error recorded')
-    WHERE q.status = 'dead';
+    WHERE q.job_id IN (SELECT d.job_id FROM twilio_numbers.queue_dead_letters d);
     GET DIAGNOSTICS n = ROW_COUNT;
     PERFORM twilio_numbers._wake_worker_at_commit();
     RETURN n;

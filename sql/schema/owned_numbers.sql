@@ -43,13 +43,19 @@ CREATE TABLE owned_numbers (
     past_due_since        timestamptz,
     released_at           timestamptz,
     twilio                jsonb,
-    updated_at            timestamptz NOT NULL DEFAULT now()
+    updated_at            timestamptz NOT NULL DEFAULT now(),
+    messaging_service_sid text CHECK (messaging_service_sid ~ '^MG[0-9a-fA-F]{32}$'),
+    emergency_address_status text
 );
 COMMENT ON TABLE owned_numbers IS
   'Numbers bought (or hosted, or transferred in) for customer accounts; released rows are kept as history.';
 COMMENT ON COLUMN owned_numbers.period_start IS 'First day (UTC) of the period paid for.';
 COMMENT ON COLUMN owned_numbers.next_billing_at IS 'End of the paid period (00:00 UTC) = when the next period is billed.';
 COMMENT ON COLUMN owned_numbers.twilio IS 'The IncomingPhoneNumber resource as Twilio last returned it.';
+COMMENT ON COLUMN owned_numbers.messaging_service_sid IS
+  'The Messaging Service (MG...) whose sender pool holds the number (numbers_messaging_assign).';
+COMMENT ON COLUMN owned_numbers.emergency_address_status IS
+  'Twilio''s emergency_address_status: registered, unregistered, pending-registration, registration-failure, ...';
 CREATE UNIQUE INDEX owned_numbers_live_phone ON owned_numbers (phone_number) WHERE status <> 'released';
 CREATE UNIQUE INDEX owned_numbers_live_sid ON owned_numbers (twilio_sid) WHERE status <> 'released';
 CREATE INDEX owned_numbers_account ON owned_numbers (account_id, number_id) WHERE status <> 'released';
@@ -86,6 +92,7 @@ BEGIN ATOMIC
         identity_sid = nullif(r->>'identity_sid', ''),
         emergency_address_sid = nullif(r->>'emergency_address_sid', ''),
         emergency_status = nullif(r->>'emergency_status', ''),
+        emergency_address_status = nullif(r->>'emergency_address_status', ''),
         capabilities = CASE WHEN jsonb_typeof(r->'capabilities') = 'object'
                             THEN twilio_numbers._capabilities(r->'capabilities') ELSE capabilities END,
         address_requirements = coalesce(r->>'address_requirements', address_requirements),

@@ -8,7 +8,8 @@
 CREATE TABLE work_queue (
     job_id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     kind               text NOT NULL
-                       CHECK (kind IN ('release', 'compensate', 'resync', 'hosted_poll', 'hosted_cancel', 'bundle_poll')),
+                       CHECK (kind IN ('release', 'compensate', 'resync', 'hosted_poll', 'hosted_cancel', 'bundle_poll',
+                                       'messaging_resync')),
     number_id          bigint REFERENCES owned_numbers,
     phone_number       text,
     twilio_sid         text,

@@ -70,9 +70,10 @@ BEGIN
                 WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
                   AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)
                   AND (a.twilio_sid = t.sid
-                       OR (a.twilio_sid IS NULL AND a.phone_number = t.phone AND a.twilio_account_sid = t.account_sid
-                           AND t.created BETWEEN a.started_at - interval '5 minutes'
-                                             AND a.deadline + interval '5 minutes'
+                       -- (a request of it that got no reply may land late: even
+                       -- an attempt that has a SID may have made this one too)
+                       OR (a.phone_number = t.phone AND a.twilio_account_sid = t.account_sid
+                           AND twilio_numbers._within_attempt(t.created, a.started_at, a.deadline)
                            AND twilio_numbers._configured_as(t.r, a.request_fields, a.request_md5)))
                 ORDER BY a.twilio_sid IS NOT NULL DESC, a.recorded_in = p_epoch DESC, a.attempt_id DESC
                 LIMIT 1) AS attempt_id
@@ -90,7 +91,12 @@ BEGIN
     judged AS MATERIALIZED (
         SELECT u.*, a.recorded_in,
                CASE WHEN u.queued THEN 'queued'
-                    WHEN u.released_here THEN 'ours'
+                    -- its attempt's undo is pending (and watching for it)
+                    WHEN EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                                 WHERE q.attempt_id = u.attempt_id AND q.status = 'pending') THEN 'queued'
+                    -- let go means let go: a number of ours that vanished or was
+                    -- released and came back is someone else's now
+                    WHEN u.released_here THEN 'let_go'
                     WHEN a.recorded_in = p_epoch THEN 'ours'
                     WHEN a.attempt_id IS NOT NULL THEN 'unproven'
                     ELSE 'unmanaged' END AS verdict
@@ -110,7 +116,7 @@ BEGIN
         INSERT INTO twilio_numbers.unmanaged_at_twilio
             (twilio_sid, phone_number, twilio_account_sid, in_main_account, friendly_name, resource)
         SELECT j.sid, j.phone, j.account_sid, j.account_sid = p_main, j.r->>'friendly_name', j.r
-        FROM judged j WHERE j.verdict IN ('unproven', 'unmanaged')
+        FROM judged j WHERE j.verdict IN ('unproven', 'unmanaged', 'let_go')
         ON CONFLICT (twilio_sid) DO UPDATE
         SET last_seen_at = now(), friendly_name = excluded.friendly_name, resource = excluded.resource,
             twilio_account_sid = excluded.twilio_account_sid, in_main_account = excluded.in_main_account
@@ -118,17 +124,32 @@ BEGIN
     INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, detail, action)
     SELECT CASE j.verdict WHEN 'unproven' THEN 'unproven_after_failover'
                           WHEN 'unmanaged' THEN 'unmanaged_at_twilio'
+                          WHEN 'let_go' THEN 'unmanaged_at_twilio'
                           ELSE 'orphan_at_twilio' END,
            j.phone, j.sid,
            jsonb_strip_nulls(jsonb_build_object('account_sid', j.account_sid, 'attempt_id', j.attempt_id,
                                                 'recorded_in', j.recorded_in,
-                                                'friendly_name', j.r->>'friendly_name')),
+                                                'friendly_name', j.r->>'friendly_name',
+                                                'let_go_number_id',
+                                                CASE WHEN j.verdict = 'let_go' THEN
+                                                    (SELECT max(o.number_id) FROM twilio_numbers.owned_numbers o
+                                                     WHERE o.twilio_sid = j.sid) END)),
            CASE j.verdict WHEN 'queued' THEN 'none: its release is already queued'
                           WHEN 'ours' THEN 'release queued'
                           WHEN 'unproven' THEN 'none: reported, never released (attempted before a failover or restore)'
+                          WHEN 'let_go' THEN 'none: let go here (vanished or released) and back at Twilio; '
+                                             'reported, never touched; adoptable'
                           ELSE 'none: not bought here; reported, never touched' END
     FROM judged j
-    WHERE j.verdict IN ('queued', 'ours')
+    WHERE j.verdict = 'ours'
+       -- one row per finding episode: an undo already queued is reported
+       -- once, not at every pass while it runs
+       OR (j.verdict = 'queued'
+           AND NOT EXISTS (SELECT 1 FROM twilio_numbers.drift d
+                           WHERE d.twilio_sid = j.sid AND d.finding = 'orphan_at_twilio'
+                             AND d.found_at >= (SELECT min(q.created_at) FROM twilio_numbers.work_queue q
+                                                WHERE q.status = 'pending'
+                                                  AND (q.twilio_sid = j.sid OR q.attempt_id = j.attempt_id))))
        OR (SELECT k.first_seen FROM kept k WHERE k.twilio_sid = j.sid)
     RETURNING *;
 

@@ -17,6 +17,8 @@ BEGIN
         'twilio_numbers.numbers_update, twilio_numbers.numbers_release, '
         'twilio_numbers.numbers_trunk_assign, twilio_numbers.numbers_trunk_unassign, '
         'twilio_numbers.numbers_trunk_numbers, twilio_numbers.numbers_transfer, '
+        'twilio_numbers.numbers_messaging_assign, twilio_numbers.numbers_messaging_unassign, '
+        'twilio_numbers.numbers_messaging_numbers, '
         'twilio_numbers.numbers_hosted_order, twilio_numbers.numbers_hosted_cancel, '
         'twilio_numbers.numbers_owned, twilio_numbers.numbers_cost_estimate, twilio_numbers.numbers_statement, '
         'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund TO %s', role);
@@ -24,6 +26,7 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION '
         'twilio_numbers.numbers_address_create, twilio_numbers.numbers_address_update, '
         'twilio_numbers.numbers_address_delete, twilio_numbers.numbers_addresses, '
+        'twilio_numbers.numbers_addresses_refresh, '
         'twilio_numbers.numbers_requirements, twilio_numbers.numbers_bundle_register TO %s', role);
     EXECUTE format('GRANT SELECT ON twilio_numbers.addresses, twilio_numbers.bundles, '
         'twilio_numbers.bundle_history TO %s', role);
@@ -49,7 +52,7 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION twilio_numbers.call_log_entries, '
         'twilio_numbers.inflight_entries, twilio_numbers.worker_info, twilio_numbers.request_budget_info, '
         'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund, '
-        'twilio_numbers._capabilities TO %s', role);
+        'twilio_numbers._capabilities, twilio_numbers.twilio_clock_info TO %s', role);
     -- and every function that only reads the database: reports, estimates,
     -- statements, versions, the incarnation (not the catalog and prices,
     -- which ask Twilio with the account's credentials)

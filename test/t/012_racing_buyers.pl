@@ -62,6 +62,11 @@ $node->safe_psql('postgres', "BEGIN; SELECT twilio_numbers.numbers_purchase($y, 
 ok($node->poll_query_until('postgres',
 	"SELECT attempts > 0 FROM twilio_numbers.work_queue WHERE kind = 'compensate' AND phone_number = '$other'"),
 	"Y's compensation is pending (Twilio keeps failing the DELETE)");
+# reconcile finds it while the compensation is in flight: one row for the episode, not one per pass
+$node->safe_psql('postgres', 'SELECT count(*) FROM twilio_numbers.numbers_reconcile()') for 1 .. 3;
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM twilio_numbers.drift WHERE phone_number = '$other' AND finding = 'orphan_at_twilio'"),
+	'1', 'three reconciles during the compensation: one drift row');
 ($rc, undef, $err) = $node->psql('postgres', "SELECT twilio_numbers.numbers_purchase($x, '$other')");
 like($err, qr/phone number \Q$other\E is not available/, "X cannot buy what Y's rolled-back purchase left");
 emu($emu, 'DELETE', '/_emulator/faults');
@@ -91,9 +96,17 @@ is($node->safe_psql('postgres', "SELECT balance FROM twilio_numbers.accounts WHE
 	'X was charged nothing');
 is($node->safe_psql('postgres', "SELECT balance FROM twilio_numbers.accounts WHERE account_id = $y"), $y_before,
 	'Y was charged nothing');
+# X's POST got no reply: it may still land until X's attempt's deadline, so
+# the attempt stays open and its undo watches (it has bought nothing so far)
 is($node->safe_psql('postgres',
-	"SELECT string_agg(outcome, ',' ORDER BY attempt_id) FROM twilio_numbers.purchase_attempts WHERE phone_number = '$other'"),
-	'compensated,nothing_bought', "Y's attempt compensated; X's bought nothing");
+	"SELECT string_agg(coalesce(outcome, state) || ' ' || resources_made, ',' ORDER BY attempt_id) "
+	  . "FROM twilio_numbers.purchase_attempts WHERE phone_number = '$other'"),
+	'compensated 1,open 0', "Y's attempt compensated what it bought; X's bought nothing so far and stays open");
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM twilio_numbers.work_queue q JOIN twilio_numbers.purchase_attempts a USING (attempt_id) "
+	  . "WHERE a.phone_number = '$other' AND a.state = 'open' AND q.status = 'pending' "
+	  . "AND q.payload ? 'watching_until' AND (q.payload->>'watching_until')::timestamptz = a.deadline"),
+	'1', "X's undo watches until its attempt's deadline");
 is(join(',', grep { $_ ne $other } split /,/, emu_owned($emu)), live_numbers($node),
 	'besides the other system\'s number, Twilio holds exactly the live numbers');
 is(money_conserved($node), 't', 'money conserved');

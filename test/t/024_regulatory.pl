@@ -2,7 +2,8 @@
 # customer in another Twilio subaccount clones its bundle and copies its
 # address there first (the request log shows the order), and the move sends
 # both; a transfer rolled back is moved back by the worker with the numbers'
-# own address and bundle, and leaves nothing cloned in use.  A bundle's
+# own address and bundle, and leaves nothing cloned in use; a clone Twilio
+# refuses stops a transfer before the number moves.  A bundle's
 # status change at Twilio reaches the bundles table, its history and a
 # NOTIFY through the worker.
 use strict;
@@ -96,6 +97,19 @@ is($q->("SELECT count(*) FROM twilio_numbers.bundles WHERE account_id = $other")
 	'no bundle or address is recorded for the customer the transfer did not reach');
 is($q->("SELECT account_id || ' ' || address_sid || ' ' || bundle_sid FROM twilio_numbers.owned_numbers "
 	  . "WHERE phone_number = '$numbers[1]' AND status = 'active'"), "$seller $address $bundle", 'the row is as it was');
+
+# ---- a clone Twilio refuses stops the transfer before the number moves ----
+emu($emu, 'POST', "/_emulator/bundles/$bundle", { status => 'twilio-rejected' });
+emu($emu, 'DELETE', '/_emulator/requests');
+($rc, $out, $err) = $node->psql('postgres', "SELECT twilio_numbers.numbers_transfer('$numbers[1]', $seller, $other)");
+like($err, qr/Twilio refused the request.*only an approved bundle can be cloned/s, 'Twilio refuses to clone a rejected bundle');
+@posted = map { $_->{path} } @{ emu_requests($emu, 'POST') };
+is_deeply(\@posted, ["/v2/RegulatoryCompliance/Bundles/$bundle/Clones"], 'the clone was the only request: nothing moved');
+$state = emu($emu, 'GET', '/_emulator/state');
+($at) = grep { $_->{phone_number} eq $numbers[1] } @{ $state->{numbers} };
+is($at->{account_sid}, $main, 'the number stays where it was');
+is($q->("SELECT account_id FROM twilio_numbers.owned_numbers WHERE phone_number = '$numbers[1]' AND status = 'active'"),
+	$seller, 'and so does its row');
 
 # ---- a bundle under review: the worker follows it to the table and a NOTIFY ----
 my $review = emu($emu, 'POST', '/_emulator/bundles',

@@ -110,6 +110,7 @@ sub new_cluster
 		"twilio_numbers.pricing_url = '$url'",
 		"twilio_numbers.trunking_url = '$url'",
 		"twilio_numbers.numbers_url = '$url'",
+		"twilio_numbers.messaging_url = '$url'",
 		"twilio_numbers.account_sid = '$ENV{TN_ACCOUNT_SID}'",
 		"twilio_numbers.auth_token = '$ENV{TN_AUTH_TOKEN}'",
 		"twilio_numbers.retry_backoff_ms = 50",
@@ -138,13 +139,14 @@ sub wait_queue_drained
 {
 	my ($node) = @_;
 	return $node->poll_query_until('postgres',
-		"SELECT NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue WHERE status = 'pending') "
+		"SELECT NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue WHERE status = 'pending' "
+		  . "AND NOT coalesce(payload ? 'watching_until', false)) "
 		  . "AND NOT EXISTS (SELECT 1 FROM twilio_numbers.inflight)");
 }
 
 # 't' when twilio_numbers.integrity is empty (every balance the sum of its
-# ledger and within its limit, one charge per number and period, a period for
-# every live number); otherwise the violations, so that a failure says which.
+# ledger and within its limit, one charge per number and period, a paid period for
+# every active number); otherwise the violations, so that a failure says which.
 sub money_conserved
 {
 	my ($node) = @_;

@@ -21,6 +21,10 @@ const CODES = {
   21631: 'Phone Number Requires an Address', // dictionary 21631, changelog 2019-09-10
   21649: 'Phone Number Requires a Bundle', //  changelog 2020-02-12 ("fail with error code 21649")
   21650: 'Phone Number Requires a Verified Identity Document', // Twilio's error dictionary
+  21710: 'Phone Number Already in Messaging Service', // dictionary 21710
+  21712: 'Phone Number Already in Another Messaging Service', // dictionary 21712 (one service per number)
+  21714: 'Messaging Service Number Pool Size Limit Reached', // dictionary 21714 (400 numbers)
+  21715: 'Phone Number Not SMS Capable', // dictionary 21715 (a sender needs SMS)
 };
 
 class TwilioError extends Error {

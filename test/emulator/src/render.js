@@ -241,6 +241,62 @@ function account(a) {
   };
 }
 
+// A Messaging Service (messaging.twilio.com/v1/Services).
+function messagingService(s, base) {
+  const url = `${base}/v1/Services/${s.sid}`;
+  return {
+    sid: s.sid,
+    account_sid: s.account,
+    friendly_name: s.friendly_name,
+    date_created: iso8601(s.created),
+    date_updated: iso8601(s.updated),
+    inbound_request_url: s.inbound_request_url,
+    inbound_method: s.inbound_method,
+    fallback_url: s.fallback_url,
+    fallback_method: s.fallback_method,
+    status_callback: s.status_callback,
+    sticky_sender: s.sticky_sender,
+    mms_converter: s.mms_converter,
+    smart_encoding: s.smart_encoding,
+    scan_message_content: s.scan_message_content,
+    fallback_to_long_code: s.fallback_to_long_code,
+    area_code_geomatch: s.area_code_geomatch,
+    synchronous_validation: s.synchronous_validation,
+    validity_period: s.validity_period,
+    url,
+    links: {
+      phone_numbers: `${url}/PhoneNumbers`,
+      short_codes: `${url}/ShortCodes`,
+      alpha_senders: `${url}/AlphaSenders`,
+      messages: `${url}/Messages`,
+      us_app_to_person: `${url}/Compliance/Usa2p`,
+      us_app_to_person_usecases: `${url}/Compliance/Usa2p/Usecases`,
+      channel_senders: `${url}/ChannelSenders`,
+    },
+    usecase: s.usecase,
+    us_app_to_person_registered: false,
+    use_inbound_webhook_on_number: s.use_inbound_webhook_on_number,
+  };
+}
+
+// A number in a Messaging Service's sender pool: capabilities as an array of
+// names (Voice, SMS, MMS, Fax), as this resource has them.
+function servicePhoneNumber(n, base) {
+  const c = n.rec.caps;
+  return {
+    sid: n.sid,
+    account_sid: n.account,
+    service_sid: n.messaging_service_sid,
+    date_created: iso8601(n.messaging_added),
+    date_updated: iso8601(n.messaging_added),
+    phone_number: n.phone,
+    country_code: n.rec.iso,
+    capabilities: [['Voice', c.voice], ['SMS', c.sms], ['MMS', c.mms], ['Fax', c.fax]].filter((x) => x[1]).map((x) => x[0]),
+    url: `${base}/v1/Services/${n.messaging_service_sid}/PhoneNumbers/${n.sid}`,
+  };
+}
+
 module.exports = {
   rfc2822, iso8601, slicePage, page2010, pageMeta, incoming, trunkNumber, trunk, hostedOrder, account, incomingUri, qs,
+  messagingService, servicePhoneNumber,
 };

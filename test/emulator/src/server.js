@@ -1,6 +1,6 @@
 'use strict';
 // The HTTP front: one port for all of Twilio's hosts (their paths do not
-// collide), Basic auth, form bodies, the request log and fault injection.
+// collide; messaging.twilio.com's /v1/Services beside trunking's /v1/Trunks), Basic auth, form bodies, the request log and fault injection.
 // Route modules register [method, path regex, handler]; a handler gets a
 // context and returns {status, body} (body: object or ready JSON string) or
 // throws a TwilioError.
@@ -17,7 +17,9 @@ class Emulator {
     this.controls = [];
     this.hung = new Set();
     this.authCache = new Map();
-    for (const mod of ['api2010', 'pricing', 'trunking', 'hosted', 'addresses', 'regulatory']) require(`./routes/${mod}`)(this);
+    for (const mod of ['api2010', 'pricing', 'trunking', 'hosted', 'addresses', 'regulatory', 'messaging']) {
+      require(`./routes/${mod}`)(this);
+    }
     require('./routes/controls')(this);
     this.server = http.createServer({ keepAliveTimeout: 65000 }, (req, res) => this.handle(req, res));
     this.server.headersTimeout = 70000;
@@ -55,9 +57,16 @@ class Emulator {
     });
   }
 
+  // Every reply carries the emulator's own time (its clock control moves it)
+  // in its Date header, as Twilio's replies carry Twilio's: clients measure
+  // the skew between the clocks from it.
+  dateHeader() {
+    return { Date: this.state.now().toUTCString() };
+  }
+
   send(res, status, body, headers) {
     if (status === 204) {
-      res.writeHead(204, headers);
+      res.writeHead(204, { ...this.dateHeader(), ...headers });
       res.end();
       return;
     }
@@ -65,6 +74,7 @@ class Emulator {
     res.writeHead(status, {
       'Content-Type': 'application/json; charset=utf-8',
       'Content-Length': Buffer.byteLength(text),
+      ...this.dateHeader(),
       ...headers,
     });
     res.end(text);
@@ -158,6 +168,7 @@ class Emulator {
         res.writeHead(status === 204 ? 200 : status, {
           'Content-Type': 'application/json; charset=utf-8',
           'Content-Length': Buffer.byteLength(text), // promises the whole body, sends half
+          ...this.dateHeader(),
           ...headers,
         });
         res.write(text.slice(0, Math.floor(text.length / 2)));

@@ -35,6 +35,7 @@ class State {
     this.orders = new Map(); //    HR sid -> hosted number order
     this.addresses = new Map(); // AD sid -> address (routes/addresses.js)
     this.bundles = new Map(); //   BU sid -> regulatory bundle (routes/regulatory.js)
+    this.services = new Map(); //  MG sid -> Messaging Service (routes/messaging.js)
     this.faults = [];
     this.faultSeq = 0;
     // the account's concurrency limit (0: none), as the command line set it;
@@ -101,6 +102,7 @@ class State {
       status_callback: null, status_callback_method: 'POST', trunk_sid: null,
       address_sid: null, bundle_sid: null, identity_sid: null,
       emergency_status: 'Inactive', emergency_address_sid: null, emergency_address_status: 'unregistered',
+      messaging_service_sid: null, messaging_added: null,
     };
     Object.assign(num, config);
     if (rec.taken !== undefined) rec.taken = true;
@@ -135,6 +137,8 @@ class State {
       sid: n.sid, phone_number: n.phone, account_sid: n.account, trunk_sid: n.trunk_sid, origin: n.origin,
       iso_country: n.rec.iso, number_type: n.rec.type, friendly_name: n.friendly_name,
       address_sid: n.address_sid, bundle_sid: n.bundle_sid, date_created: n.created.toISOString(),
+      messaging_service_sid: n.messaging_service_sid, emergency_address_sid: n.emergency_address_sid,
+      emergency_address_status: n.emergency_address_status,
     });
     return {
       now: this.now().toISOString(),
@@ -142,6 +146,10 @@ class State {
       trunks: [...this.trunks.values()].map((t) => ({
         sid: t.sid, account_sid: t.account, friendly_name: t.friendly_name, domain_name: t.domain_name,
         phone_numbers: [...this.numbers.values()].filter((n) => n.trunk_sid === t.sid).map((n) => n.phone).sort(),
+      })),
+      messaging_services: [...this.services.values()].map((s) => ({
+        sid: s.sid, account_sid: s.account, friendly_name: s.friendly_name,
+        phone_numbers: this.numbersOf(s.account).filter((n) => n.messaging_service_sid === s.sid).map((n) => n.phone),
       })),
       hosted_orders: [...this.orders.values()].map((o) => ({
         sid: o.sid, account_sid: o.account, phone_number: o.phone_number, status: o.status,

@@ -12,7 +12,10 @@
 //    `format: uri`, which requires a scheme;
 //  - on the request side, CcEmails of a hosted order: Twilio takes lists as
 //    repeated form keys (what the helper library sends), which Prism 5 reads
-//    as one string and reports as "must be array".
+//    as one string and reports as "must be array";
+//  - on the request side, EmergencyAddressSid empty: Twilio's way to remove a
+//    number's emergency address (its emergency-calling guides), which the
+//    spec's SID pattern and minLength do not admit.
 // Twilio error replies are not in the specs; Prism only warns that their
 // status is undocumented, and the behaviour tests check their shape.
 
@@ -25,7 +28,8 @@ const { startEmulator, request, ACCOUNT } = require('./helpers');
 const { runSuite } = require('./twilio-suite');
 
 const PRISM = require.resolve('@stoplight/prism-cli/dist/index.js');
-const SPECS = { api: 'twilio_api_v2010.json', pricing: 'twilio_pricing_v1.json', trunking: 'twilio_trunking_v1.json', numbers: 'twilio_numbers_v2.json' };
+const SPECS = { api: 'twilio_api_v2010.json', pricing: 'twilio_pricing_v1.json', trunking: 'twilio_trunking_v1.json', numbers: 'twilio_numbers_v2.json',
+  messaging: 'twilio_messaging_v1.json' };
 
 const ACC = '/2010-04-01/Accounts/[^/]+';
 const ALLOWED = [
@@ -34,6 +38,8 @@ const ALLOWED = [
   [/^\/2010-04-01\/.*\.json$/, /^(first_page_uri|uri|next_page_uri|previous_page_uri)$/, 'format'],
   [new RegExp(`^${ACC}/AvailablePhoneNumbers\\.json$`), /^countries\.\d+\.uri$/, 'format'],
   [/^\/v2\/HostedNumber\/Orders$/, /^CcEmails$/, 'type', 'request'],
+  [new RegExp(`^${ACC}/IncomingPhoneNumbers/PN[0-9a-f]+\\.json$`), /^EmergencyAddressSid$/, 'pattern', 'request'],
+  [new RegExp(`^${ACC}/IncomingPhoneNumbers/PN[0-9a-f]+\\.json$`), /^EmergencyAddressSid$/, 'minLength', 'request'],
 ];
 
 function freePort() {

@@ -157,8 +157,11 @@ test('fault times, method and path matching; list and clear', async () => {
 test('clock: set and advance; resources carry the emulated time', async () => {
   const set = await emu.control('POST', 'clock', { now: '2031-01-31T10:00:00Z' });
   assert.ok(set.now.startsWith('2031-01-31T10:00:0'));
-  const n = (await buy('+14155550136')).json;
+  const bought = await buy('+14155550136');
+  const n = bought.json;
   assert.match(n.date_created, /^Fri, 31 Jan 2031 10:00:0\d \+0000$/);
+  // the reply's Date header is the emulator's time too (clients measure skew from it)
+  assert.match(bought.headers.date, /^Fri, 31 Jan 2031 10:00:0\d GMT$/);
   const adv = await emu.control('POST', 'clock', { advance_s: 86400 });
   assert.ok(adv.now.startsWith('2031-02-01T10:00:0'));
   const t = (await emu.req('POST', '/v1/Trunks', { form: {} })).json;

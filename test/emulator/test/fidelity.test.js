@@ -11,7 +11,7 @@ after(() => emu.stop());
 
 test('the twilio library drives every endpoint; every field it exposes is defined', async (t) => {
   const base = emu.base;
-  const { responses, checked } = await runSuite({ api: base, pricing: base, trunking: base, numbers: base }, emu.control);
+  const { responses, checked } = await runSuite({ api: base, pricing: base, trunking: base, numbers: base, messaging: base }, emu.control);
   const log = await emu.control('GET', 'requests');
   assert.strictEqual(log.length, responses.length); // every library call reached the emulator once
   assert.ok(responses.length >= 40, `${responses.length} requests`);

@@ -187,6 +187,11 @@ test('fetch, update and delete; deleting returns the number to the inventory', a
   assert.notStrictEqual(up.json.date_updated, n.date_updated);
   const cleared = await emu.api('POST', path, { form: { SmsUrl: '' } });
   assert.strictEqual(cleared.json.sms_url, null);
+  // a registered emergency address holds the release up until it is removed
+  assertTwilioError(assert, await emu.api('DELETE', path), 400, 400);
+  const unregistered = await emu.api('POST', path, { form: { EmergencyAddressSid: '' } });
+  assert.strictEqual(unregistered.json.emergency_address_sid, null);
+  assert.strictEqual(unregistered.json.emergency_address_status, 'unregistered');
   const del = await emu.api('DELETE', path);
   assert.strictEqual(del.status, 204);
   assert.strictEqual(del.text, '');

@@ -2,7 +2,7 @@
 // The regulatory part of the fidelity scenario (run by twilio-suite.js):
 // the official `twilio` library creates, fetches, updates, lists and deletes
 // Addresses, lists an address's DependentPhoneNumbers, reads Regulations,
-// creates and submits a Bundle, and clones an approved one into a
+// creates a Bundle, evaluates it before and after submitting it, and clones an approved one into a
 // subaccount, then moves a German number there with the clone and a copy of
 // the address. Every field the library exposes must be defined.
 
@@ -28,7 +28,14 @@ async function runRegulatory(client, control, check) {
   const draft = await client.numbers.v2.regulatoryCompliance.bundles.create({ friendlyName: 'Muster GmbH', email: 'c@example.com',
     regulationSid: regs[0].sid });
   check(draft, 'Bundle');
+  const failing = await client.numbers.v2.regulatoryCompliance.bundles(draft.sid).evaluations.create();
+  check(failing, 'Evaluation');
+  assert.strictEqual(failing.status, 'noncompliant');
   assert.strictEqual((await client.numbers.v2.regulatoryCompliance.bundles(draft.sid).update({ status: 'pending-review' })).status, 'pending-review');
+  const passing = await client.numbers.v2.regulatoryCompliance.bundles(draft.sid).evaluations.create();
+  assert.strictEqual(passing.status, 'compliant');
+  check(await client.numbers.v2.regulatoryCompliance.bundles(draft.sid).evaluations(passing.sid).fetch(), 'Evaluation');
+  (await client.numbers.v2.regulatoryCompliance.bundles(draft.sid).evaluations.list()).forEach((e) => check(e, 'Evaluation'));
   await control('POST', `bundles/${draft.sid}`, { status: 'twilio-approved' });
   const bundle = await client.numbers.v2.regulatoryCompliance.bundles(draft.sid).fetch();
   check(bundle, 'Bundle');

@@ -241,3 +241,27 @@ test('transfer to a subaccount: 21613 unless the address and bundle of the subac
   assert.deepStrictEqual(state.bundles.filter((b) => b.cloned_from === bu.sid).map((b) => b.account_sid), [sub.sid, sub.sid]);
   assert.strictEqual(state.addresses.length, 2);
 });
+
+test('evaluations: a draft bundle is noncompliant with every requirement missing, a submitted one compliant', async () => {
+  const b = (await emu.req('POST', '/v2/RegulatoryCompliance/Bundles', { form: { FriendlyName: 'AU mobile', Email: 'c@example.com',
+    IsoCountry: 'AU', NumberType: 'mobile', EndUserType: 'individual' } })).json;
+  const res = await emu.req('POST', `/v2/RegulatoryCompliance/Bundles/${b.sid}/Evaluations`);
+  assert.strictEqual(res.status, 201, res.text);
+  const ev = res.json;
+  assert.deepStrictEqual(Object.keys(ev).sort(), ['account_sid', 'bundle_sid', 'date_created', 'regulation_sid', 'results', 'sid', 'status', 'url']);
+  assert.match(ev.sid, /^EL[0-9a-f]{32}$/);
+  assert.strictEqual(ev.status, 'noncompliant');
+  assert.deepStrictEqual(ev.results.map((r) => [r.requirement_name, r.passed]),
+    [['individual_info', false], ['proof_of_address', false], ['proof_of_identity', false]]);
+  assert.deepStrictEqual(ev.results[0].invalid.map((i) => i.object_field), ['first_name', 'last_name']);
+  await emu.req('POST', `/v2/RegulatoryCompliance/Bundles/${b.sid}`, { form: { Status: 'pending-review' } });
+  const ok = (await emu.req('POST', `/v2/RegulatoryCompliance/Bundles/${b.sid}/Evaluations`)).json;
+  assert.strictEqual(ok.status, 'compliant');
+  assert.ok(ok.results.every((r) => r.passed));
+  const list = (await emu.req('GET', `/v2/RegulatoryCompliance/Bundles/${b.sid}/Evaluations`)).json;
+  assert.strictEqual(list.meta.key, 'results');
+  assert.deepStrictEqual(list.results.map((e) => e.sid), [ev.sid, ok.sid]);
+  assert.deepStrictEqual((await emu.req('GET', `/v2/RegulatoryCompliance/Bundles/${b.sid}/Evaluations/${ok.sid}`)).json, ok);
+  assertTwilioError(assert, await emu.req('GET', `/v2/RegulatoryCompliance/Bundles/${b.sid}/Evaluations/EL00000000000000000000000000000000`), 404, 20404);
+  assertTwilioError(assert, await emu.req('POST', '/v2/RegulatoryCompliance/Bundles/BU00000000000000000000000000000000/Evaluations'), 404, 20404);
+});

@@ -1,7 +1,8 @@
 'use strict';
 // The fidelity scenario: the official `twilio` helper library drives the
 // emulator through search, buy, fetch, update, the owned list past one page,
-// subaccount transfer, release, pricing, trunks and hosted orders, and checks
+// subaccount transfer, release, pricing, trunks, hosted orders and Messaging
+// Services with their sender pools (and an emergency address), and checks
 // that every field the library exposes on those resources is defined (the
 // library copies each wire field into a property, so a field missing from a
 // reply shows up as `undefined`). Used directly by fidelity.test.js and
@@ -20,7 +21,8 @@ function retarget(uri, targets) {
   const p = u.pathname;
   const host = p.startsWith('/2010-04-01/') ? 'api' : p.startsWith('/v1/PhoneNumbers') ? 'pricing'
     : p.startsWith('/v1/Trunks') ? 'trunking' : p.startsWith('/v2/HostedNumber') ? 'numbers'
-    : p.startsWith('/v2/RegulatoryCompliance') ? 'numbers' : null;
+    : p.startsWith('/v2/RegulatoryCompliance') ? 'numbers'
+    : p.startsWith('/v1/Services') ? 'messaging' : null;
   if (!host) throw new Error(`no target for ${uri}`);
   return targets[host] + p + u.search;
 }
@@ -153,7 +155,37 @@ async function runSuite(targets, control) {
   assert.strictEqual(await client.numbers.v2.hostedNumberOrders(other.sid).remove(), true);
   await assert.rejects(client.numbers.v2.hostedNumberOrders(order.sid).remove(), (e) => e.status === 400);
 
+  // Messaging Services and their sender pools.
+  const service = await client.messaging.v1.services.create({ friendlyName: 'Fidelity SMS', usecase: 'notifications' });
+  check(service, 'MessagingService');
+  check(await client.messaging.v1.services(service.sid).fetch(), 'MessagingService');
+  const updatedService = await client.messaging.v1.services(service.sid).update({ friendlyName: 'Fidelity SMS 2' });
+  assert.strictEqual(updatedService.friendlyName, 'Fidelity SMS 2');
+  const smsCapable = owned.filter((n) => n.accountSid === ACCOUNT && n.sid !== bought.sid && n.capabilities.sms);
+  assert.ok(smsCapable.length >= 2, 'two SMS-capable numbers in the main account');
+  const sender = await client.messaging.v1.services(service.sid).phoneNumbers.create({ phoneNumberSid: smsCapable[0].sid });
+  check(sender, 'ServicePhoneNumber');
+  assert.ok(Array.isArray(sender.capabilities) && sender.capabilities.includes('SMS'));
+  await client.messaging.v1.services(service.sid).phoneNumbers.create({ phoneNumberSid: smsCapable[1].sid });
+  const senders = await client.messaging.v1.services(service.sid).phoneNumbers.list({ pageSize: 1 });
+  assert.strictEqual(senders.length, 2);
+  senders.forEach((n) => check(n, 'ServicePhoneNumber'));
+  check(await client.messaging.v1.services(service.sid).phoneNumbers(smsCapable[0].sid).fetch(), 'ServicePhoneNumber');
+  const otherService = await client.messaging.v1.services.create({ friendlyName: 'Fidelity other' });
+  await assert.rejects(client.messaging.v1.services(otherService.sid).phoneNumbers.create({ phoneNumberSid: smsCapable[0].sid }),
+    (e) => e.status === 400 && e.code === 21712);
+  (await client.messaging.v1.services.list({ pageSize: 1 })).forEach((s) => check(s, 'MessagingService'));
+  assert.strictEqual(await client.messaging.v1.services(service.sid).phoneNumbers(smsCapable[0].sid).remove(), true);
+  assert.strictEqual(await client.messaging.v1.services(otherService.sid).remove(), true);
+
+  // An emergency address: registered, then removed before the release.
+  const e911 = await client.incomingPhoneNumbers(local.sid).update({ emergencyAddressSid: 'AD0123456789abcdef0123456789abcdef' });
+  assert.strictEqual(e911.emergencyAddressStatus, 'registered');
+  await assert.rejects(client.incomingPhoneNumbers(local.sid).remove(), (e) => e.status === 400);
+  assert.strictEqual((await client.incomingPhoneNumbers(local.sid).update({ emergencyAddressSid: '' })).emergencyAddressStatus, 'unregistered');
+
   // Clean-up through the library too.
+  assert.strictEqual(await client.messaging.v1.services(service.sid).remove(), true);
   assert.strictEqual(await client.trunking.v1.trunks(trunk.sid).remove(), true);
   assert.strictEqual(await client.incomingPhoneNumbers(local.sid).remove(), true);
 

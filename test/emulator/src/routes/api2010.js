@@ -327,13 +327,25 @@ function update(ctx) {
   if (newAccount) {
     num.account = newAccount;
     if (num.trunk_sid && cfg.trunk_sid === undefined) num.trunk_sid = null; // the trunk stays with the old account
+    num.messaging_service_sid = null; // so does its Messaging Service
   }
   num.updated = ctx.state.now();
   return { body: R.incoming(num) };
 }
 
+// Twilio: "Before a number can be released any registered emergency address
+// will need to be removed" (its support article on releasing numbers). The
+// emulator refuses the DELETE while the address is registered or pending;
+// EmergencyAddressSid='' unregisters it at once. A Messaging Service does not
+// hold a release up: the number leaves its sender pool with it.
+const EMERGENCY_HELD = ['registered', 'pending-registration'];
+
 function remove(ctx) {
   const num = ownedIn(ctx, pathAccount(ctx));
+  if (num.emergency_address_sid && EMERGENCY_HELD.includes(num.emergency_address_status)) {
+    throw badParam(`Phone Number ${num.phone} has an emergency address registered (${num.emergency_address_sid}); `
+      + 'remove it (EmergencyAddressSid empty) before releasing the number');
+  }
   ctx.state.release(num);
   return { status: 204 };
 }

@@ -1,8 +1,8 @@
 'use strict';
 // numbers.twilio.com/v2/RegulatoryCompliance: Regulations (what a country,
 // number type and end-user type require), Bundles (create, list with
-// filters, fetch, the user's one move: submit for review, delete) and
-// Bundle Clones into another account. Twilio's staff review bundles; the
+// filters, fetch, the user's one move: submit for review, delete), their
+// Evaluations and Bundle Clones into another account. Twilio's staff review bundles; the
 // control POST /_emulator/bundles/{Sid} stands in for them (moveBundle
 // below), and POST /_emulator/bundles creates one in any status. The
 // purchase and transfer checks that use bundles live in api2010.js
@@ -258,6 +258,57 @@ function cloneBundle(ctx) {
   return { status: 201, body: renderClone(c, ctx.base) };
 }
 
+// An evaluation of a bundle against its regulation. The emulator keeps no
+// item assignments: a draft or rejected bundle evaluates noncompliant with
+// every requirement missing, any other compliant with every one met.
+function evaluate(ctx) {
+  const b = bundleOf(ctx, ctx.params.BundleSid);
+  const r = REGULATIONS.get(b.regulation_sid);
+  const ok = !['draft', 'twilio-rejected'].includes(b.status);
+  const results = [];
+  for (const e of r.requirements.end_user) {
+    results.push({ friendly_name: e.name, object_type: e.type, passed: ok, requirement_name: e.requirement_name,
+      requirement_friendly_name: e.name, failure_reason: ok ? null : `A ${e.name} End-User is missing. Please add one to the regulatory bundle.`,
+      error_code: ok ? null : 22214, valid: ok ? e.detailed_fields.map((f) => ({ friendly_name: f.friendly_name, object_field: f.machine_name })) : [],
+      invalid: ok ? [] : e.detailed_fields.map((f) => ({ friendly_name: f.friendly_name, object_field: f.machine_name,
+        failure_reason: `The ${f.friendly_name} is missing.`, error_code: 22215 })) });
+  }
+  for (const d of r.requirements.supporting_document.flat()) {
+    results.push({ friendly_name: d.name, object_type: d.accepted_documents[0].type, passed: ok,
+      requirement_name: d.requirement_name, requirement_friendly_name: d.name,
+      failure_reason: ok ? null : `A ${d.name} is missing. Please add one to the regulatory bundle.`,
+      error_code: ok ? null : 22216, valid: [], invalid: [] });
+  }
+  const ev = { sid: ctx.state.newSid('EL'), account: b.account, regulation_sid: b.regulation_sid, bundle_sid: b.sid,
+    status: ok ? 'compliant' : 'noncompliant', results, created: ctx.state.now() };
+  (b.evaluations = b.evaluations || []).push(ev);
+  ctx.state.sidKey.set(ev.sid, String(ctx.state.counters.EL).padStart(8, '0'));
+  ev.key = ctx.state.sidKey.get(ev.sid);
+  return { status: 201, body: renderEvaluation(ev, ctx.base) };
+}
+
+function renderEvaluation(ev, base) {
+  return {
+    sid: ev.sid, account_sid: ev.account, regulation_sid: ev.regulation_sid, bundle_sid: ev.bundle_sid,
+    status: ev.status, results: ev.results, date_created: R.iso8601(ev.created),
+    url: `${base}/v2/RegulatoryCompliance/Bundles/${ev.bundle_sid}/Evaluations/${ev.sid}`,
+  };
+}
+
+function listEvaluations(ctx) {
+  const b = bundleOf(ctx, ctx.params.BundleSid);
+  const page = R.slicePage(b.evaluations || [], P.paging(ctx), (e) => e.key, ctx.state.sidKey);
+  return { body: R.pageMeta('results', ctx.base, `/v2/RegulatoryCompliance/Bundles/${b.sid}/Evaluations`,
+    P.filtersOf(ctx.query), page, page.chunk.map((e) => renderEvaluation(e, ctx.base))) };
+}
+
+function fetchEvaluation(ctx) {
+  const b = bundleOf(ctx, ctx.params.BundleSid);
+  const ev = (b.evaluations || []).find((e) => e.sid === ctx.params.Sid);
+  if (!ev) throw notFound(ctx.path);
+  return { body: renderEvaluation(ev, ctx.base) };
+}
+
 // Moves a bundle as Twilio's reviewers would (the control).
 function moveBundle(state, b, status, failureReason) {
   if (!STATUSES.includes(status)) throw badParam(`status must be one of ${STATUSES.join(', ')}`);
@@ -290,6 +341,9 @@ module.exports = (emu) => {
   emu.route('POST', new RegExp(`${RC}/Bundles/(?<Sid>BU[^/]*)$`), updateBundle);
   emu.route('DELETE', new RegExp(`${RC}/Bundles/(?<Sid>BU[^/]*)$`), deleteBundle);
   emu.route('POST', new RegExp(`${RC}/Bundles/(?<BundleSid>BU[^/]*)/Clones$`), cloneBundle);
+  emu.route('POST', new RegExp(`${RC}/Bundles/(?<BundleSid>BU[^/]*)/Evaluations$`), evaluate);
+  emu.route('GET', new RegExp(`${RC}/Bundles/(?<BundleSid>BU[^/]*)/Evaluations$`), listEvaluations);
+  emu.route('GET', new RegExp(`${RC}/Bundles/(?<BundleSid>BU[^/]*)/Evaluations/(?<Sid>EL[^/]*)$`), fetchEvaluation);
 
   // Controls: create a bundle in any account and status; move one.
   emu.control('POST', /^\/_emulator\/bundles$/, ({ state, json }) => {
