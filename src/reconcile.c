@@ -314,13 +314,37 @@ tn_numbers_reconcile(PG_FUNCTION_ARGS)
 
 /* The worker's pass (inside its SPI connection); returns the findings. */
 uint64
-reconcile_in_worker(void)
+reconcile_in_worker(char **unreachable)
 {
+	SPITupleTable *tt;
 	uint64		n;
 	uint64		m;
+	int			finding;
+	int			detail;
+	StringInfoData accounts;
 
-	(void) reconcile();
+	tt = reconcile();
 	n = SPI_processed;
+	/* the accounts it could not list, with why ("AC… (HTTP 401 …), …"), NULL when none */
+	finding = SPI_fnumber(tt->tupdesc, "finding");
+	detail = SPI_fnumber(tt->tupdesc, "detail");
+	initStringInfo(&accounts);
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *f = SPI_getvalue(tt->vals[i], tt->tupdesc, finding);
+
+		if (f && strcmp(f, "account_unreachable") == 0)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(tt->vals[i], tt->tupdesc, detail, &isnull);
+			char	   *sid = isnull ? NULL : jb_text(&DatumGetJsonbP(d)->root, "account_sid");
+			char	   *error = isnull ? NULL : jb_text(&DatumGetJsonbP(d)->root, "error");
+
+			appendStringInfo(&accounts, "%s%s (%s)", accounts.len ? ", " : "", sid ? sid : "?",
+							 error ? error : "?");
+		}
+	}
+	*unreachable = accounts.len ? accounts.data : NULL;
 	(void) messaging_reconcile(&m);
 	return n + m;
 }

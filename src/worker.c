@@ -401,6 +401,31 @@ worker_exit(int code, Datum arg)
 	shmem_worker_unregister();
 }
 
+/* the accounts reconcile could not list last time (one WARNING per set, a LOG line when all list again) */
+static char *unreachable_warned = NULL;
+
+static void
+note_unreachable(const char *accounts)
+{
+	if (accounts && (unreachable_warned == NULL || strcmp(accounts, unreachable_warned) != 0))
+	{
+		ereport(WARNING,
+				(errmsg("twilio_numbers worker: reconcile could not list Twilio account%s %s",
+						strstr(accounts, "), ") ? "s" : "", accounts),
+				 errdetail("The other accounts are reconciled; numbers in these are left alone until they list again."),
+				 errhint("Check the account at Twilio (suspended, closed) and the credentials.")));
+		if (unreachable_warned)
+			pfree(unreachable_warned);
+		unreachable_warned = MemoryContextStrdup(TopMemoryContext, accounts);
+	}
+	else if (accounts == NULL && unreachable_warned != NULL)
+	{
+		ereport(LOG, (errmsg("twilio_numbers worker: reconcile lists every managed Twilio account again")));
+		pfree(unreachable_warned);
+		unreachable_warned = NULL;
+	}
+}
+
 /*
  * A reconcile pass in its own transaction.  At start-up it covers a crash
  * restart (intents of rolled-back purchases were in shared memory); later
@@ -415,8 +440,11 @@ reconcile_pass(const char *why)
 	{
 		uint64		found;
 
+		char	   *unreachable;
+
 		begin_tx(psprintf("twilio_numbers: reconciling with Twilio (%s)", why));
-		found = reconcile_in_worker();
+		found = reconcile_in_worker(&unreachable);
+		note_unreachable(unreachable);
 		commit_tx();
 		shmem_worker_note(WORKER_NOTE_RECONCILE, (int64) found, NULL);
 		if (found > 0)

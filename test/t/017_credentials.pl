@@ -164,12 +164,16 @@ is($node->safe_psql('postgres',
 my $during = substr(slurp_file($node->logfile), $outage_at);
 my @warned = $during =~ /WARNING:  twilio_numbers worker: Twilio refuses the credentials/g;
 is(scalar @warned, 1, 'one WARNING for the whole outage');
+my @unlisted = $during =~ /WARNING:  twilio_numbers worker: reconcile could not list Twilio account \Q$ENV{TN_ACCOUNT_SID}\E \(HTTP 401/g;
+is(scalar @unlisted, 1, 'and one for the account reconcile could not list (it tried every second)');
 write_creds("account_sid = $ENV{TN_ACCOUNT_SID}\nauth_token = $ENV{TN_AUTH_TOKEN}\n");
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 ok(wait_queue_drained($node), 'the credentials fixed, the queue settles without a DBA');
 is(emu_owned($emu), '+12125550112', 'every released or rolled-back number is gone from Twilio');
 like(substr(slurp_file($node->logfile), $outage_at), qr/LOG:  twilio_numbers worker: Twilio answers again/,
 	'and the log says the outage is over');
+wait_until(sub { substr(slurp_file($node->logfile), $outage_at) =~ /LOG:  twilio_numbers worker: reconcile lists every managed Twilio account again/ },
+	'reconcile to say it lists every account again');
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET twilio_numbers.queue_max_attempts');
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET twilio_numbers.reconcile_interval_s');
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
