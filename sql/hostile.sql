@@ -158,9 +158,12 @@ SELECT status FROM twilio_numbers.owned_numbers WHERE phone_number = '+150355501
 SELECT status FROM twilio_numbers.numbers_run_billing((:'due'::date + 27)::timestamp AT TIME ZONE 'UTC');
 SELECT status FROM twilio_numbers.owned_numbers WHERE phone_number = '+15035550120' AND status <> 'released';
 -- ... until the debt was really found seven days ago (its pass moved back to
--- seven days before now): then the same pass releases it
+-- seven days before now): then the same pass releases it.  (Moved back by a
+-- number of seconds: an interval of days would be applied in the session's
+-- time zone, an hour off across a daylight-saving change.)
 UPDATE twilio_numbers.owned_numbers
-SET past_due_since = past_due_since - ((:'due'::date + 27)::timestamp AT TIME ZONE 'UTC' - now())
+SET past_due_since = past_due_since - make_interval(secs => extract(epoch FROM
+        (:'due'::date + 27)::timestamp AT TIME ZONE 'UTC') - extract(epoch FROM now()))
 WHERE phone_number = '+15035550120' AND status = 'past_due';
 SELECT status FROM twilio_numbers.numbers_run_billing((:'due'::date + 27)::timestamp AT TIME ZONE 'UTC');
 SELECT o.status IN ('releasing', 'released') AS released, q.kind, q.payload->>'reason' AS reason

@@ -81,6 +81,8 @@ FROM emu.try_full(format('SELECT twilio_numbers.numbers_messaging_assign(%s, %L,
 -- the failed call's intent is settled like a rolled-back one: the worker
 -- makes sure the number is not in the service the call touched
 SELECT emu.queue_drained();
+SELECT emu.wait_until($$SELECT NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue
+                                           WHERE phone_number = '+12065550123' AND status = 'pending')$$) AS resync_over;
 SELECT kind, status, payload->>'other_service_sid' = :'svc' AS touched_reminders
 FROM twilio_numbers.work_queue WHERE phone_number = '+12065550123' ORDER BY job_id;
 SELECT count(*) AS in_other_service_at_twilio
@@ -148,6 +150,14 @@ SELECT emu.clear_requests();
 SELECT state, regexp_replace(message, 'MG[0-9a-f]{32}', 'MG…', 'g') AS message,
        regexp_replace(detail, 'AC[0-9a-f]{32}', 'AC…', 'g') AS detail, hint
 FROM emu.try_full(format('SELECT twilio_numbers.numbers_transfer(%L, %s, %s)', '+12065550123', :acme, :west));
+SELECT count(*) AS requests FROM emu.log;
+-- a number of a customer in a subaccount: its Messaging Services are that subaccount's
+SELECT twilio_numbers.numbers_deposit(:west, 20) AS west_balance;
+SELECT phone_number, twilio_account_sid = :'west_sid' AS in_west_subaccount
+FROM twilio_numbers.numbers_purchase(:west, '+12065550124');
+SELECT emu.clear_requests();
+SELECT state, regexp_replace(message, 'AC[0-9a-f]{32}', 'AC…', 'g') AS message, detail
+FROM emu.try_full(format('SELECT twilio_numbers.numbers_messaging_assign(%s, %L, %L)', :west, '+12065550124', :'svc'));
 SELECT count(*) AS requests FROM emu.log;
 
 -- ---- take a number out; a release leaves its service with it --------------

@@ -10,13 +10,15 @@
  * connecting) connects to no database instead, logs one line, and looks
  * for the database in pg_database every second; once it exists, the
  * process exits so that the postmaster starts it again, and that start
- * connects.
+ * connects.  The same small piece of shared memory holds the outage episode
+ * the queue's processes share (worker.c).
  */
 #include "postgres.h"
 
 #include "access/xact.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -30,7 +32,8 @@
 
 typedef struct ConnectState
 {
-	volatile bool connecting[2];	/* a process of this kind is connecting (or died doing it) */
+	volatile bool connecting[CONNECT_SLOTS];	/* a process of this kind is connecting (or died doing it) */
+	pg_atomic_uint32 outage;	/* the outage episode the queue is in (worker.c), 0: none */
 } ConnectState;
 
 static ConnectState *state = NULL;
@@ -49,12 +52,29 @@ connect_shmem_init(void)
 
 	state = ShmemInitStruct("twilio_numbers connect", sizeof(ConnectState), &found);
 	if (!found)
+	{
 		memset(state, 0, sizeof(ConnectState));
+		pg_atomic_init_u32(&state->outage, 0);
+	}
+}
+
+/* The outage episode the background processes share (0: none). */
+int
+connect_outage_get(void)
+{
+	return state ? (int) pg_atomic_read_u32(&state->outage) : 0;
+}
+
+/* Set it; returns what it was (so that one process reports each change). */
+int
+connect_outage_exchange(int episode)
+{
+	return state ? (int) pg_atomic_exchange_u32(&state->outage, (uint32) episode) : 0;
 }
 
 /* Wait, connected to no database, until tn_database exists; then exit to be restarted. */
 static void
-wait_for_database(const char *who)
+wait_for_database(int which, const char *who)
 {
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	ereport(LOG,
@@ -75,7 +95,7 @@ wait_for_database(const char *who)
 		if (exists)
 		{
 			ereport(LOG, (errmsg("%s: database \"%s\" exists; restarting to connect to it", who, tn_database)));
-			state->connecting[0] = state->connecting[1] = false;
+			state->connecting[which] = false;
 			proc_exit(1);
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L, PG_WAIT_EXTENSION);
@@ -88,7 +108,7 @@ void
 connect_to_database(int which, const char *who)
 {
 	if (state != NULL && state->connecting[which])
-		wait_for_database(who);
+		wait_for_database(which, who);
 	if (state != NULL)
 		state->connecting[which] = true;
 	BackgroundWorkerInitializeConnection(tn_database, NULL, 0);

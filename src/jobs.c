@@ -129,6 +129,7 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 	int			made;
 	int			made_unanswered;
 	bool		sid_done;
+	bool		committed;
 
 	/* a purchase of the number in flight may be about to own what we see */
 	if (intent_buying(job->phone))
@@ -140,7 +141,7 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 	if (job->attempt_id == 0 ||
 		SPI_execute_with_args("SELECT twilio_account_sid, started_at, deadline, request_fields, request_md5, "
 							  "       coalesce(($2::jsonb->>'unresolved')::int, 0), cardinality(created_sids), "
-							  "       $3 = ANY (created_sids) "
+							  "       $3 = ANY (created_sids), coalesce(($2::jsonb->>'committed')::boolean, false) "
 							  "FROM twilio_numbers.purchase_attempts WHERE attempt_id = $1",
 							  3, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 	{
@@ -163,8 +164,15 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 	unresolved = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull));
 	made = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull));
 	sid_done = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull));
+	committed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 9, &isnull));
 
-	if (job->sid && !sid_done)
+	if (job->sid && !sid_done && committed)
+	{
+		/* a committed creation: it stays; only what its other POSTs made is undone */
+		attempt_made(job->attempt_id, job->sid);
+		made++;
+	}
+	else if (job->sid && !sid_done)
 	{
 		/* the creation Twilio answered (first run of the job) */
 		if (u->kept(job->sid))
@@ -207,7 +215,7 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 		made++;
 		made_unanswered++;
 	}
-	if (kept_sid && made == 0)
+	if (kept_sid && made == 0 && !committed)
 	{
 		queue_close_attempt(job->attempt_id, "committed", kept_sid);
 		return JOB_DONE;
@@ -232,7 +240,7 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 		*again_ms = Max(100, Min(1000, (long) ((until - GetCurrentTimestamp()) / 1000)));
 		return JOB_AGAIN;
 	}
-	queue_close_attempt(job->attempt_id, made > 0 ? "compensated" : "nothing_bought", NULL);
+	queue_close_attempt(job->attempt_id, committed ? "committed" : made > 0 ? "compensated" : "nothing_bought", NULL);
 	return JOB_DONE;
 }
 

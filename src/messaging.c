@@ -91,8 +91,9 @@ lock_number(int64 account_id, const char *phone, MsgNumber *n)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("phone number %s is in Twilio subaccount %s", phone, account_sid),
-				 errdetail("Messaging Services are managed in the main account (twilio_numbers.account_sid) "
-						   "only. Nothing was sent to Twilio.")));
+				 errdetail("Twilio's Messaging API reaches a subaccount's services only with that subaccount's "
+						   "own credentials; this database manages those of the main account "
+						   "(twilio_numbers.account_sid). Nothing was sent to Twilio.")));
 }
 
 /* Record the intent before changing Twilio; other_service is the service the change touches. */
@@ -473,6 +474,12 @@ messaging_reconcile(uint64 *n)
 	bool		isnull;
 
 	*n = 0;
+	/* a schema not updated yet (0.3) has none of this: nothing to do */
+	if (SPI_execute("SELECT to_regprocedure('twilio_numbers._reconcile_emergency()') IS NOT NULL",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the catalog");
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		return NULL;
 	/* the emergency statuses Twilio's listing shows (no request of its own) */
 	if (SPI_execute("SELECT twilio_numbers._reconcile_emergency()", false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not bring the emergency statuses up to date");

@@ -25,6 +25,7 @@
 #include "budget.h"
 #include "calllog.h"
 #include "connect.h"
+#include "runners.h"
 #include "credentials.h"
 #include "drop_guard.h"
 #include "settings.h"
@@ -68,6 +69,7 @@ bool		tn_follow_promotion = false;
 bool		tn_pause_billing = false;
 bool		tn_pause_writes = false;
 int			tn_max_concurrent_requests = 16;
+int			tn_queue_workers = 4;
 
 bool		tn_preloaded = false;
 
@@ -78,7 +80,7 @@ void		_PG_init(void);
 
 /* A background worker of the library in twilio_numbers.database, started after recovery. */
 static void
-register_worker(const char *function, const char *name, int restart_s)
+register_worker(const char *function, const char *name, const char *type, int restart_s, int arg)
 {
 	BackgroundWorker worker;
 
@@ -86,10 +88,11 @@ register_worker(const char *function, const char *name, int restart_s)
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	worker.bgw_restart_time = restart_s;
+	worker.bgw_main_arg = Int32GetDatum(arg);
 	strlcpy(worker.bgw_library_name, "twilio_numbers", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, function, BGW_MAXLEN);
 	strlcpy(worker.bgw_name, name, BGW_MAXLEN);
-	strlcpy(worker.bgw_type, name, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, type, BGW_MAXLEN);
 	RegisterBackgroundWorker(&worker);
 }
 
@@ -104,6 +107,7 @@ request_shared_memory(void)
 	RequestAddinShmemSpace(connect_shmem_size());
 	RequestAddinShmemSpace(twclock_shmem_size());
 	RequestAddinShmemSpace(budget_shmem_size());
+	RequestAddinShmemSpace(runners_shmem_size());
 	RequestNamedLWLockTranche("twilio_numbers", 1);
 }
 
@@ -117,6 +121,7 @@ tn_shmem_startup(void)
 	connect_shmem_init();
 	twclock_shmem_init();
 	budget_shmem_init();
+	runners_shmem_init();
 }
 
 /*
@@ -309,6 +314,11 @@ define_settings(void)
 								   "Database in which the background worker runs (where the extension is installed).",
 								   NULL, &tn_database, "postgres",
 								   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomIntVariable("twilio_numbers.queue_workers",
+								"Background workers that run queued jobs (releases, compensations, re-syncs, polls) side by side.",
+								"Each takes a slot of max_worker_processes.",
+								&tn_queue_workers, 4, 1, 64,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
 		DefineCustomIntVariable("twilio_numbers.max_inflight",
 								"Purchases and changes that may be in flight at once (shared memory slots).",
 								NULL, &tn_max_inflight, 1024, 16, 1000000,
@@ -339,8 +349,12 @@ _PG_init(void)
 	/* no worker in a binary upgrade: nothing may run against half a cluster */
 	if (!IsBinaryUpgrade)
 	{
-		register_worker("worker_main", "twilio_numbers worker", 5);
-		register_worker("recorder_main", "twilio_numbers attempt recorder", 1);
+		register_worker("worker_main", "twilio_numbers worker", "twilio_numbers worker", 5, 0);
+		register_worker("recorder_main", "twilio_numbers attempt recorder", "twilio_numbers attempt recorder", 1, 0);
+		/* the pool that drains work_queue (worker.c's runner_main) */
+		for (int i = 0; i < tn_queue_workers; i++)
+			register_worker("runner_main", psprintf("twilio_numbers queue runner %d", i + 1),
+							"twilio_numbers queue runner", 1, i);
 	}
 }
 

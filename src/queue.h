@@ -30,6 +30,18 @@ typedef enum JobOutcome
 	JOB_AGAIN
 } JobOutcome;
 
+/*
+ * The order queue runners claim jobs in: compensations of rolled-back
+ * purchases and hosted orders, releases, re-syncs, polls (the expression of
+ * the work_queue_claim index, which it must match), then job_id.
+ */
+#define QUEUE_PRIORITY_SQL \
+	"(CASE kind WHEN 'compensate' THEN 0 WHEN 'hosted_cancel' THEN 0 WHEN 'release' THEN 1 " \
+	"WHEN 'resync' THEN 2 WHEN 'messaging_resync' THEN 2 ELSE 3 END)"
+
+/* the advisory-lock class of "a runner works on this number" (its key: hashtext of the number) */
+#define QUEUE_LOCK_CLASS 1953393005
+
 extern bool queue_live_row_owns(const char *sid);
 extern void queue_close_attempt(int64 attempt_id, const char *outcome, const char *sid);
 extern bool queue_release_number(const char *home, const char *sid, char **error);

@@ -34,6 +34,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 #include "utils/resowner.h"
 
 #include "compat.h"
@@ -55,17 +56,32 @@ list_account(const char *account_sid)
 {
 	char	   *url = twilio_account_url_for(account_sid, "/IncomingPhoneNumbers.json?PageSize=1000");
 	Oid			types[1] = {JSONBOID};
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext page_cxt = AllocSetContextCreate(outer, "reconcile page", ALLOCSET_DEFAULT_SIZES);
+	char	   *failed = NULL;
 
+	/*
+	 * Pages are streamed: each page's reply lives in page_cxt, written into
+	 * the work table and forgotten before the next one is asked for, so the
+	 * memory a pass needs does not grow with the account.
+	 */
 	while (url != NULL)
 	{
 		TwilioReply reply;
 		Datum		args[1];
 		char	   *next;
 
+		MemoryContextSwitchTo(page_cxt);
 		twilio_request(HTTP_GET, url, NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "list the numbers at Twilio",
 					   &reply);
 		if (!reply.http.complete || reply.http.status >= 300 || reply.json == NULL)
-			return twilio_describe_failure(&reply);
+		{
+			char	   *why = twilio_describe_failure(&reply);
+
+			MemoryContextSwitchTo(outer);
+			failed = pstrdup(why);
+			break;
+		}
 		args[0] = JsonbPGetDatum(reply.json);
 		if (SPI_execute_with_args("INSERT INTO pg_temp.tn_reconcile_seen (sid, phone, account_sid, created, r) "
 								  "SELECT e->>'sid', e->>'phone_number', e->>'account_sid', "
@@ -77,9 +93,13 @@ list_account(const char *account_sid)
 
 		/* 2010 paging: next_page_uri is relative to the API's base URL */
 		next = jb_text(&reply.json->root, "next_page_uri");
+		MemoryContextSwitchTo(outer);
 		url = next && next[0] ? psprintf("%s%s", tn_api_url, next) : NULL;
+		MemoryContextReset(page_cxt);
 	}
-	return NULL;
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(page_cxt);
+	return failed;
 }
 
 /*
@@ -98,11 +118,17 @@ look_for_unseen(Datum seen, Datum *accounts, int naccounts)
 	SPITupleTable *tt;
 	uint64		n;
 
+	/*
+	 * Not read-only: a read-only query would run on the snapshot taken
+	 * before this call's own INSERTs into tn_reconcile_seen, see none of the
+	 * listed numbers and look every live row up again (one request per
+	 * number instead of one per page).
+	 */
 	if (SPI_execute_with_args("SELECT o.twilio_sid, coalesce(o.twilio_account_sid, $2) "
 							  "FROM twilio_numbers.owned_numbers o "
 							  "WHERE o.number_id = ANY ($1) AND o.status IN ('active', 'past_due') "
 							  "  AND NOT EXISTS (SELECT 1 FROM pg_temp.tn_reconcile_seen t WHERE t.sid = o.twilio_sid)",
-							  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
+							  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read owned_numbers");
 	tt = SPI_tuptable;
 	n = SPI_processed;

@@ -100,7 +100,17 @@ recorder_open_attempts(const int *slots, int n, const char *twilio_account_sid, 
 static void
 settle_creation(const ChangeKind *kind, const Intent *it)
 {
-	if (it->committed)
+	if (it->committed && it->unresolved > 0 && it->sid[0])
+	{
+		/*
+		 * Committed, but a POST of it got no reply and may still land (after
+		 * the number is released, say): a job watches for that until the
+		 * attempt's deadline, and leaves what committed alone.
+		 */
+		queue_enqueue(kind->undo_job, 0, it->phone, it->sid, it->twilio_account_sid,
+					  psprintf("{\"unresolved\": %d, \"committed\": true}", it->unresolved), it->attempt_id);
+	}
+	else if (it->committed)
 		queue_close_attempt(it->attempt_id, "committed", it->sid);
 	else if (!it->posted)
 		queue_close_attempt(it->attempt_id, "refused", NULL);

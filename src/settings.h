@@ -54,6 +54,7 @@ extern bool tn_follow_promotion;
 extern bool tn_pause_billing;
 extern bool tn_pause_writes;
 extern int	tn_max_concurrent_requests;
+extern int	tn_queue_workers;
 
 /* true when loaded through shared_preload_libraries (shared memory exists) */
 extern bool tn_preloaded;

@@ -37,6 +37,7 @@
 #include "incarnation.h"
 #include "change_kinds.h"
 #include "errcodes.h"
+#include "runners.h"
 #include "settings.h"
 
 typedef struct TnShared
@@ -202,7 +203,7 @@ shmem_worker_unregister(void)
 	LWLockRelease(shared->lock);
 }
 
-/* Wake the worker; safe to call from a transaction callback. */
+/* Wake the worker and the queue runners; safe to call from a transaction callback. */
 void
 shmem_wake_worker(void)
 {
@@ -214,6 +215,7 @@ shmem_wake_worker(void)
 	latch = shared->worker_latch;
 	if (latch)
 		SetLatch(latch);
+	runners_wake();
 }
 
 /* ---- intents ------------------------------------------------------------- */
@@ -628,7 +630,9 @@ intents_request_sids(const int *slots, int n)
 static bool
 recorder_closes(const Intent *it)
 {
-	return it->ended && it->attempt_state == ATTEMPT_RECORDED && (it->committed || !it->posted);
+	/* (a committed one with a POST that got no reply is settled: a job watches for it) */
+	return it->ended && it->attempt_state == ATTEMPT_RECORDED &&
+		((it->committed && it->unresolved == 0) || !it->posted);
 }
 
 /* The recorder's work (copied, up to max): attempts to open, SIDs to write, attempts to close. */

@@ -1,21 +1,32 @@
 /*
- * worker.c — the background worker: one per cluster, in the database named
- * by twilio_numbers.database, started through shared_preload_libraries.
+ * worker.c — the background workers that do the extension's work at
+ * Twilio, in the database named by twilio_numbers.database, started through
+ * shared_preload_libraries:
  *
- * It sleeps on its latch and wakes when a transaction that bought, changed
- * or queued something ends (xact.c sets the latch), when the next queued job
- * is due, and every worker_interval_ms regardless.  Each wake (wake()) runs
- * its steps in order, each unit of work in its own short transaction:
- *   1. look around: is the extension installed, when is the next job due
- *      (an idle wake is this one transaction);
- *   2. reconcile with Twilio, at start-up and every reconcile_interval_s;
- *   3. bill, at start-up and every billing_interval_s;
- *   4. drain due jobs of work_queue one at a time (claimed FOR UPDATE SKIP
- *      LOCKED, run, outcome recorded), retrying failures with exponential
- *      backoff until queue_max_attempts, after which the job is a dead
- *      letter (NOTIFY twilio_numbers_dead_letter).
- * It says what it is doing in pg_stat_activity and is restarted by the
- * postmaster if it dies.
+ *   - the worker (worker_main), one per cluster: the passes.  It reconciles
+ *     with Twilio at start-up and every reconcile_interval_s, and bills at
+ *     start-up and every billing_interval_s (each batch its own short
+ *     transaction).  It runs no queued job: a pass, however long, holds
+ *     nothing up.
+ *   - the queue runners (runner_main), twilio_numbers.queue_workers of them:
+ *     each drains work_queue one job at a time, urgent first — compensations
+ *     of rolled-back purchases and hosted orders, then releases, then
+ *     re-syncs (changes, trunks, transfers), then hosted-order polls; oldest
+ *     first within a kind.  A job is claimed FOR UPDATE SKIP LOCKED together
+ *     with a transaction-level advisory lock on its phone number, so two
+ *     runners never work on one number at once (a release never races its
+ *     own number's re-sync); the job's requests, and its outcome, are in that
+ *     one short transaction.  A failure is retried with exponential backoff
+ *     until queue_max_attempts, after which the job is a dead letter (NOTIFY
+ *     twilio_numbers_dead_letter); a row lock an application holds ends the
+ *     attempt after lock_timeout and the job comes back a second later,
+ *     uncounted.  The runners' requests share the cluster's request budget
+ *     (budget.c) with everything else.
+ *
+ * All sleep on their latches and wake when a transaction that bought,
+ * changed or queued something ends (xact.c, recorder.c), when their next
+ * due work is, and every worker_interval_ms regardless.  They say what they
+ * do in pg_stat_activity and are restarted by the postmaster if they die.
  */
 #include "postgres.h"
 
@@ -29,9 +40,11 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
@@ -42,6 +55,7 @@
 #include "incarnation.h"
 #include "queue.h"
 #include "reconcile.h"
+#include "runners.h"
 #include "credentials.h"
 #include "settings.h"
 #include "shmem.h"
@@ -49,6 +63,8 @@
 #include "twilio.h"
 
 #define JOBS_PER_WAKE 200
+/* jobs of busy numbers a claim skips before it gives up for now */
+#define CLAIM_TRIES 32
 
 /*
  * The jobs that may run ($1: twilio_numbers.pause_writes): while writes are
@@ -87,7 +103,7 @@ commit_tx(void)
  * and hand back a copy of the message (in the worker's context).
  */
 static char *
-recover_from_error(void)
+recover_from_error_code(int *sqlerrcode)
 {
 	ErrorData  *edata;
 	char	   *message;
@@ -101,10 +117,18 @@ recover_from_error(void)
 	RESUME_INTERRUPTS();
 	MemoryContextSwitchTo(worker_cxt);	/* the abort left TopMemoryContext current */
 	message = pstrdup(edata->message ? edata->message : "unknown error");
+	if (sqlerrcode)
+		*sqlerrcode = edata->sqlerrcode;
 	FreeErrorData(edata);
 	shmem_worker_note(WORKER_NOTE_ERROR, 0, message);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return message;
+}
+
+static char *
+recover_from_error(void)
+{
+	return recover_from_error_code(NULL);
 }
 
 /* What a wake found the database to be. */
@@ -114,6 +138,9 @@ typedef enum WorkerMode
 	MODE_HELD,					/* a copy held from Twilio (or detached): no work */
 	MODE_LIVE					/* the live incarnation: all the work */
 } WorkerMode;
+
+/* a queue runner: look_around leaves the reports to the worker */
+static bool is_runner = false;
 
 /* the episodes the worker reports once each (a line when they start and end) */
 static bool waiting_logged = false;
@@ -144,7 +171,7 @@ look_around(long *next_job_ms)
 	if (version == NULL)
 	{
 		mode = MODE_WAITING;
-		if (!waiting_logged)
+		if (!waiting_logged && !is_runner)
 			ereport(LOG,
 					(errmsg("twilio_numbers worker: waiting for CREATE EXTENSION twilio_numbers in database \"%s\"",
 							tn_database)));
@@ -154,7 +181,7 @@ look_around(long *next_job_ms)
 	else if (strcmp(version, EXTVERSION) != 0)
 	{
 		mode = MODE_WAITING;
-		if (!version_warned)
+		if (!version_warned && !is_runner)
 			ereport(WARNING,
 					(errmsg("twilio_numbers worker: the library is version %s but the extension in database \"%s\" is version %s; the worker waits",
 							EXTVERSION, tn_database, version),
@@ -170,7 +197,9 @@ look_around(long *next_job_ms)
 		if (status != INCARNATION_LIVE)
 		{
 			mode = MODE_HELD;
-			if (!held_warned && status == INCARNATION_HELD)
+			if (is_runner)
+				;				/* the worker says it */
+			else if (!held_warned && status == INCARNATION_HELD)
 				ereport(WARNING,
 						(errmsg("twilio_numbers worker: database \"%s\" is a copy held from Twilio; it runs no queued job, no billing and no reconcile",
 								tn_database),
@@ -185,7 +214,7 @@ look_around(long *next_job_ms)
 		}
 		else
 		{
-			if (held_warned)
+			if (held_warned && !is_runner)
 				ereport(LOG,
 						(errmsg("twilio_numbers worker: database \"%s\" is now the live incarnation at Twilio",
 								tn_database)));
@@ -270,13 +299,24 @@ record_outcome(int64 job_id, int attempts, bool done, const char *error, bool ou
 	return SPI_processed > 0;
 }
 
-/* the outage episode the worker is in (one WARNING when it starts, a LOG line when it ends) */
-static TwilioOutage outage_episode = TWILIO_OUTAGE_NONE;
-
-/* A job ended: note an outage starting or ending, and a dead letter. */
+/*
+ * A job ended: note an outage starting or ending, and a dead letter.  The
+ * outage episode is shared by the runners (connect.c's shared memory), so
+ * the cluster logs one WARNING when it starts and one LOG line when a job
+ * succeeds again, whichever runner meets them.
+ */
 static void
 note_job_end(const Job *job, bool done, TwilioOutage outage, bool dead, const char *error)
 {
+	TwilioOutage outage_episode = (TwilioOutage) connect_outage_get();
+
+	if (!done && outage != TWILIO_OUTAGE_NONE && outage_episode != outage)
+		outage_episode = (TwilioOutage) connect_outage_exchange((int) outage);
+	else if (done && outage_episode != TWILIO_OUTAGE_NONE)
+		outage_episode = (TwilioOutage) connect_outage_exchange((int) TWILIO_OUTAGE_NONE);
+	else
+		outage_episode = outage;	/* nothing changes */
+
 	/* (an outage of another kind — unreachable, then refusing us — is another episode) */
 	if (!done && outage != TWILIO_OUTAGE_NONE && outage_episode != outage)
 		ereport(WARNING,
@@ -288,13 +328,8 @@ note_job_end(const Job *job, bool done, TwilioOutage outage, bool dead, const ch
 				 errhint(outage == TWILIO_OUTAGE_AUTH
 						 ? "Check the account SID and token (twilio_numbers.credentials_file), then SELECT pg_reload_conf()."
 						 : "Jobs retry with a doubling wait up to twilio_numbers.queue_retry_max_ms; nothing is lost.")));
-	if (!done && outage != TWILIO_OUTAGE_NONE)
-		outage_episode = outage;
 	else if (done && outage_episode != TWILIO_OUTAGE_NONE)
-	{
 		ereport(LOG, (errmsg("twilio_numbers worker: Twilio answers again; the queue settles")));
-		outage_episode = TWILIO_OUTAGE_NONE;
-	}
 	if (dead)
 		ereport(WARNING,
 				(errmsg("twilio_numbers worker: job " INT64_FORMAT " (%s %s) is a dead letter after %d attempts",
@@ -302,6 +337,57 @@ note_job_end(const Job *job, bool done, TwilioOutage outage, bool dead, const ch
 				 errdetail("%s", error ? error : "failed"),
 				 errhint("Fix the cause, then SELECT twilio_numbers.numbers_retry_dead_letter(" INT64_FORMAT ").",
 						 job->job_id)));
+}
+
+/*
+ * Claim the next job (SPI connected, in the job's transaction): urgent
+ * first, oldest first within a kind (the order of the work_queue_claim
+ * index), FOR UPDATE SKIP LOCKED; then the job's number, a transaction-level
+ * advisory lock.  A job whose number another runner works on stays locked
+ * by us, skipped, until this transaction ends (it could not run anyway), and
+ * the next one is tried.  The number's lock is taken only once the row is
+ * ours: taken in the claim's WHERE it would be taken for every row the plan
+ * reads, and hold every number.  True with the job's row in SPI_tuptable.
+ */
+static bool
+claim_job(void)
+{
+	Datum		skipped[CLAIM_TRIES];
+	int			nskipped = 0;
+
+	for (int i = 0; i < CLAIM_TRIES; i++)
+	{
+		Datum		args[2];
+		bool		isnull;
+		SPITupleTable *job;
+
+		args[0] = BoolGetDatum(tn_pause_writes);
+		args[1] = PointerGetDatum(construct_array(skipped, nskipped, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		if (SPI_execute_with_args("SELECT job_id, kind, number_id, phone_number, twilio_sid, twilio_account_sid, "
+								  "payload::text, attempts, attempt_id, created_at, "
+								  "hashtext(coalesce(phone_number, twilio_sid, job_id::text)) "
+								  "FROM twilio_numbers.work_queue "
+								  "WHERE status = 'pending' AND next_attempt_at <= now() AND job_id <> ALL ($2) "
+								  "  AND " RUNNABLE_JOBS " "
+								  "ORDER BY " QUEUE_PRIORITY_SQL ", job_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+								  2, (Oid[]) {BOOLOID, INT8ARRAYOID}, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read work_queue");
+		if (SPI_processed == 0)
+			return false;
+		job = SPI_tuptable;
+		args[0] = SPI_getbinval(job->vals[0], job->tupdesc, 11, &isnull);
+		if (SPI_execute_with_args("SELECT pg_try_advisory_xact_lock(" CppAsString2(QUEUE_LOCK_CLASS) ", $1)",
+								  1, (Oid[]) {INT4OID}, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not lock a number");
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		{
+			SPI_tuptable = job;
+			SPI_processed = 1;
+			return true;
+		}
+		skipped[nskipped++] = SPI_getbinval(job->vals[0], job->tupdesc, 1, &isnull);
+	}
+	return false;
 }
 
 /*
@@ -325,14 +411,8 @@ run_one_job(void)
 		long		again_ms;
 
 		begin_tx("twilio_numbers: running a queued job");
-		if (SPI_execute_with_args("SELECT job_id, kind, number_id, phone_number, twilio_sid, twilio_account_sid, "
-								  "payload::text, attempts, attempt_id, created_at "
-								  "FROM twilio_numbers.work_queue "
-								  "WHERE status = 'pending' AND next_attempt_at <= now() AND " RUNNABLE_JOBS " "
-								  "ORDER BY next_attempt_at, job_id LIMIT 1 FOR UPDATE SKIP LOCKED",
-								  1, (Oid[]) {BOOLOID}, (Datum[]) {BoolGetDatum(tn_pause_writes)}, NULL,
-								  false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read work_queue");
+		if (!claim_job())
+			SPI_processed = 0;
 		if (SPI_processed == 1)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[0];
@@ -380,13 +460,22 @@ run_one_job(void)
 	}
 	PG_CATCH();
 	{
-		char	   *message = recover_from_error();
+		int			code = 0;
+		char	   *message = recover_from_error_code(&code);
 
 		if (job_id != 0)
 		{
-			/* count the failed attempt in a fresh transaction */
 			begin_tx("twilio_numbers: recording a failed job");
-			(void) record_outcome(job_id, attempts, false, message, false);
+			if (code == ERRCODE_LOCK_NOT_AVAILABLE)
+			{
+				/* a row an open transaction holds: come back, it is no failure */
+				record_again(job_id, 1000);
+			}
+			else
+			{
+				/* count the failed attempt in a fresh transaction */
+				(void) record_outcome(job_id, attempts, false, message, false);
+			}
 			commit_tx();
 			ran = true;
 		}
@@ -462,6 +551,20 @@ reconcile_pass(const char *why)
 }
 
 /*
+ * The postmaster died (kill -9 of it alone: its children live on until they
+ * look): stop at once rather than bill on or run more jobs.  Until this
+ * process exits it holds the dead cluster's shared memory, so no new
+ * postmaster (a cluster manager's restart) can start, and a promoted standby
+ * may already act at Twilio.  Checked before each billing batch and job.
+ */
+static void
+exit_if_postmaster_died(void)
+{
+	if (!PostmasterIsAlive())
+		proc_exit(1);
+}
+
+/*
  * One billing pass as of now: its run row first (committed, so progress is
  * visible), then each batch in its own short transaction, then the run is
  * finished and announced.  Returns false when it failed (it is retried).
@@ -522,6 +625,7 @@ billing_pass(void)
 			Datum		args[4] = {Int64GetDatum(lo[i]), Int64GetDatum(hi[i]), as_of, Int64GetDatum(run_id)};
 
 			CHECK_FOR_INTERRUPTS();
+			exit_if_postmaster_died();
 			begin_tx(psprintf("twilio_numbers: billing batch %d of %d (run " INT64_FORMAT ")",
 							  i + 1, nbatches, (int64) run_id));
 			if (SPI_execute_with_args("SELECT twilio_numbers._billing_run_batch($4, $1, $2, $3)",
@@ -570,48 +674,65 @@ mark_interrupted_runs(void)
 	commit_tx();
 }
 
-/* When a periodic pass is next due: its interval on, or a minute after a failure. */
-static TimestampTz
-next_pass_at(TimestampTz now, bool ok, int64 interval_ms)
+/*
+ * Is a periodic pass due: its interval (as the settings say now, so that a
+ * reload takes effect at once) after the last one began, or a minute after
+ * one failed?  0 for last: at start-up.
+ */
+static bool
+pass_due(TimestampTz now, TimestampTz last, bool last_ok, int64 interval_ms)
 {
-	return TimestampTzPlusMilliseconds(now, ok ? interval_ms : (int64) 60000);
+	return last == 0 || now >= TimestampTzPlusMilliseconds(last, last_ok ? interval_ms : (int64) 60000);
 }
 
-/* What the worker has done and when it does it again. */
+/* What the worker has done, for when it does it again. */
 typedef struct Schedule
 {
 	bool		started;		/* the start-up steps are done */
-	TimestampTz next_reconcile; /* 0: at start-up */
-	TimestampTz last_reconcile; /* when the last pass started, if it succeeded (else 0) */
-	TimestampTz next_billing;	/* 0: at start-up */
-	TimestampTz last_billing;	/* when the last pass started, if it succeeded (else 0) */
+	TimestampTz last_reconcile; /* when the last pass began; 0: none yet */
+	bool		reconcile_ok;
+	TimestampTz last_billing;
+	bool		billing_ok;
 } Schedule;
 
-/* Run due jobs, a bounded number per wake; true when one ran. */
+/*
+ * Run due jobs, a bounded number per wake; true when one ran.  After each,
+ * the other runners are woken: a job of the same number may have waited.
+ */
 static bool
 drain_queue(void)
 {
 	bool		ran = false;
 
-	for (int i = 0; i < JOBS_PER_WAKE && run_one_job(); i++)
+	for (int i = 0; i < JOBS_PER_WAKE; i++)
 	{
+		exit_if_postmaster_died();
+		if (!run_one_job())
+			break;
 		ran = true;
+		runners_wake();
 		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			credentials_mark_stale();
+		}
 	}
 	return ran;
 }
 
 /*
- * One wake, its steps in order; returns how long to sleep.  At start-up
- * (a crash restart included) runs a killed worker left are marked, and the
- * reconcile pass covers what the lost shared memory knew.
+ * One wake of the worker, its passes in order; returns how long to sleep.
+ * At start-up (a crash restart included) runs a killed worker left are
+ * marked, and the reconcile pass covers what the lost shared memory knew.
+ * Queued jobs are the runners'.
  */
 static long
 wake(Schedule *sched)
 {
 	long		next_job_ms;
 	TimestampTz now;
-	bool		worked = false;
 
 	if (look_around(&next_job_ms) != MODE_LIVE)
 	{
@@ -626,35 +747,39 @@ wake(Schedule *sched)
 		sched->started = true;
 	}
 	if (tn_reconcile_interval_s >= 0 &&
-		(sched->next_reconcile == 0 ||
+		(sched->last_reconcile == 0 ||
 		 (tn_reconcile_interval_s > 0 &&
-		  (now >= sched->next_reconcile ||
-		   (sched->last_reconcile != 0 &&
-			now >= TimestampTzPlusMilliseconds(sched->last_reconcile, (int64) tn_reconcile_interval_s * 1000))))))
+		  pass_due(now, sched->last_reconcile, sched->reconcile_ok, (int64) tn_reconcile_interval_s * 1000))))
 	{
-		bool		ok = reconcile_pass(sched->next_reconcile == 0 ? "start-up" : "periodic");
+		bool		first = sched->last_reconcile == 0;
 
-		sched->last_reconcile = ok ? now : 0;
-
-		sched->next_reconcile = next_pass_at(now, ok, (int64) Max(tn_reconcile_interval_s, 1) * 1000);
-		worked = true;
+		sched->last_reconcile = now;
+		sched->reconcile_ok = reconcile_pass(first ? "start-up" : "periodic");
 	}
-	/* (the interval as set now: a reload that shortens it takes effect at once) */
 	if (!tn_pause_billing &&
-		(sched->next_billing == 0 || now >= sched->next_billing ||
-		 (sched->last_billing != 0 &&
-		  now >= TimestampTzPlusMilliseconds(sched->last_billing, (int64) tn_billing_interval_s * 1000))))
+		pass_due(now, sched->last_billing, sched->billing_ok, (int64) tn_billing_interval_s * 1000))
 	{
-		bool		ok = billing_pass();
-
-		sched->next_billing = next_pass_at(now, ok, (int64) tn_billing_interval_s * 1000);
-		sched->last_billing = ok ? now : 0;
-		worked = true;
+		sched->last_billing = now;
+		sched->billing_ok = billing_pass();
 	}
-	if (worked || next_job_ms <= 0)
-		worked |= drain_queue();
-	/* after work, the queue may have changed: look again at the next wake */
-	return worked ? 1 : Max(1, next_job_ms);
+	return tn_worker_interval_ms;
+}
+
+/*
+ * One wake of a queue runner; returns how long to sleep: not at all after
+ * it ran jobs, until the next job is due, or (due jobs all taken, or their
+ * numbers busy) until a runner that finishes one wakes it.
+ */
+static long
+runner_wake(void)
+{
+	long		next_job_ms;
+
+	if (look_around(&next_job_ms) != MODE_LIVE)
+		return tn_worker_interval_ms;
+	if (next_job_ms > 0)
+		return next_job_ms;
+	return drain_queue() ? 0 : tn_worker_interval_ms;
 }
 
 /*
@@ -738,6 +863,68 @@ worker_main(Datum main_arg)
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 wait, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+static int	runner_index = 0;
+
+static void
+runner_exit(int code, Datum arg)
+{
+	runners_unregister(runner_index);
+}
+
+/* the queue runners' entry, registered by module.c (main_arg: the runner's index) */
+PGDLLEXPORT void runner_main(Datum main_arg);
+
+void
+runner_main(Datum main_arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	runner_index = DatumGetInt32(main_arg);
+	is_runner = true;
+	connect_to_database(CONNECT_RUNNER + runner_index, psprintf("twilio_numbers queue runner %d", runner_index + 1));
+	pgstat_report_appname("twilio_numbers queue runner");
+	worker_cxt = AllocSetContextCreate(TopMemoryContext, "twilio_numbers queue runner",
+									   ALLOCSET_DEFAULT_SIZES);
+	/* an application's row lock ends a job's attempt, not the runner's day */
+	SetConfigOption("lock_timeout", "1000", PGC_SUSET, PGC_S_OVERRIDE);
+	runners_register(runner_index);
+	on_shmem_exit(runner_exit, (Datum) 0);
+
+	for (;;)
+	{
+		long		wait = tn_worker_interval_ms;
+		MemoryContext oldcxt = MemoryContextSwitchTo(worker_cxt);
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			credentials_mark_stale();
+		}
+
+		PG_TRY();
+		{
+			wait = runner_wake();
+		}
+		PG_CATCH();
+		{
+			(void) recover_from_error();
+		}
+		PG_END_TRY();
+
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(worker_cxt);
+
+		if (wait > 0)
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 wait, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}

@@ -60,9 +60,11 @@ END;
 -- only at the end of the statement, so a concurrent purchase waits at most
 -- for the commit, not for the batch.  If a purchase debited an account
 -- between the read and the trigger, the trigger refuses (TN001) and
--- _bill_batch runs the range again with its accounts locked first.
+-- _bill_batch runs the range again with its accounts locked first.  The
+-- accounts of p_skip (held by open transactions, _bill_batch found) are
+-- left for the next pass, their numbers counted as skipped.
 -- Exactly one charge per (number, period): the unique index on the ledger.
-CREATE FUNCTION _bill_range(p_lo bigint, p_hi bigint, p_as_of timestamptz,
+CREATE FUNCTION _bill_range(p_lo bigint, p_hi bigint, p_as_of timestamptz, p_skip bigint[],
     OUT numbers_charged bigint, OUT periods_charged bigint, OUT amount numeric,
     OUT past_due bigint, OUT reactivated bigint, OUT skipped bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -75,6 +77,7 @@ BEGIN
         FROM twilio_numbers.owned_numbers o
         WHERE o.account_id BETWEEN p_lo AND p_hi
           AND o.status IN ('active', 'past_due') AND o.next_billing_at <= p_as_of
+          AND o.account_id <> ALL (p_skip)
           -- a closed account is never billed
           AND NOT EXISTS (SELECT 1 FROM twilio_numbers.accounts c
                           WHERE c.account_id = o.account_id AND c.status = 'closed')
@@ -144,26 +147,57 @@ END $$;
 -- queue and without a refund.  Over in real time too: a pass dated in the
 -- future charges and marks past due as of its instant, but a release is
 -- irreversible, so it waits until the grace period has really passed
--- (past_due_since + grace_period <= now()).
-CREATE FUNCTION _bill_batch(p_lo bigint, p_hi bigint, p_as_of timestamptz,
+-- (past_due_since + grace_period <= now()).  With p_skip_busy (the worker's
+-- passes) an account an open transaction holds (a purchase not yet
+-- committed debited it) is never waited for: found with SKIP LOCKED in a
+-- subtransaction that is rolled back (so nothing stays locked), it is left
+-- for the next pass and its due numbers counted as skipped; one taken in the
+-- instant between that look and the debit is waited for.  Without (a DBA's
+-- numbers_run_billing) the batch waits for such an account at its debit.
+CREATE FUNCTION _bill_batch(p_lo bigint, p_hi bigint, p_as_of timestamptz, p_skip_busy boolean DEFAULT false,
     OUT numbers_charged bigint, OUT periods_charged bigint, OUT amount numeric,
     OUT past_due bigint, OUT reactivated bigint, OUT released bigint, OUT skipped bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     grace interval := current_setting('twilio_numbers.grace_period')::interval;
+    busy bigint[] := '{}';
 BEGIN
+    IF p_skip_busy THEN
+        BEGIN
+            SELECT coalesce(array_agg(a.account_id), '{}') INTO busy
+            FROM twilio_numbers.accounts a
+            WHERE a.account_id BETWEEN p_lo AND p_hi
+              AND a.account_id NOT IN (SELECT f.account_id FROM twilio_numbers.accounts f
+                                       WHERE f.account_id BETWEEN p_lo AND p_hi
+                                       FOR NO KEY UPDATE SKIP LOCKED);
+            RAISE SQLSTATE 'TN999';     -- give the probe's row locks back
+        EXCEPTION WHEN SQLSTATE 'TN999' THEN
+            NULL;
+        END;
+    END IF;
     BEGIN
         SELECT * INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped
-        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of);
+        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of, busy);
     EXCEPTION WHEN SQLSTATE 'TN001' THEN
         -- a purchase debited an account between our read and our debit:
-        -- bill the range again with its accounts locked first
-        PERFORM 1 FROM twilio_numbers.accounts a
-        WHERE a.account_id BETWEEN p_lo AND p_hi
-        ORDER BY a.account_id
-        FOR NO KEY UPDATE;
+        -- bill the range again with its accounts locked first (skipping
+        -- busy ones: those an open transaction holds now wait for the next pass)
+        IF p_skip_busy THEN
+            SELECT busy || coalesce(array_agg(a.account_id), '{}') INTO busy
+            FROM twilio_numbers.accounts a
+            WHERE a.account_id BETWEEN p_lo AND p_hi AND a.account_id <> ALL (busy)
+              AND a.account_id NOT IN (SELECT f.account_id FROM twilio_numbers.accounts f
+                                       WHERE f.account_id BETWEEN p_lo AND p_hi AND f.account_id <> ALL (busy)
+                                       ORDER BY f.account_id
+                                       FOR NO KEY UPDATE SKIP LOCKED);
+        ELSE
+            PERFORM 1 FROM twilio_numbers.accounts a
+            WHERE a.account_id BETWEEN p_lo AND p_hi
+            ORDER BY a.account_id
+            FOR NO KEY UPDATE;
+        END IF;
         SELECT * INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped
-        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of);
+        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of, busy);
     END;
 
     WITH expired AS (
@@ -188,7 +222,8 @@ BEGIN
 END $$;
 
 -- One batch of a billing run, counted into the run's row (the worker calls
--- it in a transaction of its own per batch).
+-- it in a transaction of its own per batch; its runs skip accounts an open
+-- transaction holds).
 CREATE FUNCTION _billing_run_batch(p_run_id bigint, p_lo bigint, p_hi bigint, p_as_of timestamptz)
 RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp
@@ -200,7 +235,9 @@ BEGIN ATOMIC
         amount = r.amount + b.amount, past_due = r.past_due + b.past_due,
         reactivated = r.reactivated + b.reactivated, released = r.released + b.released,
         skipped = r.skipped + b.skipped
-    FROM twilio_numbers._bill_batch(p_lo, p_hi, p_as_of) b
+    FROM twilio_numbers._bill_batch(p_lo, p_hi, p_as_of,
+                                    (SELECT w.started_by = 'worker' FROM twilio_numbers.billing_runs w
+                                     WHERE w.run_id = p_run_id)) b
     WHERE r.run_id = p_run_id;
 END;
 

@@ -90,6 +90,15 @@ LEFT JOIN pg_stat_activity a ON a.pid = w.pid AND a.backend_type = 'twilio_numbe
 COMMENT ON VIEW worker_status IS
   'The background worker: running since when, doing what, last reconcile, jobs done, last error.';
 
+-- The queue runners (worker.c): what each is doing now.
+CREATE VIEW queue_runners AS
+SELECT a.pid, a.backend_start AS started_at, a.state, a.query AS activity, a.query_start AS activity_since,
+       a.wait_event_type, a.wait_event
+FROM pg_stat_activity a
+WHERE a.backend_type = 'twilio_numbers queue runner';
+COMMENT ON VIEW queue_runners IS
+  'The background workers that run queued jobs: pid, what each is doing (job, number, attempt), its wait.';
+
 CREATE VIEW billing_report AS
 SELECT run_id, started_by, status, as_of, started_at, finished_at,
        coalesce(finished_at, clock_timestamp()) - started_at AS duration,

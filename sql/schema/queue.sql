@@ -28,6 +28,12 @@ CREATE TABLE work_queue (
 COMMENT ON TABLE work_queue IS
   'Durable work for the background worker: releases after commit, compensations, re-syncs. Dead letters stay.';
 CREATE INDEX work_queue_due ON work_queue (next_attempt_at) WHERE status = 'pending';
+-- the order the queue runners claim jobs in: urgent first (compensations,
+-- releases, re-syncs, polls), oldest first within a kind (worker.c)
+CREATE INDEX work_queue_claim ON work_queue
+    ((CASE kind WHEN 'compensate' THEN 0 WHEN 'hosted_cancel' THEN 0 WHEN 'release' THEN 1
+                WHEN 'resync' THEN 2 WHEN 'messaging_resync' THEN 2 ELSE 3 END), job_id)
+    WHERE status = 'pending';
 CREATE INDEX work_queue_number ON work_queue (number_id) WHERE status = 'pending';
 -- is a job queued for this SID? (reconcile, the look-up after a lost reply)
 CREATE INDEX work_queue_sid ON work_queue (twilio_sid) WHERE status = 'pending';

@@ -175,8 +175,13 @@ BEGIN
       AND o.twilio_sid = a.twilio_sid;
     -- ... or a job settles it: by its SID, or — a request still on its way
     -- when the crash came may land later — looking the number up until then
+    -- (no SID recorded: its POST may have got no reply, and the job watches
+    -- until the attempt's deadline or until it has found what that POST made)
     INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_sid, twilio_account_sid, payload, attempt_id)
-    SELECT 'compensate', a.phone_number, a.twilio_sid, a.twilio_account_sid, '{"reason": "reconcile"}', a.attempt_id
+    SELECT 'compensate', a.phone_number, a.twilio_sid, a.twilio_account_sid,
+           CASE WHEN a.twilio_sid IS NULL THEN '{"reason": "reconcile", "unresolved": 1}'::jsonb
+                ELSE '{"reason": "reconcile"}'::jsonb END,
+           a.attempt_id
     FROM twilio_numbers.purchase_attempts a
     WHERE a.attempt_id = ANY (p_attempts) AND a.state = 'open' AND a.kind = 'purchase'
       AND a.recorded_in = p_epoch AND NOT twilio_numbers._attempt_in_flight(a.attempt_id)

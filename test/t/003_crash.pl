@@ -65,17 +65,18 @@ is(emu_owned($emu), live_numbers($node), 'Twilio holds exactly the live numbers'
 is(money_conserved($node), 't', 'balance = ledger sum');
 eval { $session->quit };
 
-# ---- 3. the worker killed in the middle of a release ----
+# ---- 3. the queue runner killed in the middle of a release ----
 emu($emu, 'DELETE', '/_emulator/requests');
 emu_fault($emu, method => 'DELETE', path => 'IncomingPhoneNumbers/', action => 'hang', times => 1);
 $node->safe_psql('postgres', "SELECT twilio_numbers.numbers_release($acct, '+13125550100')");
-ok($node->poll_query_until('postgres',
-	"SELECT activity LIKE 'twilio_numbers: release%' AND wait_event_type = 'Extension' FROM twilio_numbers.worker_status"),
-	'the worker is waiting on the DELETE');
+my $releasing = "FROM twilio_numbers.queue_runners WHERE activity LIKE 'twilio_numbers: release%'";
+ok($node->poll_query_until('postgres', "SELECT bool_or(wait_event_type = 'Extension') $releasing"),
+	'a queue runner is waiting on the DELETE');
+my $runner = $node->safe_psql('postgres', "SELECT pid $releasing");
 $w = worker_pid($node);
-kill 'KILL', $w;
+kill 'KILL', $runner;
 wait_restarted($node, $w, $reconciled);
-ok(wait_queue_drained($node), 'the restarted worker finishes the release');
+ok(wait_queue_drained($node), 'after the crash restart a runner finishes the release');
 is($node->safe_psql('postgres',
 	"SELECT status FROM twilio_numbers.owned_numbers WHERE phone_number = '+13125550100'"),
 	'released', 'the row is released');

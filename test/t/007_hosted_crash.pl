@@ -51,14 +51,15 @@ like($heard, qr/"order_sid" : "$order"/, 'each names the order');
 # completed: the worker sees it, then hangs fetching the new number -- kill it there
 emu_fault($emu, method => 'GET', path => 'IncomingPhoneNumbers/PN', action => 'hang', times => 1);
 emu($emu, 'POST', "/_emulator/hosted/$order", { status => 'completed' });
-ok($node->poll_query_until('postgres',
-	"SELECT activity LIKE 'twilio_numbers: hosted_poll%' AND wait_event_type = 'Extension' FROM twilio_numbers.worker_status"),
-	'the worker saw "completed" and is fetching the hosted number');
+my $polling = "FROM twilio_numbers.queue_runners WHERE activity LIKE 'twilio_numbers: hosted_poll%'";
+ok($node->poll_query_until('postgres', "SELECT bool_or(wait_event_type = 'Extension') $polling"),
+	'a queue runner saw "completed" and is fetching the hosted number');
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM twilio_numbers.owned_numbers WHERE phone_number = '+17025559999'"), '0',
 	'nothing is written yet');
+my $runner = $node->safe_psql('postgres', "SELECT pid $polling");
 my $w = worker_pid($node);
-kill 'KILL', $w;
+kill 'KILL', $runner;
 wait_restarted($node, $w);
 
 ok($node->poll_query_until('postgres',

@@ -13,31 +13,6 @@ use Test::More;
 use Time::HiRes qw(time);
 use TwilioNumbersTest;
 
-# The most requests the request log shows in flight at once.  Each entry's
-# interval is narrowed to [started_at + 1 ms, started_at + ms]: started_at is
-# rounded down to the millisecond, so the narrowed interval lies within the
-# real one and the count can only err low by requests that overlapped for
-# under a millisecond, never high.
-sub max_overlap
-{
-	my ($log) = @_;
-	my @events;
-	for my $e (@$log)
-	{
-		next unless defined $e->{ms};
-		my ($y, $mo, $d, $h, $mi, $s) = $e->{started_at} =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):([\d.]+)Z$/ or die;
-		my $t = ((($d * 24 + $h) * 60 + $mi) * 60 + $s) * 1000;
-		push @events, [ $t + 1, 1 ], [ $t + $e->{ms}, -1 ];
-	}
-	my ($now, $max) = (0, 0);
-	for my $ev (sort { $a->[0] <=> $b->[0] || $a->[1] <=> $b->[1] } @events)
-	{
-		$now += $ev->[1];
-		$max = $now if $now > $max;
-	}
-	return $max;
-}
-
 my $emu = start_emulator();
 my $node = new_node('budget', $emu,
 	"max_connections = 40",

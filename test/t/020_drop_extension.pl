@@ -80,11 +80,16 @@ wait_until(sub { my $l = slurp_file($later->logfile);
 		  && $l =~ /twilio_numbers attempt recorder: waiting for database "later" to be created/ },
 	'both background processes to wait for the database');
 sleep 6;    # longer than the worker's restart interval (5 s)
+# the worker, the recorder and the queue runners
+my $processes = 2 + $later->safe_psql('postgres', 'SHOW twilio_numbers.queue_workers');
+wait_until(sub { my @w = slurp_file($later->logfile) =~ /waiting for database "later" to be created/g; @w == $processes },
+	'every background process to wait');
+sleep 3;
 my $waiting_log = slurp_file($later->logfile);
 my @fatals = $waiting_log =~ /FATAL:  database "later" does not exist/g;
-ok(@fatals <= 2, 'at most one FATAL per process (' . scalar(@fatals) . '), not one every few seconds');
+ok(@fatals <= $processes, "at most one FATAL per process (" . scalar(@fatals) . " for $processes), not one every few seconds");
 my @waits = $waiting_log =~ /waiting for database "later" to be created/g;
-is(scalar @waits, 2, 'and one waiting line each');
+is(scalar @waits, $processes, 'and one waiting line each');
 $later->safe_psql('postgres', 'CREATE DATABASE later');
 $later->safe_psql('later', 'CREATE EXTENSION twilio_numbers');
 ok($later->poll_query_until('later', 'SELECT last_reconcile_at IS NOT NULL FROM twilio_numbers.worker_status'),

@@ -69,6 +69,33 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM twilio_numbers.drift WHERE
 is($node->safe_psql('postgres', 'SELECT count(*) FROM twilio_numbers.ledger WHERE account_id = ' . $acct . " AND kind <> 'deposit'"),
 	'0', 'nothing charged');
 
+# ---- the same late POST after a purchase that committed and was released at once ----
+my $kept = '+15035550172';
+emu($emu, 'DELETE', '/_emulator/requests');
+emu_fault($emu, method => 'POST', path => 'IncomingPhoneNumbers\.json$', action => 'latency', ms => 15000,
+	times => 1);
+is($node->safe_psql('postgres', "SELECT status FROM twilio_numbers.numbers_purchase($acct, '$kept')"), 'active',
+	'committed: bought by the second POST');
+$node->safe_psql('postgres', "SELECT twilio_numbers.numbers_release($acct, '$kept')");
+ok($node->poll_query_until('postgres',
+	"SELECT status = 'released' FROM twilio_numbers.owned_numbers WHERE phone_number = '$kept'"),
+	'committed: released at once, before the first POST lands');
+my $kept_posts = sub {
+	[ grep { ($_->{form}{PhoneNumber} // '') eq $kept } @{ emu_requests($emu, 'POST', qr{/IncomingPhoneNumbers\.json$}) } ];
+};
+wait_until(sub { (grep { defined $_->{status} && $_->{status} == 201 } @{ $kept_posts->() }) == 2 },
+	'the late POST to land');
+ok($node->poll_query_until('postgres',
+	"SELECT outcome = 'committed' AND resources_made = 2 FROM twilio_numbers.purchase_attempts WHERE phone_number = '$kept'"),
+	'committed: what the late POST bought is released too; the attempt is committed and records two')
+  or diag($node->safe_psql('postgres',
+	"SELECT a::text FROM twilio_numbers.purchase_attempts a WHERE phone_number = '$kept' "
+	  . "UNION ALL SELECT q::text FROM twilio_numbers.work_queue q WHERE phone_number = '$kept'"));
+unlike(emu_owned($emu), qr/\Q$kept\E/, 'committed: Twilio does not hold the number');
+$node->safe_psql('postgres', 'SELECT count(*) FROM twilio_numbers.numbers_reconcile()');
+is($node->safe_psql('postgres', "SELECT count(*) FROM twilio_numbers.drift WHERE phone_number = '$kept'"), '0',
+	'committed: nothing reported as not bought here');
+
 # ---- let go means let go: moved away by another system, then back ----
 my $away = '+15035550171';
 my $sid = $node->safe_psql('postgres',

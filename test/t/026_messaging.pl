@@ -117,18 +117,18 @@ is($node->safe_psql('postgres',
 	'config_drift: resync queued true', 'the reconcile recorded where Twilio had it');
 eval { $session->quit };
 
-# ---- the worker killed while it takes a number out (a rolled-back assignment) ----
+# ---- the queue runner killed while it takes a number out (a rolled-back assignment) ----
 emu($emu, 'DELETE', '/_emulator/requests');
 emu_fault($emu, method => 'DELETE', path => '/v1/Services/MG[^/]+/PhoneNumbers/', action => 'hang', times => 1);
 $node->safe_psql('postgres', 'BEGIN; ' . assign($phones[3], $svc_a) . '; ROLLBACK');
-ok($node->poll_query_until('postgres',
-	"SELECT activity LIKE 'twilio_numbers: messaging_resync%' AND wait_event_type = 'Extension' "
-	  . "FROM twilio_numbers.worker_status"),
-	'the worker waits on the DELETE');
+my $resyncing = "FROM twilio_numbers.queue_runners WHERE activity LIKE 'twilio_numbers: messaging_resync%'";
+ok($node->poll_query_until('postgres', "SELECT bool_or(wait_event_type = 'Extension') $resyncing"),
+	'a queue runner waits on the DELETE');
+my $runner = $node->safe_psql('postgres', "SELECT pid $resyncing");
 $w = worker_pid($node);
-kill 'KILL', $w;
+kill 'KILL', $runner;
 wait_restarted($node, $w, $reconciled);
-agree('the worker killed mid-re-sync', "$phones[0]=A;$phones[1]=B;$phones[2]=A");
+agree('the queue runner killed mid-re-sync', "$phones[0]=A;$phones[1]=B;$phones[2]=A");
 cmp_ok(scalar @{ emu_requests($emu, 'DELETE', qr{^/v1/Services/}) }, '>=', 2,
 	'the DELETE was sent again after the crash');
 

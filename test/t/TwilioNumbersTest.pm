@@ -13,10 +13,11 @@ use POSIX ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep);
+use Time::Local ();
 
 our @EXPORT = qw(spawn_listening start_emulator emu emu_requests emu_fault emu_owned new_node new_cluster wait_until
   wait_queue_drained money_conserved new_account live_numbers double_charges worker_pid wait_restarted
-  twilio_api buy_elsewhere);
+  twilio_api buy_elsewhere max_overlap);
 
 my $json = JSON::PP->new->canonical;
 my $http = HTTP::Tiny->new(timeout => 30);
@@ -249,6 +250,32 @@ sub wait_until
 		usleep(100_000);
 	}
 	die "timed out waiting for $what";
+}
+
+# The most requests of a request-log list in flight at once.  Each entry's
+# interval is narrowed to [started_at + 1 ms, started_at + ms]: started_at is
+# rounded down to the millisecond, so the narrowed interval lies within the
+# real one and the count can only err low by requests that overlapped for
+# under a millisecond, never high.  (Entries without a reply are left out.)
+sub max_overlap
+{
+	my ($log) = @_;
+	my @events;
+	for my $e (@$log)
+	{
+		next unless defined $e->{ms};
+		my ($y, $mo, $d, $h, $mi, $s) = $e->{started_at} =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):([\d.]+)Z$/
+		  or die "started_at $e->{started_at}";
+		my $t = (Time::Local::timegm(0, $mi, $h, $d, $mo - 1, $y) + $s) * 1000;
+		push @events, [ $t + 1, 1 ], [ $t + $e->{ms}, -1 ];
+	}
+	my ($now, $max) = (0, 0);
+	for my $ev (sort { $a->[0] <=> $b->[0] || $a->[1] <=> $b->[1] } @events)
+	{
+		$now += $ev->[1];
+		$max = $now if $now > $max;
+	}
+	return $max;
 }
 
 1;
