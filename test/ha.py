@@ -230,6 +230,26 @@ def kill_instance(node):
          % (node, pm, len(children), time.strftime('%H:%M:%S')))
 
 
+def kill_machine(node):
+    """kill -9 of the node's Patroni, then of its PostgreSQL (every process):
+    the machine is gone."""
+    with open(os.path.join(W, node, 'patroni.pid')) as f:
+        pid = int(f.read())
+    os.kill(pid, signal.SIGKILL)
+    note('kill -9 of %s\'s Patroni (%d)' % (node, pid))
+    kill_instance(node)
+
+
+def restart_node(node):
+    """Start the node's Patroni again (after kill_machine), as test/ha does."""
+    subprocess.Popen(['runuser', '-u', 'postgres', '--', 'sh', '-c',
+                      'cd "$1" && echo $$ >patroni.pid && exec patroni patroni.yml >>patroni.log 2>&1',
+                      'sh', os.path.join(W, node)], start_new_session=True,
+                     stderr=open(os.path.join(W, node, 'runuser.log'), 'a'))
+    rejoined = wait(replica_streaming, 180, 0.5)
+    check(rejoined, 'the dead node\'s Patroni started again: %s rejoins as a replica' % node, patronictl_list())
+
+
 def new_account(node, name, deposit):
     acct = q1(node, 'INSERT INTO twilio_numbers.accounts (name) VALUES (%s) RETURNING account_id', (name,))
     q(node, 'SELECT twilio_numbers.numbers_deposit(%s, %s)', (acct, deposit))
@@ -264,69 +284,90 @@ check(q1(lead, 'SELECT status FROM twilio_numbers.numbers_incarnation()') == 'li
       repr(q(lead, 'SELECT status, live_system_identifier, live_timeline FROM twilio_numbers.numbers_incarnation()')))
 
 # ---------------------------------------------------------------------------
-note('scenario 1: kill -9 of the leader while a purchase POST is on its way to Twilio')
-acct = new_account(lead, 'HA scenario 1', 100)
+def purchase_crash(label, machine, acct, kept, lost):
+    """Scenario 1: kill -9 of the leader while a purchase POST is on its way
+    to Twilio: its postmaster alone (Patroni restarts and promotes it, or
+    fails over), or its machine (Patroni too: the other node takes over
+    when the leader key expires; the dead node's Patroni is started again
+    afterwards and rejoins as a replica)."""
+    global lead, other
+    KEPT, LOST = kept, lost
+    note('scenario %s: kill -9 of %s while a purchase POST is on its way to Twilio'
+         % (label, "the leader's postmaster" if not machine else "the leader's machine (Patroni and PostgreSQL)"))
+    both = wait(replica_streaming, 120, 0.5)
+    check(both, 'both nodes are up: one leader, one streaming replica', patronictl_list())
+    lead = leader() or lead
+    other = [n for n in REST if n != lead][0]
+    q(lead, 'SELECT twilio_numbers.numbers_purchase(%s, %s)', (acct, KEPT))
+    emu('POST', '/_emulator/faults', {'method': 'POST', 'path': r'IncomingPhoneNumbers\.json$',
+                                      'action': 'latency', 'ms': 3000, 'times': 1})
+    buyer_error = []
+
+
+    def buy():
+        c = connect(lead)
+        try:
+            with c.cursor() as cur:
+                cur.execute('SELECT twilio_numbers.numbers_purchase(%s, %s)', (acct, LOST))
+            buyer_error.append('committed')
+        except Exception as e:
+            buyer_error.append(str(e).strip().splitlines()[0])
+
+
+    t = threading.Thread(target=buy)
+    t.start()
+    posted = wait(lambda: q1(lead, 'SELECT posted FROM twilio_numbers.inflight WHERE phone_number = %s', (LOST,)), 10, 0.05)
+    check(posted, 'the purchase of %s is in flight, its POST sent (inflight.posted)' % LOST)
+    replayed = wait_replayed(lead, other)
+    attempt = q(lead, 'SELECT attempt_id, state, recorded_in FROM twilio_numbers.purchase_attempts WHERE phone_number = %s',
+                (LOST,))
+    note('its attempt on %s: %s; replayed by %s: %s' % (lead, attempt, other, bool(replayed)))
+    old = lead
+    if machine:
+        kill_machine(lead)
+    else:
+        kill_leader(lead)
+    t.join(30)
+    check(buyer_error and buyer_error[0] != 'committed', "the buyer's session ended without a commit",
+          'the buyer saw: %s' % (buyer_error[0] if buyer_error else 'nothing (still waiting)'))
+    landed = wait(lambda: [n['sid'] for n in emu('GET', '/_emulator/state')['numbers'] if n['phone_number'] == LOST],
+                  10, 0.1)
+    lost_sid = landed[0] if landed else None
+    check(landed, 'the POST landed at Twilio after the crash (the emulator holds %s, %s)' % (LOST, lost_sid),
+          repr([(r['seq'], r['method'], r['path'].rsplit('/', 1)[-1], r['status'], r['started_at'])
+                for r in emu_requests('POST', 'IncomingPhoneNumbers')][-1:]))
+    lead = after_failover('scenario %s' % label, old)
+    outcome = wait(lambda: q1(lead, "SELECT outcome FROM twilio_numbers.purchase_attempts WHERE phone_number = %s "
+                                    "AND state = 'closed'", (LOST,)), 90)
+    check(outcome == 'compensated', "the dead purchase's attempt is settled as compensated, without a DBA",
+          repr(q(lead, 'SELECT attempt_id, state, outcome, recorded_in, closed_at FROM twilio_numbers.purchase_attempts '
+                       'WHERE phone_number = %s', (LOST,))))
+    gone = wait(lambda: LOST not in emu_owned(), 60)
+    deletes = [r for r in emu_requests('DELETE') if lost_sid and lost_sid in r['path']]
+    check(gone and [r['status'] for r in deletes] == [204],
+          '%s is released at Twilio: one DELETE of %s, answered 204; the emulator no longer holds it' % (LOST, lost_sid),
+          'request log: %s\nthe emulator holds: %s' % (
+              [(r['seq'], r['method'], r['path'].rsplit('/', 1)[-1], r['status'], r['started_at']) for r in deletes],
+              emu_owned()))
+    check(KEPT in emu_owned() and q1(lead, "SELECT status FROM twilio_numbers.owned_numbers WHERE phone_number = %s",
+                                     (KEPT,)) == 'active',
+          'the committed purchase %s is kept: at Twilio and active' % KEPT,
+          'emulator holds: %s' % emu_owned())
+    unproven = q(lead, "SELECT finding, phone_number, action FROM twilio_numbers.drift "
+                       "WHERE finding = 'unproven_after_failover'")
+    check(not unproven, 'nothing is left unproven_after_failover for a DBA', repr(unproven))
+    if machine:
+        restart_node(old)
+    follows = [l for l in server_log(lead).splitlines() if 'follows its promotion' in l]
+    note('server log of %s: %s' % (lead, follows[-1] if follows else '(no "follows its promotion" line)'))
+    iv = integrity(lead)
+    check(not iv, 'twilio_numbers.integrity is empty (money conserved)', repr(iv))
+
+
 KEPT, LOST = '+14155550190', '+14155550192'
-q(lead, 'SELECT twilio_numbers.numbers_purchase(%s, %s)', (acct, KEPT))
-emu('POST', '/_emulator/faults', {'method': 'POST', 'path': r'IncomingPhoneNumbers\.json$',
-                                  'action': 'latency', 'ms': 3000, 'times': 1})
-buyer_error = []
-
-
-def buy():
-    c = connect(lead)
-    try:
-        with c.cursor() as cur:
-            cur.execute('SELECT twilio_numbers.numbers_purchase(%s, %s)', (acct, LOST))
-        buyer_error.append('committed')
-    except Exception as e:
-        buyer_error.append(str(e).strip().splitlines()[0])
-
-
-t = threading.Thread(target=buy)
-t.start()
-posted = wait(lambda: q1(lead, 'SELECT posted FROM twilio_numbers.inflight WHERE phone_number = %s', (LOST,)), 10, 0.05)
-check(posted, 'the purchase of %s is in flight, its POST sent (inflight.posted)' % LOST)
-replayed = wait_replayed(lead, other)
-attempt = q(lead, 'SELECT attempt_id, state, recorded_in FROM twilio_numbers.purchase_attempts WHERE phone_number = %s',
-            (LOST,))
-note('its attempt on %s: %s; replayed by %s: %s' % (lead, attempt, other, bool(replayed)))
-old = lead
-t0 = time.time()
-kill_leader(lead)
-t.join(30)
-check(buyer_error and buyer_error[0] != 'committed', "the buyer's session ended without a commit",
-      'the buyer saw: %s' % (buyer_error[0] if buyer_error else 'nothing (still waiting)'))
-landed = wait(lambda: [n['sid'] for n in emu('GET', '/_emulator/state')['numbers'] if n['phone_number'] == LOST],
-              10, 0.1)
-lost_sid = landed[0] if landed else None
-check(landed, 'the POST landed at Twilio after the crash (the emulator holds %s, %s)' % (LOST, lost_sid),
-      repr([(r['seq'], r['method'], r['path'].rsplit('/', 1)[-1], r['status'], r['started_at'])
-            for r in emu_requests('POST', 'IncomingPhoneNumbers')][-1:]))
-lead = after_failover('scenario 1', old)
-outcome = wait(lambda: q1(lead, "SELECT outcome FROM twilio_numbers.purchase_attempts WHERE phone_number = %s "
-                                "AND state = 'closed'", (LOST,)), 90)
-check(outcome == 'compensated', "the dead purchase's attempt is settled as compensated, without a DBA",
-      repr(q(lead, 'SELECT attempt_id, state, outcome, recorded_in, closed_at FROM twilio_numbers.purchase_attempts '
-                   'WHERE phone_number = %s', (LOST,))))
-gone = wait(lambda: LOST not in emu_owned(), 60)
-deletes = [r for r in emu_requests('DELETE') if lost_sid and lost_sid in r['path']]
-check(gone and [r['status'] for r in deletes] == [204],
-      '%s is released at Twilio: one DELETE of %s, answered 204; the emulator no longer holds it' % (LOST, lost_sid),
-      'request log: %s\nthe emulator holds: %s' % (
-          [(r['seq'], r['method'], r['path'].rsplit('/', 1)[-1], r['status'], r['started_at']) for r in deletes],
-          emu_owned()))
-check(KEPT in emu_owned() and q1(lead, "SELECT status FROM twilio_numbers.owned_numbers WHERE phone_number = %s",
-                                 (KEPT,)) == 'active',
-      'the committed purchase %s is kept: at Twilio and active' % KEPT,
-      'emulator holds: %s' % emu_owned())
-unproven = q(lead, "SELECT finding, phone_number, action FROM twilio_numbers.drift "
-                   "WHERE finding = 'unproven_after_failover'")
-check(not unproven, 'nothing is left unproven_after_failover for a DBA', repr(unproven))
-follows = [l for l in server_log(lead).splitlines() if 'follows its promotion' in l]
-note('server log of %s: %s' % (lead, follows[-1] if follows else '(no "follows its promotion" line)'))
-iv = integrity(lead)
-check(not iv, 'twilio_numbers.integrity is empty (money conserved)', repr(iv))
+acct = new_account(lead, 'HA scenario 1', 100)
+purchase_crash('1a', False, acct, KEPT, LOST)
+purchase_crash('1b', True, new_account(lead, 'HA scenario 1b', 100), '+14155550180', '+14155550182')
 
 # ---------------------------------------------------------------------------
 def billing_crash(label, postmaster_only):
@@ -346,7 +387,9 @@ def billing_crash(label, postmaster_only):
     N_ACCTS, PER_ACCT = 30, 30
     st, avail = http('GET', '%s/2010-04-01/Accounts/%s/AvailablePhoneNumbers/US/Local.json?PageSize=1000'
                      % (EMU, ACCOUNT), auth=(os.environ['TN_API_KEY'], os.environ['TN_API_SECRET']))
-    phones = [n['phone_number'] for n in avail['available_phone_numbers'] if n['phone_number'] not in (KEPT, LOST)]
+    # not the numbers of scenario 1 (+1415555018x, +1415555019x)
+    phones = [n['phone_number'] for n in avail['available_phone_numbers']
+              if n['phone_number'][:11] not in ('+1415555018', '+1415555019')]
     bought = []
     for p in phones[:N_ACCTS * PER_ACCT]:
         st, num = http('POST', '%s/2010-04-01/Accounts/%s/IncomingPhoneNumbers.json' % (EMU, ACCOUNT),
