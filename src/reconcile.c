@@ -246,6 +246,9 @@ reconcile(void)
 	appendStringInfoChar(&failures, '}');
 	/* in every managed account: one whose listing failed may hold it */
 	look_for_unseen(seen, elems, naccounts);
+	/* statistics for the comparison's plans: without them a big account's joins go quadratic */
+	if (SPI_execute("ANALYZE pg_temp.tn_reconcile_seen", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not analyze the reconcile work table");
 
 	/* 4. compare and act */
 	args[0] = seen;
