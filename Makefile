@@ -10,7 +10,7 @@ OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
 # The scripts of earlier versions and the upgrade scripts are kept as they
 # shipped: CREATE EXTENSION ... VERSION and ALTER EXTENSION ... UPDATE run them.
 SCHEMA = catalog accounts owned_numbers ledger periods attempts queue incarnation purchases hosted addresses bundles lost_replies \
-	billing reconcile adoption reports messaging monitoring integrity roles
+	billing reconcile adoption reports messaging monitoring operations integrity roles
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = sql/$(EXTENSION)--0.1.sql $(wildcard sql/$(EXTENSION)--*--*.sql)
 
@@ -19,7 +19,7 @@ DATA = sql/$(EXTENSION)--0.1.sql $(wildcard sql/$(EXTENSION)--*--*.sql)
 # a running server with the extension preloaded and the Twilio emulator as
 # Twilio (README "Testing and the emulator"; test/check makes one).
 REGRESS = setup billing catalog_errors catalog_pricing catalog_search faults hosted hostile lifecycle money \
-	purchase regulatory addresses bundles reports roles secrets sharing messaging trust
+	purchase regulatory addresses bundles reports roles secrets sharing messaging trust operations
 REGRESS_OPTS = --inputdir=. --outputdir=test/regress_out --load-extension=twilio_numbers
 
 # TAP tests (test/t/*.pl, PostgreSQL::Test::Cluster: each starts its own

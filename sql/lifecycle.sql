@@ -172,18 +172,24 @@ SELECT twilio_numbers.numbers_release(:hooli, '+12125550105') > 0;
 SELECT emu.try(format('SELECT twilio_numbers.numbers_release(%s, %L)', :hooli, '+12125550105'));
 ROLLBACK;
 
--- a release Twilio keeps failing: retried with backoff, then a dead letter
+-- a release Twilio keeps refusing: retried with backoff, then a dead letter
+-- (a refusal counts; an outage — no reply, 5xx, 401 — would not)
 ALTER SYSTEM SET twilio_numbers.queue_max_attempts = 3;
 SELECT pg_reload_conf();
-SELECT emu.fault('{"method": "DELETE", "path": "IncomingPhoneNumbers/", "action": "status", "status": 500, "times": 0}');
+SELECT emu.fault('{"method": "DELETE", "path": "IncomingPhoneNumbers/", "action": "status", "status": 400, "times": 0}');
 SELECT twilio_numbers.numbers_release(:hooli, '+12125550105') > 0 AS refunded;
 SELECT emu.wait_until($$SELECT EXISTS (SELECT 1 FROM twilio_numbers.queue_dead_letters WHERE phone_number = '+12125550105')$$);
 SELECT kind, phone_number, attempts, last_error FROM twilio_numbers.queue_dead_letters WHERE phone_number = '+12125550105';
-SELECT count(*) >= 3 AS deletes_tried FROM emu.log WHERE method = 'DELETE' AND status = 500;
+SELECT count(*) >= 3 AS deletes_tried FROM emu.log WHERE method = 'DELETE' AND status = 400;
 SELECT status FROM twilio_numbers.owned_numbers WHERE phone_number = '+12125550105';
 ALTER SYSTEM RESET twilio_numbers.queue_max_attempts;
 SELECT pg_reload_conf();
 SELECT emu.clear_faults();
+-- the cause fixed, a DBA retries the dead letter: it runs at once
+SELECT twilio_numbers.numbers_retry_dead_letter(job_id) FROM twilio_numbers.queue_dead_letters
+WHERE phone_number = '+12125550105';
+SELECT emu.wait_until($$SELECT status = 'released' FROM twilio_numbers.owned_numbers WHERE phone_number = '+12125550105'$$);
+SELECT count(*) AS dead_letters FROM twilio_numbers.queue_dead_letters WHERE phone_number = '+12125550105';
 
 -- money conserved
 SELECT violation, account_id, number_id, detail FROM twilio_numbers.integrity;

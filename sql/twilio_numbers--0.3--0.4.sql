@@ -1520,3 +1520,83 @@ END;
 REVOKE ALL ON FUNCTION _bill_range(bigint, bigint, timestamptz, bigint[]),
     _bill_batch(bigint, bigint, timestamptz, boolean), _billing_run_batch(bigint, bigint, bigint, timestamptz)
     FROM PUBLIC;
+
+--------------------------------------------------------------------------
+-- operations (issue 23): versions, dead letters, the reporting role
+--------------------------------------------------------------------------
+-- The version of the library this session loaded (EXTVERSION at build).
+CREATE FUNCTION _library_version() RETURNS text
+AS 'MODULE_PATHNAME', 'tn_library_version_sql' LANGUAGE C STRICT STABLE;
+
+-- The library's version and the schema's (pg_extension): they differ after
+-- a package upgrade until ALTER EXTENSION twilio_numbers UPDATE (or when the
+-- server was not restarted after it), and the worker waits then.
+CREATE FUNCTION numbers_version(OUT library text, OUT schema text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT twilio_numbers._library_version(), e.extversion
+FROM pg_catalog.pg_extension e WHERE e.extname = 'twilio_numbers'
+$$;
+COMMENT ON FUNCTION numbers_version IS
+  'The twilio_numbers library''s version and the installed schema''s; they must be equal for the worker to run.';
+
+-- A DBA puts a dead letter back in the queue (after fixing its cause): it
+-- is tried at once, with its attempts counted from zero.
+CREATE FUNCTION numbers_retry_dead_letter(job_id bigint) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE twilio_numbers.work_queue q
+    SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now(),
+        last_error = 'retried by a DBA after: ' || coalesce(q.last_error, 'no error recorded')
+    WHERE q.job_id = numbers_retry_dead_letter.job_id
+      AND q.job_id IN (SELECT d.job_id FROM twilio_numbers.queue_dead_letters d);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job % is not a dead letter', numbers_retry_dead_letter.job_id
+            USING ERRCODE = 'P0002',
+                  HINT = 'twilio_numbers.queue_dead_letters lists them (not those a later job has done since).';
+    END IF;
+    PERFORM twilio_numbers._wake_worker_at_commit();
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION numbers_retry_dead_letter IS
+  'DBA: put one dead letter back in the queue, attempts from zero, tried at once.';
+
+-- ... or all of them (those no later job has done since); returns how many.
+CREATE FUNCTION numbers_retry_dead_letters() RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n integer;
+BEGIN
+    UPDATE twilio_numbers.work_queue q
+    SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now(),
+        last_error = 'retried by a DBA after: ' || coalesce(q.last_error, 'no error recorded')
+    WHERE q.job_id IN (SELECT d.job_id FROM twilio_numbers.queue_dead_letters d);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM twilio_numbers._wake_worker_at_commit();
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION numbers_retry_dead_letters IS
+  'DBA: put every dead letter back in the queue; returns how many.';
+
+-- A reporting role reads every table and view, and runs the read-only functions.
+CREATE OR REPLACE FUNCTION grant_reporting(role regrole) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE format('GRANT USAGE ON SCHEMA twilio_numbers TO %s', role);
+    EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA twilio_numbers TO %s', role);
+    -- the views over shared memory call these read-only functions
+    EXECUTE format('GRANT EXECUTE ON FUNCTION twilio_numbers.call_log_entries, '
+        'twilio_numbers.inflight_entries, twilio_numbers.worker_info, twilio_numbers.request_budget_info, '
+        'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund, '
+        'twilio_numbers._capabilities, twilio_numbers.twilio_clock_info TO %s', role);
+    -- and every function that only reads the database: reports, estimates,
+    -- statements, versions, the incarnation (not the catalog and prices,
+    -- which ask Twilio with the account's credentials)
+    EXECUTE format('GRANT EXECUTE ON FUNCTION twilio_numbers.numbers_owned, '
+        'twilio_numbers.numbers_cost_estimate, twilio_numbers.numbers_statement, '
+        'twilio_numbers.numbers_trunk_numbers, twilio_numbers.numbers_version, twilio_numbers._library_version, '
+        'twilio_numbers.numbers_incarnation TO %s', role);
+END $$;
+COMMENT ON FUNCTION grant_reporting IS
+  'GRANT a reporting role read access to every table and view, and the read-only functions.';
+
+REVOKE ALL ON FUNCTION _library_version(), numbers_version(), numbers_retry_dead_letter(bigint), numbers_retry_dead_letters() FROM PUBLIC;

@@ -20,6 +20,10 @@
  *      have landed late); for an order, report the outcome as unknown.
  * The worker's compensation of a rolled-back creation whose reply was lost
  * applies the same test (jobs.c), and so does reconcile after a crash.
+ * The time in the test is Twilio's clock brought to ours (twclock.c).  A
+ * POST that got no reply at all and was not matched to what it created is
+ * "unresolved": it may still land until the attempt's deadline, so the
+ * intent counts it and the worker watches for it after the transaction.
  */
 #include "postgres.h"
 

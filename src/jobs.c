@@ -9,6 +9,9 @@
  *                  when Twilio answered; when the reply was lost, only what
  *                  the purchase's recorded attempt can have created
  *                  (create.c's test) — never anything else under the number.
+ *                  A POST of the purchase that got no reply may still land
+ *                  until the attempt's deadline: the job watches for it
+ *                  (also after a commit, leaving the committed number alone).
  *   resync         put Twilio back in step with the committed row after a
  *                  configuration change, trunk move or transfer rolled back.
  *   hosted_poll    follow a hosted order (hosted.c).

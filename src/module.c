@@ -18,11 +18,13 @@
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 
 #include "compat.h"
 #include "budget.h"
 #include "calllog.h"
+#include "connect.h"
 #include "runners.h"
 #include "credentials.h"
 #include "drop_guard.h"
@@ -64,6 +66,8 @@ int			tn_hosted_poll_ms = 60000;
 int			tn_hosted_poll_max_ms = 3600000;
 int			tn_clock_skew_warning_ms = 5000;
 bool		tn_follow_promotion = false;
+bool		tn_pause_billing = false;
+bool		tn_pause_writes = false;
 int			tn_max_concurrent_requests = 16;
 int			tn_queue_workers = 4;
 
@@ -100,6 +104,7 @@ request_shared_memory(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(calllog_shmem_size());
 	RequestAddinShmemSpace(shmem_size());
+	RequestAddinShmemSpace(connect_shmem_size());
 	RequestAddinShmemSpace(twclock_shmem_size());
 	RequestAddinShmemSpace(budget_shmem_size());
 	RequestAddinShmemSpace(runners_shmem_size());
@@ -113,6 +118,7 @@ tn_shmem_startup(void)
 		prev_shmem_startup_hook();
 	calllog_shmem_init();
 	shmem_init();
+	connect_shmem_init();
 	twclock_shmem_init();
 	budget_shmem_init();
 	runners_shmem_init();
@@ -279,6 +285,14 @@ define_settings(void)
 							NULL, &tn_queue_retry_max_ms, 3600000, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("twilio_numbers.pause_billing",
+							 "Pauses the worker's billing passes (numbers_run_billing by hand still runs).",
+							 NULL, &tn_pause_billing, false, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("twilio_numbers.pause_writes",
+							 "Pauses every change at Twilio but the undoing of rolled-back purchases and orders.",
+							 "Purchases, updates, trunks, transfers, hosted orders and adoptions refuse; releases "
+							 "are accepted and wait in the queue with re-syncs; compensations still run.",
+							 &tn_pause_writes, false, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("twilio_numbers.follow_promotion",
 							 "A promoted standby of this cluster acts at Twilio on its own (HA clusters).",
 							 "Set it on every node of a cluster whose failovers a manager such as Patroni runs, "
@@ -342,4 +356,13 @@ _PG_init(void)
 			register_worker("runner_main", psprintf("twilio_numbers queue runner %d", i + 1),
 							"twilio_numbers queue runner", 1, i);
 	}
+}
+
+PG_FUNCTION_INFO_V1(tn_library_version_sql);
+
+/* _library_version(): the version this library was built as (numbers_version). */
+Datum
+tn_library_version_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(EXTVERSION));
 }

@@ -257,6 +257,20 @@ reconcile(void)
 	args[3] = attempts;
 	args[4] = CStringGetTextDatum(tn_account_sid);
 	args[5] = CStringGetTextDatum(recorder_epoch());
+	/*
+	 * A row left releasing whose release job died (an older dead letter,
+	 * an outage before outages stopped counting): queued again.
+	 */
+	if (SPI_execute_with_args("INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, twilio_sid, "
+					"twilio_account_sid, payload) "
+					"SELECT 'release', o.number_id, o.phone_number, o.twilio_sid, o.twilio_account_sid, "
+					"       '{\"reason\": \"reconcile: its release job was dead\"}' "
+					"FROM twilio_numbers.owned_numbers o "
+					"WHERE o.status = 'releasing' AND o.number_id = ANY ($1) "
+					"  AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q "
+					"                  WHERE q.number_id = o.number_id AND q.kind = 'release' AND q.status <> 'dead')",
+					1, (Oid[]) {INT8ARRAYOID}, &seen, NULL, false, 0) < 0)
+		elog(ERROR, "could not queue releases again");
 	if (SPI_execute_with_args("SELECT * FROM twilio_numbers._reconcile($1, $2, $3, $4, $5, $6)",
 							  6, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not reconcile");
@@ -329,13 +343,37 @@ tn_numbers_reconcile(PG_FUNCTION_ARGS)
 
 /* The worker's pass (inside its SPI connection); returns the findings. */
 uint64
-reconcile_in_worker(void)
+reconcile_in_worker(char **unreachable)
 {
+	SPITupleTable *tt;
 	uint64		n;
 	uint64		m;
+	int			finding;
+	int			detail;
+	StringInfoData accounts;
 
-	(void) reconcile();
+	tt = reconcile();
 	n = SPI_processed;
+	/* the accounts it could not list, with why ("AC… (HTTP 401 …), …"), NULL when none */
+	finding = SPI_fnumber(tt->tupdesc, "finding");
+	detail = SPI_fnumber(tt->tupdesc, "detail");
+	initStringInfo(&accounts);
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *f = SPI_getvalue(tt->vals[i], tt->tupdesc, finding);
+
+		if (f && strcmp(f, "account_unreachable") == 0)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(tt->vals[i], tt->tupdesc, detail, &isnull);
+			char	   *sid = isnull ? NULL : jb_text(&DatumGetJsonbP(d)->root, "account_sid");
+			char	   *error = isnull ? NULL : jb_text(&DatumGetJsonbP(d)->root, "error");
+
+			appendStringInfo(&accounts, "%s%s (%s)", accounts.len ? ", " : "", sid ? sid : "?",
+							 error ? error : "?");
+		}
+	}
+	*unreachable = accounts.len ? accounts.data : NULL;
 	(void) messaging_reconcile(&m);
 	return n + m;
 }

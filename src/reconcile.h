@@ -6,6 +6,6 @@
 
 #include "postgres.h"
 
-extern uint64 reconcile_in_worker(void);
+extern uint64 reconcile_in_worker(char **unreachable);
 
 #endif							/* TWILIO_NUMBERS_RECONCILE_H */

@@ -49,6 +49,7 @@
 #include "utils/timestamp.h"
 
 #include "recorder.h"
+#include "connect.h"
 #include "change_kinds.h"
 #include "create.h"
 #include "queue.h"
@@ -304,7 +305,7 @@ recorder_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(tn_database, NULL, 0);
+	connect_to_database(CONNECT_RECORDER, "twilio_numbers attempt recorder");
 	pgstat_report_appname("twilio_numbers attempt recorder");
 
 	/* the attempt must be durable before Twilio hears of the purchase */

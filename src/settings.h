@@ -51,6 +51,8 @@ extern int	tn_hosted_poll_ms;
 extern int	tn_hosted_poll_max_ms;
 extern int	tn_clock_skew_warning_ms;
 extern bool tn_follow_promotion;
+extern bool tn_pause_billing;
+extern bool tn_pause_writes;
 extern int	tn_max_concurrent_requests;
 extern int	tn_queue_workers;
 

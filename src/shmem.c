@@ -85,8 +85,21 @@ shmem_init(void)
  * transactions leave at Twilio) and a transaction that can commit: they
  * refuse clearly, before any request, when either is missing.
  */
+static void require_worker(bool queues_only);
+
 void
 shmem_require_worker(void)
+{
+	require_worker(false);
+}
+
+/*
+ * The checks; queues_only: the caller only queues work for the worker
+ * (numbers_release), which twilio_numbers.pause_writes lets through — its
+ * job waits for the pause to end.
+ */
+static void
+require_worker(bool queues_only)
 {
 	/* a backend's database never changes, nor does tn_database (postmaster) */
 	static bool database_checked = false;
@@ -123,6 +136,13 @@ shmem_require_worker(void)
 	}
 	/* a copy of the database never acts as the original */
 	incarnation_require_live();
+	if (tn_pause_writes && !queues_only)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("changes at Twilio are paused"),
+				 errdetail("twilio_numbers.pause_writes is on. Nothing was sent to Twilio."),
+				 errhint("A DBA turns twilio_numbers.pause_writes off and reloads; releases are still accepted "
+						 "and wait in the queue.")));
 }
 
 /* ---- the worker's latch -------------------------------------------------- */
@@ -840,11 +860,11 @@ tn_inflight(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(tn_require_worker_sql);
 
-/* _require_worker(): shmem_require_worker for SQL functions (numbers_release). */
+/* _require_worker(): the checks for SQL functions that only queue work (numbers_release). */
 Datum
 tn_require_worker_sql(PG_FUNCTION_ARGS)
 {
-	shmem_require_worker();
+	require_worker(true);
 	PG_RETURN_VOID();
 }
 

@@ -42,6 +42,12 @@ log_attempt(HttpMethod method, const char *url, const HttpResult *result, const 
 				   result->complete ? NULL : result->error);
 }
 
+/*
+ * What the last request that failed as an outage met (the worker resets it
+ * before each job): no reply or a 5xx, or a refusal of our credentials.
+ */
+TwilioOutage twilio_outage_seen = TWILIO_OUTAGE_NONE;
+
 /* Refuse to run without credentials, with a hint that says who sets them. */
 void
 twilio_require_credentials(void)
@@ -343,6 +349,10 @@ twilio_request(HttpMethod method, const char *url, const char *form,
 	memset(reply, 0, sizeof(*reply));
 	http_attempt_hook = log_attempt;
 	http_perform(method, url, form, flags & HTTP_RETRY_SAFE, &reply->http);
+	if (!reply->http.complete || reply->http.status >= 500)
+		twilio_outage_seen = TWILIO_OUTAGE_UNREACHABLE;
+	else if (reply->http.status == 401 || reply->http.status == 403)
+		twilio_outage_seen = TWILIO_OUTAGE_AUTH;
 
 	if (!reply->http.complete)
 	{

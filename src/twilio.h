@@ -34,6 +34,18 @@ typedef struct TwilioReply
 #define TWILIO_OK_404		0x200	/* a 404 is an answer, not an error */
 #define TWILIO_RAW_BODY		0x400	/* a 2xx body is the caller's to parse */
 
+/*
+ * A failure that is Twilio's or the credentials', not a job's: the queue
+ * does not count it towards a dead letter (worker.c).
+ */
+typedef enum TwilioOutage
+{
+	TWILIO_OUTAGE_NONE,
+	TWILIO_OUTAGE_UNREACHABLE,	/* no reply, or a 5xx */
+	TWILIO_OUTAGE_AUTH			/* 401/403: the credentials are refused */
+} TwilioOutage;
+extern TwilioOutage twilio_outage_seen;
+
 extern void twilio_require_credentials(void);
 extern char *twilio_url(TwilioHost host, const char *fmt,...) pg_attribute_printf(2, 3);
 extern char *twilio_account_url_for(const char *account_sid, const char *fmt,...) pg_attribute_printf(2, 3);

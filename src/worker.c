@@ -51,6 +51,7 @@
 #include "utils/timestamp.h"
 
 #include "jobs.h"
+#include "connect.h"
 #include "incarnation.h"
 #include "queue.h"
 #include "reconcile.h"
@@ -59,10 +60,19 @@
 #include "settings.h"
 #include "shmem.h"
 #include "twclock.h"
+#include "twilio.h"
 
 #define JOBS_PER_WAKE 200
 /* jobs of busy numbers a claim skips before it gives up for now */
 #define CLAIM_TRIES 32
+
+/*
+ * The jobs that may run ($1: twilio_numbers.pause_writes): while writes are
+ * paused, only the undoing of rolled-back purchases and hosted orders (each
+ * hour a number stays costs money, and its look-up must happen while the
+ * attempt's time allows) and the hosted-order polls (GETs).
+ */
+#define RUNNABLE_JOBS "(NOT $1 OR kind IN ('compensate', 'hosted_cancel', 'hosted_poll'))"
 
 static MemoryContext worker_cxt = NULL;
 
@@ -209,8 +219,10 @@ look_around(long *next_job_ms)
 						(errmsg("twilio_numbers worker: database \"%s\" is now the live incarnation at Twilio",
 								tn_database)));
 			held_warned = false;
-			if (SPI_execute("SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint "
-							"FROM twilio_numbers.work_queue WHERE status = 'pending'", true, 1) != SPI_OK_SELECT)
+			if (SPI_execute_with_args("SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint "
+									  "FROM twilio_numbers.work_queue WHERE status = 'pending' AND " RUNNABLE_JOBS,
+									  1, (Oid[]) {BOOLOID}, (Datum[]) {BoolGetDatum(tn_pause_writes)}, NULL,
+									  true, 1) != SPI_OK_SELECT)
 				elog(ERROR, "could not read work_queue");
 			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 			if (!isnull)
@@ -234,41 +246,97 @@ record_again(int64 job_id, long again_ms)
 		elog(ERROR, "could not update work_queue");
 }
 
-/* Record a job's outcome: done, or retry with backoff, or dead. */
-static void
-record_outcome(int64 job_id, int attempts, bool done, const char *error)
+/*
+ * Record a job's outcome: done, or retry with backoff, or dead.  A failure
+ * that was an outage (Twilio unreachable, 5xx, our credentials refused) is
+ * not the job's: its attempt is not counted towards a dead letter, and the
+ * wait doubles from the last one, capped.  Returns true when the job has
+ * just become a dead letter.
+ */
+static bool
+record_outcome(int64 job_id, int attempts, bool done, const char *error, bool outage)
 {
-	Oid			types[4] = {INT8OID, BOOLOID, TEXTOID, FLOAT8OID};
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			types[7] = {INT8OID, BOOLOID, TEXTOID, FLOAT8OID, BOOLOID, FLOAT8OID, FLOAT8OID};
+	Datum		args[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	double		backoff_ms;
+	double		jitter = 0.5 + 0.5 * pg_prng_double(&pg_global_prng_state);
 
 	/* base * 2^attempts, jittered to 50-100 %, capped */
 	backoff_ms = (double) tn_queue_retry_base_ms * (double) (1L << Min(attempts, 20));
 	backoff_ms = Min(backoff_ms, (double) tn_queue_retry_max_ms);
-	backoff_ms *= 0.5 + 0.5 * pg_prng_double(&pg_global_prng_state);
+	backoff_ms *= jitter;
 
 	args[0] = Int64GetDatum(job_id);
 	args[1] = BoolGetDatum(done);
 	args[2] = error ? CStringGetTextDatum(error) : (Datum) 0;
 	nulls[2] = error ? ' ' : 'n';
 	args[3] = Float8GetDatum(backoff_ms);
+	args[4] = BoolGetDatum(outage && !done);
+	args[5] = Float8GetDatum((double) tn_queue_retry_base_ms);
+	args[6] = Float8GetDatum((double) tn_queue_retry_max_ms);
 	if (SPI_execute_with_args("WITH j AS ("
 							  "  UPDATE twilio_numbers.work_queue SET "
-							  "    attempts = attempts + 1, last_error = $3, updated_at = now(), "
+							  "    attempts = CASE WHEN $5 THEN attempts ELSE attempts + 1 END, "
+							  "    last_error = CASE WHEN $5 THEN 'not counted (Twilio outage): ' || $3 ELSE $3 END, "
+							  "    updated_at = now(), "
 							  "    status = CASE WHEN $2 THEN 'done' "
-							  "                  WHEN attempts + 1 >= current_setting('twilio_numbers.queue_max_attempts')::int "
+							  "                  WHEN NOT $5 AND attempts + 1 >= current_setting('twilio_numbers.queue_max_attempts')::int "
 							  "                  THEN 'dead' ELSE 'pending' END, "
 							  "    finished_at = CASE WHEN $2 THEN now() END, "
 							  "    next_attempt_at = CASE WHEN $2 THEN next_attempt_at "
+							  "                      WHEN $5 THEN now() + make_interval(secs => least($7, greatest($6, "
+							  "                           2 * 1000 * extract(epoch FROM next_attempt_at - updated_at))) "
+							  "                           * (0.75 + 0.25 * random()) / 1000.0) "
 							  "                      ELSE now() + make_interval(secs => $4 / 1000.0) END "
 							  "  WHERE job_id = $1 RETURNING job_id, status, kind, phone_number) "
 							  "SELECT pg_notify('twilio_numbers_dead_letter', "
 							  "                 json_build_object('job_id', job_id, 'kind', kind, "
 							  "                                   'phone_number', phone_number)::text) "
 							  "FROM j WHERE status = 'dead'",
-							  4, types, args, nulls, false, 0) != SPI_OK_SELECT)
+							  7, types, args, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not update work_queue");
+	return SPI_processed > 0;
+}
+
+/*
+ * A job ended: note an outage starting or ending, and a dead letter.  The
+ * outage episode is shared by the runners (connect.c's shared memory), so
+ * the cluster logs one WARNING when it starts and one LOG line when a job
+ * succeeds again, whichever runner meets them.
+ */
+static void
+note_job_end(const Job *job, bool done, TwilioOutage outage, bool dead, const char *error)
+{
+	TwilioOutage outage_episode = (TwilioOutage) connect_outage_get();
+
+	if (!done && outage != TWILIO_OUTAGE_NONE && outage_episode != outage)
+		outage_episode = (TwilioOutage) connect_outage_exchange((int) outage);
+	else if (done && outage_episode != TWILIO_OUTAGE_NONE)
+		outage_episode = (TwilioOutage) connect_outage_exchange((int) TWILIO_OUTAGE_NONE);
+	else
+		outage_episode = outage;	/* nothing changes */
+
+	/* (an outage of another kind — unreachable, then refusing us — is another episode) */
+	if (!done && outage != TWILIO_OUTAGE_NONE && outage_episode != outage)
+		ereport(WARNING,
+				(errmsg(outage == TWILIO_OUTAGE_AUTH
+						? "twilio_numbers worker: Twilio refuses the credentials (HTTP 401/403); queued jobs wait and are not counted towards dead letters"
+						: "twilio_numbers worker: Twilio is unreachable or failing (no reply or HTTP 5xx); queued jobs wait and are not counted towards dead letters"),
+				 errdetail("Job " INT64_FORMAT " (%s %s): %s", job->job_id, job->kind, job->phone ? job->phone : "",
+						   error ? error : "failed"),
+				 errhint(outage == TWILIO_OUTAGE_AUTH
+						 ? "Check the account SID and token (twilio_numbers.credentials_file), then SELECT pg_reload_conf()."
+						 : "Jobs retry with a doubling wait up to twilio_numbers.queue_retry_max_ms; nothing is lost.")));
+	else if (done && outage_episode != TWILIO_OUTAGE_NONE)
+		ereport(LOG, (errmsg("twilio_numbers worker: Twilio answers again; the queue settles")));
+	if (dead)
+		ereport(WARNING,
+				(errmsg("twilio_numbers worker: job " INT64_FORMAT " (%s %s) is a dead letter after %d attempts",
+						job->job_id, job->kind, job->phone ? job->phone : "", job->attempts + 1),
+				 errdetail("%s", error ? error : "failed"),
+				 errhint("Fix the cause, then SELECT twilio_numbers.numbers_retry_dead_letter(" INT64_FORMAT ").",
+						 job->job_id)));
 }
 
 /*
@@ -289,18 +357,20 @@ claim_job(void)
 
 	for (int i = 0; i < CLAIM_TRIES; i++)
 	{
-		Datum		args[1];
+		Datum		args[2];
 		bool		isnull;
 		SPITupleTable *job;
 
-		args[0] = PointerGetDatum(construct_array(skipped, nskipped, INT8OID, 8, true, TYPALIGN_DOUBLE));
+		args[0] = BoolGetDatum(tn_pause_writes);
+		args[1] = PointerGetDatum(construct_array(skipped, nskipped, INT8OID, 8, true, TYPALIGN_DOUBLE));
 		if (SPI_execute_with_args("SELECT job_id, kind, number_id, phone_number, twilio_sid, twilio_account_sid, "
 								  "payload::text, attempts, attempt_id, created_at, "
 								  "hashtext(coalesce(phone_number, twilio_sid, job_id::text)) "
 								  "FROM twilio_numbers.work_queue "
-								  "WHERE status = 'pending' AND next_attempt_at <= now() AND job_id <> ALL ($1) "
+								  "WHERE status = 'pending' AND next_attempt_at <= now() AND job_id <> ALL ($2) "
+								  "  AND " RUNNABLE_JOBS " "
 								  "ORDER BY " QUEUE_PRIORITY_SQL ", job_id LIMIT 1 FOR UPDATE SKIP LOCKED",
-								  1, (Oid[]) {INT8ARRAYOID}, args, NULL, false, 1) != SPI_OK_SELECT)
+								  2, (Oid[]) {BOOLOID, INT8ARRAYOID}, args, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read work_queue");
 		if (SPI_processed == 0)
 			return false;
@@ -369,13 +439,17 @@ run_one_job(void)
 								   psprintf("twilio_numbers: %s %s (job " INT64_FORMAT ", attempt %d)",
 											job.kind, job.phone ? job.phone : "", job.job_id,
 											job.attempts + 1));
+			twilio_outage_seen = TWILIO_OUTAGE_NONE;
 			outcome = jobs_run(&job, &error, &again_ms);
 			if (outcome == JOB_AGAIN)
 				record_again(job.job_id, again_ms);
 			else
 			{
+				bool		dead;
+
 				done = outcome == JOB_DONE;
-				record_outcome(job.job_id, job.attempts, done, error);
+				dead = record_outcome(job.job_id, job.attempts, done, error, twilio_outage_seen != TWILIO_OUTAGE_NONE);
+				note_job_end(&job, done, done ? TWILIO_OUTAGE_NONE : twilio_outage_seen, dead, error);
 				shmem_worker_note(done ? WORKER_NOTE_JOB_DONE : WORKER_NOTE_JOB_FAILED, 1,
 							   done ? NULL : psprintf("job " INT64_FORMAT " (%s %s): %s", job.job_id, job.kind,
 													  job.phone ? job.phone : "", error ? error : "failed"));
@@ -400,7 +474,7 @@ run_one_job(void)
 			else
 			{
 				/* count the failed attempt in a fresh transaction */
-				record_outcome(job_id, attempts, false, message);
+				(void) record_outcome(job_id, attempts, false, message, false);
 			}
 			commit_tx();
 			ran = true;
@@ -414,6 +488,31 @@ static void
 worker_exit(int code, Datum arg)
 {
 	shmem_worker_unregister();
+}
+
+/* the accounts reconcile could not list last time (one WARNING per set, a LOG line when all list again) */
+static char *unreachable_warned = NULL;
+
+static void
+note_unreachable(const char *accounts)
+{
+	if (accounts && (unreachable_warned == NULL || strcmp(accounts, unreachable_warned) != 0))
+	{
+		ereport(WARNING,
+				(errmsg("twilio_numbers worker: reconcile could not list Twilio account%s %s",
+						strstr(accounts, "), ") ? "s" : "", accounts),
+				 errdetail("The other accounts are reconciled; numbers in these are left alone until they list again."),
+				 errhint("Check the account at Twilio (suspended, closed) and the credentials.")));
+		if (unreachable_warned)
+			pfree(unreachable_warned);
+		unreachable_warned = MemoryContextStrdup(TopMemoryContext, accounts);
+	}
+	else if (accounts == NULL && unreachable_warned != NULL)
+	{
+		ereport(LOG, (errmsg("twilio_numbers worker: reconcile lists every managed Twilio account again")));
+		pfree(unreachable_warned);
+		unreachable_warned = NULL;
+	}
 }
 
 /*
@@ -430,8 +529,11 @@ reconcile_pass(const char *why)
 	{
 		uint64		found;
 
+		char	   *unreachable;
+
 		begin_tx(psprintf("twilio_numbers: reconciling with Twilio (%s)", why));
-		found = reconcile_in_worker();
+		found = reconcile_in_worker(&unreachable);
+		note_unreachable(unreachable);
 		commit_tx();
 		shmem_worker_note(WORKER_NOTE_RECONCILE, (int64) found, NULL);
 		if (found > 0)
@@ -614,6 +716,7 @@ drain_queue(void)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			credentials_mark_stale();
 		}
 	}
 	return ran;
@@ -653,7 +756,8 @@ wake(Schedule *sched)
 		sched->last_reconcile = now;
 		sched->reconcile_ok = reconcile_pass(first ? "start-up" : "periodic");
 	}
-	if (pass_due(now, sched->last_billing, sched->billing_ok, (int64) tn_billing_interval_s * 1000))
+	if (!tn_pause_billing &&
+		pass_due(now, sched->last_billing, sched->billing_ok, (int64) tn_billing_interval_s * 1000))
 	{
 		sched->last_billing = now;
 		sched->billing_ok = billing_pass();
@@ -678,6 +782,38 @@ runner_wake(void)
 	return drain_queue() ? 0 : tn_worker_interval_ms;
 }
 
+/*
+ * The start line: the library's version, the database, the Twilio account
+ * (never a secret) and where its credentials come from.
+ */
+static void
+log_start(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *volatile account = NULL;
+	char	   *volatile problem = NULL;
+
+	PG_TRY();
+	{
+		credentials_load();
+		account = pstrdup(tn_account_sid[0] ? tn_account_sid : "(none configured)");
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		problem = psprintf("%s: %s", edata->message, edata->detail ? edata->detail : "");
+	}
+	PG_END_TRY();
+	ereport(LOG,
+			(errmsg("twilio_numbers worker %s started in database \"%s\" for Twilio account %s (credentials from %s)",
+					EXTVERSION, tn_database, account ? account : "(unknown)", credentials_source()),
+			 problem ? errdetail_internal("%s", problem) : 0));
+}
+
 /* the entry module.c registers by name: looked up in this library when the worker starts */
 PGDLLEXPORT void worker_main(Datum main_arg);
 
@@ -690,13 +826,13 @@ worker_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	BackgroundWorkerInitializeConnection(tn_database, NULL, 0);
+	connect_to_database(CONNECT_WORKER, "twilio_numbers worker");
 	pgstat_report_appname("twilio_numbers worker");
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "twilio_numbers worker",
 									   ALLOCSET_DEFAULT_SIZES);
 	shmem_worker_register();
 	on_shmem_exit(worker_exit, (Datum) 0);
-	ereport(LOG, (errmsg("twilio_numbers worker started in database \"%s\"", tn_database)));
+	log_start();
 
 	for (;;)
 	{
@@ -752,7 +888,7 @@ runner_main(Datum main_arg)
 
 	runner_index = DatumGetInt32(main_arg);
 	is_runner = true;
-	BackgroundWorkerInitializeConnection(tn_database, NULL, 0);
+	connect_to_database(CONNECT_RUNNER + runner_index, psprintf("twilio_numbers queue runner %d", runner_index + 1));
 	pgstat_report_appname("twilio_numbers queue runner");
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "twilio_numbers queue runner",
 									   ALLOCSET_DEFAULT_SIZES);
@@ -770,6 +906,7 @@ runner_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			credentials_mark_stale();
 		}
 
 		PG_TRY();

@@ -156,9 +156,11 @@ def leader():
 
 
 def replica_streaming():
-    """Both nodes up: one leader, one replica streaming from it."""
+    """Both nodes up: one leader, one replica running on the leader's
+    timeline (it follows the leader's latest promotion)."""
     m = members()
-    return len(m) == 2 and sorted(r for r, s, _ in m.values() if s in ('running', 'streaming')) == ['leader', 'replica']
+    up = sorted((r, tl) for r, s, tl in m.values() if s in ('running', 'streaming'))
+    return len(m) == 2 and [r for r, _ in up] == ['leader', 'replica'] and up[0][1] == up[1][1] is not None
 
 
 def patronictl_list():

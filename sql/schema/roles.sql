@@ -42,7 +42,7 @@ END $$;
 COMMENT ON FUNCTION grant_application IS
   'GRANT an application role what it needs: the functions, reading the tables, creating accounts.';
 
--- A reporting role reads every table and view, and nothing else.
+-- A reporting role reads every table and view, and runs the read-only functions.
 CREATE FUNCTION grant_reporting(role regrole) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -53,7 +53,15 @@ BEGIN
         'twilio_numbers.inflight_entries, twilio_numbers.worker_info, twilio_numbers.request_budget_info, '
         'twilio_numbers.period_end, twilio_numbers._period_start, twilio_numbers.prorated_refund, '
         'twilio_numbers._capabilities, twilio_numbers.twilio_clock_info TO %s', role);
+    -- and every function that only reads the database: reports, estimates,
+    -- statements, versions, the incarnation (not the catalog and prices,
+    -- which ask Twilio with the account's credentials)
+    EXECUTE format('GRANT EXECUTE ON FUNCTION twilio_numbers.numbers_owned, '
+        'twilio_numbers.numbers_cost_estimate, twilio_numbers.numbers_statement, '
+        'twilio_numbers.numbers_trunk_numbers, twilio_numbers.numbers_version, twilio_numbers._library_version, '
+        'twilio_numbers.numbers_incarnation TO %s', role);
 END $$;
-COMMENT ON FUNCTION grant_reporting IS 'GRANT a reporting role read access to every table and view.';
+COMMENT ON FUNCTION grant_reporting IS
+  'GRANT a reporting role read access to every table and view, and the read-only functions.';
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA twilio_numbers FROM PUBLIC;

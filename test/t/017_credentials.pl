@@ -4,8 +4,9 @@
 # log_statement = all the secrets are nowhere in the server log nor in
 # postgresql.auto.conf, and the backends and the worker use the new ones
 # without a restart (the emulator's request log says which credentials each
-# request came with).  The settings route (ALTER SYSTEM) is tried as the
-# README describes it: the log is clean, postgresql.auto.conf holds it.
+# request came with).  A 401 outage longer than the queue's retry schedule
+# kills no job.  The settings route (ALTER SYSTEM) is tried as the README
+# describes it: the log is clean, postgresql.auto.conf holds it.
 use strict;
 use warnings;
 
@@ -123,6 +124,59 @@ wait_queue_drained($node);
 is(users_of('DELETE', qr/IncomingPhoneNumbers/), $ENV{TN_ACCOUNT_SID}, 'the worker released it with the new token');
 is(worker_pid($node), $worker, 'the same worker process (no restart)');
 is(emu_owned($emu), '', 'the number is gone from Twilio');
+
+# An outage is not a job's failure: the token rotated at Twilio before the
+# database (401 on every path) for longer than the queue's whole retry
+# schedule (3 attempts, 100-500 ms apart), with two releases and a
+# compensation pending: no dead letter, and once the file is fixed every
+# number is gone from Twilio.
+$node->safe_psql('postgres', 'ALTER SYSTEM SET twilio_numbers.queue_max_attempts = 3');
+$node->safe_psql('postgres', 'ALTER SYSTEM SET twilio_numbers.reconcile_interval_s = 1');
+$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+$node->safe_psql('postgres',
+	"SELECT twilio_numbers.numbers_purchase($acct, ARRAY['+12125550110', '+12125550111', '+12125550112'])");
+emu_fault($emu, method => 'DELETE', path => 'IncomingPhoneNumbers/', action => 'status', status => 500, times => 0);
+$node->safe_psql('postgres', "BEGIN; SELECT twilio_numbers.numbers_purchase($acct, '+12125550113'); ROLLBACK;");
+ok($node->poll_query_until('postgres',
+	"SELECT last_error IS NOT NULL FROM twilio_numbers.work_queue WHERE kind = 'compensate' AND phone_number = '+12125550113'"),
+	'a compensation is pending');
+my $outage_at = -s $node->logfile;
+write_creds("account_sid = $ENV{TN_ACCOUNT_SID}\nauth_token = not-the-token-twilio-has-now\n");
+$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+# the worker has the new (wrong) token once its reconcile listing is refused
+wait_until(sub { grep { $_->{status} && $_->{status} == 401 } @{ emu_requests($emu, 'GET', qr/IncomingPhoneNumbers\.json$/) } },
+	'the worker\'s listing to be refused');
+emu($emu, 'DELETE', '/_emulator/faults');
+$node->safe_psql('postgres', "SELECT twilio_numbers.numbers_release($acct, '+12125550110'), "
+	  . "twilio_numbers.numbers_release($acct, '+12125550111')");
+emu($emu, 'DELETE', '/_emulator/requests');
+sleep 5;
+my @answers = map { $_->{status} } @{ emu_requests($emu) };
+ok(@answers >= 6 && !grep({ $_ != 401 } @answers),
+	'for 5 s Twilio answered every request 401 (' . scalar(@answers) . ' requests)');
+is($node->safe_psql('postgres', "SELECT count(*) FROM twilio_numbers.queue_dead_letters"), '0',
+	'no job became a dead letter');
+is($node->safe_psql('postgres',
+	"SELECT string_agg(kind || ' ' || phone_number || ' ' || attempts, ', ' ORDER BY phone_number) "
+	  . "FROM twilio_numbers.work_queue WHERE status = 'pending' AND kind IN ('release', 'compensate')"),
+	'release +12125550110 0, release +12125550111 0, compensate +12125550113 0',
+	'the releases and the compensation wait, their attempts not spent');
+my $during = substr(slurp_file($node->logfile), $outage_at);
+my @warned = $during =~ /WARNING:  twilio_numbers worker: Twilio refuses the credentials/g;
+is(scalar @warned, 1, 'one WARNING for the whole outage');
+my @unlisted = $during =~ /WARNING:  twilio_numbers worker: reconcile could not list Twilio account \Q$ENV{TN_ACCOUNT_SID}\E \(HTTP 401/g;
+is(scalar @unlisted, 1, 'and one for the account reconcile could not list (it tried every second)');
+write_creds("account_sid = $ENV{TN_ACCOUNT_SID}\nauth_token = $ENV{TN_AUTH_TOKEN}\n");
+$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+ok(wait_queue_drained($node), 'the credentials fixed, the queue settles without a DBA');
+is(emu_owned($emu), '+12125550112', 'every released or rolled-back number is gone from Twilio');
+like(substr(slurp_file($node->logfile), $outage_at), qr/LOG:  twilio_numbers worker: Twilio answers again/,
+	'and the log says the outage is over');
+wait_until(sub { substr(slurp_file($node->logfile), $outage_at) =~ /LOG:  twilio_numbers worker: reconcile lists every managed Twilio account again/ },
+	'reconcile to say it lists every account again');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET twilio_numbers.queue_max_attempts');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET twilio_numbers.reconcile_interval_s');
+$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 
 # the settings route, as the README's old way: the log stays clean, the
 # configuration file does not

@@ -31,7 +31,7 @@ $orig->safe_psql('postgres', "SELECT twilio_numbers.numbers_release($acct, '+131
 $orig->safe_psql('postgres',
 	"BEGIN; SELECT twilio_numbers.numbers_purchase($acct, '+13125550105'); ROLLBACK;");
 ok($orig->poll_query_until('postgres',
-	"SELECT count(*) = 2 AND bool_and(attempts > 0) FROM twilio_numbers.work_queue "
+	"SELECT count(*) = 2 AND bool_and(last_error IS NOT NULL) FROM twilio_numbers.work_queue "
 	  . "WHERE status = 'pending' AND kind IN ('release', 'compensate')"),
 	'a release and a compensation are queued, failing');
 
@@ -68,10 +68,10 @@ my @writes = grep { $_->{method} ne 'GET' } @{ copy_requests() };
 is(scalar @writes, 0, 'in 5 s the copy\'s worker sent nothing but GETs')
   or diag explain \@writes;
 my $attempts_restored = $copy->safe_psql('copydb',
-	"SELECT string_agg(attempts::text, ',' ORDER BY job_id) FROM twilio_numbers.work_queue WHERE status = 'pending'");
+	"SELECT string_agg(attempts || ' ' || updated_at, ',' ORDER BY job_id) FROM twilio_numbers.work_queue WHERE status = 'pending'");
 sleep 1;
 is($copy->safe_psql('copydb',
-	"SELECT string_agg(attempts::text, ',' ORDER BY job_id) FROM twilio_numbers.work_queue WHERE status = 'pending'"),
+	"SELECT string_agg(attempts || ' ' || updated_at, ',' ORDER BY job_id) FROM twilio_numbers.work_queue WHERE status = 'pending'"),
 	$attempts_restored, 'no queued job is tried in the copy');
 my $log = slurp_file($copy->logfile);
 my @warnings = $log =~ /WARNING:  twilio_numbers worker: database "copydb" is a copy held from Twilio/g;

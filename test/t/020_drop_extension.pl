@@ -69,4 +69,52 @@ my @waiting = substr(slurp_file($node->logfile), $drop_at) =~ /waiting for CREAT
 is(scalar @waiting, 1, 'one waiting line for the whole episode');
 
 $node->stop;
+
+# Before the database exists: the worker and the recorder each fail to
+# connect once, then wait quietly (one LOG line each) instead of a FATAL
+# every few seconds; once it is created they connect, and the worker's start
+# line names the version, the database and the Twilio account.
+my $later = new_node('later', $emu, "twilio_numbers.database = 'later'", "twilio_numbers.worker_interval_ms = 100");
+wait_until(sub { my $l = slurp_file($later->logfile);
+		$l =~ /twilio_numbers worker: waiting for database "later" to be created/
+		  && $l =~ /twilio_numbers attempt recorder: waiting for database "later" to be created/ },
+	'both background processes to wait for the database');
+sleep 6;    # longer than the worker's restart interval (5 s)
+# the worker, the recorder and the queue runners
+my $processes = 2 + $later->safe_psql('postgres', 'SHOW twilio_numbers.queue_workers');
+wait_until(sub { my @w = slurp_file($later->logfile) =~ /waiting for database "later" to be created/g; @w == $processes },
+	'every background process to wait');
+sleep 3;
+my $waiting_log = slurp_file($later->logfile);
+my @fatals = $waiting_log =~ /FATAL:  database "later" does not exist/g;
+ok(@fatals <= $processes, "at most one FATAL per process (" . scalar(@fatals) . " for $processes), not one every few seconds");
+my @waits = $waiting_log =~ /waiting for database "later" to be created/g;
+is(scalar @waits, $processes, 'and one waiting line each');
+$later->safe_psql('postgres', 'CREATE DATABASE later');
+$later->safe_psql('later', 'CREATE EXTENSION twilio_numbers');
+ok($later->poll_query_until('later', 'SELECT last_reconcile_at IS NOT NULL FROM twilio_numbers.worker_status'),
+	'once the database exists the worker connects and reconciles');
+my $version = $later->safe_psql('later', 'SELECT library FROM twilio_numbers.numbers_version()');
+like(slurp_file($later->logfile),
+	qr/LOG:  twilio_numbers worker \Q$version\E started in database "later" for Twilio account \Q$ENV{TN_ACCOUNT_SID}\E \(credentials from settings\)/,
+	'its start line names the version, the database and the Twilio account');
+unlike(slurp_file($later->logfile), qr/\Q$ENV{TN_AUTH_TOKEN}\E/, 'never the secret');
+
+# an older schema under this library: one WARNING, the worker waits; updated, it runs
+$later->safe_psql('later', 'DROP EXTENSION twilio_numbers');
+my $old_at = -s $later->logfile;
+$later->safe_psql('later', "CREATE EXTENSION twilio_numbers VERSION '0.3'");
+wait_until(sub { substr(slurp_file($later->logfile), $old_at) =~ /WARNING:  twilio_numbers worker: the library is version \Q$version\E but the extension in database "later" is version 0\.3; the worker waits/ },
+	'the version mismatch WARNING');
+sleep 1;
+my @mismatch = substr(slurp_file($later->logfile), $old_at) =~ /the library is version/g;
+is(scalar @mismatch, 1, 'a library/schema version mismatch: one WARNING');
+like(substr(slurp_file($later->logfile), $old_at), qr/HINT:  Run ALTER EXTENSION twilio_numbers UPDATE in database "later"/,
+	'saying what to run');
+my $updated_at = $later->safe_psql('later', 'SELECT clock_timestamp()');
+$later->safe_psql('later', 'ALTER EXTENSION twilio_numbers UPDATE');
+ok($later->poll_query_until('later',
+	"SELECT last_reconcile_at > '$updated_at' FROM twilio_numbers.worker_status"),
+	'updated, the worker runs again (its start-up reconcile at once)');
+$later->stop;
 done_testing();
