@@ -21,6 +21,7 @@
 
 #include "accounts.h"
 #include "addresses.h"
+#include "incarnation.h"
 #include "errcodes.h"
 #include "http.h"
 #include "reply.h"
@@ -154,6 +155,7 @@ tn_numbers_address_create(PG_FUNCTION_ARGS)
 	bounded_text(fcinfo, 1, "customer_name", 255);
 	bounded_text(fcinfo, 2, "street", 255);
 	bounded_text(fcinfo, 5, "postal_code", 32);
+	incarnation_require_writes();
 	twilio_require_credentials();
 
 	SPI_connect();
@@ -220,6 +222,7 @@ tn_numbers_address_update(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(8))
 		twilio_form_add(&form, "EmergencyEnabled", PG_GETARG_BOOL(8) ? "true" : "false");
 	twilio_form_add(&form, "StreetSecondary", bounded_text(fcinfo, 9, "street_secondary", 255));
+	incarnation_require_writes();
 	twilio_require_credentials();
 
 	SPI_connect();
@@ -248,6 +251,7 @@ tn_numbers_address_delete(PG_FUNCTION_ARGS)
 	Datum		result;
 
 	validate_sid("address_sid", sid, "AD");
+	incarnation_require_writes();
 	twilio_require_credentials();
 
 	SPI_connect();

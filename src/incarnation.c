@@ -100,3 +100,20 @@ incarnation_require_live(void)
 			break;
 	}
 }
+
+/*
+ * For changes at Twilio that need no worker (an address created, changed
+ * or deleted): refused in a copy, and while twilio_numbers.pause_writes is on.
+ */
+void
+incarnation_require_writes(void)
+{
+	incarnation_require_live();
+	if (tn_pause_writes)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("changes at Twilio are paused"),
+				 errdetail("twilio_numbers.pause_writes is on. Nothing was sent to Twilio."),
+				 errhint("A DBA turns twilio_numbers.pause_writes off and reloads; releases are still accepted "
+						 "and wait in the queue.")));
+}

@@ -15,6 +15,7 @@ typedef enum IncarnationStatus
 
 extern IncarnationStatus incarnation_status(void);
 extern void incarnation_require_live(void);
+extern void incarnation_require_writes(void);
 extern const char *incarnation_describe(void);
 
 #endif							/* TWILIO_NUMBERS_INCARNATION_H */

@@ -60,7 +60,7 @@ my $x_before = $node->safe_psql('postgres', "SELECT balance FROM twilio_numbers.
 emu_fault($emu, method => 'DELETE', path => 'IncomingPhoneNumbers/', action => 'status', status => 500, times => 0);
 $node->safe_psql('postgres', "BEGIN; SELECT twilio_numbers.numbers_purchase($y, '$other'); ROLLBACK;");
 ok($node->poll_query_until('postgres',
-	"SELECT attempts > 0 FROM twilio_numbers.work_queue WHERE kind = 'compensate' AND phone_number = '$other'"),
+	"SELECT last_error IS NOT NULL FROM twilio_numbers.work_queue WHERE kind = 'compensate' AND phone_number = '$other'"),
 	"Y's compensation is pending (Twilio keeps failing the DELETE)");
 # reconcile finds it while the compensation is in flight: one row for the episode, not one per pass
 $node->safe_psql('postgres', 'SELECT count(*) FROM twilio_numbers.numbers_reconcile()') for 1 .. 3;
