@@ -26,7 +26,6 @@
 #include "http.h"
 #include "reply.h"
 #include "settings.h"
-#include "shmem.h"
 #include "twilio.h"
 #include "validate.h"
 

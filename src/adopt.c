@@ -21,6 +21,7 @@
 
 #include "accounts.h"
 #include "errcodes.h"
+#include "intents.h"
 #include "pricing.h"
 #include "settings.h"
 #include "shmem.h"

@@ -21,6 +21,7 @@
 #include "bundles.h"
 #include "config.h"
 #include "http.h"
+#include "intents.h"
 #include "settings.h"
 #include "shmem.h"
 #include "twilio.h"

@@ -22,8 +22,8 @@
 #include "utils/builtins.h"
 
 #include "change_kinds.h"
+#include "intents.h"
 #include "queue.h"
-#include "shmem.h"
 #include "twilio.h"
 
 static const ChangeKind change_kinds[] = {

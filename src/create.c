@@ -39,9 +39,9 @@
 #include "config.h"
 #include "errcodes.h"
 #include "http.h"
+#include "intents.h"
 #include "reply.h"
 #include "settings.h"
-#include "shmem.h"
 #include "twilio.h"
 
 

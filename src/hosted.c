@@ -27,6 +27,7 @@
 #include "create.h"
 #include "errcodes.h"
 #include "http.h"
+#include "intents.h"
 #include "queue.h"
 #include "recorder.h"
 #include "reply.h"

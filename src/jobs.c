@@ -38,12 +38,12 @@
 #include "change_kinds.h"
 #include "create.h"
 #include "hosted.h"
+#include "intents.h"
 #include "messaging.h"
 #include "http.h"
 #include "queue.h"
 #include "reply.h"
 #include "settings.h"
-#include "shmem.h"
 #include "twilio.h"
 
 /* Release a number after its release committed; the row is then released. */

@@ -39,6 +39,7 @@
 #include "messaging.h"
 #include "errcodes.h"
 #include "http.h"
+#include "intents.h"
 #include "reply.h"
 #include "settings.h"
 #include "shmem.h"

@@ -29,6 +29,7 @@
 #include "credentials.h"
 #include "drop_guard.h"
 #include "settings.h"
+#include "intents.h"
 #include "shmem.h"
 #include "twclock.h"
 
@@ -104,11 +105,12 @@ request_shared_memory(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(calllog_shmem_size());
 	RequestAddinShmemSpace(shmem_size());
+	RequestAddinShmemSpace(intents_shmem_size());
 	RequestAddinShmemSpace(connect_shmem_size());
 	RequestAddinShmemSpace(twclock_shmem_size());
 	RequestAddinShmemSpace(budget_shmem_size());
 	RequestAddinShmemSpace(runners_shmem_size());
-	RequestNamedLWLockTranche("twilio_numbers", 1);
+	RequestNamedLWLockTranche("twilio_numbers", TN_LOCKS);
 }
 
 static void
@@ -118,6 +120,7 @@ tn_shmem_startup(void)
 		prev_shmem_startup_hook();
 	calllog_shmem_init();
 	shmem_init();
+	intents_shmem_init();
 	connect_shmem_init();
 	twclock_shmem_init();
 	budget_shmem_init();

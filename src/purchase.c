@@ -32,6 +32,7 @@
 #include "create.h"
 #include "errcodes.h"
 #include "http.h"
+#include "intents.h"
 #include "pricing.h"
 #include "recorder.h"
 #include "reply.h"

@@ -52,6 +52,7 @@
 #include "connect.h"
 #include "change_kinds.h"
 #include "create.h"
+#include "intents.h"
 #include "queue.h"
 #include "credentials.h"
 #include "settings.h"
@@ -288,7 +289,7 @@ record_batch(const AttemptRequest *reqs, int n, int64 *ids, const Intent *ended,
 static void
 recorder_exit(int code, Datum arg)
 {
-	shmem_recorder_unregister();
+	intents_recorder_unregister();
 }
 
 /*
@@ -312,7 +313,7 @@ recorder_main(Datum main_arg)
 	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "twilio_numbers recorder", ALLOCSET_DEFAULT_SIZES);
-	shmem_recorder_register();
+	intents_recorder_register();
 	on_shmem_exit(recorder_exit, (Datum) 0);
 
 	for (;;)

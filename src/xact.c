@@ -15,6 +15,7 @@
 #include "utils/memutils.h"
 
 #include "xact.h"
+#include "intents.h"
 #include "shmem.h"
 
 /* This transaction's intents: their slots, the subtransaction each
