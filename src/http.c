@@ -197,6 +197,31 @@ progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 	return (QueryCancelPending || ProcDiePending) ? 1 : 0;
 }
 
+/*
+ * What every handle sets, the session's and an array purchase's alike:
+ * cancel through the progress callback, our headers, no redirects, kept-alive
+ * connections, TLS verified, HTTP(S) only.
+ */
+static void
+set_common_options(CURL *h)
+{
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, curl_headers);
+	curl_easy_setopt(h, CURLOPT_USERAGENT,
+					 "twilio_numbers/" EXTVERSION " (PostgreSQL " PG_MAJORVERSION ")");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+}
+
 /* The backend's handle, set up once with the options that never change. */
 static CURL *
 get_handle(void)
@@ -225,21 +250,7 @@ get_handle(void)
 	curl_easy_setopt(curl_handle, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl_handle, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(curl_handle, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(curl_handle, CURLOPT_XFERINFOFUNCTION, progress_cb);
-	curl_easy_setopt(curl_handle, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(curl_handle, CURLOPT_HTTPHEADER, curl_headers);
-	curl_easy_setopt(curl_handle, CURLOPT_USERAGENT,
-					 "twilio_numbers/" EXTVERSION " (PostgreSQL " PG_MAJORVERSION ")");
-	curl_easy_setopt(curl_handle, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(curl_handle, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(curl_handle, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(curl_handle, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(curl_handle, CURLOPT_SSL_VERIFYHOST, 2L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(curl_handle, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(curl_handle, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
+	set_common_options(curl_handle);
 	return curl_handle;
 }
 
@@ -498,21 +509,7 @@ start_parallel(CURLM *multi, ParallelTransfer *t, const HttpParallel *r, int ind
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_parallel_cb);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &t->buf);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, curl_headers);
-	curl_easy_setopt(h, CURLOPT_USERAGENT,
-					 "twilio_numbers/" EXTVERSION " (PostgreSQL " PG_MAJORVERSION ")");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
+	set_common_options(h);
 	curl_easy_setopt(h, CURLOPT_URL, r->url);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->errbuf);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) tn_timeout_ms);
