@@ -46,8 +46,10 @@ is($node->safe_psql('postgres',
 my $log = emu_requests($emu);
 cmp_ok(scalar(@$log), '>=', 32, 'each purchase sent its requests (a look-up and a POST)');
 my $overlap = max_overlap($log);
+# (the request log's overlap is a lower bound only: its start times are the
+# emulator's wall clock, its durations monotonic; the emulator's own count of
+# requests in flight, below, is exact)
 note "most requests in flight at once in the request log: $overlap";
-cmp_ok($overlap, '<=', 4, 'the request log never shows more than 4 requests in flight');
 cmp_ok($overlap, '>=', 2, 'requests did run side by side');
 my $limits = emu($emu, 'GET', '/_emulator/limits');
 cmp_ok($limits->{max_in_flight}, '<=', 4, "the emulator never served more than 4 at once ($limits->{max_in_flight})");
@@ -124,6 +126,7 @@ emu_fault($emu, method => 'POST', path => 'IncomingPhoneNumbers\.json$', action 
 
 my @eight = phones(100, 8);
 emu($emu, 'DELETE', '/_emulator/requests');
+emu($emu, 'POST', '/_emulator/limits', { reset_max => JSON::PP::true });
 is($node->safe_psql('postgres', "SELECT count(*) FROM twilio_numbers.numbers_purchase($arr, " . array_sql(@eight) . ')'),
 	'8', 'an array purchase of 8 numbers');
 my @posts = @{ emu_requests($emu, 'POST', qr/IncomingPhoneNumbers\.json$/) };
@@ -131,7 +134,8 @@ is(scalar(@posts), 8, 'one POST per number');
 my $post_overlap = max_overlap(\@posts);
 note "most of its POSTs in flight at once: $post_overlap";
 cmp_ok($post_overlap, '>=', 2, 'its POSTs overlapped');
-cmp_ok($post_overlap, '<=', 4, 'within max_concurrent_requests');
+my $array_at_twilio = emu($emu, 'GET', '/_emulator/limits')->{max_in_flight};
+cmp_ok($array_at_twilio, '<=', 4, "within max_concurrent_requests at Twilio ($array_at_twilio)");
 
 # one POST refused: all or nothing
 my @six = phones(110, 6);
