@@ -324,11 +324,14 @@ tn_numbers_transfer(PG_FUNCTION_ARGS)
 
 		/*
 		 * a Messaging Service stays in its account: the number must leave it
-		 * first (read through to_jsonb: a 0.3 schema has no such column)
+		 * first (read through to_jsonb: a 0.3 schema has no such column; not
+		 * read-only, so that it takes a snapshot after the row lock: an
+		 * assignment that committed while this transfer waited for the lock
+		 * is seen)
 		 */
 		args[0] = Int64GetDatum(ln.number_id);
 		if (SPI_execute_with_args("SELECT to_jsonb(o)->>'messaging_service_sid' FROM twilio_numbers.owned_numbers o "
-								  "WHERE number_id = $1", 1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+								  "WHERE number_id = $1", 1, types, args, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read owned_numbers");
 		service = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		if (service)

@@ -142,6 +142,38 @@ is($node->safe_psql('postgres',
 	"config_drift $phones[0]: resync queued", 'reconcile finds it');
 agree('reconcile after a change behind our back', "$phones[0]=A;$phones[1]=B;$phones[2]=A");
 
+# ---- an assignment and a transfer to another subaccount racing for one number ----
+# The transfer waits for the row lock the assignment holds; once the assignment
+# commits it must see the number in its service and refuse (the service would
+# stay behind in this account).  Found by the soak: the transfer read the row
+# with the snapshot it took before the lock, moved the number, and the row kept
+# a service Twilio no longer had it in.
+my $race_sub = twilio_api($emu, 'POST', '/2010-04-01/Accounts.json', { FriendlyName => 'Race' })->{body}{sid};
+my $elsewhere = new_account($node, 'Elsewhere', 10);
+$node->safe_psql('postgres', "SELECT account_id FROM twilio_numbers.numbers_map_account($elsewhere, '$race_sub')");
+my $assigner = $node->background_psql('postgres', on_error_stop => 0);
+$assigner->query_safe('BEGIN');
+is($assigner->query_safe(assign($phones[3], $svc_a)), $phones[3], 'an assignment holds the number, uncommitted');
+my $mover = $node->background_psql('postgres', on_error_stop => 0);
+$mover->{stdin} .= "SELECT 'moved', phone_number FROM twilio_numbers.numbers_transfer('$phones[3]', $acct, $elsewhere);\n";
+$mover->{run}->pump_nb();
+ok($node->poll_query_until('postgres',
+	"SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE query LIKE '%''moved''%' AND pid <> pg_backend_pid() "
+	  . "AND wait_event_type = 'Lock')"),
+	'the transfer waits for the assignment');
+$assigner->query_safe('COMMIT');
+$assigner->quit;
+ok($node->poll_query_until('postgres',
+	"SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE query LIKE '%''moved''%' AND pid <> pg_backend_pid() "
+	  . "AND state = 'active')"),
+	'the transfer is over');
+$mover->quit;
+like($mover->{stderr}, qr/is in Messaging Service/, 'the transfer is refused: the number is in a service now');
+is($node->safe_psql('postgres',
+	"SELECT account_id = $acct FROM twilio_numbers.owned_numbers WHERE phone_number = '$phones[3]' AND status <> 'released'"),
+	't', 'the number stayed with its account');
+agree('an assignment and a transfer racing', "$phones[0]=A;$phones[1]=B;$phones[2]=A;$phones[3]=A");
+
 is(money_conserved($node), 't', 'money conserved');
 is(emu_owned($emu), live_numbers($node), 'Twilio holds exactly the live numbers');
 done_testing();
