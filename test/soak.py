@@ -561,18 +561,37 @@ class Client(threading.Thread):
 
     # -- purchases -------------------------------------------------------
 
+    def buying(self, phones):
+        """Hold the numbers a purchase is buying reserved while it runs, so
+        that a read-only try (which checks that nothing reaches Twilio in its
+        window) never picks one of them: the purchase's POST would be taken
+        for the read-only transaction's (seen once with concurrent arrays)."""
+        held = [p for p in phones if self.sh.reserve(p)]
+
+        class Held:
+            def __enter__(_):
+                return held
+
+            def __exit__(_, *exc):
+                for p in held:
+                    self.sh.unreserve(p)
+                return False
+        return Held()
+
     def op_buy(self):
         acct = self.solo if self.rng.random() < 0.15 else self.shared_acct()
         p = self.sh.pick(self.rng)
         cfg = self.config()
         if self.sh.twilio_of[acct] == MAIN_SID and self.rng.random() < 0.2:
             cfg['trunk_sid'] = self.rng.choice(self.sh.trunks)
-        self.purchase_sql(acct, p[0][0], cfg)
+        with self.buying([p[0][0]]):
+            self.purchase_sql(acct, p[0][0], cfg)
 
     def op_buy_many(self):
         acct = self.shared_acct()
         ps = [p for p, _ in self.sh.pick(self.rng, self.rng.randint(2, 4))]
-        self.purchase_sql(acct, ps, self.config())
+        with self.buying(ps):
+            self.purchase_sql(acct, ps, self.config())
 
     def op_buy_rollback(self):
         acct = self.shared_acct()
