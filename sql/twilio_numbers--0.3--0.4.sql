@@ -1289,7 +1289,7 @@ BEGIN
     EXECUTE format('GRANT SELECT ON twilio_numbers.addresses, twilio_numbers.bundles, '
         'twilio_numbers.bundle_history TO %s', role);
     EXECUTE format('GRANT SELECT ON twilio_numbers.accounts, twilio_numbers.owned_numbers, '
-        'twilio_numbers.ledger, twilio_numbers.price_list, twilio_numbers.account_numbers, '
+        'twilio_numbers.live_numbers, twilio_numbers.ledger, twilio_numbers.price_list, twilio_numbers.account_numbers, '
         'twilio_numbers.account_monthly_cost, twilio_numbers.hosted_orders, '
         'twilio_numbers.hosted_order_history TO %s', role);
     -- which Twilio account a customer's numbers live in is the DBA's
@@ -1600,3 +1600,19 @@ COMMENT ON FUNCTION grant_reporting IS
   'GRANT a reporting role read access to every table and view, and the read-only functions.';
 
 REVOKE ALL ON FUNCTION _library_version(), numbers_version(), numbers_retry_dead_letter(bigint), numbers_retry_dead_letters() FROM PUBLIC;
+
+-- The live numbers, named once (sql/schema/owned_numbers.sql).
+CREATE VIEW live_numbers AS
+SELECT * FROM owned_numbers WHERE status <> 'released';
+COMMENT ON VIEW live_numbers IS 'Numbers not released: active, past due or being released.';
+
+-- ---- the C–SQL boundary: the work queue and its jobs ----
+
+-- ---- the C–SQL boundary: purchases, attempts, hosted orders, changes ----
+
+-- ---- the C–SQL boundary: reconcile ----
+
+-- ---- the C–SQL boundary: addresses, bundles, Messaging Services, prices ----
+
+-- ---- reports ----
+

@@ -31,7 +31,7 @@ BEGIN
     EXECUTE format('GRANT SELECT ON twilio_numbers.addresses, twilio_numbers.bundles, '
         'twilio_numbers.bundle_history TO %s', role);
     EXECUTE format('GRANT SELECT ON twilio_numbers.accounts, twilio_numbers.owned_numbers, '
-        'twilio_numbers.ledger, twilio_numbers.price_list, twilio_numbers.account_numbers, '
+        'twilio_numbers.live_numbers, twilio_numbers.ledger, twilio_numbers.price_list, twilio_numbers.account_numbers, '
         'twilio_numbers.account_monthly_cost, twilio_numbers.hosted_orders, '
         'twilio_numbers.hosted_order_history TO %s', role);
     -- which Twilio account a customer's numbers live in is the DBA's
