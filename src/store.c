@@ -57,6 +57,7 @@ store_reconcile_copy(int n)
 	return PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
 }
 
+/* _reconcile_begin: what a pass reads before the listing, copied out of SPI's memory. */
 void
 store_reconcile_begin(const char *main_account, Datum *live, Datum *attempts, Datum *accounts)
 {
@@ -70,6 +71,7 @@ store_reconcile_begin(const char *main_account, Datum *live, Datum *attempts, Da
 	SPI_freetuptable(SPI_tuptable);
 }
 
+/* _reconcile_listed: one listing page into the work table (its tuple table freed at once). */
 int
 store_reconcile_listed(Jsonb *page)
 {
@@ -83,6 +85,7 @@ store_reconcile_listed(Jsonb *page)
 	return n;
 }
 
+/* _reconcile_unseen: the live rows no listing showed, copied out (the caller makes more calls). */
 int
 store_reconcile_unseen(Datum live, const char *main_account, char ***sids, char ***homes)
 {
@@ -103,6 +106,7 @@ store_reconcile_unseen(Datum live, const char *main_account, char ***sids, char 
 	return (int) n;
 }
 
+/* _reconcile_found: a look-up's result (one call per unseen row: tuple table freed each time). */
 void
 store_reconcile_found(const char *sid, Jsonb *resource)
 {
@@ -114,6 +118,7 @@ store_reconcile_found(const char *sid, Jsonb *resource)
 	SPI_freetuptable(SPI_tuptable);
 }
 
+/* _reconcile: compare and act; the drift rows are the caller's. */
 SPITupleTable *
 store_reconcile_compare(Datum live, Datum listed, Jsonb *failed, Datum attempts,
 						const char *main_account, const char *epoch, uint64 *n)
