@@ -85,13 +85,12 @@ END;
 -- first, oldest first within a kind (the work_queue_claim index), FOR
 -- UPDATE SKIP LOCKED; then the job's number, a transaction-level advisory
 -- lock (class 1953393005, "a runner works on this number", keyed by the
--- hash of the number), so two runners never
--- work on one number at once.  A job whose number another runner works on
--- stays locked by us, skipped, until the transaction ends (it could not run
--- anyway), and the next one is tried, p_tries at most.  The number's lock
--- is taken only once the row is ours: taken in the claim's WHERE it would be
--- taken for every row the plan reads, and hold every number.  No row: no
--- job to run now.
+-- hash of the number), so two runners never work on one number at once.
+-- A job whose number another runner works on stays locked by us, skipped,
+-- until the transaction ends (it could not run anyway), and the next one is
+-- tried, p_tries at most.  The number's lock is taken only once the row is
+-- ours: taken in the claim's WHERE it would be taken for every row the plan
+-- reads, and hold every number.  No row: no job to run now.
 CREATE FUNCTION _queue_claim(p_writes_paused boolean, p_tries integer) RETURNS SETOF work_queue
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
