@@ -436,7 +436,7 @@ REVOKE ALL ON FUNCTION _address_seen, _address_dependents, numbers_address_creat
     _bundle_settled, _bundle_seen, _bundle_pick, _bundles_described, numbers_bundle_register FROM PUBLIC;
 
 --------------------------------------------------------------------------
--- Scale (issue 21): the cluster's request budget, seen from SQL
+-- Scale: the cluster's request budget, seen from SQL
 --------------------------------------------------------------------------
 CREATE FUNCTION request_budget_info(
     OUT max_concurrent_requests integer, OUT effective integer, OUT in_flight integer, OUT waiting integer,
@@ -462,7 +462,7 @@ BEGIN
         'twilio_numbers._capabilities TO %s', role);
 END $$;
 
--- operations (issue 23): the incarnation that acts at Twilio
+-- Operations: the incarnation that acts at Twilio
 --------------------------------------------------------------------------
 -- The one incarnation allowed to act at Twilio: the cluster's system
 -- identifier, WAL timeline and database (the epoch of purchase_attempts).
@@ -633,7 +633,7 @@ COMMENT ON FUNCTION numbers_detach IS
 
 REVOKE ALL ON FUNCTION _incarnation_replace(), _incarnation_status(boolean), numbers_incarnation(), numbers_make_live(), numbers_detach() FROM PUBLIC;
 
--- ---- issue 20 (corners): Twilio's clock, measured from replies' Date header ----
+-- ---- Ownership and money: Twilio's clock, measured from replies' Date header ----
 -- Twilio's clock minus ours, measured from the Date header of replies (this
 -- backend's latest measurement, else any process's; NULL if never measured),
 -- and how far a corrected Twilio time may still lie outside an attempt's
@@ -1082,10 +1082,10 @@ WHERE d.status = 'dead'
                          OR (l.twilio_sid IS NULL AND d.twilio_sid IS NULL AND l.number_id = d.number_id)));
 COMMENT ON VIEW queue_dead_letters IS
   'Jobs that failed queue_max_attempts times and that no later job has done since; they need a DBA.';
--- ---- end of issue 20 (corners) ----
+-- ---- end of ownership and money ----
 
 --------------------------------------------------------------------------
--- messaging (issue 22): Messaging Services and emergency addresses — a
+-- Messaging: Messaging Services and emergency addresses — a
 -- number's service and emergency_address_status on owned_numbers, the
 -- messaging_resync job, numbers_messaging_*, reconcile's comparison and
 -- the two reports (sql/schema/messaging.sql), grant_application
@@ -1522,7 +1522,7 @@ REVOKE ALL ON FUNCTION _bill_range(bigint, bigint, timestamptz, bigint[]),
     FROM PUBLIC;
 
 --------------------------------------------------------------------------
--- operations (issue 23): versions, dead letters, the reporting role
+-- Operations: versions, dead letters, the reporting role
 --------------------------------------------------------------------------
 -- The version of the library this session loaded (EXTVERSION at build).
 CREATE FUNCTION _library_version() RETURNS text
