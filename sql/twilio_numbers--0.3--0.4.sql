@@ -436,7 +436,7 @@ REVOKE ALL ON FUNCTION _address_seen, _address_dependents, numbers_address_creat
     _bundle_settled, _bundle_seen, _bundle_pick, _bundles_described, numbers_bundle_register FROM PUBLIC;
 
 --------------------------------------------------------------------------
--- Scale (issue 21): the cluster's request budget, seen from SQL
+-- Scale: the cluster's request budget, seen from SQL
 --------------------------------------------------------------------------
 CREATE FUNCTION request_budget_info(
     OUT max_concurrent_requests integer, OUT effective integer, OUT in_flight integer, OUT waiting integer,
@@ -462,7 +462,7 @@ BEGIN
         'twilio_numbers._capabilities TO %s', role);
 END $$;
 
--- operations (issue 23): the incarnation that acts at Twilio
+-- Operations: the incarnation that acts at Twilio
 --------------------------------------------------------------------------
 -- The one incarnation allowed to act at Twilio: the cluster's system
 -- identifier, WAL timeline and database (the epoch of purchase_attempts).
@@ -633,7 +633,7 @@ COMMENT ON FUNCTION numbers_detach IS
 
 REVOKE ALL ON FUNCTION _incarnation_replace(), _incarnation_status(boolean), numbers_incarnation(), numbers_make_live(), numbers_detach() FROM PUBLIC;
 
--- ---- issue 20 (corners): Twilio's clock, measured from replies' Date header ----
+-- ---- Ownership and money: Twilio's clock, measured from replies' Date header ----
 -- Twilio's clock minus ours, measured from the Date header of replies (this
 -- backend's latest measurement, else any process's; NULL if never measured),
 -- and how far a corrected Twilio time may still lie outside an attempt's
@@ -1082,10 +1082,10 @@ WHERE d.status = 'dead'
                          OR (l.twilio_sid IS NULL AND d.twilio_sid IS NULL AND l.number_id = d.number_id)));
 COMMENT ON VIEW queue_dead_letters IS
   'Jobs that failed queue_max_attempts times and that no later job has done since; they need a DBA.';
--- ---- end of issue 20 (corners) ----
+-- ---- end of ownership and money ----
 
 --------------------------------------------------------------------------
--- messaging (issue 22): Messaging Services and emergency addresses — a
+-- Messaging: Messaging Services and emergency addresses — a
 -- number's service and emergency_address_status on owned_numbers, the
 -- messaging_resync job, numbers_messaging_*, reconcile's comparison and
 -- the two reports (sql/schema/messaging.sql), grant_application
@@ -1522,7 +1522,7 @@ REVOKE ALL ON FUNCTION _bill_range(bigint, bigint, timestamptz, bigint[]),
     FROM PUBLIC;
 
 --------------------------------------------------------------------------
--- operations (issue 23): versions, dead letters, the reporting role
+-- Operations: versions, dead letters, the reporting role
 --------------------------------------------------------------------------
 -- The version of the library this session loaded (EXTVERSION at build).
 CREATE FUNCTION _library_version() RETURNS text
@@ -1851,4 +1851,56 @@ REVOKE ALL ON FUNCTION _address_lock(bigint, text), _addresses_lock(bigint), _ad
     _pricing_cache_save(text, text, text, text[], numeric[], numeric[]) FROM PUBLIC;
 
 -- ---- reports ----
+-- the live numbers read through live_numbers
+CREATE OR REPLACE FUNCTION numbers_owned(
+    account_id    bigint  DEFAULT NULL,
+    friendly_name text    DEFAULT NULL,
+    phone_number  text    DEFAULT NULL,
+    origin        text    DEFAULT NULL,
+    beta          boolean DEFAULT NULL,
+    capabilities  text[]  DEFAULT NULL,
+    trunk_sid     text    DEFAULT NULL,
+    status        text    DEFAULT NULL,
+    number_type   text    DEFAULT NULL,
+    iso_country   text    DEFAULT NULL)
+RETURNS SETOF owned_numbers
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF numbers_owned.phone_number !~ '^\+?[0-9*]{1,15}$' THEN
+        RAISE EXCEPTION 'phone_number filter must be digits, optionally with + and * for any digit, not "%"',
+                        numbers_owned.phone_number USING ERRCODE = '22023';
+    END IF;
+    IF numbers_owned.origin NOT IN ('purchased', 'hosted', 'transferred', 'adopted') THEN
+        RAISE EXCEPTION 'origin must be purchased, hosted, transferred or adopted, not "%"', numbers_owned.origin
+            USING ERRCODE = '22023';
+    END IF;
+    IF numbers_owned.status NOT IN ('active', 'past_due', 'releasing', 'released') THEN
+        RAISE EXCEPTION 'status must be active, past_due, releasing or released, not "%"', numbers_owned.status
+            USING ERRCODE = '22023';
+    END IF;
+    IF NOT numbers_owned.capabilities <@ ARRAY['voice', 'sms', 'mms', 'fax'] THEN
+        RAISE EXCEPTION 'capabilities must be among voice, sms, mms, fax, not %', numbers_owned.capabilities
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+    SELECT o.* FROM (SELECT * FROM twilio_numbers.live_numbers l WHERE numbers_owned.status IS NULL
+                     UNION ALL
+                     SELECT * FROM twilio_numbers.owned_numbers n WHERE n.status = numbers_owned.status) o
+    WHERE (numbers_owned.account_id IS NULL OR o.account_id = numbers_owned.account_id)
+      AND (numbers_owned.friendly_name IS NULL OR o.friendly_name = numbers_owned.friendly_name)
+      AND (numbers_owned.phone_number IS NULL
+           OR o.phone_number LIKE '%' || replace(numbers_owned.phone_number, '*', '_') || '%')
+      AND (numbers_owned.origin IS NULL OR o.origin = numbers_owned.origin)
+      AND (numbers_owned.beta IS NULL OR o.beta = numbers_owned.beta)
+      AND (numbers_owned.capabilities IS NULL OR o.capabilities @> numbers_owned.capabilities)
+      AND (numbers_owned.trunk_sid IS NULL OR o.trunk_sid = numbers_owned.trunk_sid)
+      AND (numbers_owned.number_type IS NULL OR o.number_type = numbers_owned.number_type)
+      AND (numbers_owned.iso_country IS NULL OR o.iso_country = upper(numbers_owned.iso_country))
+    ORDER BY o.account_id, o.phone_number;
+END $$;
+CREATE OR REPLACE VIEW account_numbers AS
+SELECT o.account_id, a.name AS account_name, o.number_id, o.phone_number, o.friendly_name,
+       o.number_type, o.iso_country, o.status, o.trunk_sid, o.capabilities,
+       o.monthly_price AS monthly_fee, o.currency, o.purchased_at, o.next_billing_at, o.origin
+FROM live_numbers o JOIN accounts a USING (account_id);
 
