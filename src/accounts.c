@@ -48,6 +48,27 @@ accounts_load(int64 account_id, Account *acct)
 	acct->twilio_account_sid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 }
 
+/*
+ * The account, which must be active: otherwise "account N is closed; " and
+ * only_active ("only active accounts can buy numbers") say why not.
+ */
+void
+accounts_load_active(int64 account_id, Account *acct, const char *only_active)
+{
+	accounts_load(account_id, acct);
+	if (strcmp(acct->status, "active") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("account " INT64_FORMAT " is %s; %s", account_id, acct->status, only_active)));
+}
+
+/* The Twilio account the customer's numbers live in: its own, or the main one. */
+const char *
+accounts_twilio_sid(const Account *acct)
+{
+	return acct->twilio_account_sid && acct->twilio_account_sid[0] ? acct->twilio_account_sid : tn_account_sid;
+}
+
 /* GET a Twilio account with the main account's credentials. */
 static void
 fetch_twilio_account(const char *sid, TwilioReply *reply)

@@ -20,6 +20,7 @@
 #include "utils/numeric.h"
 
 #include "accounts.h"
+#include "create.h"
 #include "errcodes.h"
 #include "intents.h"
 #include "pricing.h"
@@ -73,29 +74,15 @@ tn_numbers_adopt(PG_FUNCTION_ARGS)
 							  1, (Oid[]) {NUMERICOID}, (Datum[]) {PG_GETARG_DATUM(3)}, NULL, true, 1)
 		!= SPI_OK_SELECT)
 		elog(ERROR, "could not check monthly_price");
-	accounts_load(account_id, &acct);
-	if (strcmp(acct.status, "active") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("account " INT64_FORMAT " is %s; only active accounts can adopt numbers",
-						account_id, acct.status)));
-	if (SPI_execute_with_args("SELECT account_id FROM twilio_numbers.owned_numbers "
-							  "WHERE phone_number = $1 AND status <> 'released'",
-							  1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(phone)}, NULL, true, 1)
-		!= SPI_OK_SELECT)
-		elog(ERROR, "could not read owned_numbers");
-	if (SPI_processed > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
-				 errmsg("phone number %s is already owned by account %s", phone,
-						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))));
+	accounts_load_active(account_id, &acct, "only active accounts can adopt numbers");
+	create_require_free(&phone, 1, false);
 	if (intent_buying(phone))
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
 				 errmsg("phone number %s is being bought by another transaction", phone)));
 
 	/* the number as Twilio holds it, in the customer's Twilio account */
-	twilio_account = acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid;
+	twilio_account = accounts_twilio_sid(&acct);
 	found = twilio_owned_by_phone(twilio_account, phone, &reply, &ok);
 	if (!ok)
 		twilio_raise(&reply, psprintf("look %s up at Twilio", phone));

@@ -300,12 +300,7 @@ tn_numbers_transfer(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	lock_live_number(from_id, phone, &ln);
-	accounts_load(to_id, &to);
-	if (strcmp(to.status, "active") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("account " INT64_FORMAT " is %s; numbers can only move to active accounts",
-						to_id, to.status)));
+	accounts_load_active(to_id, &to, "numbers can only move to active accounts");
 	if (strcmp(to.currency, ln.currency) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -313,7 +308,7 @@ tn_numbers_transfer(PG_FUNCTION_ARGS)
 						phone, ln.currency, to_id, to.currency)));
 
 	from_sid = ln.account_sid && ln.account_sid[0] ? ln.account_sid : tn_account_sid;
-	to_sid = to.twilio_account_sid && to.twilio_account_sid[0] ? to.twilio_account_sid : tn_account_sid;
+	to_sid = accounts_twilio_sid(&to);
 	if (strcmp(from_sid, to_sid) != 0)
 	{
 		StringInfoData form;
