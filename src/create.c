@@ -29,7 +29,6 @@
 
 #include "catalog/pg_type.h"
 #include "common/md5.h"
-#include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -43,6 +42,7 @@
 #include "recorder.h"
 #include "reply.h"
 #include "settings.h"
+#include "store.h"
 #include "twilio.h"
 #include "xact.h"
 
@@ -95,25 +95,12 @@ create_made_by_attempt(JsonbContainer *r, const char *phone, const char *twilio_
 				   TimestampTz started, TimestampTz deadline, Datum fields, const char *md5,
 				   int except_slot)
 {
-	Oid			types[7] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTOID};
-	Datum		args[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', fields ? ' ' : 'n', md5 && md5[0] ? ' ' : 'n'};
-	bool		isnull;
 	char	   *sid = jb_text(r, "sid");
 
 	if (sid == NULL || intents_sid_in_flight(sid, except_slot))
 		return false;
-	args[0] = CStringGetTextDatum(JsonbToCString(NULL, r, 0));
-	args[1] = CStringGetTextDatum(phone);
-	args[2] = CStringGetTextDatum(twilio_account_sid);
-	args[3] = TimestampTzGetDatum(started);
-	args[4] = TimestampTzGetDatum(deadline);
-	args[5] = fields;
-	args[6] = md5 && md5[0] ? CStringGetTextDatum(md5) : (Datum) 0;
-	if (SPI_execute_with_args("SELECT twilio_numbers._created_by_attempt($1::jsonb, $2, $3, $4, $5, $6, $7)",
-							  7, types, args, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not compare the resource with the attempt");
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
+	return store_created_by_attempt(JsonbToCString(NULL, r, 0), phone, twilio_account_sid, started, deadline,
+									fields, md5);
 }
 
 /* What a look-up after a lost reply came to. */
@@ -331,29 +318,13 @@ create_parallel(const Creation *c, int n, char **resources)
 void
 create_require_free(char **phones, int n, bool orders_too)
 {
-	Oid			types[2] = {TEXTARRAYOID, BOOLOID};
-	Datum		args[2];
-	Datum	   *elems = palloc(sizeof(Datum) * n);
+	char	   *phone;
+	char	   *taken;
 
-	for (int i = 0; i < n; i++)
-		elems[i] = CStringGetTextDatum(phones[i]);
-	args[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-	args[1] = BoolGetDatum(orders_too);
-	if (SPI_execute_with_args("SELECT phone_number, 'owned by account ' || account_id "
-							  "FROM twilio_numbers.owned_numbers "
-							  "WHERE phone_number = ANY ($1) AND status <> 'released' "
-							  "UNION ALL SELECT phone_number, 'in order ' || order_sid "
-							  "FROM twilio_numbers.hosted_orders "
-							  "WHERE $2 AND phone_number = ANY ($1) "
-							  "AND status NOT IN ('completed', 'failed', 'canceled') LIMIT 1",
-							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read owned_numbers");
-	if (SPI_processed > 0)
+	if (store_number_taken(phones, n, orders_too, &phone, &taken))
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
-				 errmsg("phone number %s is already %s",
-						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2))));
+				 errmsg("phone number %s is already %s", phone, taken)));
 }
 
 /*

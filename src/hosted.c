@@ -33,6 +33,7 @@
 #include "reply.h"
 #include "settings.h"
 #include "shmem.h"
+#include "store.h"
 #include "twilio.h"
 #include "validate.h"
 #include "xact.h"
@@ -100,14 +101,8 @@ read_order(FunctionCallInfo fcinfo, HostedOrder *o)
 static void
 check_hosted_price(const HostedOrder *o, const Account *acct)
 {
-	Oid			t[1] = {TEXTOID};
-	Datum		a[1] = {CStringGetTextDatum(o->phone)};
-	char	   *currency;
+	char	   *currency = store_hosted_price_currency(o->phone);
 
-	if (SPI_execute_with_args("SELECT currency FROM twilio_numbers._hosted_price($1)", 1, t, a, NULL,
-							  true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not price hosting");
-	currency = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (strcmp(currency, acct->currency) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -184,8 +179,7 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	Creation	c = {0};
 	char	   *resource;
 	int			slot;
-	Oid			types[3] = {INT8OID, JSONBOID, JSONBOID};
-	Datum		args[3];
+	SPITupleTable *tt;
 	Datum		result;
 
 	shmem_require_worker();
@@ -212,13 +206,8 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	c.post_again = false;
 	create_all(&c, 1, NULL, &resource);
 
-	args[0] = Int64GetDatum(account_id);
-	args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(resource));
-	args[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(order_ours(&o)));
-	if (SPI_execute_with_args("SELECT * FROM twilio_numbers._hosted_order_record($1, $2, $3)",
-							  3, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not record the hosted order");
-	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	tt = store_hosted_order_record(account_id, resource, order_ours(&o));
+	result = PointerGetDatum(SPI_returntuple(tt->vals[0], tt->tupdesc));
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -231,11 +220,10 @@ tn_numbers_hosted_cancel(PG_FUNCTION_ARGS)
 {
 	int64		account_id = PG_GETARG_INT64(0);
 	char	   *order_sid = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Oid			types[2] = {TEXTOID, JSONBOID};
-	Datum		args[2];
-	char		nulls[2] = {' ', 'n'};
+	int64		owner;
 	char	   *status;
 	TwilioReply reply;
+	SPITupleTable *tt;
 	Datum		result;
 
 	shmem_require_worker();
@@ -247,17 +235,10 @@ tn_numbers_hosted_cancel(PG_FUNCTION_ARGS)
 	twilio_require_credentials();
 
 	SPI_connect();
-	args[0] = CStringGetTextDatum(order_sid);
-	if (SPI_execute_with_args("SELECT account_id, status FROM twilio_numbers.hosted_orders "
-							  "WHERE order_sid = $1 FOR UPDATE", 1, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read hosted_orders");
-	if (SPI_processed == 0 ||
-		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-			   psprintf(INT64_FORMAT, account_id)) != 0)
+	if (!store_hosted_order_lock(order_sid, &owner, &status) || owner != account_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("hosted order %s is not an order of account " INT64_FORMAT, order_sid, account_id)));
-	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	if (strcmp(status, "completed") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -286,12 +267,9 @@ tn_numbers_hosted_cancel(PG_FUNCTION_ARGS)
 		twilio_raise(&reply, psprintf("cancel hosted order %s", order_sid));
 
 	/* 204, or 404 (already gone): the order is canceled */
-	if (SPI_execute_with_args("SELECT twilio_numbers._hosted_order_seen($1, $2)", 2, types, args, nulls,
-							  false, 1) != SPI_OK_SELECT ||
-		SPI_execute_with_args("SELECT * FROM twilio_numbers.hosted_orders WHERE order_sid = $1", 1, types,
-							  args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not record the cancellation");
-	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	(void) store_hosted_order_seen(order_sid, (Datum) 0, (Datum) 0);
+	tt = store_hosted_order(order_sid);
+	result = PointerGetDatum(SPI_returntuple(tt->vals[0], tt->tupdesc));
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -310,12 +288,10 @@ hosted_poll_job(const Job *job, char **error, long *again_ms)
 	char	   *order_sid = jb_text(&payload->root, "order_sid");
 	TwilioReply reply;
 	TwilioReply number;
-	Oid			types[3] = {TEXTOID, JSONBOID, JSONBOID};
-	Datum		args[3];
-	char		nulls[3] = {' ', ' ', 'n'};
+	Datum		order = (Datum) 0;	/* 0: Twilio has no such order any more */
+	Datum		fetched = (Datum) 0;
 	char	   *status;
 	int			polls;
-	bool		isnull;
 
 	if (order_sid == NULL)
 	{
@@ -331,16 +307,13 @@ hosted_poll_job(const Job *job, char **error, long *again_ms)
 		return JOB_RETRY;
 	}
 
-	args[0] = CStringGetTextDatum(order_sid);
-	if (reply.http.status == 404)
-		nulls[1] = 'n';			/* Twilio has no such order any more: canceled */
-	else
+	if (reply.http.status != 404)
 	{
 		char	   *st = jb_text(&reply.json->root, "status");
 		char	   *pn = jb_text(&reply.json->root, "incoming_phone_number_sid");
 		char	   *acct = jb_text(&reply.json->root, "account_sid");
 
-		args[1] = JsonbPGetDatum(reply.json);
+		order = JsonbPGetDatum(reply.json);
 		/* a completed order: fetch the IncomingPhoneNumber it created, for the row */
 		if (st && strcmp(st, "completed") == 0 && pn)
 		{
@@ -351,25 +324,16 @@ hosted_poll_job(const Job *job, char **error, long *again_ms)
 				*error = twilio_describe_failure(&number);
 				return JOB_RETRY;
 			}
-			args[2] = JsonbPGetDatum(number.json);
-			nulls[2] = ' ';
+			fetched = JsonbPGetDatum(number.json);
 		}
 	}
-	if (SPI_execute_with_args("SELECT twilio_numbers._hosted_order_seen($1, $2, $3)", 3, types, args, nulls,
-							  false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not record the hosted order");
-	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	status = store_hosted_order_seen(order_sid, order, fetched);
 	if (status == NULL || strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
 		strcmp(status, "canceled") == 0)
 		return JOB_DONE;
 
 	/* still on its way: poll again, later each time nothing changed */
-	if (SPI_execute_with_args("UPDATE twilio_numbers.hosted_orders SET "
-							  "polls = CASE WHEN status_changed_at = now() THEN 0 ELSE polls + 1 END "
-							  "WHERE order_sid = $1 RETURNING polls", 1, types, args, NULL, false, 1)
-		!= SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "could not update hosted_orders");
-	polls = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	polls = store_hosted_order_polled(order_sid);
 	*again_ms = Min((long) tn_hosted_poll_ms << Min(polls, 20), (long) tn_hosted_poll_max_ms);
 	return JOB_AGAIN;
 }

@@ -22,7 +22,6 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
-#include "utils/snapmgr.h"
 
 #include "compat.h"
 #include "accounts.h"
@@ -34,13 +33,12 @@
 #include "http.h"
 #include "intents.h"
 #include "pricing.h"
-#include "recorder.h"
 #include "reply.h"
 #include "settings.h"
 #include "shmem.h"
+#include "store.h"
 #include "twilio.h"
 #include "validate.h"
-#include "xact.h"
 
 /* What we learn about a number before buying it. */
 typedef struct NumberToBuy
@@ -193,22 +191,14 @@ cents_text(int64 cents)
 static void
 check_funds(const Account *acct, int64 others_cents, int64 total_cents)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(acct->account_id)};
-	SPIPlanPtr	plan;
+	Datum		balance_d;
+	Datum		limit_d;
 	int64		balance;
 	int64		limit;
-	bool		isnull;
 
-	plan = SPI_prepare("SELECT balance, credit_limit FROM twilio_numbers.accounts WHERE account_id = $1",
-					   1, types);
-	if (plan == NULL ||
-		SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
-							 true, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read the balance of account " INT64_FORMAT, acct->account_id);
-	balance = to_cents(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	limit = to_cents(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	SPI_freeplan(plan);
+	store_account_funds(acct->account_id, &balance_d, &limit_d);
+	balance = to_cents(balance_d);
+	limit = to_cents(limit_d);
 
 	if (balance - others_cents - total_cents < -limit)
 		ereport(ERROR,
@@ -373,8 +363,6 @@ static SPITupleTable *
 record_purchase(int64 account_id, const NumberToBuy *nbs, int n)
 {
 	StringInfoData rows;
-	Oid			types[2] = {INT8OID, JSONBOID};
-	Datum		args[2];
 
 	initStringInfo(&rows);
 	appendStringInfoChar(&rows, '[');
@@ -400,12 +388,7 @@ record_purchase(int64 account_id, const NumberToBuy *nbs, int n)
 	}
 	appendStringInfoChar(&rows, ']');
 
-	args[0] = Int64GetDatum(account_id);
-	args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(rows.data));
-	if (SPI_execute_with_args("SELECT * FROM twilio_numbers._purchase_record($1, $2)",
-							  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not record the purchase");
-	return SPI_tuptable;
+	return store_purchase_record(account_id, rows.data);
 }
 
 /*
