@@ -436,7 +436,7 @@ REVOKE ALL ON FUNCTION _address_seen, _address_dependents, numbers_address_creat
     _bundle_settled, _bundle_seen, _bundle_pick, _bundles_described, numbers_bundle_register FROM PUBLIC;
 
 --------------------------------------------------------------------------
--- Scale (issue 21): the cluster's request budget, seen from SQL
+-- Scale: the cluster's request budget, seen from SQL
 --------------------------------------------------------------------------
 CREATE FUNCTION request_budget_info(
     OUT max_concurrent_requests integer, OUT effective integer, OUT in_flight integer, OUT waiting integer,
@@ -462,7 +462,7 @@ BEGIN
         'twilio_numbers._capabilities TO %s', role);
 END $$;
 
--- operations (issue 23): the incarnation that acts at Twilio
+-- Operations: the incarnation that acts at Twilio
 --------------------------------------------------------------------------
 -- The one incarnation allowed to act at Twilio: the cluster's system
 -- identifier, WAL timeline and database (the epoch of purchase_attempts).
@@ -633,7 +633,7 @@ COMMENT ON FUNCTION numbers_detach IS
 
 REVOKE ALL ON FUNCTION _incarnation_replace(), _incarnation_status(boolean), numbers_incarnation(), numbers_make_live(), numbers_detach() FROM PUBLIC;
 
--- ---- issue 20 (corners): Twilio's clock, measured from replies' Date header ----
+-- ---- Ownership and money: Twilio's clock, measured from replies' Date header ----
 -- Twilio's clock minus ours, measured from the Date header of replies (this
 -- backend's latest measurement, else any process's; NULL if never measured),
 -- and how far a corrected Twilio time may still lie outside an attempt's
@@ -1082,10 +1082,10 @@ WHERE d.status = 'dead'
                          OR (l.twilio_sid IS NULL AND d.twilio_sid IS NULL AND l.number_id = d.number_id)));
 COMMENT ON VIEW queue_dead_letters IS
   'Jobs that failed queue_max_attempts times and that no later job has done since; they need a DBA.';
--- ---- end of issue 20 (corners) ----
+-- ---- end of ownership and money ----
 
 --------------------------------------------------------------------------
--- messaging (issue 22): Messaging Services and emergency addresses — a
+-- Messaging: Messaging Services and emergency addresses — a
 -- number's service and emergency_address_status on owned_numbers, the
 -- messaging_resync job, numbers_messaging_*, reconcile's comparison and
 -- the two reports (sql/schema/messaging.sql), grant_application
@@ -1522,7 +1522,7 @@ REVOKE ALL ON FUNCTION _bill_range(bigint, bigint, timestamptz, bigint[]),
     FROM PUBLIC;
 
 --------------------------------------------------------------------------
--- operations (issue 23): versions, dead letters, the reporting role
+-- Operations: versions, dead letters, the reporting role
 --------------------------------------------------------------------------
 -- The version of the library this session loaded (EXTVERSION at build).
 CREATE FUNCTION _library_version() RETURNS text
@@ -1779,5 +1779,293 @@ REVOKE ALL ON FUNCTION _account(bigint), _account_funds(bigint), _account_map(bi
 
 -- ---- the C–SQL boundary: addresses, bundles, Messaging Services, prices ----
 
+-- addresses.sql: the live numbers named once (live_numbers); the
+-- statements addresses.c ran, as functions
+-- The live numbers that name an address (Twilio refuses to delete it while
+-- any do): what numbers_address_delete says before any request.
+CREATE OR REPLACE FUNCTION _address_dependents(p_address_sid text) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(o.phone_number ORDER BY o.phone_number), '{}')
+    FROM twilio_numbers.live_numbers o
+    WHERE o.address_sid = p_address_sid
+$$;
+
+-- The Twilio account an address of the account lives in, its row locked
+-- before a change or a delete; NULL when the account has no such address.
+CREATE FUNCTION _address_lock(p_account_id bigint, p_address_sid text) RETURNS text
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.twilio_account_sid FROM twilio_numbers.addresses a
+    WHERE a.address_sid = p_address_sid AND a.account_id = p_account_id
+    FOR UPDATE
+$$;
+
+-- The account's addresses and the Twilio account each lives in, locked,
+-- oldest first: what numbers_addresses_refresh reads again at Twilio.
+CREATE FUNCTION _addresses_lock(p_account_id bigint)
+RETURNS TABLE (address_sid text, twilio_account_sid text)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.address_sid, a.twilio_account_sid FROM twilio_numbers.addresses a
+    WHERE a.account_id = p_account_id
+    ORDER BY a.created_at, a.address_sid
+    FOR UPDATE
+$$;
+
+-- Forget an address (deleted at Twilio, or Twilio no longer has it); the
+-- row it was.
+CREATE FUNCTION _address_forget(p_address_sid text) RETURNS SETOF addresses
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    DELETE FROM twilio_numbers.addresses a WHERE a.address_sid = p_address_sid
+    RETURNING a.*
+$$;
+
+-- An address of p_account_id in Twilio account p_twilio_account_sid with
+-- the content of p_address_sid (that address, a copy of it or the address
+-- it was copied from), oldest first, or NULL: a transfer back and forth
+-- uses it rather than copying again.
+CREATE FUNCTION _address_copy_of(p_address_sid text, p_account_id bigint, p_twilio_account_sid text)
+RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.address_sid FROM twilio_numbers.addresses c
+    WHERE c.account_id = p_account_id AND c.twilio_account_sid = p_twilio_account_sid
+      AND (c.copied_from = p_address_sid OR c.address_sid = p_address_sid
+           OR EXISTS (SELECT 1 FROM twilio_numbers.addresses s
+                      WHERE s.address_sid = p_address_sid AND s.copied_from = c.address_sid))
+    ORDER BY c.created_at
+    LIMIT 1
+$$;
+
+-- bundles.sql: the statements bundles.c ran, as functions
+-- The cached Regulations while younger than p_ttl_s seconds (the caller's
+-- pricing_ttl_s), else no row: _regulations fetches them again.
+CREATE FUNCTION _regulations_cached(p_iso_country text, p_number_type text, p_end_user_type text,
+                                    p_ttl_s integer)
+RETURNS SETOF regulations_cache
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM twilio_numbers.regulations_cache c
+    WHERE c.iso_country = p_iso_country AND c.number_type = p_number_type
+      AND c.end_user_type = p_end_user_type
+      AND c.fetched_at > now() - make_interval(secs => p_ttl_s)
+$$;
+
+-- Cache the Regulations (and the address requirement) just fetched from
+-- Twilio; the row.
+CREATE FUNCTION _regulations_save(p_iso_country text, p_number_type text, p_end_user_type text,
+                                  p_regulations jsonb, p_address_requirements text)
+RETURNS regulations_cache
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO twilio_numbers.regulations_cache AS c
+        (iso_country, number_type, end_user_type, regulations, address_requirements)
+    VALUES (p_iso_country, p_number_type, p_end_user_type, p_regulations, p_address_requirements)
+    ON CONFLICT (iso_country, number_type, end_user_type)
+    DO UPDATE SET regulations = excluded.regulations, address_requirements = excluded.address_requirements,
+                  fetched_at = now()
+    RETURNING *
+$$;
+
+-- The account a bundle is registered for, its row locked (NULL: not
+-- registered): a bundle is registered for one account only.
+CREATE FUNCTION _bundle_lock(p_bundle_sid text) RETURNS bigint
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT b.account_id FROM twilio_numbers.bundles b WHERE b.bundle_sid = p_bundle_sid FOR UPDATE
+$$;
+
+-- A bundle's row, as numbers_bundle_register returns it.
+CREATE FUNCTION _bundle(p_bundle_sid text) RETURNS SETOF bundles
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM twilio_numbers.bundles b WHERE b.bundle_sid = p_bundle_sid
+$$;
+
+-- One more poll of a bundle still under review, counted from its last
+-- status change: the count (NULL: no such bundle), for the backoff.
+CREATE FUNCTION _bundle_polled(p_bundle_sid text) RETURNS integer
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE twilio_numbers.bundles b
+    SET polls = CASE WHEN b.status_changed_at = now() THEN 0 ELSE b.polls + 1 END
+    WHERE b.bundle_sid = p_bundle_sid
+    RETURNING b.polls
+$$;
+
+-- messaging.sql: the live numbers named once; the statements messaging.c ran
+-- The live numbers in a Messaging Service.
+CREATE OR REPLACE FUNCTION numbers_messaging_numbers(service_sid text)
+RETURNS SETOF owned_numbers
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF service_sid IS NULL OR service_sid !~ '^MG[0-9a-fA-F]{32}$' THEN
+        RAISE EXCEPTION 'service_sid must be a Twilio SID: "MG" and 32 hex digits, not "%"',
+            coalesce(service_sid, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY SELECT * FROM twilio_numbers.live_numbers o
+                 WHERE o.messaging_service_sid = numbers_messaging_numbers.service_sid
+                 ORDER BY o.phone_number;
+END $$;
+
+-- How many live numbers a Messaging Service holds (Twilio allows 400).
+CREATE FUNCTION _messaging_pool_size(p_service_sid text) RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT count(*) FROM twilio_numbers.live_numbers o WHERE o.messaging_service_sid = p_service_sid
+$$;
+
+-- Write a number's Messaging Service into its row (Twilio's side is done).
+CREATE FUNCTION _messaging_set_service(p_number_id bigint, p_service_sid text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE twilio_numbers.owned_numbers o SET messaging_service_sid = p_service_sid, updated_at = now()
+    WHERE o.number_id = p_number_id
+$$;
+
+-- A number's row, as an assignment returns it.
+CREATE FUNCTION _messaging_number(p_number_id bigint) RETURNS SETOF owned_numbers
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM twilio_numbers.owned_numbers o WHERE o.number_id = p_number_id
+$$;
+
+-- A number's SID, status and Messaging Service, its row locked, for a
+-- messaging_resync job; no row when the number is gone.
+CREATE FUNCTION _messaging_resync_number(p_number_id bigint)
+RETURNS TABLE (twilio_sid text, status text, messaging_service_sid text)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT o.twilio_sid, o.status, o.messaging_service_sid FROM twilio_numbers.owned_numbers o
+    WHERE o.number_id = p_number_id
+    FOR UPDATE
+$$;
+
+-- Was any number ever put in a Messaging Service?  Reconcile lists no
+-- service before one was (a database that does not use them sends no
+-- request for them).
+CREATE FUNCTION _messaging_in_use() RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o WHERE o.messaging_service_sid IS NOT NULL)
+$$;
+
+-- Reconcile's work table of the senders Twilio lists (sid, service_sid):
+-- created for the transaction, or emptied.
+CREATE FUNCTION _messaging_seen_reset() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS tn_messaging_seen (sid text PRIMARY KEY, service_sid text) ON COMMIT DROP;
+    TRUNCATE pg_temp.tn_messaging_seen;
+END $$;
+
+-- One page of a Messaging Service's sender pool as Twilio lists it, into
+-- reconcile's work table.
+CREATE FUNCTION _messaging_seen_add(p_page jsonb, p_service_sid text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO pg_temp.tn_messaging_seen (sid, service_sid)
+    SELECT e->>'sid', p_service_sid FROM jsonb_array_elements(p_page->'phone_numbers') e
+    WHERE e->>'sid' IS NOT NULL
+    ON CONFLICT (sid) DO NOTHING;
+END $$;
+
+-- catalog.sql: the statements pricing.c ran
+-- The price list's rows of a country, of one number type when given: the
+-- customer's price of a type, the types numbers_pricing shows.
+CREATE FUNCTION _price_list_rows(p_iso_country text, p_number_type text DEFAULT NULL)
+RETURNS TABLE (number_type text, setup_price numeric, monthly_price numeric, currency text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT p.number_type, p.setup_price, p.monthly_price, p.currency FROM twilio_numbers.price_list p
+    WHERE p.iso_country = p_iso_country AND (p_number_type IS NULL OR p.number_type = p_number_type)
+$$;
+
+-- Twilio's cached prices of a country, by number type, each saying whether
+-- it is younger than p_ttl_s seconds (the caller's pricing_ttl_s).
+CREATE FUNCTION _pricing_cached(p_iso_country text, p_ttl_s integer)
+RETURNS TABLE (number_type text, base_price numeric, current_price numeric, country text, currency text,
+               fresh boolean, fetched_at timestamptz)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.number_type, c.base_price, c.current_price, c.country, c.currency,
+           c.fetched_at > now() - make_interval(secs => p_ttl_s), c.fetched_at
+    FROM twilio_numbers.pricing_cache c
+    WHERE c.iso_country = p_iso_country
+    ORDER BY c.number_type
+$$;
+
+-- Replace a country's cached Twilio prices with those just fetched (one
+-- element per number type in each array).  One writer per country at a
+-- time and nobody waits: the rows stay locked until the caller's
+-- transaction ends (a purchase, across its HTTP calls), so a session that
+-- finds another caching the country writes nothing and gets false.
+CREATE FUNCTION _pricing_cache_save(p_iso_country text, p_country text, p_currency text,
+                                    p_number_types text[], p_base_prices numeric[], p_current_prices numeric[])
+RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('twilio_numbers.pricing_cache'), hashtext(p_iso_country)) THEN
+        RETURN false;
+    END IF;
+    DELETE FROM twilio_numbers.pricing_cache c WHERE c.iso_country = p_iso_country;
+    FOR i IN 1 .. coalesce(array_length(p_number_types, 1), 0) LOOP
+        -- another session may be caching the same country
+        INSERT INTO twilio_numbers.pricing_cache AS c
+            (iso_country, number_type, country, base_price, current_price, currency, fetched_at)
+        VALUES (p_iso_country, p_number_types[i], p_country, p_base_prices[i], p_current_prices[i], p_currency, now())
+        ON CONFLICT (iso_country, number_type) DO UPDATE SET
+            country = excluded.country, base_price = excluded.base_price,
+            current_price = excluded.current_price, currency = excluded.currency,
+            fetched_at = excluded.fetched_at;
+    END LOOP;
+    RETURN true;
+END $$;
+
+REVOKE ALL ON FUNCTION _address_lock(bigint, text), _addresses_lock(bigint), _address_forget(text),
+    _address_copy_of(text, bigint, text), _regulations_cached(text, text, text, integer),
+    _regulations_save(text, text, text, jsonb, text), _bundle_lock(text), _bundle(text), _bundle_polled(text),
+    _messaging_pool_size(text), _messaging_set_service(bigint, text), _messaging_number(bigint),
+    _messaging_resync_number(bigint), _messaging_in_use(), _messaging_seen_reset(), _messaging_seen_add(jsonb, text),
+    _price_list_rows(text, text), _pricing_cached(text, integer),
+    _pricing_cache_save(text, text, text, text[], numeric[], numeric[]) FROM PUBLIC;
+
 -- ---- reports ----
+-- the live numbers read through live_numbers
+CREATE OR REPLACE FUNCTION numbers_owned(
+    account_id    bigint  DEFAULT NULL,
+    friendly_name text    DEFAULT NULL,
+    phone_number  text    DEFAULT NULL,
+    origin        text    DEFAULT NULL,
+    beta          boolean DEFAULT NULL,
+    capabilities  text[]  DEFAULT NULL,
+    trunk_sid     text    DEFAULT NULL,
+    status        text    DEFAULT NULL,
+    number_type   text    DEFAULT NULL,
+    iso_country   text    DEFAULT NULL)
+RETURNS SETOF owned_numbers
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF numbers_owned.phone_number !~ '^\+?[0-9*]{1,15}$' THEN
+        RAISE EXCEPTION 'phone_number filter must be digits, optionally with + and * for any digit, not "%"',
+                        numbers_owned.phone_number USING ERRCODE = '22023';
+    END IF;
+    IF numbers_owned.origin NOT IN ('purchased', 'hosted', 'transferred', 'adopted') THEN
+        RAISE EXCEPTION 'origin must be purchased, hosted, transferred or adopted, not "%"', numbers_owned.origin
+            USING ERRCODE = '22023';
+    END IF;
+    IF numbers_owned.status NOT IN ('active', 'past_due', 'releasing', 'released') THEN
+        RAISE EXCEPTION 'status must be active, past_due, releasing or released, not "%"', numbers_owned.status
+            USING ERRCODE = '22023';
+    END IF;
+    IF NOT numbers_owned.capabilities <@ ARRAY['voice', 'sms', 'mms', 'fax'] THEN
+        RAISE EXCEPTION 'capabilities must be among voice, sms, mms, fax, not %', numbers_owned.capabilities
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+    SELECT o.* FROM (SELECT * FROM twilio_numbers.live_numbers l WHERE numbers_owned.status IS NULL
+                     UNION ALL
+                     SELECT * FROM twilio_numbers.owned_numbers n WHERE n.status = numbers_owned.status) o
+    WHERE (numbers_owned.account_id IS NULL OR o.account_id = numbers_owned.account_id)
+      AND (numbers_owned.friendly_name IS NULL OR o.friendly_name = numbers_owned.friendly_name)
+      AND (numbers_owned.phone_number IS NULL
+           OR o.phone_number LIKE '%' || replace(numbers_owned.phone_number, '*', '_') || '%')
+      AND (numbers_owned.origin IS NULL OR o.origin = numbers_owned.origin)
+      AND (numbers_owned.beta IS NULL OR o.beta = numbers_owned.beta)
+      AND (numbers_owned.capabilities IS NULL OR o.capabilities @> numbers_owned.capabilities)
+      AND (numbers_owned.trunk_sid IS NULL OR o.trunk_sid = numbers_owned.trunk_sid)
+      AND (numbers_owned.number_type IS NULL OR o.number_type = numbers_owned.number_type)
+      AND (numbers_owned.iso_country IS NULL OR o.iso_country = upper(numbers_owned.iso_country))
+    ORDER BY o.account_id, o.phone_number;
+END $$;
+CREATE OR REPLACE VIEW account_numbers AS
+SELECT o.account_id, a.name AS account_name, o.number_id, o.phone_number, o.friendly_name,
+       o.number_type, o.iso_country, o.status, o.trunk_sid, o.capabilities,
+       o.monthly_price AS monthly_fee, o.currency, o.purchased_at, o.next_billing_at, o.origin
+FROM live_numbers o JOIN accounts a USING (account_id);
 

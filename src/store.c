@@ -364,3 +364,477 @@ store_transfer_record(int64 number_id, int64 to_account_id)
 
 /* ---- addresses, bundles, Messaging Services, prices ---- */
 
+/*
+ * Helpers of this section (abmp_: addresses, bundles, Messaging Services,
+ * prices).
+ */
+#include "parser/parse_func.h"
+#include "utils/array.h"
+#include "utils/datum.h"
+
+#include "errcodes.h"
+
+/* Row 0 of the last call as a composite Datum, for a function's result. */
+static Datum
+abmp_row(void)
+{
+	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+}
+
+/* A text argument; NULL stays (Datum) 0, its null flag set by the caller. */
+static Datum
+abmp_text(const char *s)
+{
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+/* Column n of row i as a bool, false when null. */
+static bool
+abmp_bool(uint64 i, int n)
+{
+	bool		isnull;
+	Datum		d = store_datum(i, n, &isnull);
+
+	return !isnull && DatumGetBool(d);
+}
+
+Datum
+store_address_seen(int64 account_id, Jsonb *r, const char *copied_from)
+{
+	Oid			types[3] = {INT8OID, JSONBOID, TEXTOID};
+	Datum		args[3] = {Int64GetDatum(account_id), JsonbPGetDatum(r), abmp_text(copied_from)};
+	char		nulls[3] = {' ', ' ', copied_from ? ' ' : 'n'};
+
+	if (store_call("SELECT * FROM twilio_numbers._address_seen($1, $2, $3)", 3, types, args, nulls,
+				   false, 1) != 1)
+		elog(ERROR, "could not record the address");
+	return abmp_row();
+}
+
+char *
+store_address_lock(int64 account_id, const char *address_sid)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		args[2] = {Int64GetDatum(account_id), CStringGetTextDatum(address_sid)};
+
+	store_call("SELECT twilio_numbers._address_lock($1, $2)", 2, types, args, NULL, false, 1);
+	return store_text(0, 1);
+}
+
+int
+store_addresses_lock(int64 account_id, char ***sids, char ***homes)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(account_id)};
+	int			n = (int) store_call("SELECT * FROM twilio_numbers._addresses_lock($1)", 1, types, args, NULL,
+									 false, 0);
+
+	*sids = palloc(sizeof(char *) * (n + 1));
+	*homes = palloc(sizeof(char *) * (n + 1));
+	for (int i = 0; i < n; i++)
+	{
+		(*sids)[i] = store_text(i, 1);
+		(*homes)[i] = store_text(i, 2);
+	}
+	return n;
+}
+
+char *
+store_address_dependents(const char *address_sid, int *n)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(address_sid)};
+
+	store_call("SELECT array_to_string(d, ', '), cardinality(d) FROM twilio_numbers._address_dependents($1) d",
+			   1, types, args, NULL, false, 1);
+	*n = atoi(store_text(0, 2));
+	return store_text(0, 1);
+}
+
+Datum
+store_address_forget(const char *address_sid, bool *found)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(address_sid)};
+
+	*found = store_call("SELECT * FROM twilio_numbers._address_forget($1)", 1, types, args, NULL, false, 1) > 0;
+	return *found ? abmp_row() : (Datum) 0;
+}
+
+char *
+store_address_copy_of(const char *address_sid, int64 account_id, const char *twilio_account_sid)
+{
+	Oid			types[3] = {TEXTOID, INT8OID, TEXTOID};
+	Datum		args[3] = {CStringGetTextDatum(address_sid), Int64GetDatum(account_id),
+	CStringGetTextDatum(twilio_account_sid)};
+
+	store_call("SELECT twilio_numbers._address_copy_of($1, $2, $3)", 3, types, args, NULL, false, 1);
+	return store_text(0, 1);
+}
+
+Datum
+store_bundle_regulations_cached(const char *iso, const char *type, const char *end_user_type, int ttl_s,
+								bool *found)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		args[4] = {CStringGetTextDatum(iso), CStringGetTextDatum(type), CStringGetTextDatum(end_user_type),
+	Int32GetDatum(ttl_s)};
+
+	*found = store_call("SELECT * FROM twilio_numbers._regulations_cached($1, $2, $3, $4)", 4, types, args, NULL,
+						false, 1) > 0;
+	return *found ? abmp_row() : (Datum) 0;
+}
+
+Datum
+store_bundle_regulations_save(const char *iso, const char *type, const char *end_user_type, Jsonb *regulations,
+							  const char *address_requirements)
+{
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID};
+	Datum		args[5] = {CStringGetTextDatum(iso), CStringGetTextDatum(type), CStringGetTextDatum(end_user_type),
+	JsonbPGetDatum(regulations), abmp_text(address_requirements)};
+	char		nulls[5] = {' ', ' ', ' ', ' ', address_requirements ? ' ' : 'n'};
+
+	if (store_call("SELECT * FROM twilio_numbers._regulations_save($1, $2, $3, $4, $5)", 5, types, args, nulls,
+				   false, 1) != 1)
+		elog(ERROR, "could not cache the regulations");
+	return abmp_row();
+}
+
+char *
+store_bundle_seen(int64 account_id, const char *bundle_sid, Jsonb *r, Jsonb *reg, const char *cloned_from)
+{
+	Oid			types[5] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, TEXTOID};
+	Datum		args[5] = {Int64GetDatum(account_id), CStringGetTextDatum(bundle_sid),
+		r ? JsonbPGetDatum(r) : (Datum) 0, reg ? JsonbPGetDatum(reg) : (Datum) 0,
+	abmp_text(cloned_from)};
+	char		nulls[5] = {account_id ? ' ' : 'n', ' ', r ? ' ' : 'n', reg ? ' ' : 'n', cloned_from ? ' ' : 'n'};
+
+	store_call("SELECT twilio_numbers._bundle_seen($1, $2, $3, $4, $5)", 5, types, args, nulls, false, 1);
+	return store_text(0, 1);
+}
+
+bool
+store_bundle_lock(const char *bundle_sid, int64 *account_id)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(bundle_sid)};
+	bool		isnull;
+	Datum		d;
+
+	store_call("SELECT twilio_numbers._bundle_lock($1)", 1, types, args, NULL, false, 1);
+	d = store_datum(0, 1, &isnull);
+	if (!isnull)
+		*account_id = DatumGetInt64(d);
+	return !isnull;
+}
+
+Datum
+store_bundle_row(const char *bundle_sid)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(bundle_sid)};
+
+	if (store_call("SELECT * FROM twilio_numbers._bundle($1)", 1, types, args, NULL, false, 1) != 1)
+		elog(ERROR, "could not read the bundle");
+	return abmp_row();
+}
+
+char *
+store_bundle_pick(int64 account_id, const char *twilio_account_sid, const char *iso, const char *type)
+{
+	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[4] = {Int64GetDatum(account_id), CStringGetTextDatum(twilio_account_sid),
+	CStringGetTextDatum(iso), CStringGetTextDatum(type)};
+
+	store_call("SELECT twilio_numbers._bundle_pick($1, $2, $3, $4)", 4, types, args, NULL, false, 1);
+	return store_text(0, 1);
+}
+
+bool
+store_bundle_required(int64 account_id, const char *twilio_account_sid, const char *iso, const char *type,
+					  char **picked, char **have)
+{
+	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[4] = {Int64GetDatum(account_id), CStringGetTextDatum(twilio_account_sid),
+	CStringGetTextDatum(iso), CStringGetTextDatum(type)};
+
+	store_call("SELECT twilio_numbers._bundle_required($3, $4), twilio_numbers._bundle_pick($1, $2, $3, $4), "
+			   "twilio_numbers._bundles_described($1, $3, $4)", 4, types, args, NULL, false, 1);
+	*picked = store_text(0, 2);
+	*have = store_text(0, 3);
+	return abmp_bool(0, 1);
+}
+
+bool
+store_bundle_polled(const char *bundle_sid, int *polls)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(bundle_sid)};
+	bool		isnull;
+	Datum		d;
+
+	store_call("SELECT twilio_numbers._bundle_polled($1)", 1, types, args, NULL, false, 1);
+	d = store_datum(0, 1, &isnull);
+	if (!isnull)
+		*polls = DatumGetInt32(d);
+	return !isnull;
+}
+
+void
+store_messaging_lock_number(int64 account_id, const char *phone, StoreMessagingNumber *n)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		args[2] = {Int64GetDatum(account_id), CStringGetTextDatum(phone)};
+	bool		isnull;
+
+	store_call("SELECT number_id, phone_number, twilio_sid, twilio_account_sid, messaging_service_sid, "
+			   "'sms' = ANY (capabilities) FROM twilio_numbers._live_number($1, $2)",
+			   2, types, args, NULL, false, 1);
+	n->number_id = DatumGetInt64(store_datum(0, 1, &isnull));
+	n->phone = store_text(0, 2);
+	n->sid = store_text(0, 3);
+	n->account_sid = store_text(0, 4);
+	n->service_sid = store_text(0, 5);
+	n->sms = abmp_bool(0, 6);
+}
+
+int64
+store_messaging_pool_size(const char *service_sid)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(service_sid)};
+	bool		isnull;
+
+	store_call("SELECT twilio_numbers._messaging_pool_size($1)", 1, types, args, NULL, true, 1);
+	return DatumGetInt64(store_datum(0, 1, &isnull));
+}
+
+void
+store_messaging_set_service(int64 number_id, const char *service_sid)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		args[2] = {Int64GetDatum(number_id), abmp_text(service_sid)};
+	char		nulls[2] = {' ', service_sid ? ' ' : 'n'};
+
+	store_call("SELECT twilio_numbers._messaging_set_service($1, $2)", 2, types, args, nulls, false, 0);
+}
+
+Datum
+store_messaging_number(int64 number_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(number_id)};
+
+	if (store_call("SELECT * FROM twilio_numbers._messaging_number($1)", 1, types, args, NULL, false, 1) != 1)
+		elog(ERROR, "could not read owned_numbers");
+	return abmp_row();
+}
+
+bool
+store_messaging_resync_number(int64 number_id, char **sid, char **status, char **service_sid)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(number_id)};
+
+	if (store_call("SELECT * FROM twilio_numbers._messaging_resync_number($1)", 1, types, args, NULL,
+				   false, 1) == 0)
+		return false;
+	*sid = store_text(0, 1);
+	*status = store_text(0, 2);
+	*service_sid = store_text(0, 3);
+	return true;
+}
+
+bool
+store_messaging_present(void)
+{
+	store_call("SELECT to_regprocedure('twilio_numbers._reconcile_emergency()') IS NOT NULL",
+			   0, NULL, NULL, NULL, true, 1);
+	return abmp_bool(0, 1);
+}
+
+void
+store_messaging_reconcile_emergency(void)
+{
+	store_call("SELECT twilio_numbers._reconcile_emergency()", 0, NULL, NULL, NULL, false, 1);
+}
+
+bool
+store_messaging_in_use(void)
+{
+	store_call("SELECT twilio_numbers._messaging_in_use()", 0, NULL, NULL, NULL, true, 1);
+	return abmp_bool(0, 1);
+}
+
+void
+store_messaging_seen_reset(void)
+{
+	store_call("SELECT twilio_numbers._messaging_seen_reset()", 0, NULL, NULL, NULL, false, 1);
+}
+
+void
+store_messaging_seen_add(Jsonb *page, const char *service_sid)
+{
+	Oid			types[2] = {JSONBOID, TEXTOID};
+	Datum		args[2] = {JsonbPGetDatum(page), CStringGetTextDatum(service_sid)};
+
+	store_call("SELECT twilio_numbers._messaging_seen_add($1, $2)", 2, types, args, NULL, false, 1);
+}
+
+SPITupleTable *
+store_messaging_reconcile(const char *main_account_sid, uint64 *n)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(main_account_sid)};
+
+	*n = store_call("SELECT * FROM twilio_numbers._reconcile_messaging($1)", 1, types, args, NULL, false, 0);
+	return SPI_tuptable;
+}
+
+/*
+ * Prices are read on every miss of a backend's price cache (a search, each
+ * type a purchase may be): the calls keep a saved plan.  A schema not
+ * updated yet (0.1 to 0.3, before ALTER EXTENSION ... UPDATE) has the tables
+ * but not these functions: its price list is read as those versions did,
+ * and Twilio's prices are neither read from nor written to its cache.
+ */
+static SPIPlanPtr abmp_price_list_plan = NULL;
+static SPIPlanPtr abmp_price_list_legacy_plan = NULL;
+static SPIPlanPtr abmp_price_cached_plan = NULL;
+
+/* Run a call through its saved plan, prepared on first use; the rows. */
+static uint64
+abmp_planned(SPIPlanPtr *slot, const char *call, int nargs, Oid *types, Datum *args, const char *nulls,
+			 bool read_only)
+{
+	int			rc;
+
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(call, nargs, types);
+
+		if (plan == NULL)
+			elog(ERROR, "twilio_numbers: could not prepare \"%s\": %s", call, SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		*slot = plan;
+	}
+	rc = SPI_execute_plan(*slot, args, nulls, read_only, 0);
+	if (rc < 0)
+		elog(ERROR, "twilio_numbers: could not run \"%s\": %s", call, SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* Has the schema the price functions (0.4 on)? */
+static bool
+abmp_prices_present(void)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+
+	return OidIsValid(LookupFuncName(list_make2(makeString(TN_SCHEMA), makeString("_price_list_rows")),
+									 2, types, true));
+}
+
+/* A numeric column, copied (the result is freed with the next calls). */
+static Datum
+abmp_numeric(uint64 i, int n, bool *isnull)
+{
+	Datum		d = store_datum(i, n, isnull);
+
+	return *isnull ? (Datum) 0 : datumCopy(d, false, -1);
+}
+
+int
+store_price_list(const char *iso, const char *type, StorePriceListed **rows)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		args[2] = {CStringGetTextDatum(iso), abmp_text(type)};
+	char		nulls[2] = {' ', type ? ' ' : 'n'};
+	int			n;
+
+	if (abmp_prices_present())
+		n = (int) abmp_planned(&abmp_price_list_plan, "SELECT * FROM twilio_numbers._price_list_rows($1, $2)",
+							   2, types, args, nulls, true);
+	else
+		n = (int) abmp_planned(&abmp_price_list_legacy_plan,
+							   "SELECT number_type, setup_price, monthly_price, currency "
+							   "FROM twilio_numbers.price_list WHERE iso_country = $1 AND ($2 IS NULL OR number_type = $2)",
+							   2, types, args, nulls, true);
+	*rows = palloc0(sizeof(StorePriceListed) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		(*rows)[i].number_type = store_text(i, 1);
+		(*rows)[i].setup_price = abmp_numeric(i, 2, &isnull);
+		(*rows)[i].monthly_price = abmp_numeric(i, 3, &isnull);
+		(*rows)[i].currency = store_text(i, 4);
+	}
+	return n;
+}
+
+int
+store_price_cached(const char *iso, int ttl_s, StorePriceCached **rows)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		args[2] = {CStringGetTextDatum(iso), Int32GetDatum(ttl_s)};
+	int			n;
+
+	*rows = NULL;
+	if (!abmp_prices_present())
+		return 0;
+	n = (int) abmp_planned(&abmp_price_cached_plan, "SELECT * FROM twilio_numbers._pricing_cached($1, $2)",
+						   2, types, args, NULL, true);
+	*rows = palloc0(sizeof(StorePriceCached) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		StorePriceCached *c = &(*rows)[i];
+		bool		isnull;
+
+		c->number_type = store_text(i, 1);
+		c->base_price = abmp_numeric(i, 2, &c->base_null);
+		c->current_price = abmp_numeric(i, 3, &c->current_null);
+		c->country = store_text(i, 4);
+		c->currency = store_text(i, 5);
+		c->fresh = abmp_bool(i, 6);
+		c->fetched_at = DatumGetTimestampTz(store_datum(i, 7, &isnull));
+	}
+	return n;
+}
+
+bool
+store_price_cache_save(const char *iso, const char *country, const char *currency, int n,
+					   const char *const *types, const Datum *base, const bool *base_null,
+					   const Datum *current, const bool *current_null)
+{
+	Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, NUMERICARRAYOID, NUMERICARRAYOID};
+	Datum		args[6];
+	char		nulls[6] = {' ', country ? ' ' : 'n', currency ? ' ' : 'n', ' ', ' ', ' '};
+	Datum	   *names = palloc(sizeof(Datum) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	if (!abmp_prices_present())
+		return false;
+	for (int i = 0; i < n; i++)
+		names[i] = CStringGetTextDatum(types[i]);
+	args[0] = CStringGetTextDatum(iso);
+	args[1] = abmp_text(country);
+	args[2] = abmp_text(currency);
+	if (n == 0)
+	{
+		args[3] = PointerGetDatum(construct_empty_array(TEXTOID));
+		args[4] = args[5] = PointerGetDatum(construct_empty_array(NUMERICOID));
+	}
+	else
+	{
+		args[3] = PointerGetDatum(construct_md_array(names, NULL, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+		args[4] = PointerGetDatum(construct_md_array((Datum *) base, (bool *) base_null, 1, dims, lbs,
+													 NUMERICOID, -1, false, TYPALIGN_INT));
+		args[5] = PointerGetDatum(construct_md_array((Datum *) current, (bool *) current_null, 1, dims, lbs,
+													 NUMERICOID, -1, false, TYPALIGN_INT));
+	}
+	store_call("SELECT twilio_numbers._pricing_cache_save($1, $2, $3, $4, $5, $6)", 6, argtypes, args, nulls,
+			   false, 1);
+	return abmp_bool(0, 1);
+}
+

@@ -82,6 +82,108 @@ extern void store_transfer_record(int64 number_id, int64 to_account_id);
 
 
 /* ---- addresses, bundles, Messaging Services, prices ---- */
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+/* addresses (sql/schema/addresses.sql) */
+/* Record what Twilio answered for an address (_address_seen): the addresses row. */
+extern Datum store_address_seen(int64 account_id, Jsonb *r, const char *copied_from);
+/* Lock an address of the account: the Twilio account it lives in, NULL when it has none such. */
+extern char *store_address_lock(int64 account_id, const char *address_sid);
+/* The account's addresses locked, oldest first (*sids, *homes: their Twilio accounts); how many. */
+extern int	store_addresses_lock(int64 account_id, char ***sids, char ***homes);
+/* The live numbers that name an address, "a, b" (*n of them). */
+extern char *store_address_dependents(const char *address_sid, int *n);
+/* Forget an address: the row it was; *found false when there was none. */
+extern Datum store_address_forget(const char *address_sid, bool *found);
+/* An address of the account in that Twilio account with the same content, or NULL. */
+extern char *store_address_copy_of(const char *address_sid, int64 account_id, const char *twilio_account_sid);
+
+/* bundles and Regulations (sql/schema/bundles.sql) */
+/* The cached Regulations younger than ttl_s (regulations_cache row); *found false when none. */
+extern Datum store_bundle_regulations_cached(const char *iso, const char *type, const char *end_user_type,
+											 int ttl_s, bool *found);
+/* Cache Regulations just fetched (address_requirements may be NULL): the row. */
+extern Datum store_bundle_regulations_save(const char *iso, const char *type, const char *end_user_type,
+										   Jsonb *regulations, const char *address_requirements);
+/* _bundle_seen (account_id 0: unknown; r NULL: gone): the status now, or NULL. */
+extern char *store_bundle_seen(int64 account_id, const char *bundle_sid, Jsonb *r, Jsonb *reg,
+							   const char *cloned_from);
+/* Lock a registered bundle: true and *account_id when there is one. */
+extern bool store_bundle_lock(const char *bundle_sid, int64 *account_id);
+/* The bundles row. */
+extern Datum store_bundle_row(const char *bundle_sid);
+/* The customer's approved bundle for (iso, type) in a Twilio account, or NULL. */
+extern char *store_bundle_pick(int64 account_id, const char *twilio_account_sid, const char *iso,
+							   const char *type);
+/* For a purchase: whether (iso, type) needs a bundle; *picked as above, *have what the customer has. */
+extern bool store_bundle_required(int64 account_id, const char *twilio_account_sid, const char *iso,
+								  const char *type, char **picked, char **have);
+/* One more poll of a bundle: true and *polls (since its last change) when it is there. */
+extern bool store_bundle_polled(const char *bundle_sid, int *polls);
+
+/* Messaging Services (sql/schema/messaging.sql) */
+/* A live number of an account as assignment needs it (_live_number locks it and raises its errors). */
+typedef struct StoreMessagingNumber
+{
+	int64		number_id;
+	char	   *phone;
+	char	   *sid;
+	char	   *account_sid;
+	char	   *service_sid;
+	bool		sms;
+} StoreMessagingNumber;
+extern void store_messaging_lock_number(int64 account_id, const char *phone, StoreMessagingNumber *n);
+/* The live numbers in a Messaging Service. */
+extern int64 store_messaging_pool_size(const char *service_sid);
+/* Write the number's service (NULL: none). */
+extern void store_messaging_set_service(int64 number_id, const char *service_sid);
+/* The owned_numbers row. */
+extern Datum store_messaging_number(int64 number_id);
+/* Lock a number for a re-sync: false when it is gone; else its SID, status and service. */
+extern bool store_messaging_resync_number(int64 number_id, char **sid, char **status, char **service_sid);
+/* Has this schema the Messaging Service and emergency pass (0.4)? */
+extern bool store_messaging_present(void);
+/* Emergency statuses from reconcile's listing into the rows. */
+extern void store_messaging_reconcile_emergency(void);
+/* Was any number ever in a Messaging Service? */
+extern bool store_messaging_in_use(void);
+/* Reconcile's work table of Twilio's senders, empty; one listed page into it. */
+extern void store_messaging_seen_reset(void);
+extern void store_messaging_seen_add(Jsonb *page, const char *service_sid);
+/* Compare and queue re-syncs (_reconcile_messaging): the drift rows (*n of them). */
+extern SPITupleTable *store_messaging_reconcile(const char *main_account_sid, uint64 *n);
+
+/* prices (sql/schema/catalog.sql) */
+/* A price_list row: the reseller's price of a number type. */
+typedef struct StorePriceListed
+{
+	char	   *number_type;
+	Datum		setup_price;
+	Datum		monthly_price;
+	char	   *currency;
+} StorePriceListed;
+/* The price list's rows of a country (of one type unless type is NULL), copied; how many. */
+extern int	store_price_list(const char *iso, const char *type, StorePriceListed **rows);
+/* A pricing_cache row: Twilio's price of a number type, and whether younger than the TTL. */
+typedef struct StorePriceCached
+{
+	char	   *number_type;
+	Datum		base_price;
+	bool		base_null;
+	Datum		current_price;
+	bool		current_null;
+	char	   *country;
+	char	   *currency;
+	bool		fresh;
+	TimestampTz fetched_at;
+} StorePriceCached;
+/* Twilio's cached prices of a country by number type, copied; how many. */
+extern int	store_price_cached(const char *iso, int ttl_s, StorePriceCached **rows);
+/* Replace a country's cached prices (n types, in step); false when another session is caching it. */
+extern bool store_price_cache_save(const char *iso, const char *country, const char *currency, int n,
+								   const char *const *types, const Datum *base, const bool *base_null,
+								   const Datum *current, const bool *current_null);
 
 
 #endif							/* TWILIO_NUMBERS_STORE_H */
