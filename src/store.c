@@ -398,6 +398,7 @@ abmp_bool(uint64 i, int n)
 	return !isnull && DatumGetBool(d);
 }
 
+/* _address_seen: the addresses row as Twilio answered, for the caller's result. */
 Datum
 store_address_seen(int64 account_id, Jsonb *r, const char *copied_from)
 {
@@ -411,6 +412,7 @@ store_address_seen(int64 account_id, Jsonb *r, const char *copied_from)
 	return abmp_row();
 }
 
+/* _address_lock: the Twilio account of the account's address, locked; NULL when it has none such. */
 char *
 store_address_lock(int64 account_id, const char *address_sid)
 {
@@ -421,6 +423,7 @@ store_address_lock(int64 account_id, const char *address_sid)
 	return store_text(0, 1);
 }
 
+/* _addresses_lock: the account's addresses and their Twilio accounts, locked, oldest first. */
 int
 store_addresses_lock(int64 account_id, char ***sids, char ***homes)
 {
@@ -439,6 +442,7 @@ store_addresses_lock(int64 account_id, char ***sids, char ***homes)
 	return n;
 }
 
+/* _address_dependents: the live numbers naming an address, as "a, b", and how many. */
 char *
 store_address_dependents(const char *address_sid, int *n)
 {
@@ -451,6 +455,7 @@ store_address_dependents(const char *address_sid, int *n)
 	return store_text(0, 1);
 }
 
+/* _address_forget: the deleted row, if there was one. */
 Datum
 store_address_forget(const char *address_sid, bool *found)
 {
@@ -461,6 +466,7 @@ store_address_forget(const char *address_sid, bool *found)
 	return *found ? abmp_row() : (Datum) 0;
 }
 
+/* _address_copy_of: an address with the same content there already, or NULL. */
 char *
 store_address_copy_of(const char *address_sid, int64 account_id, const char *twilio_account_sid)
 {
@@ -472,6 +478,7 @@ store_address_copy_of(const char *address_sid, int64 account_id, const char *twi
 	return store_text(0, 1);
 }
 
+/* _regulations_cached: the cache row while fresh (ttl_s from pricing_ttl_s). */
 Datum
 store_bundle_regulations_cached(const char *iso, const char *type, const char *end_user_type, int ttl_s,
 								bool *found)
@@ -485,6 +492,7 @@ store_bundle_regulations_cached(const char *iso, const char *type, const char *e
 	return *found ? abmp_row() : (Datum) 0;
 }
 
+/* _regulations_save: the cache row written. */
 Datum
 store_bundle_regulations_save(const char *iso, const char *type, const char *end_user_type, Jsonb *regulations,
 							  const char *address_requirements)
@@ -500,6 +508,7 @@ store_bundle_regulations_save(const char *iso, const char *type, const char *end
 	return abmp_row();
 }
 
+/* _bundle_seen: records a bundle Twilio showed (history, NOTIFY, polling); its status now. */
 char *
 store_bundle_seen(int64 account_id, const char *bundle_sid, Jsonb *r, Jsonb *reg, const char *cloned_from)
 {
@@ -513,6 +522,7 @@ store_bundle_seen(int64 account_id, const char *bundle_sid, Jsonb *r, Jsonb *reg
 	return store_text(0, 1);
 }
 
+/* _bundle_lock: whom a registered bundle belongs to, its row locked. */
 bool
 store_bundle_lock(const char *bundle_sid, int64 *account_id)
 {
@@ -528,6 +538,7 @@ store_bundle_lock(const char *bundle_sid, int64 *account_id)
 	return !isnull;
 }
 
+/* _bundle: the bundles row, for numbers_bundle_register's result. */
 Datum
 store_bundle_row(const char *bundle_sid)
 {
@@ -539,6 +550,7 @@ store_bundle_row(const char *bundle_sid)
 	return abmp_row();
 }
 
+/* _bundle_pick: the customer's approved bundle for the country and type there, or NULL. */
 char *
 store_bundle_pick(int64 account_id, const char *twilio_account_sid, const char *iso, const char *type)
 {
@@ -550,6 +562,7 @@ store_bundle_pick(int64 account_id, const char *twilio_account_sid, const char *
 	return store_text(0, 1);
 }
 
+/* For a purchase, in one call: does (iso, type) need a bundle, the one picked, what the customer has. */
 bool
 store_bundle_required(int64 account_id, const char *twilio_account_sid, const char *iso, const char *type,
 					  char **picked, char **have)
@@ -565,6 +578,7 @@ store_bundle_required(int64 account_id, const char *twilio_account_sid, const ch
 	return abmp_bool(0, 1);
 }
 
+/* _bundle_polled: the polls since the last status change, for the backoff. */
 bool
 store_bundle_polled(const char *bundle_sid, int *polls)
 {
@@ -580,6 +594,7 @@ store_bundle_polled(const char *bundle_sid, int *polls)
 	return !isnull;
 }
 
+/* _live_number: the number locked (its errors when it is not the account's live number). */
 void
 store_messaging_lock_number(int64 account_id, const char *phone, StoreMessagingNumber *n)
 {
@@ -598,6 +613,7 @@ store_messaging_lock_number(int64 account_id, const char *phone, StoreMessagingN
 	n->sms = abmp_bool(0, 6);
 }
 
+/* _messaging_pool_size: the live numbers in a service (Twilio allows 400). */
 int64
 store_messaging_pool_size(const char *service_sid)
 {
@@ -609,6 +625,7 @@ store_messaging_pool_size(const char *service_sid)
 	return DatumGetInt64(store_datum(0, 1, &isnull));
 }
 
+/* _messaging_set_service: the row's service once Twilio's side is done. */
 void
 store_messaging_set_service(int64 number_id, const char *service_sid)
 {
@@ -619,6 +636,7 @@ store_messaging_set_service(int64 number_id, const char *service_sid)
 	store_call("SELECT twilio_numbers._messaging_set_service($1, $2)", 2, types, args, nulls, false, 0);
 }
 
+/* _messaging_number: the owned_numbers row, for an assignment's result. */
 Datum
 store_messaging_number(int64 number_id)
 {
@@ -630,6 +648,7 @@ store_messaging_number(int64 number_id)
 	return abmp_row();
 }
 
+/* _messaging_resync_number: the number locked for a re-sync; false when it is gone. */
 bool
 store_messaging_resync_number(int64 number_id, char **sid, char **status, char **service_sid)
 {
@@ -645,6 +664,7 @@ store_messaging_resync_number(int64 number_id, char **sid, char **status, char *
 	return true;
 }
 
+/* A catalog look-up: a 0.3 schema has no Messaging Service pass for reconcile. */
 bool
 store_messaging_present(void)
 {
@@ -653,12 +673,14 @@ store_messaging_present(void)
 	return abmp_bool(0, 1);
 }
 
+/* _reconcile_emergency: emergency statuses from reconcile's listing into the rows. */
 void
 store_messaging_reconcile_emergency(void)
 {
 	store_call("SELECT twilio_numbers._reconcile_emergency()", 0, NULL, NULL, NULL, false, 1);
 }
 
+/* _messaging_in_use: without any number ever assigned, reconcile asks Twilio nothing about services. */
 bool
 store_messaging_in_use(void)
 {
@@ -666,12 +688,14 @@ store_messaging_in_use(void)
 	return abmp_bool(0, 1);
 }
 
+/* _messaging_seen_reset: reconcile's work table of Twilio's senders, empty. */
 void
 store_messaging_seen_reset(void)
 {
 	store_call("SELECT twilio_numbers._messaging_seen_reset()", 0, NULL, NULL, NULL, false, 1);
 }
 
+/* _messaging_seen_add: one listed page of a service's senders into the work table. */
 void
 store_messaging_seen_add(Jsonb *page, const char *service_sid)
 {
@@ -681,6 +705,7 @@ store_messaging_seen_add(Jsonb *page, const char *service_sid)
 	store_call("SELECT twilio_numbers._messaging_seen_add($1, $2)", 2, types, args, NULL, false, 1);
 }
 
+/* _reconcile_messaging: re-syncs queued for the differences; the drift rows recorded. */
 SPITupleTable *
 store_messaging_reconcile(const char *main_account_sid, uint64 *n)
 {
@@ -743,6 +768,7 @@ abmp_numeric(uint64 i, int n, bool *isnull)
 	return *isnull ? (Datum) 0 : datumCopy(d, false, -1);
 }
 
+/* _price_list_rows (the table itself on a schema not updated yet), copied: they outlive the next call. */
 int
 store_price_list(const char *iso, const char *type, StorePriceListed **rows)
 {
@@ -772,6 +798,7 @@ store_price_list(const char *iso, const char *type, StorePriceListed **rows)
 	return n;
 }
 
+/* _pricing_cached: Twilio's cached prices, copied; none on a schema not updated yet. */
 int
 store_price_cached(const char *iso, int ttl_s, StorePriceCached **rows)
 {
@@ -801,6 +828,7 @@ store_price_cached(const char *iso, int ttl_s, StorePriceCached **rows)
 	return n;
 }
 
+/* _pricing_cache_save: the prices just fetched, as arrays in step; nothing on a schema not updated yet. */
 bool
 store_price_cache_save(const char *iso, const char *country, const char *currency, int n,
 					   const char *const *types, const Datum *base, const bool *base_null,
