@@ -2009,6 +2009,171 @@ REVOKE ALL ON FUNCTION _job_urgency(text), _job_runnable(text, boolean),
 
 -- ---- the C–SQL boundary: purchases, attempts, hosted orders, changes ----
 
+-- The C of purchases, hosted orders, adoptions and changes calls these
+-- (store.c), never the tables (sql/schema/accounts.sql, owned_numbers.sql,
+-- hosted.sql); the live condition is live_numbers'.
+
+-- An account as the C functions read it (accounts_load).
+CREATE FUNCTION _account(p_account_id bigint)
+RETURNS TABLE (currency text, status text, twilio_account_sid text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT a.currency, a.status, a.twilio_account_sid FROM twilio_numbers.accounts a
+    WHERE a.account_id = p_account_id;
+END;
+
+-- An account's money: stable, so that it reads with the snapshot its caller
+-- gives (a purchase's funds check reads the latest committed balance).
+CREATE FUNCTION _account_funds(p_account_id bigint)
+RETURNS TABLE (balance numeric, credit_limit numeric)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT a.balance, a.credit_limit FROM twilio_numbers.accounts a WHERE a.account_id = p_account_id;
+END;
+
+-- Write the Twilio account a customer account maps to (numbers_map_account,
+-- which has checked it with Twilio; the guard refuses anyone else).
+CREATE FUNCTION _account_map(p_account_id bigint, p_twilio_account_sid text)
+RETURNS SETOF accounts
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.accounts a SET twilio_account_sid = p_twilio_account_sid
+    WHERE a.account_id = p_account_id
+    RETURNING a.*;
+END;
+
+-- A number's row, as the functions that change it return it.
+CREATE FUNCTION _owned_number(p_number_id bigint) RETURNS SETOF owned_numbers
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM twilio_numbers.owned_numbers o WHERE o.number_id = p_number_id;
+END;
+
+-- The trunk a number is on (numbers_trunk_assign / _unassign, once Twilio has
+-- done it); NULL: none.
+CREATE FUNCTION _set_trunk(p_number_id bigint, p_trunk_sid text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.owned_numbers o SET trunk_sid = p_trunk_sid, updated_at = now()
+    WHERE o.number_id = p_number_id;
+END;
+
+-- What a number moving to another Twilio account takes along or must leave
+-- first: its Messaging Service (which stays in its account), and the
+-- address (only where Twilio requires one: a hosted order's stays behind)
+-- and bundle it needs there, with its country and type.
+CREATE FUNCTION _transfer_needs(p_number_id bigint)
+RETURNS TABLE (messaging_service_sid text, address_sid text, bundle_sid text, iso_country text, number_type text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT o.messaging_service_sid,
+           CASE WHEN coalesce(o.address_requirements, 'none') <> 'none' THEN o.address_sid END,
+           o.bundle_sid, o.iso_country, o.number_type
+    FROM twilio_numbers.owned_numbers o WHERE o.number_id = p_number_id;
+END;
+
+-- A number changes hands (numbers_transfer): ledger-neutral.
+CREATE FUNCTION _transfer_record(p_number_id bigint, p_to_account_id bigint) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.owned_numbers o SET account_id = p_to_account_id, origin = 'transferred',
+        updated_at = now()
+    WHERE o.number_id = p_number_id;
+END;
+
+-- Is any of these numbers taken here: live ('owned by account 7') or, with
+-- p_orders, in a hosted order still on its way ('in order HR...')?  The
+-- first found, if any (a purchase, a hosted order and an adoption ask
+-- before anything is sent; the unique indexes are the last word).
+CREATE FUNCTION _number_taken(p_phones text[], p_orders boolean)
+RETURNS TABLE (phone_number text, taken text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    (SELECT o.phone_number, 'owned by account ' || o.account_id FROM twilio_numbers.live_numbers o
+     WHERE o.phone_number = ANY (p_phones)
+     UNION ALL
+     SELECT h.phone_number, 'in order ' || h.order_sid FROM twilio_numbers.hosted_orders h
+     WHERE p_orders AND h.phone_number = ANY (p_phones)
+       AND h.status NOT IN ('completed', 'failed', 'canceled'))
+    LIMIT 1;
+END;
+
+-- An order, locked (numbers_hosted_cancel).
+CREATE FUNCTION _hosted_order_lock(p_order_sid text) RETURNS TABLE (account_id bigint, status text)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT h.account_id, h.status FROM twilio_numbers.hosted_orders h WHERE h.order_sid = p_order_sid
+    FOR UPDATE;
+END;
+
+-- An order's row, as numbers_hosted_cancel returns it.
+CREATE FUNCTION _hosted_order(p_order_sid text) RETURNS SETOF hosted_orders
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM twilio_numbers.hosted_orders h WHERE h.order_sid = p_order_sid;
+END;
+
+-- The worker polled an order still on its way: how many polls in a row
+-- found nothing changed (0 when its status just changed), for the backoff.
+CREATE FUNCTION _hosted_order_polled(p_order_sid text) RETURNS integer
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.hosted_orders h
+    SET polls = CASE WHEN h.status_changed_at = now() THEN 0 ELSE h.polls + 1 END
+    WHERE h.order_sid = p_order_sid
+    RETURNING h.polls;
+END;
+
+-- Find a live number of an account, locked; the errors say what is wrong.
+CREATE OR REPLACE FUNCTION _live_number(p_account_id bigint, p_phone text) RETURNS owned_numbers
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r twilio_numbers.owned_numbers;
+BEGIN
+    IF p_phone IS NULL OR p_phone !~ '^\+[1-9][0-9]{6,14}$' THEN
+        RAISE EXCEPTION 'phone_number must be an E.164 phone number, not "%"', coalesce(p_phone, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM twilio_numbers.accounts a WHERE a.account_id = p_account_id) THEN
+        RAISE EXCEPTION 'account % does not exist', p_account_id USING ERRCODE = 'P0002';
+    END IF;
+    SELECT * INTO r FROM twilio_numbers.live_numbers o
+    WHERE o.phone_number = p_phone
+    FOR UPDATE;
+    IF NOT FOUND OR r.account_id <> p_account_id THEN
+        IF FOUND OR NOT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
+                                WHERE o.phone_number = p_phone AND o.account_id = p_account_id) THEN
+            RAISE EXCEPTION 'phone number % is not owned by account %', p_phone, p_account_id
+                USING ERRCODE = 'P0002';
+        END IF;
+        RAISE EXCEPTION 'phone number % was already released', p_phone
+            USING ERRCODE = '55000',
+                  DETAIL = format('Account %s released it on %s.', p_account_id,
+                                  (SELECT max(o.released_at) FROM twilio_numbers.owned_numbers o
+                                   WHERE o.phone_number = p_phone AND o.account_id = p_account_id));
+    END IF;
+    IF r.status = 'releasing' THEN
+        RAISE EXCEPTION 'phone number % is already being released', p_phone
+            USING ERRCODE = '55000',
+                  HINT = 'The release is queued; see twilio_numbers.queue.';
+    END IF;
+    RETURN r;
+END $$;
+
+CREATE OR REPLACE FUNCTION numbers_trunk_numbers(trunk_sid text)
+RETURNS SETOF owned_numbers
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM twilio_numbers.live_numbers o
+    WHERE o.trunk_sid = numbers_trunk_numbers.trunk_sid
+    ORDER BY o.phone_number;
+END;
+
+REVOKE ALL ON FUNCTION _account(bigint), _account_funds(bigint), _account_map(bigint, text),
+    _owned_number(bigint), _set_trunk(bigint, text), _transfer_needs(bigint), _transfer_record(bigint, bigint),
+    _number_taken(text[], boolean), _hosted_order_lock(text), _hosted_order(text), _hosted_order_polled(text)
+    FROM PUBLIC;
+
 -- ---- the C–SQL boundary: reconcile ----
 
 -- ---- the C–SQL boundary: addresses, bundles, Messaging Services, prices ----

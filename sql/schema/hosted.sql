@@ -205,3 +205,46 @@ LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION numbers_hosted_cancel IS
   'Cancel a hosted number order while Twilio allows it (received, pending-verification, verified, pending-loa).';
+
+-- Is any of these numbers taken here: live ('owned by account 7') or, with
+-- p_orders, in a hosted order still on its way ('in order HR...')?  The
+-- first found, if any (a purchase, a hosted order and an adoption ask
+-- before anything is sent; the unique indexes are the last word).
+CREATE FUNCTION _number_taken(p_phones text[], p_orders boolean)
+RETURNS TABLE (phone_number text, taken text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    (SELECT o.phone_number, 'owned by account ' || o.account_id FROM twilio_numbers.live_numbers o
+     WHERE o.phone_number = ANY (p_phones)
+     UNION ALL
+     SELECT h.phone_number, 'in order ' || h.order_sid FROM twilio_numbers.hosted_orders h
+     WHERE p_orders AND h.phone_number = ANY (p_phones)
+       AND h.status NOT IN ('completed', 'failed', 'canceled'))
+    LIMIT 1;
+END;
+
+-- An order, locked (numbers_hosted_cancel).
+CREATE FUNCTION _hosted_order_lock(p_order_sid text) RETURNS TABLE (account_id bigint, status text)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT h.account_id, h.status FROM twilio_numbers.hosted_orders h WHERE h.order_sid = p_order_sid
+    FOR UPDATE;
+END;
+
+-- An order's row, as numbers_hosted_cancel returns it.
+CREATE FUNCTION _hosted_order(p_order_sid text) RETURNS SETOF hosted_orders
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM twilio_numbers.hosted_orders h WHERE h.order_sid = p_order_sid;
+END;
+
+-- The worker polled an order still on its way: how many polls in a row
+-- found nothing changed (0 when its status just changed), for the backoff.
+CREATE FUNCTION _hosted_order_polled(p_order_sid text) RETURNS integer
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.hosted_orders h
+    SET polls = CASE WHEN h.status_changed_at = now() THEN 0 ELSE h.polls + 1 END
+    WHERE h.order_sid = p_order_sid
+    RETURNING h.polls;
+END;
