@@ -1932,10 +1932,10 @@ CREATE FUNCTION _incarnation_described() RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT format('it was live as system %s, timeline %s, database %s (%s); this is system %s, '
-                  'timeline %s, database %s (%s)', i.live_system_identifier, i.live_timeline, i.live_database_oid,
-                  i.live_database_name, i.this_system_identifier, i.this_timeline, i.this_database_oid,
-                  i.this_database_name)
-    FROM twilio_numbers.numbers_incarnation() i;
+                  'timeline %s, database %s (%s)', i.system_identifier, i.timeline, i.database_oid,
+                  i.database_name, e[1], e[2]::integer, e[3]::oid, current_database())
+    FROM string_to_array(twilio_numbers._epoch(), ':') e
+    LEFT JOIN twilio_numbers.incarnation i ON true;
 END;
 
 -- Billing: a run's start written once (_billing_run_start, the worker's and
