@@ -111,7 +111,7 @@ SELECT emu.try(stmt) FROM unnest(ARRAY[
   $$SELECT twilio_numbers.numbers_run_billing('infinity')$$,
   $$SELECT twilio_numbers.numbers_run_billing('-infinity')$$
 ]) AS stmt;
-SELECT balance, balance = (SELECT sum(amount) FROM twilio_numbers.ledger WHERE account_id = :saver) AS is_ledger
+SELECT balance, NOT EXISTS (SELECT FROM twilio_numbers.integrity i WHERE i.account_id = :saver) AS is_ledger
 FROM twilio_numbers.accounts WHERE account_id = :saver;
 DROP OWNED BY tn_hostile_app;
 DROP ROLE tn_hostile_app;

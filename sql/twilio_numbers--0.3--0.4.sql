@@ -436,7 +436,7 @@ REVOKE ALL ON FUNCTION _address_seen, _address_dependents, numbers_address_creat
     _bundle_settled, _bundle_seen, _bundle_pick, _bundles_described, numbers_bundle_register FROM PUBLIC;
 
 --------------------------------------------------------------------------
--- Scale (issue 21): the cluster's request budget, seen from SQL
+-- Scale: the cluster's request budget, seen from SQL
 --------------------------------------------------------------------------
 CREATE FUNCTION request_budget_info(
     OUT max_concurrent_requests integer, OUT effective integer, OUT in_flight integer, OUT waiting integer,
@@ -462,7 +462,7 @@ BEGIN
         'twilio_numbers._capabilities TO %s', role);
 END $$;
 
--- operations (issue 23): the incarnation that acts at Twilio
+-- Operations: the incarnation that acts at Twilio
 --------------------------------------------------------------------------
 -- The one incarnation allowed to act at Twilio: the cluster's system
 -- identifier, WAL timeline and database (the epoch of purchase_attempts).
@@ -633,7 +633,7 @@ COMMENT ON FUNCTION numbers_detach IS
 
 REVOKE ALL ON FUNCTION _incarnation_replace(), _incarnation_status(boolean), numbers_incarnation(), numbers_make_live(), numbers_detach() FROM PUBLIC;
 
--- ---- issue 20 (corners): Twilio's clock, measured from replies' Date header ----
+-- ---- Ownership and money: Twilio's clock, measured from replies' Date header ----
 -- Twilio's clock minus ours, measured from the Date header of replies (this
 -- backend's latest measurement, else any process's; NULL if never measured),
 -- and how far a corrected Twilio time may still lie outside an attempt's
@@ -1082,10 +1082,10 @@ WHERE d.status = 'dead'
                          OR (l.twilio_sid IS NULL AND d.twilio_sid IS NULL AND l.number_id = d.number_id)));
 COMMENT ON VIEW queue_dead_letters IS
   'Jobs that failed queue_max_attempts times and that no later job has done since; they need a DBA.';
--- ---- end of issue 20 (corners) ----
+-- ---- end of ownership and money ----
 
 --------------------------------------------------------------------------
--- messaging (issue 22): Messaging Services and emergency addresses — a
+-- Messaging: Messaging Services and emergency addresses — a
 -- number's service and emergency_address_status on owned_numbers, the
 -- messaging_resync job, numbers_messaging_*, reconcile's comparison and
 -- the two reports (sql/schema/messaging.sql), grant_application
@@ -1522,7 +1522,7 @@ REVOKE ALL ON FUNCTION _bill_range(bigint, bigint, timestamptz, bigint[]),
     FROM PUBLIC;
 
 --------------------------------------------------------------------------
--- operations (issue 23): versions, dead letters, the reporting role
+-- Operations: versions, dead letters, the reporting role
 --------------------------------------------------------------------------
 -- The version of the library this session loaded (EXTVERSION at build).
 CREATE FUNCTION _library_version() RETURNS text
@@ -1608,7 +1608,655 @@ COMMENT ON VIEW live_numbers IS 'Numbers not released: active, past due or being
 
 -- ---- the C–SQL boundary: the work queue and its jobs ----
 
+-- The first poll of a hosted order or a bundle: due after the hosted_poll_ms
+-- setting, which the caller may pass (p_poll_after) rather than have it
+-- read in SQL.
+DROP FUNCTION _hosted_order_record(bigint, jsonb, jsonb);
+DROP FUNCTION _bundle_seen(bigint, text, jsonb, jsonb, text);
+
+CREATE FUNCTION _hosted_order_record(p_account_id bigint, r jsonb, ours jsonb, p_poll_after interval DEFAULT NULL)
+RETURNS hosted_orders
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    o twilio_numbers.hosted_orders;
+BEGIN
+    INSERT INTO twilio_numbers.hosted_orders
+        (order_sid, account_id, phone_number, status, failure_reason, contact_email, contact_phone_number,
+         address_sid, friendly_name, sms_url, sms_method, status_callback, incoming_phone_number_sid,
+         twilio_account_sid, twilio)
+    VALUES (r->>'sid', p_account_id, r->>'phone_number', r->>'status', nullif(r->>'failure_reason', ''),
+            ours->>'contact_email', ours->>'contact_phone_number',
+            coalesce(r->>'address_sid', ours->>'address_sid'), coalesce(r->>'friendly_name', ours->>'friendly_name'),
+            coalesce(r->>'sms_url', ours->>'sms_url'), coalesce(r->>'sms_method', ours->>'sms_method'),
+            coalesce(r->>'status_callback_url', r->>'status_callback', ours->>'status_callback'),
+            r->>'incoming_phone_number_sid', r->>'account_sid', r)
+    RETURNING * INTO o;
+    INSERT INTO twilio_numbers.hosted_order_history (order_sid, status, failure_reason)
+    VALUES (o.order_sid, o.status, o.failure_reason);
+    -- the worker follows it from now on
+    INSERT INTO twilio_numbers.work_queue (kind, phone_number, payload, next_attempt_at)
+    VALUES ('hosted_poll', o.phone_number, jsonb_build_object('order_sid', o.order_sid),
+            now() + coalesce(p_poll_after, current_setting('twilio_numbers.hosted_poll_ms')::interval));
+    PERFORM pg_notify('twilio_numbers_hosted',
+                      json_build_object('order_sid', o.order_sid, 'phone_number', o.phone_number,
+                                        'status', o.status)::text);
+    PERFORM twilio_numbers._wake_worker_at_commit();
+    RETURN o;
+END $$;
+
+CREATE FUNCTION _bundle_seen(p_account_id bigint, p_bundle_sid text, r jsonb, reg jsonb DEFAULT NULL,
+                             p_cloned_from text DEFAULT NULL, p_poll_after interval DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    b twilio_numbers.bundles;
+    new_status text := CASE WHEN r IS NULL THEN 'deleted' ELSE r->>'status' END;
+BEGIN
+    SELECT * INTO b FROM twilio_numbers.bundles WHERE bundle_sid = p_bundle_sid FOR UPDATE;
+    IF NOT FOUND THEN
+        IF r IS NULL THEN
+            RETURN NULL;
+        END IF;
+        INSERT INTO twilio_numbers.bundles
+            (bundle_sid, account_id, twilio_account_sid, regulation_sid, iso_country, number_type, end_user_type,
+             friendly_name, status, valid_until, cloned_from, twilio)
+        VALUES (p_bundle_sid, p_account_id, r->>'account_sid', r->>'regulation_sid', reg->>'iso_country',
+                replace(reg->>'number_type', ' ', '_'), reg->>'end_user_type', r->>'friendly_name', new_status,
+                (r->>'valid_until')::timestamptz, p_cloned_from, r)
+        RETURNING * INTO b;
+    ELSIF new_status IS DISTINCT FROM b.status THEN
+        UPDATE twilio_numbers.bundles SET status = new_status, status_changed_at = now(),
+               valid_until = CASE WHEN r IS NULL THEN valid_until ELSE (r->>'valid_until')::timestamptz END,
+               friendly_name = coalesce(r->>'friendly_name', friendly_name), twilio = coalesce(r, twilio),
+               updated_at = now()
+        WHERE bundle_sid = p_bundle_sid;
+    ELSE
+        RETURN new_status;
+    END IF;
+    INSERT INTO twilio_numbers.bundle_history (bundle_sid, status) VALUES (p_bundle_sid, new_status);
+    PERFORM pg_notify('twilio_numbers_bundle',
+                      json_build_object('bundle_sid', p_bundle_sid, 'account_id', b.account_id,
+                                        'status', new_status)::text);
+    IF NOT twilio_numbers._bundle_settled(new_status)
+       AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                       WHERE q.kind = 'bundle_poll' AND q.status = 'pending'
+                         AND q.payload->>'bundle_sid' = p_bundle_sid) THEN
+        INSERT INTO twilio_numbers.work_queue (kind, payload, next_attempt_at)
+        VALUES ('bundle_poll', jsonb_build_object('bundle_sid', p_bundle_sid),
+                now() + coalesce(p_poll_after, current_setting('twilio_numbers.hosted_poll_ms')::interval));
+        PERFORM twilio_numbers._wake_worker_at_commit();
+    END IF;
+    RETURN new_status;
+END $$;
+
+REVOKE ALL ON FUNCTION _hosted_order_record(bigint, jsonb, jsonb, interval),
+    _bundle_seen(bigint, text, jsonb, jsonb, text, interval) FROM PUBLIC;
+
+-- The queue's rules in SQL (queue.sql): the claim's urgency order defined
+-- once, for the work_queue_claim index and the claim; enqueue, claim, done,
+-- failed (retry with backoff, dead letter), again, the next due job, the
+-- dead-letter retry; the facts the jobs go by.
+DROP INDEX work_queue_claim;
+
+CREATE FUNCTION _job_urgency(kind text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+SELECT CASE kind WHEN 'compensate' THEN 0 WHEN 'hosted_cancel' THEN 0 WHEN 'release' THEN 1
+                 WHEN 'resync' THEN 2 WHEN 'messaging_resync' THEN 2 ELSE 3 END
+$$;
+
+CREATE INDEX work_queue_claim ON work_queue (_job_urgency(kind), job_id) WHERE status = 'pending';
+
+CREATE FUNCTION _job_runnable(kind text, writes_paused boolean) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+SELECT NOT writes_paused OR kind IN ('compensate', 'hosted_cancel', 'hosted_poll')
+$$;
+
+CREATE FUNCTION _queue_enqueue(p_kind text, p_number_id bigint, p_phone_number text, p_twilio_sid text,
+                               p_twilio_account_sid text, p_payload jsonb, p_attempt_id bigint)
+RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    INSERT INTO twilio_numbers.work_queue
+        (kind, number_id, phone_number, twilio_sid, twilio_account_sid, payload, attempt_id)
+    VALUES (p_kind, p_number_id, p_phone_number, p_twilio_sid, p_twilio_account_sid, p_payload, p_attempt_id);
+END;
+
+CREATE FUNCTION _queue_next_due_ms(p_writes_paused boolean) RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT ceil(extract(epoch FROM min(q.next_attempt_at) - clock_timestamp()) * 1000)::bigint
+    FROM twilio_numbers.work_queue q
+    WHERE q.status = 'pending' AND twilio_numbers._job_runnable(q.kind, p_writes_paused);
+END;
+
+CREATE FUNCTION _queue_claim(p_writes_paused boolean, p_tries integer) RETURNS SETOF work_queue
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j twilio_numbers.work_queue;
+    skipped bigint[] := '{}';
+BEGIN
+    FOR i IN 1 .. p_tries LOOP
+        SELECT * INTO j FROM twilio_numbers.work_queue q
+        WHERE q.status = 'pending' AND q.next_attempt_at <= now() AND q.job_id <> ALL (skipped)
+          AND twilio_numbers._job_runnable(q.kind, p_writes_paused)
+        ORDER BY twilio_numbers._job_urgency(q.kind), q.job_id
+        LIMIT 1 FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
+        IF pg_try_advisory_xact_lock(1953393005, hashtext(coalesce(j.phone_number, j.twilio_sid, j.job_id::text))) THEN
+            RETURN NEXT j;
+            RETURN;
+        END IF;
+        skipped := skipped || j.job_id;
+    END LOOP;
+END $$;
+
+CREATE FUNCTION _queue_done(p_job_id bigint, p_note text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.work_queue
+    SET attempts = attempts + 1, last_error = p_note, updated_at = now(), status = 'done', finished_at = now()
+    WHERE job_id = p_job_id;
+END;
+
+CREATE FUNCTION _queue_failed(p_job_id bigint, p_error text, p_outage boolean,
+                              p_base_ms double precision, p_max_ms double precision, p_max_attempts integer)
+RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j record;
+BEGIN
+    UPDATE twilio_numbers.work_queue SET
+        attempts = CASE WHEN p_outage THEN attempts ELSE attempts + 1 END,
+        last_error = CASE WHEN p_outage THEN 'not counted (Twilio outage): ' || p_error ELSE p_error END,
+        updated_at = now(),
+        status = CASE WHEN NOT p_outage AND attempts + 1 >= p_max_attempts THEN 'dead' ELSE 'pending' END,
+        finished_at = NULL,
+        next_attempt_at = CASE
+            WHEN p_outage THEN now() + make_interval(secs => least(p_max_ms, greatest(p_base_ms,
+                2 * 1000 * extract(epoch FROM next_attempt_at - updated_at))) * (0.75 + 0.25 * random()) / 1000.0)
+            ELSE now() + make_interval(secs => least(p_base_ms * power(2, least(attempts, 20)), p_max_ms)
+                                               * (0.5 + 0.5 * random()) / 1000.0) END
+    WHERE job_id = p_job_id
+    RETURNING job_id, status, kind, phone_number INTO j;
+    IF NOT FOUND OR j.status <> 'dead' THEN
+        RETURN false;
+    END IF;
+    PERFORM pg_notify('twilio_numbers_dead_letter',
+                      json_build_object('job_id', j.job_id, 'kind', j.kind, 'phone_number', j.phone_number)::text);
+    RETURN true;
+END $$;
+
+CREATE FUNCTION _queue_again(p_job_id bigint, p_again_ms double precision) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.work_queue SET attempts = 0, last_error = NULL, updated_at = now(),
+        next_attempt_at = now() + make_interval(secs => p_again_ms / 1000.0)
+    WHERE job_id = p_job_id;
+END;
+
+CREATE FUNCTION _queue_retry_dead(p_job_id bigint) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n integer;
+BEGIN
+    UPDATE twilio_numbers.work_queue q
+    SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now(),
+        last_error = 'retried by a DBA after: ' || coalesce(q.last_error, 'no error recorded')
+    WHERE (p_job_id IS NULL OR q.job_id = p_job_id)
+      AND q.job_id IN (SELECT d.job_id FROM twilio_numbers.queue_dead_letters d);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM twilio_numbers._wake_worker_at_commit();
+    RETURN n;
+END $$;
+
+CREATE FUNCTION _queue_watching(p_job_id bigint, p_until timestamptz) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.work_queue
+    SET payload = coalesce(payload, '{}') || jsonb_build_object('watching_until', p_until)
+    WHERE job_id = p_job_id AND NOT coalesce(payload ? 'watching_until', false);
+END;
+
+CREATE FUNCTION _live_row_owns(p_sid text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT EXISTS (SELECT 1 FROM twilio_numbers.live_numbers l WHERE l.twilio_sid = p_sid);
+END;
+
+CREATE FUNCTION _hosted_order_committed(p_sid text) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM twilio_numbers.hosted_orders h WHERE h.order_sid = p_sid);
+END $$;
+
+CREATE FUNCTION _number_exists(p_number_id bigint) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o WHERE o.number_id = p_number_id);
+END;
+
+CREATE FUNCTION _number_released(p_number_id bigint) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.owned_numbers SET status = 'released', updated_at = now()
+    WHERE number_id = p_number_id AND status = 'releasing';
+END;
+
+CREATE FUNCTION _number_for_resync(p_number_id bigint)
+RETURNS TABLE (twilio_sid text, twilio_account_sid text, status text, address_sid text, bundle_sid text)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT o.twilio_sid, o.twilio_account_sid, o.status, o.address_sid, o.bundle_sid
+    FROM twilio_numbers.owned_numbers o WHERE o.number_id = p_number_id
+    FOR UPDATE;
+END;
+
+CREATE FUNCTION _number_twilio_seen(p_number_id bigint, r jsonb) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.owned_numbers SET twilio = r WHERE number_id = p_number_id;
+END;
+
+CREATE OR REPLACE FUNCTION numbers_retry_dead_letter(job_id bigint) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF numbers_retry_dead_letter.job_id IS NULL
+       OR twilio_numbers._queue_retry_dead(numbers_retry_dead_letter.job_id) = 0 THEN
+        RAISE EXCEPTION 'job % is not a dead letter', numbers_retry_dead_letter.job_id
+            USING ERRCODE = 'P0002',
+                  HINT = 'twilio_numbers.queue_dead_letters lists them (not those a later job has done since).';
+    END IF;
+    RETURN true;
+END $$;
+
+CREATE OR REPLACE FUNCTION numbers_retry_dead_letters() RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN twilio_numbers._queue_retry_dead(NULL);
+END $$;
+
+-- the attempts the recorder and the jobs write (attempts.sql)
+
+CREATE FUNCTION _attempt_open(p_kind text, p_phone_number text, p_twilio_account_sid text, p_recorded_in text,
+                              p_backend_pid integer, p_deadline timestamptz, p_request_fields text[], p_md5 text)
+RETURNS bigint
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    INSERT INTO twilio_numbers.purchase_attempts
+        (kind, phone_number, twilio_account_sid, recorded_in, backend_pid, deadline, request_fields, request_md5)
+    VALUES (p_kind, p_phone_number, p_twilio_account_sid, p_recorded_in, p_backend_pid, p_deadline,
+            p_request_fields, nullif(p_md5, ''))
+    RETURNING attempt_id;
+END;
+
+CREATE FUNCTION _attempt_settle(p_attempt_id bigint, p_outcome text, p_sid text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.purchase_attempts SET
+        twilio_sid = coalesce(nullif(p_sid, ''), twilio_sid),
+        state = CASE WHEN p_outcome IS NULL THEN state ELSE 'closed' END, outcome = p_outcome,
+        closed_at = CASE WHEN p_outcome IS NULL THEN NULL ELSE now() END
+    WHERE attempt_id = p_attempt_id AND state = 'open';
+END;
+
+CREATE FUNCTION _attempt_close(p_attempt_id bigint, p_outcome text, p_sid text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.purchase_attempts SET state = 'closed', outcome = p_outcome,
+        twilio_sid = coalesce(p_sid, twilio_sid), closed_at = now()
+    WHERE attempt_id = p_attempt_id AND state = 'open';
+END;
+
+CREATE FUNCTION _attempt_made(p_attempt_id bigint, p_sid text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.purchase_attempts
+    SET created_sids = array_append(created_sids, p_sid), twilio_sid = coalesce(twilio_sid, p_sid)
+    WHERE attempt_id = p_attempt_id AND NOT p_sid = ANY (created_sids);
+END;
+
+CREATE FUNCTION _attempt_undo_facts(p_attempt_id bigint, p_payload jsonb, p_sid text)
+RETURNS TABLE (twilio_account_sid text, started_at timestamptz, deadline timestamptz, request_fields text[],
+               request_md5 text, unresolved integer, made integer, sid_done boolean, committed boolean)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT a.twilio_account_sid, a.started_at, a.deadline, a.request_fields, a.request_md5,
+           coalesce((p_payload->>'unresolved')::integer, 0), cardinality(a.created_sids),
+           p_sid = ANY (a.created_sids), coalesce((p_payload->>'committed')::boolean, false)
+    FROM twilio_numbers.purchase_attempts a WHERE a.attempt_id = p_attempt_id;
+END;
+
+CREATE FUNCTION _incarnation_described() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT format('it was live as system %s, timeline %s, database %s (%s); this is system %s, '
+                  'timeline %s, database %s (%s)', i.system_identifier, i.timeline, i.database_oid,
+                  i.database_name, e[1], e[2]::integer, e[3]::oid, current_database())
+    FROM string_to_array(twilio_numbers._epoch(), ':') e
+    LEFT JOIN twilio_numbers.incarnation i ON true;
+END;
+
+-- Billing: a run's start written once (_billing_run_start, the worker's and
+-- numbers_run_billing's), its failure and interruption; the grace period
+-- passed as an argument.
+DROP FUNCTION _billing_run_batch(bigint, bigint, bigint, timestamptz);
+DROP FUNCTION _bill_batch(bigint, bigint, timestamptz, boolean);
+
+CREATE FUNCTION _bill_batch(p_lo bigint, p_hi bigint, p_as_of timestamptz, p_skip_busy boolean DEFAULT false,
+    p_grace interval DEFAULT current_setting('twilio_numbers.grace_period')::interval,
+    OUT numbers_charged bigint, OUT periods_charged bigint, OUT amount numeric,
+    OUT past_due bigint, OUT reactivated bigint, OUT released bigint, OUT skipped bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    busy bigint[] := '{}';
+BEGIN
+    IF p_skip_busy THEN
+        BEGIN
+            SELECT coalesce(array_agg(a.account_id), '{}') INTO busy
+            FROM twilio_numbers.accounts a
+            WHERE a.account_id BETWEEN p_lo AND p_hi
+              AND a.account_id NOT IN (SELECT f.account_id FROM twilio_numbers.accounts f
+                                       WHERE f.account_id BETWEEN p_lo AND p_hi
+                                       FOR NO KEY UPDATE SKIP LOCKED);
+            RAISE SQLSTATE 'TN999';     -- give the probe's row locks back
+        EXCEPTION WHEN SQLSTATE 'TN999' THEN
+            NULL;
+        END;
+    END IF;
+    BEGIN
+        SELECT * INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped
+        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of, busy);
+    EXCEPTION WHEN SQLSTATE 'TN001' THEN
+        -- a purchase debited an account between our read and our debit:
+        -- bill the range again with its accounts locked first (skipping
+        -- busy ones: those an open transaction holds now wait for the next pass)
+        IF p_skip_busy THEN
+            SELECT busy || coalesce(array_agg(a.account_id), '{}') INTO busy
+            FROM twilio_numbers.accounts a
+            WHERE a.account_id BETWEEN p_lo AND p_hi AND a.account_id <> ALL (busy)
+              AND a.account_id NOT IN (SELECT f.account_id FROM twilio_numbers.accounts f
+                                       WHERE f.account_id BETWEEN p_lo AND p_hi AND f.account_id <> ALL (busy)
+                                       ORDER BY f.account_id
+                                       FOR NO KEY UPDATE SKIP LOCKED);
+        ELSE
+            PERFORM 1 FROM twilio_numbers.accounts a
+            WHERE a.account_id BETWEEN p_lo AND p_hi
+            ORDER BY a.account_id
+            FOR NO KEY UPDATE;
+        END IF;
+        SELECT * INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped
+        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of, busy);
+    END;
+
+    WITH expired AS (
+        SELECT o.number_id FROM twilio_numbers.owned_numbers o
+        WHERE o.account_id BETWEEN p_lo AND p_hi AND o.status = 'past_due'
+          AND o.past_due_since + p_grace <= least(p_as_of, now())
+        FOR NO KEY UPDATE SKIP LOCKED),
+    gone AS (
+        UPDATE twilio_numbers.owned_numbers o SET status = 'releasing', released_at = now(), updated_at = now()
+        FROM expired e WHERE o.number_id = e.number_id
+        RETURNING o.number_id, o.phone_number, o.twilio_sid, o.twilio_account_sid),
+    queued AS (
+        INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, twilio_sid, twilio_account_sid, payload)
+        SELECT 'release', g.number_id, g.phone_number, g.twilio_sid, g.twilio_account_sid,
+               '{"reason": "grace period over"}'
+        FROM gone g
+        RETURNING 1)
+    SELECT count(*) INTO released FROM queued;
+    IF released > 0 THEN
+        PERFORM twilio_numbers._wake_worker_at_commit();
+    END IF;
+END $$;
+
+CREATE FUNCTION _billing_run_start(p_as_of timestamptz, p_started_by text, p_batch_size integer,
+    OUT run_id bigint, OUT los bigint[], OUT his bigint[])
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    SELECT coalesce(array_agg(b.lo ORDER BY b.lo), '{}'), coalesce(array_agg(b.hi ORDER BY b.lo), '{}')
+    INTO los, his
+    FROM twilio_numbers._billing_batches(p_as_of, p_batch_size) b;
+    INSERT INTO twilio_numbers.billing_runs (as_of, started_by, batches_total)
+    VALUES (p_as_of, p_started_by, cardinality(los))
+    RETURNING billing_runs.run_id INTO run_id;
+END $$;
+
+CREATE FUNCTION _billing_run_batch(p_run_id bigint, p_lo bigint, p_hi bigint, p_as_of timestamptz,
+                                   p_grace interval)
+RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.billing_runs r SET
+        batches_done = r.batches_done + 1,
+        numbers_charged = r.numbers_charged + b.numbers_charged,
+        periods_charged = r.periods_charged + b.periods_charged,
+        amount = r.amount + b.amount, past_due = r.past_due + b.past_due,
+        reactivated = r.reactivated + b.reactivated, released = r.released + b.released,
+        skipped = r.skipped + b.skipped
+    FROM twilio_numbers._bill_batch(p_lo, p_hi, p_as_of,
+                                    (SELECT w.started_by = 'worker' FROM twilio_numbers.billing_runs w
+                                     WHERE w.run_id = p_run_id), p_grace) b
+    WHERE r.run_id = p_run_id;
+END;
+
+CREATE FUNCTION _billing_run_failed(p_run_id bigint, p_error text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.billing_runs SET status = 'failed', finished_at = clock_timestamp(), error = p_error
+    WHERE run_id = p_run_id;
+END;
+
+CREATE FUNCTION _billing_runs_interrupted() RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.billing_runs SET status = 'interrupted',
+        finished_at = clock_timestamp(), error = 'the worker stopped during the run'
+    WHERE status = 'running' AND started_by = 'worker';
+END;
+
+CREATE OR REPLACE FUNCTION numbers_run_billing(as_of timestamptz DEFAULT now()) RETURNS billing_runs
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    run_id bigint;
+    los bigint[];
+    his bigint[];
+    grace interval := current_setting('twilio_numbers.grace_period')::interval;
+BEGIN
+    IF as_of IS NULL OR NOT isfinite(as_of) THEN
+        RAISE EXCEPTION 'as_of must be a finite instant, not %', coalesce(as_of::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT s.run_id, s.los, s.his INTO run_id, los, his
+    FROM twilio_numbers._billing_run_start(numbers_run_billing.as_of, 'manual',
+                                           current_setting('twilio_numbers.billing_batch_size')::integer) s;
+    FOR i IN 1 .. cardinality(los) LOOP
+        PERFORM twilio_numbers._billing_run_batch(run_id, los[i], his[i], numbers_run_billing.as_of, grace);
+    END LOOP;
+    RETURN twilio_numbers._billing_run_finish(run_id);
+END $$;
+
+REVOKE ALL ON FUNCTION _job_urgency(text), _job_runnable(text, boolean),
+    _queue_enqueue(text, bigint, text, text, text, jsonb, bigint), _queue_next_due_ms(boolean),
+    _queue_claim(boolean, integer), _queue_done(bigint, text),
+    _queue_failed(bigint, text, boolean, double precision, double precision, integer),
+    _queue_again(bigint, double precision), _queue_retry_dead(bigint), _queue_watching(bigint, timestamptz),
+    _live_row_owns(text), _hosted_order_committed(text), _number_exists(bigint), _number_released(bigint),
+    _number_for_resync(bigint), _number_twilio_seen(bigint, jsonb),
+    _attempt_open(text, text, text, text, integer, timestamptz, text[], text), _attempt_settle(bigint, text, text),
+    _attempt_close(bigint, text, text), _attempt_made(bigint, text), _attempt_undo_facts(bigint, jsonb, text),
+    _incarnation_described(),
+    _bill_batch(bigint, bigint, timestamptz, boolean, interval),
+    _billing_run_start(timestamptz, text, integer), _billing_run_batch(bigint, bigint, bigint, timestamptz, interval),
+    _billing_run_failed(bigint, text), _billing_runs_interrupted() FROM PUBLIC;
+
 -- ---- the C–SQL boundary: purchases, attempts, hosted orders, changes ----
+
+-- The C of purchases, hosted orders, adoptions and changes calls these
+-- (store.c), never the tables (sql/schema/accounts.sql, owned_numbers.sql,
+-- hosted.sql); the live condition is live_numbers'.
+
+-- An account as the C functions read it (accounts_load).
+CREATE FUNCTION _account(p_account_id bigint)
+RETURNS TABLE (currency text, status text, twilio_account_sid text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT a.currency, a.status, a.twilio_account_sid FROM twilio_numbers.accounts a
+    WHERE a.account_id = p_account_id;
+END;
+
+-- An account's money: stable, so that it reads with the snapshot its caller
+-- gives (a purchase's funds check reads the latest committed balance).
+CREATE FUNCTION _account_funds(p_account_id bigint)
+RETURNS TABLE (balance numeric, credit_limit numeric)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT a.balance, a.credit_limit FROM twilio_numbers.accounts a WHERE a.account_id = p_account_id;
+END;
+
+-- Write the Twilio account a customer account maps to (numbers_map_account,
+-- which has checked it with Twilio; the guard refuses anyone else).
+CREATE FUNCTION _account_map(p_account_id bigint, p_twilio_account_sid text)
+RETURNS SETOF accounts
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.accounts a SET twilio_account_sid = p_twilio_account_sid
+    WHERE a.account_id = p_account_id
+    RETURNING a.*;
+END;
+
+-- A number's row, as the functions that change it return it.
+CREATE FUNCTION _owned_number(p_number_id bigint) RETURNS SETOF owned_numbers
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM twilio_numbers.owned_numbers o WHERE o.number_id = p_number_id;
+END;
+
+-- The trunk a number is on (numbers_trunk_assign / _unassign, once Twilio has
+-- done it); NULL: none.
+CREATE FUNCTION _set_trunk(p_number_id bigint, p_trunk_sid text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.owned_numbers o SET trunk_sid = p_trunk_sid, updated_at = now()
+    WHERE o.number_id = p_number_id;
+END;
+
+-- What a number moving to another Twilio account takes along or must leave
+-- first: its Messaging Service (which stays in its account), and the
+-- address (only where Twilio requires one: a hosted order's stays behind)
+-- and bundle it needs there, with its country and type.
+CREATE FUNCTION _transfer_needs(p_number_id bigint)
+RETURNS TABLE (messaging_service_sid text, address_sid text, bundle_sid text, iso_country text, number_type text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT o.messaging_service_sid,
+           CASE WHEN coalesce(o.address_requirements, 'none') <> 'none' THEN o.address_sid END,
+           o.bundle_sid, o.iso_country, o.number_type
+    FROM twilio_numbers.owned_numbers o WHERE o.number_id = p_number_id;
+END;
+
+-- A number changes hands (numbers_transfer): ledger-neutral.
+CREATE FUNCTION _transfer_record(p_number_id bigint, p_to_account_id bigint) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.owned_numbers o SET account_id = p_to_account_id, origin = 'transferred',
+        updated_at = now()
+    WHERE o.number_id = p_number_id;
+END;
+
+-- Is any of these numbers taken here: live ('owned by account 7') or, with
+-- p_orders, in a hosted order still on its way ('in order HR...')?  The
+-- first found, if any (a purchase, a hosted order and an adoption ask
+-- before anything is sent; the unique indexes are the last word).
+CREATE FUNCTION _number_taken(p_phones text[], p_orders boolean)
+RETURNS TABLE (phone_number text, taken text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    (SELECT o.phone_number, 'owned by account ' || o.account_id FROM twilio_numbers.live_numbers o
+     WHERE o.phone_number = ANY (p_phones)
+     UNION ALL
+     SELECT h.phone_number, 'in order ' || h.order_sid FROM twilio_numbers.hosted_orders h
+     WHERE p_orders AND h.phone_number = ANY (p_phones)
+       AND h.status NOT IN ('completed', 'failed', 'canceled'))
+    LIMIT 1;
+END;
+
+-- An order, locked (numbers_hosted_cancel).
+CREATE FUNCTION _hosted_order_lock(p_order_sid text) RETURNS TABLE (account_id bigint, status text)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT h.account_id, h.status FROM twilio_numbers.hosted_orders h WHERE h.order_sid = p_order_sid
+    FOR UPDATE;
+END;
+
+-- An order's row, as numbers_hosted_cancel returns it.
+CREATE FUNCTION _hosted_order(p_order_sid text) RETURNS SETOF hosted_orders
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM twilio_numbers.hosted_orders h WHERE h.order_sid = p_order_sid;
+END;
+
+-- The worker polled an order still on its way: how many polls in a row
+-- found nothing changed (0 when its status just changed), for the backoff.
+CREATE FUNCTION _hosted_order_polled(p_order_sid text) RETURNS integer
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.hosted_orders h
+    SET polls = CASE WHEN h.status_changed_at = now() THEN 0 ELSE h.polls + 1 END
+    WHERE h.order_sid = p_order_sid
+    RETURNING h.polls;
+END;
+
+-- Find a live number of an account, locked; the errors say what is wrong.
+CREATE OR REPLACE FUNCTION _live_number(p_account_id bigint, p_phone text) RETURNS owned_numbers
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r twilio_numbers.owned_numbers;
+BEGIN
+    IF p_phone IS NULL OR p_phone !~ '^\+[1-9][0-9]{6,14}$' THEN
+        RAISE EXCEPTION 'phone_number must be an E.164 phone number, not "%"', coalesce(p_phone, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM twilio_numbers.accounts a WHERE a.account_id = p_account_id) THEN
+        RAISE EXCEPTION 'account % does not exist', p_account_id USING ERRCODE = 'P0002';
+    END IF;
+    SELECT * INTO r FROM twilio_numbers.live_numbers o
+    WHERE o.phone_number = p_phone
+    FOR UPDATE;
+    IF NOT FOUND OR r.account_id <> p_account_id THEN
+        IF FOUND OR NOT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
+                                WHERE o.phone_number = p_phone AND o.account_id = p_account_id) THEN
+            RAISE EXCEPTION 'phone number % is not owned by account %', p_phone, p_account_id
+                USING ERRCODE = 'P0002';
+        END IF;
+        RAISE EXCEPTION 'phone number % was already released', p_phone
+            USING ERRCODE = '55000',
+                  DETAIL = format('Account %s released it on %s.', p_account_id,
+                                  (SELECT max(o.released_at) FROM twilio_numbers.owned_numbers o
+                                   WHERE o.phone_number = p_phone AND o.account_id = p_account_id));
+    END IF;
+    IF r.status = 'releasing' THEN
+        RAISE EXCEPTION 'phone number % is already being released', p_phone
+            USING ERRCODE = '55000',
+                  HINT = 'The release is queued; see twilio_numbers.queue.';
+    END IF;
+    RETURN r;
+END $$;
+
+CREATE OR REPLACE FUNCTION numbers_trunk_numbers(trunk_sid text)
+RETURNS SETOF owned_numbers
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM twilio_numbers.live_numbers o
+    WHERE o.trunk_sid = numbers_trunk_numbers.trunk_sid
+    ORDER BY o.phone_number;
+END;
+
+REVOKE ALL ON FUNCTION _account(bigint), _account_funds(bigint), _account_map(bigint, text),
+    _owned_number(bigint), _set_trunk(bigint, text), _transfer_needs(bigint), _transfer_record(bigint, bigint),
+    _number_taken(text[], boolean), _hosted_order_lock(text), _hosted_order(text), _hosted_order_polled(text)
+    FROM PUBLIC;
 
 -- ---- the C–SQL boundary: reconcile ----
 
@@ -1987,5 +2635,293 @@ END $$;
 
 -- ---- the C–SQL boundary: addresses, bundles, Messaging Services, prices ----
 
+-- addresses.sql: the live numbers named once (live_numbers); the
+-- statements addresses.c ran, as functions
+-- The live numbers that name an address (Twilio refuses to delete it while
+-- any do): what numbers_address_delete says before any request.
+CREATE OR REPLACE FUNCTION _address_dependents(p_address_sid text) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(array_agg(o.phone_number ORDER BY o.phone_number), '{}')
+    FROM twilio_numbers.live_numbers o
+    WHERE o.address_sid = p_address_sid
+$$;
+
+-- The Twilio account an address of the account lives in, its row locked
+-- before a change or a delete; NULL when the account has no such address.
+CREATE FUNCTION _address_lock(p_account_id bigint, p_address_sid text) RETURNS text
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.twilio_account_sid FROM twilio_numbers.addresses a
+    WHERE a.address_sid = p_address_sid AND a.account_id = p_account_id
+    FOR UPDATE
+$$;
+
+-- The account's addresses and the Twilio account each lives in, locked,
+-- oldest first: what numbers_addresses_refresh reads again at Twilio.
+CREATE FUNCTION _addresses_lock(p_account_id bigint)
+RETURNS TABLE (address_sid text, twilio_account_sid text)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.address_sid, a.twilio_account_sid FROM twilio_numbers.addresses a
+    WHERE a.account_id = p_account_id
+    ORDER BY a.created_at, a.address_sid
+    FOR UPDATE
+$$;
+
+-- Forget an address (deleted at Twilio, or Twilio no longer has it); the
+-- row it was.
+CREATE FUNCTION _address_forget(p_address_sid text) RETURNS SETOF addresses
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    DELETE FROM twilio_numbers.addresses a WHERE a.address_sid = p_address_sid
+    RETURNING a.*
+$$;
+
+-- An address of p_account_id in Twilio account p_twilio_account_sid with
+-- the content of p_address_sid (that address, a copy of it or the address
+-- it was copied from), oldest first, or NULL: a transfer back and forth
+-- uses it rather than copying again.
+CREATE FUNCTION _address_copy_of(p_address_sid text, p_account_id bigint, p_twilio_account_sid text)
+RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.address_sid FROM twilio_numbers.addresses c
+    WHERE c.account_id = p_account_id AND c.twilio_account_sid = p_twilio_account_sid
+      AND (c.copied_from = p_address_sid OR c.address_sid = p_address_sid
+           OR EXISTS (SELECT 1 FROM twilio_numbers.addresses s
+                      WHERE s.address_sid = p_address_sid AND s.copied_from = c.address_sid))
+    ORDER BY c.created_at
+    LIMIT 1
+$$;
+
+-- bundles.sql: the statements bundles.c ran, as functions
+-- The cached Regulations while younger than p_ttl_s seconds (the caller's
+-- pricing_ttl_s), else no row: _regulations fetches them again.
+CREATE FUNCTION _regulations_cached(p_iso_country text, p_number_type text, p_end_user_type text,
+                                    p_ttl_s integer)
+RETURNS SETOF regulations_cache
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM twilio_numbers.regulations_cache c
+    WHERE c.iso_country = p_iso_country AND c.number_type = p_number_type
+      AND c.end_user_type = p_end_user_type
+      AND c.fetched_at > now() - make_interval(secs => p_ttl_s)
+$$;
+
+-- Cache the Regulations (and the address requirement) just fetched from
+-- Twilio; the row.
+CREATE FUNCTION _regulations_save(p_iso_country text, p_number_type text, p_end_user_type text,
+                                  p_regulations jsonb, p_address_requirements text)
+RETURNS regulations_cache
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO twilio_numbers.regulations_cache AS c
+        (iso_country, number_type, end_user_type, regulations, address_requirements)
+    VALUES (p_iso_country, p_number_type, p_end_user_type, p_regulations, p_address_requirements)
+    ON CONFLICT (iso_country, number_type, end_user_type)
+    DO UPDATE SET regulations = excluded.regulations, address_requirements = excluded.address_requirements,
+                  fetched_at = now()
+    RETURNING *
+$$;
+
+-- The account a bundle is registered for, its row locked (NULL: not
+-- registered): a bundle is registered for one account only.
+CREATE FUNCTION _bundle_lock(p_bundle_sid text) RETURNS bigint
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT b.account_id FROM twilio_numbers.bundles b WHERE b.bundle_sid = p_bundle_sid FOR UPDATE
+$$;
+
+-- A bundle's row, as numbers_bundle_register returns it.
+CREATE FUNCTION _bundle(p_bundle_sid text) RETURNS SETOF bundles
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM twilio_numbers.bundles b WHERE b.bundle_sid = p_bundle_sid
+$$;
+
+-- One more poll of a bundle still under review, counted from its last
+-- status change: the count (NULL: no such bundle), for the backoff.
+CREATE FUNCTION _bundle_polled(p_bundle_sid text) RETURNS integer
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE twilio_numbers.bundles b
+    SET polls = CASE WHEN b.status_changed_at = now() THEN 0 ELSE b.polls + 1 END
+    WHERE b.bundle_sid = p_bundle_sid
+    RETURNING b.polls
+$$;
+
+-- messaging.sql: the live numbers named once; the statements messaging.c ran
+-- The live numbers in a Messaging Service.
+CREATE OR REPLACE FUNCTION numbers_messaging_numbers(service_sid text)
+RETURNS SETOF owned_numbers
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF service_sid IS NULL OR service_sid !~ '^MG[0-9a-fA-F]{32}$' THEN
+        RAISE EXCEPTION 'service_sid must be a Twilio SID: "MG" and 32 hex digits, not "%"',
+            coalesce(service_sid, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY SELECT * FROM twilio_numbers.live_numbers o
+                 WHERE o.messaging_service_sid = numbers_messaging_numbers.service_sid
+                 ORDER BY o.phone_number;
+END $$;
+
+-- How many live numbers a Messaging Service holds (Twilio allows 400).
+CREATE FUNCTION _messaging_pool_size(p_service_sid text) RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT count(*) FROM twilio_numbers.live_numbers o WHERE o.messaging_service_sid = p_service_sid
+$$;
+
+-- Write a number's Messaging Service into its row (Twilio's side is done).
+CREATE FUNCTION _messaging_set_service(p_number_id bigint, p_service_sid text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE twilio_numbers.owned_numbers o SET messaging_service_sid = p_service_sid, updated_at = now()
+    WHERE o.number_id = p_number_id
+$$;
+
+-- A number's row, as an assignment returns it.
+CREATE FUNCTION _messaging_number(p_number_id bigint) RETURNS SETOF owned_numbers
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM twilio_numbers.owned_numbers o WHERE o.number_id = p_number_id
+$$;
+
+-- A number's SID, status and Messaging Service, its row locked, for a
+-- messaging_resync job; no row when the number is gone.
+CREATE FUNCTION _messaging_resync_number(p_number_id bigint)
+RETURNS TABLE (twilio_sid text, status text, messaging_service_sid text)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT o.twilio_sid, o.status, o.messaging_service_sid FROM twilio_numbers.owned_numbers o
+    WHERE o.number_id = p_number_id
+    FOR UPDATE
+$$;
+
+-- Was any number ever put in a Messaging Service?  Reconcile lists no
+-- service before one was (a database that does not use them sends no
+-- request for them).
+CREATE FUNCTION _messaging_in_use() RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o WHERE o.messaging_service_sid IS NOT NULL)
+$$;
+
+-- Reconcile's work table of the senders Twilio lists (sid, service_sid):
+-- created for the transaction, or emptied.
+CREATE FUNCTION _messaging_seen_reset() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS tn_messaging_seen (sid text PRIMARY KEY, service_sid text) ON COMMIT DROP;
+    TRUNCATE pg_temp.tn_messaging_seen;
+END $$;
+
+-- One page of a Messaging Service's sender pool as Twilio lists it, into
+-- reconcile's work table.
+CREATE FUNCTION _messaging_seen_add(p_page jsonb, p_service_sid text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO pg_temp.tn_messaging_seen (sid, service_sid)
+    SELECT e->>'sid', p_service_sid FROM jsonb_array_elements(p_page->'phone_numbers') e
+    WHERE e->>'sid' IS NOT NULL
+    ON CONFLICT (sid) DO NOTHING;
+END $$;
+
+-- catalog.sql: the statements pricing.c ran
+-- The price list's rows of a country, of one number type when given: the
+-- customer's price of a type, the types numbers_pricing shows.
+CREATE FUNCTION _price_list_rows(p_iso_country text, p_number_type text DEFAULT NULL)
+RETURNS TABLE (number_type text, setup_price numeric, monthly_price numeric, currency text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT p.number_type, p.setup_price, p.monthly_price, p.currency FROM twilio_numbers.price_list p
+    WHERE p.iso_country = p_iso_country AND (p_number_type IS NULL OR p.number_type = p_number_type)
+$$;
+
+-- Twilio's cached prices of a country, by number type, each saying whether
+-- it is younger than p_ttl_s seconds (the caller's pricing_ttl_s).
+CREATE FUNCTION _pricing_cached(p_iso_country text, p_ttl_s integer)
+RETURNS TABLE (number_type text, base_price numeric, current_price numeric, country text, currency text,
+               fresh boolean, fetched_at timestamptz)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.number_type, c.base_price, c.current_price, c.country, c.currency,
+           c.fetched_at > now() - make_interval(secs => p_ttl_s), c.fetched_at
+    FROM twilio_numbers.pricing_cache c
+    WHERE c.iso_country = p_iso_country
+    ORDER BY c.number_type
+$$;
+
+-- Replace a country's cached Twilio prices with those just fetched (one
+-- element per number type in each array).  One writer per country at a
+-- time and nobody waits: the rows stay locked until the caller's
+-- transaction ends (a purchase, across its HTTP calls), so a session that
+-- finds another caching the country writes nothing and gets false.
+CREATE FUNCTION _pricing_cache_save(p_iso_country text, p_country text, p_currency text,
+                                    p_number_types text[], p_base_prices numeric[], p_current_prices numeric[])
+RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('twilio_numbers.pricing_cache'), hashtext(p_iso_country)) THEN
+        RETURN false;
+    END IF;
+    DELETE FROM twilio_numbers.pricing_cache c WHERE c.iso_country = p_iso_country;
+    FOR i IN 1 .. coalesce(array_length(p_number_types, 1), 0) LOOP
+        -- another session may be caching the same country
+        INSERT INTO twilio_numbers.pricing_cache AS c
+            (iso_country, number_type, country, base_price, current_price, currency, fetched_at)
+        VALUES (p_iso_country, p_number_types[i], p_country, p_base_prices[i], p_current_prices[i], p_currency, now())
+        ON CONFLICT (iso_country, number_type) DO UPDATE SET
+            country = excluded.country, base_price = excluded.base_price,
+            current_price = excluded.current_price, currency = excluded.currency,
+            fetched_at = excluded.fetched_at;
+    END LOOP;
+    RETURN true;
+END $$;
+
+REVOKE ALL ON FUNCTION _address_lock(bigint, text), _addresses_lock(bigint), _address_forget(text),
+    _address_copy_of(text, bigint, text), _regulations_cached(text, text, text, integer),
+    _regulations_save(text, text, text, jsonb, text), _bundle_lock(text), _bundle(text), _bundle_polled(text),
+    _messaging_pool_size(text), _messaging_set_service(bigint, text), _messaging_number(bigint),
+    _messaging_resync_number(bigint), _messaging_in_use(), _messaging_seen_reset(), _messaging_seen_add(jsonb, text),
+    _price_list_rows(text, text), _pricing_cached(text, integer),
+    _pricing_cache_save(text, text, text, text[], numeric[], numeric[]) FROM PUBLIC;
+
 -- ---- reports ----
+-- the live numbers read through live_numbers
+CREATE OR REPLACE FUNCTION numbers_owned(
+    account_id    bigint  DEFAULT NULL,
+    friendly_name text    DEFAULT NULL,
+    phone_number  text    DEFAULT NULL,
+    origin        text    DEFAULT NULL,
+    beta          boolean DEFAULT NULL,
+    capabilities  text[]  DEFAULT NULL,
+    trunk_sid     text    DEFAULT NULL,
+    status        text    DEFAULT NULL,
+    number_type   text    DEFAULT NULL,
+    iso_country   text    DEFAULT NULL)
+RETURNS SETOF owned_numbers
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF numbers_owned.phone_number !~ '^\+?[0-9*]{1,15}$' THEN
+        RAISE EXCEPTION 'phone_number filter must be digits, optionally with + and * for any digit, not "%"',
+                        numbers_owned.phone_number USING ERRCODE = '22023';
+    END IF;
+    IF numbers_owned.origin NOT IN ('purchased', 'hosted', 'transferred', 'adopted') THEN
+        RAISE EXCEPTION 'origin must be purchased, hosted, transferred or adopted, not "%"', numbers_owned.origin
+            USING ERRCODE = '22023';
+    END IF;
+    IF numbers_owned.status NOT IN ('active', 'past_due', 'releasing', 'released') THEN
+        RAISE EXCEPTION 'status must be active, past_due, releasing or released, not "%"', numbers_owned.status
+            USING ERRCODE = '22023';
+    END IF;
+    IF NOT numbers_owned.capabilities <@ ARRAY['voice', 'sms', 'mms', 'fax'] THEN
+        RAISE EXCEPTION 'capabilities must be among voice, sms, mms, fax, not %', numbers_owned.capabilities
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+    SELECT o.* FROM (SELECT * FROM twilio_numbers.live_numbers l WHERE numbers_owned.status IS NULL
+                     UNION ALL
+                     SELECT * FROM twilio_numbers.owned_numbers n WHERE n.status = numbers_owned.status) o
+    WHERE (numbers_owned.account_id IS NULL OR o.account_id = numbers_owned.account_id)
+      AND (numbers_owned.friendly_name IS NULL OR o.friendly_name = numbers_owned.friendly_name)
+      AND (numbers_owned.phone_number IS NULL
+           OR o.phone_number LIKE '%' || replace(numbers_owned.phone_number, '*', '_') || '%')
+      AND (numbers_owned.origin IS NULL OR o.origin = numbers_owned.origin)
+      AND (numbers_owned.beta IS NULL OR o.beta = numbers_owned.beta)
+      AND (numbers_owned.capabilities IS NULL OR o.capabilities @> numbers_owned.capabilities)
+      AND (numbers_owned.trunk_sid IS NULL OR o.trunk_sid = numbers_owned.trunk_sid)
+      AND (numbers_owned.number_type IS NULL OR o.number_type = numbers_owned.number_type)
+      AND (numbers_owned.iso_country IS NULL OR o.iso_country = upper(numbers_owned.iso_country))
+    ORDER BY o.account_id, o.phone_number;
+END $$;
+CREATE OR REPLACE VIEW account_numbers AS
+SELECT o.account_id, a.name AS account_name, o.number_id, o.phone_number, o.friendly_name,
+       o.number_type, o.iso_country, o.status, o.trunk_sid, o.capabilities,
+       o.monthly_price AS monthly_fee, o.currency, o.purchased_at, o.next_billing_at, o.origin
+FROM live_numbers o JOIN accounts a USING (account_id);
 

@@ -21,6 +21,7 @@
 #include "reply.h"
 #include "settings.h"
 #include "shmem.h"
+#include "store.h"
 #include "twilio.h"
 #include "validate.h"
 
@@ -31,21 +32,32 @@ static bool mapping_in_progress = false;
 void
 accounts_load(int64 account_id, Account *acct)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(account_id)};
-
-	if (SPI_execute_with_args("SELECT currency, status, twilio_account_sid "
-							  "FROM twilio_numbers.accounts WHERE account_id = $1",
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read accounts");
-	if (SPI_processed == 0)
+	if (!store_account(account_id, &acct->currency, &acct->status, &acct->twilio_account_sid))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("account " INT64_FORMAT " does not exist", account_id)));
 	acct->account_id = account_id;
-	acct->currency = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	acct->status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	acct->twilio_account_sid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+}
+
+/*
+ * The account, which must be active: otherwise "account N is closed; " and
+ * only_active ("only active accounts can buy numbers") say why not.
+ */
+void
+accounts_load_active(int64 account_id, Account *acct, const char *only_active)
+{
+	accounts_load(account_id, acct);
+	if (strcmp(acct->status, "active") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("account " INT64_FORMAT " is %s; %s", account_id, acct->status, only_active)));
+}
+
+/* The Twilio account the customer's numbers live in: its own, or the main one. */
+const char *
+accounts_twilio_sid(const Account *acct)
+{
+	return acct->twilio_account_sid && acct->twilio_account_sid[0] ? acct->twilio_account_sid : tn_account_sid;
 }
 
 /* GET a Twilio account with the main account's credentials. */
@@ -115,9 +127,7 @@ tn_numbers_map_account(PG_FUNCTION_ARGS)
 	int64		account_id = validate_account_arg(fcinfo, 0);
 	char	   *sid = validate_text_arg(fcinfo, 1);
 	Account		acct;
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		args[2];
-	char		nulls[2] = {' ', ' '};
+	SPITupleTable *volatile tt = NULL;
 	Datum		result;
 
 	shmem_require_worker();
@@ -133,23 +143,17 @@ tn_numbers_map_account(PG_FUNCTION_ARGS)
 	if (sid)
 		check_subaccount(sid);
 
-	args[0] = Int64GetDatum(account_id);
-	args[1] = sid ? CStringGetTextDatum(sid) : (Datum) 0;
-	nulls[1] = sid ? ' ' : 'n';
 	mapping_in_progress = true;
 	PG_TRY();
 	{
-		if (SPI_execute_with_args("UPDATE twilio_numbers.accounts SET twilio_account_sid = $2 "
-								  "WHERE account_id = $1 RETURNING *",
-								  2, types, args, nulls, false, 1) != SPI_OK_UPDATE_RETURNING)
-			elog(ERROR, "could not update accounts");
+		tt = store_account_map(account_id, sid);
 	}
 	PG_FINALLY();
 	{
 		mapping_in_progress = false;
 	}
 	PG_END_TRY();
-	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	result = PointerGetDatum(SPI_returntuple(tt->vals[0], tt->tupdesc));
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }

@@ -16,5 +16,7 @@ typedef struct Account
 } Account;
 
 extern void accounts_load(int64 account_id, Account *acct);
+extern void accounts_load_active(int64 account_id, Account *acct, const char *only_active);
+extern const char *accounts_twilio_sid(const Account *acct);
 
 #endif							/* TWILIO_NUMBERS_ACCOUNTS_H */

@@ -12,7 +12,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -26,6 +25,7 @@
 #include "http.h"
 #include "reply.h"
 #include "settings.h"
+#include "store.h"
 #include "twilio.h"
 #include "validate.h"
 
@@ -91,38 +91,16 @@ post_address(const char *url, const char *form, const char *what)
 	return reply.json;
 }
 
-/* _address_seen(account_id, r, copied_from) -> the addresses row, as a Datum. */
-static Datum
-record_address(int64 account_id, Jsonb *r, const char *copied_from)
-{
-	Oid			types[3] = {INT8OID, JSONBOID, TEXTOID};
-	Datum		args[3] = {Int64GetDatum(account_id), JsonbPGetDatum(r),
-	copied_from ? CStringGetTextDatum(copied_from) : (Datum) 0};
-	char		nulls[3] = {' ', ' ', copied_from ? ' ' : 'n'};
-
-	if (SPI_execute_with_args("SELECT * FROM twilio_numbers._address_seen($1, $2, $3)", 3, types, args, nulls,
-							  false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not record the address");
-	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
-}
-
 /* The account's address row (locked), or P0002; *home is its Twilio account. */
 static void
 lock_address(int64 account_id, const char *address_sid, char **home)
 {
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		args[2] = {CStringGetTextDatum(address_sid), Int64GetDatum(account_id)};
-
-	if (SPI_execute_with_args("SELECT twilio_account_sid FROM twilio_numbers.addresses "
-							  "WHERE address_sid = $1 AND account_id = $2 FOR UPDATE",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read addresses");
-	if (SPI_processed == 0)
+	*home = store_address_lock(account_id, address_sid);
+	if (*home == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("address %s is not an address of account " INT64_FORMAT, address_sid, account_id),
 				 errhint("numbers_addresses(account_id) lists the account's addresses.")));
-	*home = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
 PG_FUNCTION_INFO_V1(tn_numbers_address_create);
@@ -176,7 +154,7 @@ tn_numbers_address_create(PG_FUNCTION_ARGS)
 	twilio_form_add(&form, "EmergencyEnabled", emergency ? "true" : "false");
 	r = post_address(twilio_account_url_for(home_of(&acct), "/Addresses.json"), form.data,
 					 psprintf("create an address for account " INT64_FORMAT, account_id));
-	result = record_address(account_id, r, NULL);
+	result = store_address_seen(account_id, r, NULL);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -228,7 +206,7 @@ tn_numbers_address_update(PG_FUNCTION_ARGS)
 	lock_address(account_id, sid, &home);
 	r = post_address(twilio_account_url_for(home, "/Addresses/%s.json", sid), form.data,
 					 psprintf("update address %s", sid));
-	result = record_address(account_id, r, NULL);
+	result = store_address_seen(account_id, r, NULL);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -241,13 +219,12 @@ tn_numbers_address_delete(PG_FUNCTION_ARGS)
 {
 	int64		account_id = PG_GETARG_INT64(0);
 	char	   *sid = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1];
 	char	   *home;
 	char	   *deps;
 	int			ndeps;
 	TwilioReply reply;
 	Datum		result;
+	bool		found;
 
 	validate_sid("address_sid", sid, "AD");
 	incarnation_require_writes();
@@ -255,13 +232,7 @@ tn_numbers_address_delete(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	lock_address(account_id, sid, &home);
-	args[0] = CStringGetTextDatum(sid);
-	if (SPI_execute_with_args("SELECT array_to_string(d, ', '), cardinality(d) "
-							  "FROM twilio_numbers._address_dependents($1) d",
-							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read owned_numbers");
-	deps = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	ndeps = atoi(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	deps = store_address_dependents(sid, &ndeps);
 	if (ndeps > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
@@ -277,10 +248,9 @@ tn_numbers_address_delete(PG_FUNCTION_ARGS)
 	if (!reply.http.complete || (reply.http.status >= 300 && reply.http.status != 404))
 		twilio_raise(&reply, psprintf("delete address %s", sid));
 
-	if (SPI_execute_with_args("DELETE FROM twilio_numbers.addresses WHERE address_sid = $1 RETURNING *",
-							  1, types, args, NULL, false, 1) != SPI_OK_DELETE_RETURNING)
+	result = store_address_forget(sid, &found);
+	if (!found)
 		elog(ERROR, "could not delete the address");
-	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -298,8 +268,6 @@ tn_numbers_addresses_refresh(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int64		account_id = PG_GETARG_INT64(0);
-	Oid			types[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(account_id)};
 	int			n;
 	char	  **sids;
 	char	  **homes;
@@ -307,23 +275,13 @@ tn_numbers_addresses_refresh(PG_FUNCTION_ARGS)
 	twilio_require_credentials();
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT address_sid, twilio_account_sid FROM twilio_numbers.addresses "
-							  "WHERE account_id = $1 ORDER BY created_at, address_sid FOR UPDATE",
-							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read addresses");
-	n = (int) SPI_processed;
-	sids = palloc(sizeof(char *) * (n + 1));
-	homes = palloc(sizeof(char *) * (n + 1));
-	for (int i = 0; i < n; i++)
-	{
-		sids[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		homes[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-	}
+	n = store_addresses_lock(account_id, &sids, &homes);
 	for (int i = 0; i < n; i++)
 	{
 		TwilioReply reply;
-		Oid			t[1] = {TEXTOID};
-		Datum		a[1] = {CStringGetTextDatum(sids[i])};
+		Datum		row;
+		HeapTupleData tuple;
+		bool		found;
 
 		twilio_request(HTTP_GET, twilio_account_url_for(homes[i], "/Addresses/%s.json", sids[i]), NULL,
 					   HTTP_RETRY_SAFE | TWILIO_OK_404, psprintf("fetch address %s", sids[i]), &reply);
@@ -332,9 +290,7 @@ tn_numbers_addresses_refresh(PG_FUNCTION_ARGS)
 			ereport(NOTICE,
 					(errmsg("Twilio no longer has address %s; it is removed from the account's addresses",
 							sids[i])));
-			if (SPI_execute_with_args("DELETE FROM twilio_numbers.addresses WHERE address_sid = $1", 1, t, a, NULL,
-									  false, 0) != SPI_OK_DELETE)
-				elog(ERROR, "could not delete the address");
+			store_address_forget(sids[i], &found);
 			continue;
 		}
 		if (reply.json == NULL)
@@ -342,11 +298,13 @@ tn_numbers_addresses_refresh(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_TN_TWILIO_BAD_REPLY),
 					 errmsg("Twilio's reply has no address"),
 					 errcontext("Twilio request: fetch address %s", sids[i])));
-		record_address(account_id, reply.json, NULL);
-		if (SPI_execute_with_args("SELECT * FROM twilio_numbers.addresses WHERE address_sid = $1", 1, t, a, NULL,
-								  false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "could not read the address");
-		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
+		/* the row as recorded */
+		row = store_address_seen(account_id, reply.json, NULL);
+		tuple.t_len = HeapTupleHeaderGetDatumLength(DatumGetHeapTupleHeader(row));
+		tuple.t_data = DatumGetHeapTupleHeader(row);
+		ItemPointerSetInvalid(&tuple.t_self);
+		tuple.t_tableOid = InvalidOid;
+		tuplestore_puttuple(rsinfo->setResult, &tuple);
 	}
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -360,8 +318,6 @@ tn_numbers_addresses_refresh(PG_FUNCTION_ARGS)
 char *
 addresses_copy_to(const char *address_sid, int64 to_id, const char *from_sid, const char *to_sid)
 {
-	Oid			types[3] = {TEXTOID, INT8OID, TEXTOID};
-	Datum		args[3] = {CStringGetTextDatum(address_sid), Int64GetDatum(to_id), CStringGetTextDatum(to_sid)};
 	TwilioReply reply;
 	JsonbContainer *a;
 	StringInfoData form;
@@ -374,16 +330,9 @@ addresses_copy_to(const char *address_sid, int64 to_id, const char *from_sid, co
 	char	   *copy;
 
 	/* a copy made before (a transfer back and forth) */
-	if (SPI_execute_with_args("SELECT c.address_sid FROM twilio_numbers.addresses c "
-							  "WHERE c.account_id = $2 AND c.twilio_account_sid = $3 "
-							  "  AND (c.copied_from = $1 OR c.address_sid = $1 OR EXISTS "
-							  "       (SELECT 1 FROM twilio_numbers.addresses s WHERE s.address_sid = $1 "
-							  "        AND s.copied_from = c.address_sid)) "
-							  "ORDER BY c.created_at LIMIT 1",
-							  3, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read addresses");
-	if (SPI_processed > 0)
-		return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	copy = store_address_copy_of(address_sid, to_id, to_sid);
+	if (copy != NULL)
+		return copy;
 
 	/* what the address says, from Twilio (it may not be registered here) */
 	twilio_request(HTTP_GET, twilio_account_url_for(from_sid, "/Addresses/%s.json", address_sid), NULL,
@@ -396,6 +345,6 @@ addresses_copy_to(const char *address_sid, int64 to_id, const char *from_sid, co
 	r = post_address(twilio_account_url_for(to_sid, "/Addresses.json"), form.data,
 					 psprintf("copy address %s to account %s", address_sid, to_sid));
 	copy = jb_text(&r->root, "sid");
-	record_address(to_id, r, address_sid);
+	store_address_seen(to_id, r, address_sid);
 	return copy;
 }

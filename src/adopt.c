@@ -20,11 +20,13 @@
 #include "utils/numeric.h"
 
 #include "accounts.h"
+#include "create.h"
 #include "errcodes.h"
 #include "intents.h"
 #include "pricing.h"
 #include "settings.h"
 #include "shmem.h"
+#include "store.h"
 #include "twilio.h"
 #include "validate.h"
 
@@ -50,8 +52,7 @@ tn_numbers_adopt(PG_FUNCTION_ARGS)
 	List	   *found;
 	Datum		monthly;
 	char	   *currency;
-	Oid			types[7] = {INT8OID, JSONBOID, TEXTOID, TEXTOID, NUMERICOID, TEXTOID, BOOLOID};
-	Datum		args[7];
+	SPITupleTable *tt;
 	Datum		result;
 
 	shmem_require_worker();
@@ -68,34 +69,17 @@ tn_numbers_adopt(PG_FUNCTION_ARGS)
 	twilio_require_credentials();
 
 	SPI_connect();
-	if (!PG_ARGISNULL(3) &&
-		SPI_execute_with_args("SELECT twilio_numbers._check_money('monthly_price', $1, false)",
-							  1, (Oid[]) {NUMERICOID}, (Datum[]) {PG_GETARG_DATUM(3)}, NULL, true, 1)
-		!= SPI_OK_SELECT)
-		elog(ERROR, "could not check monthly_price");
-	accounts_load(account_id, &acct);
-	if (strcmp(acct.status, "active") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("account " INT64_FORMAT " is %s; only active accounts can adopt numbers",
-						account_id, acct.status)));
-	if (SPI_execute_with_args("SELECT account_id FROM twilio_numbers.owned_numbers "
-							  "WHERE phone_number = $1 AND status <> 'released'",
-							  1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(phone)}, NULL, true, 1)
-		!= SPI_OK_SELECT)
-		elog(ERROR, "could not read owned_numbers");
-	if (SPI_processed > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
-				 errmsg("phone number %s is already owned by account %s", phone,
-						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))));
+	if (!PG_ARGISNULL(3))
+		store_check_money("monthly_price", PG_GETARG_DATUM(3), false);
+	accounts_load_active(account_id, &acct, "only active accounts can adopt numbers");
+	create_require_free(&phone, 1, false);
 	if (intent_buying(phone))
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
 				 errmsg("phone number %s is being bought by another transaction", phone)));
 
 	/* the number as Twilio holds it, in the customer's Twilio account */
-	twilio_account = acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid;
+	twilio_account = accounts_twilio_sid(&acct);
 	found = twilio_owned_by_phone(twilio_account, phone, &reply, &ok);
 	if (!ok)
 		twilio_raise(&reply, psprintf("look %s up at Twilio", phone));
@@ -132,18 +116,9 @@ tn_numbers_adopt(PG_FUNCTION_ARGS)
 		currency = price.currency;
 	}
 
-	args[0] = Int64GetDatum(account_id);
-	args[1] = DirectFunctionCall1(jsonb_in,
-								  CStringGetDatum(JsonbToCString(NULL, (JsonbContainer *) linitial(found), 0)));
-	args[2] = CStringGetTextDatum(type);
-	args[3] = CStringGetTextDatum(iso);
-	args[4] = monthly;
-	args[5] = CStringGetTextDatum(currency);
-	args[6] = BoolGetDatum(paid);
-	if (SPI_execute_with_args("SELECT * FROM twilio_numbers._adopt_record($1, $2, $3, $4, $5, $6, $7)",
-							  7, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not record the adopted number");
-	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	tt = store_adopt_record(account_id, JsonbToCString(NULL, (JsonbContainer *) linitial(found), 0), type, iso,
+							monthly, currency, paid);
+	result = PointerGetDatum(SPI_returntuple(tt->vals[0], tt->tupdesc));
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }

@@ -14,7 +14,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -27,6 +26,7 @@
 #include "http.h"
 #include "reply.h"
 #include "settings.h"
+#include "store.h"
 #include "twilio.h"
 #include "validate.h"
 
@@ -120,43 +120,23 @@ tn_regulations(PG_FUNCTION_ARGS)
 	char	   *iso = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *type = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	char	   *eut = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, JSONBOID, TEXTOID};
-	Datum		args[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Jsonb	   *regulations;
 	char	   *address;
+	bool		found;
 	Datum		result;
 
 	validate_type_path(type);
-	args[0] = CStringGetTextDatum(iso);
-	args[1] = CStringGetTextDatum(type);
-	args[2] = CStringGetTextDatum(eut);
-	args[3] = Int32GetDatum(tn_pricing_ttl_s);
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT * FROM twilio_numbers.regulations_cache "
-							  "WHERE iso_country = $1 AND number_type = $2 AND end_user_type = $3 "
-							  "AND fetched_at > now() - make_interval(secs => $4)",
-							  4, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read regulations_cache");
-	if (SPI_processed == 0)
+	result = store_bundle_regulations_cached(iso, type, eut, tn_pricing_ttl_s, &found);
+	if (!found)
 	{
 		twilio_require_credentials();
-		args[4] = JsonbPGetDatum(fetch_regulations(iso, type, eut));
+		regulations = fetch_regulations(iso, type, eut);
 		/* a purchase asks only whether a bundle is needed: no address look-up */
 		address = eut[0] ? fetch_address_requirement(iso, type) : NULL;
-		if (address)
-			args[5] = CStringGetTextDatum(address);
-		else
-			nulls[5] = 'n';
-		if (SPI_execute_with_args("INSERT INTO twilio_numbers.regulations_cache AS c "
-								  "(iso_country, number_type, end_user_type, regulations, address_requirements) "
-								  "VALUES ($1, $2, $3, $5, $6) ON CONFLICT (iso_country, number_type, end_user_type) "
-								  "DO UPDATE SET regulations = excluded.regulations, "
-								  "address_requirements = excluded.address_requirements, fetched_at = now() "
-								  "RETURNING *", 6, types, args, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
-			elog(ERROR, "could not cache the regulations");
+		result = store_bundle_regulations_save(iso, type, eut, regulations, address);
 	}
-	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -170,21 +150,6 @@ fetch_bundle(const char *bundle_sid, int flags, TwilioReply *reply)
 	if (!reply->http.complete || reply->http.status == 404)
 		return NULL;
 	return reply->json;
-}
-
-/* _bundle_seen(account_id, sid, r, reg, cloned_from) -> the status now */
-static char *
-record_bundle(int64 account_id, const char *sid, Jsonb *r, Jsonb *reg, const char *cloned_from)
-{
-	Oid			types[5] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, TEXTOID};
-	Datum		args[5] = {Int64GetDatum(account_id), CStringGetTextDatum(sid), r ? JsonbPGetDatum(r) : (Datum) 0,
-	reg ? JsonbPGetDatum(reg) : (Datum) 0, cloned_from ? CStringGetTextDatum(cloned_from) : (Datum) 0};
-	char		nulls[5] = {account_id ? ' ' : 'n', ' ', r ? ' ' : 'n', reg ? ' ' : 'n', cloned_from ? ' ' : 'n'};
-
-	if (SPI_execute_with_args("SELECT twilio_numbers._bundle_seen($1, $2, $3, $4, $5)", 5, types, args, nulls,
-							  false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not record the bundle");
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
 /* GET a bundle's Regulation (what country, type and end user it is for). */
@@ -213,8 +178,7 @@ tn_numbers_bundle_register(PG_FUNCTION_ARGS)
 	TwilioReply reply;
 	Jsonb	   *r;
 	char	   *owner;
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		args[2];
+	int64		registered_for;
 	Datum		result;
 
 	validate_sid("bundle_sid", sid, "BU");
@@ -223,12 +187,7 @@ tn_numbers_bundle_register(PG_FUNCTION_ARGS)
 	SPI_connect();
 	accounts_load(account_id, &acct);
 	home = acct.twilio_account_sid && acct.twilio_account_sid[0] ? acct.twilio_account_sid : tn_account_sid;
-	args[0] = CStringGetTextDatum(sid);
-	if (SPI_execute_with_args("SELECT account_id FROM twilio_numbers.bundles WHERE bundle_sid = $1 FOR UPDATE",
-							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read bundles");
-	if (SPI_processed > 0 &&
-		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), psprintf(INT64_FORMAT, account_id)) != 0)
+	if (store_bundle_lock(sid, &registered_for) && registered_for != account_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("bundle %s is registered for another account", sid)));
@@ -246,11 +205,8 @@ tn_numbers_bundle_register(PG_FUNCTION_ARGS)
 				 errmsg("bundle %s belongs to Twilio account %s, not to %s where account " INT64_FORMAT
 						"'s numbers live", sid, owner ? owner : "(none)", home, account_id),
 				 errhint("Register a bundle of the account's own Twilio account; a transfer clones bundles between subaccounts.")));
-	record_bundle(account_id, sid, r, fetch_regulation(jb_text(&r->root, "regulation_sid")), NULL);
-	if (SPI_execute_with_args("SELECT * FROM twilio_numbers.bundles WHERE bundle_sid = $1", 1, types, args, NULL,
-							  false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read the bundle");
-	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	store_bundle_seen(account_id, sid, r, fetch_regulation(jb_text(&r->root, "regulation_sid")), NULL);
+	result = store_bundle_row(sid);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -266,24 +222,14 @@ char *
 bundles_pick(int64 account_id, const char *twilio_account_sid, const char *phone, const char *iso,
 			 const char *type)
 {
-	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		args[4] = {Int64GetDatum(account_id), CStringGetTextDatum(twilio_account_sid),
-	CStringGetTextDatum(iso), CStringGetTextDatum(type)};
 	char	   *picked;
 	char	   *have;
 
 	/* North American numbers need no bundle */
 	if (validate_nanp_type(phone))
 		return NULL;
-	if (SPI_execute_with_args("SELECT twilio_numbers._bundle_required($3, $4), "
-							  "twilio_numbers._bundle_pick($1, $2, $3, $4), "
-							  "twilio_numbers._bundles_described($1, $3, $4)",
-							  4, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look the bundles up");
-	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") != 0)
+	if (!store_bundle_required(account_id, twilio_account_sid, iso, type, &picked, &have))
 		return NULL;
-	picked = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	have = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	if (picked == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_REGULATORY_REQUIREMENT),
@@ -308,19 +254,15 @@ bundles_pick(int64 account_id, const char *twilio_account_sid, const char *phone
 char *
 bundles_clone_to(const char *bundle_sid, int64 to_id, const char *to_sid, const char *iso, const char *type)
 {
-	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		args[4] = {Int64GetDatum(to_id), CStringGetTextDatum(to_sid), CStringGetTextDatum(iso),
-	CStringGetTextDatum(type)};
 	StringInfoData form;
 	TwilioReply reply;
 	char	   *clone;
 	Jsonb	   *r;
 
-	if (SPI_execute_with_args("SELECT twilio_numbers._bundle_pick($1, $2, $3, $4)", 4, types, args, NULL,
-							  false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look the bundles up");
-	if (SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) != NULL)
-		return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	/* the customer's approved bundle there, if it has one */
+	clone = store_bundle_pick(to_id, to_sid, iso, type);
+	if (clone != NULL)
+		return clone;
 
 	initStringInfo(&form);
 	twilio_form_add(&form, "TargetAccountSid", to_sid);
@@ -337,7 +279,7 @@ bundles_clone_to(const char *bundle_sid, int64 to_id, const char *to_sid, const 
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_TWILIO_BAD_REPLY),
 				 errmsg("Twilio does not show bundle %s it has just cloned", clone)));
-	record_bundle(to_id, clone, r, fetch_regulation(jb_text(&r->root, "regulation_sid")), bundle_sid);
+	store_bundle_seen(to_id, clone, r, fetch_regulation(jb_text(&r->root, "regulation_sid")), bundle_sid);
 	return clone;
 }
 
@@ -354,10 +296,7 @@ bundle_poll_job(const Job *job, char **error, long *again_ms)
 	TwilioReply reply;
 	Jsonb	   *r;
 	char	   *status;
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1];
 	int			polls;
-	bool		isnull;
 
 	if (sid == NULL)
 	{
@@ -371,18 +310,13 @@ bundle_poll_job(const Job *job, char **error, long *again_ms)
 		*error = twilio_describe_failure(&reply);
 		return JOB_RETRY;
 	}
-	status = record_bundle(0, sid, r, NULL, NULL);
+	status = store_bundle_seen(0, sid, r, NULL, NULL);
 	if (status == NULL || strcmp(status, "twilio-approved") == 0 || strcmp(status, "twilio-rejected") == 0 ||
 		strcmp(status, "deleted") == 0)
 		return JOB_DONE;
 
-	args[0] = CStringGetTextDatum(sid);
-	if (SPI_execute_with_args("UPDATE twilio_numbers.bundles SET "
-							  "polls = CASE WHEN status_changed_at = now() THEN 0 ELSE polls + 1 END "
-							  "WHERE bundle_sid = $1 RETURNING polls", 1, types, args, NULL, false, 1)
-		!= SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
+	if (!store_bundle_polled(sid, &polls))
 		return JOB_DONE;
-	polls = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	*again_ms = Min((long) tn_hosted_poll_ms << Min(polls, 20), (long) tn_hosted_poll_max_ms);
 	return JOB_AGAIN;
 }

@@ -24,42 +24,16 @@
 #include "intents.h"
 #include "settings.h"
 #include "shmem.h"
+#include "store.h"
 #include "twilio.h"
 #include "validate.h"
 #include "xact.h"
 
-/* A live number of the account, locked (errors as _live_number says). */
-typedef struct LiveNumber
-{
-	int64		number_id;
-	char	   *phone;
-	char	   *sid;
-	char	   *account_sid;
-	char	   *trunk_sid;
-	char	   *currency;
-} LiveNumber;
-
+/* A live number of the account, locked (errors as _live_number says), with its SID. */
 static void
 lock_live_number(int64 account_id, const char *phone, LiveNumber *ln)
 {
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		args[2] = {Int64GetDatum(account_id), CStringGetTextDatum(phone)};
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-
-	if (SPI_execute_with_args("SELECT number_id, phone_number, twilio_sid, twilio_account_sid, trunk_sid, currency "
-							  "FROM twilio_numbers._live_number($1, $2)",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read owned_numbers");
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	ln->number_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	ln->phone = SPI_getvalue(tup, desc, 2);
-	ln->sid = SPI_getvalue(tup, desc, 3);
-	ln->account_sid = SPI_getvalue(tup, desc, 4);
-	ln->trunk_sid = SPI_getvalue(tup, desc, 5);
-	ln->currency = SPI_getvalue(tup, desc, 6);
+	store_live_number(account_id, phone, ln);
 	if (ln->sid == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -83,19 +57,12 @@ track_change(int kind, const LiveNumber *ln, const char *other_account_sid)
 static Datum
 apply_and_return(int64 number_id, const char *resource)
 {
-	Oid			types[2] = {INT8OID, JSONBOID};
-	Datum		args[2];
+	SPITupleTable *tt;
 
-	args[0] = Int64GetDatum(number_id);
-	args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(resource ? resource : "null"));
-	if (resource &&
-		SPI_execute_with_args("SELECT twilio_numbers._apply_twilio($1, $2)", 2, types, args, NULL,
-							  false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not update owned_numbers");
-	if (SPI_execute_with_args("SELECT * FROM twilio_numbers.owned_numbers WHERE number_id = $1",
-							  1, types, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read owned_numbers");
-	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	if (resource)
+		store_apply_twilio(number_id, resource);
+	tt = store_owned_number(number_id);
+	return PointerGetDatum(SPI_returntuple(tt->vals[0], tt->tupdesc));
 }
 
 PG_FUNCTION_INFO_V1(tn_numbers_update);
@@ -136,19 +103,6 @@ tn_numbers_update(PG_FUNCTION_ARGS)
 	result = apply_and_return(ln.number_id, resource);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
-}
-
-/* Set the row's trunk_sid (Twilio's trunk association is already done). */
-static void
-set_trunk(int64 number_id, const char *trunk_sid)
-{
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		args[2] = {Int64GetDatum(number_id), trunk_sid ? CStringGetTextDatum(trunk_sid) : (Datum) 0};
-	char		nulls[2] = {' ', trunk_sid ? ' ' : 'n'};
-
-	if (SPI_execute_with_args("UPDATE twilio_numbers.owned_numbers SET trunk_sid = $2, updated_at = now() "
-							  "WHERE number_id = $1", 2, types, args, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update owned_numbers");
 }
 
 /* Remove a number from a trunk at Twilio; 404 means it already is not there. */
@@ -200,7 +154,7 @@ tn_numbers_trunk_assign(PG_FUNCTION_ARGS)
 		twilio_form_add(&form, "PhoneNumberSid", ln.sid);
 		twilio_request(HTTP_POST, twilio_url(TWILIO_TRUNKING, "/v1/Trunks/%s/PhoneNumbers", trunk),
 					   form.data, 0, psprintf("assign %s to trunk %s", phone, trunk), &reply);
-		set_trunk(ln.number_id, trunk);
+		store_set_trunk(ln.number_id, trunk);
 	}
 	result = apply_and_return(ln.number_id, NULL);
 	SPI_finish();
@@ -230,7 +184,7 @@ tn_numbers_trunk_unassign(PG_FUNCTION_ARGS)
 				 errmsg("phone number %s is not assigned to a trunk", phone)));
 	track_change(INTENT_TRUNK, &ln, NULL);
 	trunk_remove(ln.trunk_sid, ln.sid, phone);
-	set_trunk(ln.number_id, NULL);
+	store_set_trunk(ln.number_id, NULL);
 	result = apply_and_return(ln.number_id, NULL);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
@@ -241,30 +195,13 @@ tn_numbers_trunk_unassign(PG_FUNCTION_ARGS)
  * there: copies of its own (addresses.c, bundles.c), NULL where it has none.
  */
 static void
-regulated_for_transfer(const LiveNumber *ln, int64 to_id, const char *from_sid, const char *to_sid,
+regulated_for_transfer(const TransferNeeds *needs, int64 to_id, const char *from_sid, const char *to_sid,
 					   char **address_sid, char **bundle_sid)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(ln->number_id)};
-	char	   *addr;
-	char	   *bundle;
-	char	   *iso;
-	char	   *type;
-
-	/* an address only where Twilio requires one (a hosted order's stays behind) */
-	if (SPI_execute_with_args("SELECT CASE WHEN coalesce(address_requirements, 'none') <> 'none' "
-							  "THEN address_sid END, bundle_sid, iso_country, number_type "
-							  "FROM twilio_numbers.owned_numbers WHERE number_id = $1",
-							  1, types, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read owned_numbers");
-	addr = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	bundle = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	iso = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
-	if (bundle)
-		*bundle_sid = bundles_clone_to(bundle, to_id, to_sid, iso, type);
-	if (addr)
-		*address_sid = addresses_copy_to(addr, to_id, from_sid, to_sid);
+	if (needs->bundle_sid)
+		*bundle_sid = bundles_clone_to(needs->bundle_sid, to_id, to_sid, needs->iso_country, needs->number_type);
+	if (needs->address_sid)
+		*address_sid = addresses_copy_to(needs->address_sid, to_id, from_sid, to_sid);
 }
 
 PG_FUNCTION_INFO_V1(tn_numbers_transfer);
@@ -286,8 +223,6 @@ tn_numbers_transfer(PG_FUNCTION_ARGS)
 	const char *from_sid;
 	const char *to_sid;
 	char	   *resource = NULL;
-	Oid			types[2] = {INT8OID, INT8OID};
-	Datum		args[2];
 	Datum		result;
 
 	shmem_require_worker();
@@ -300,12 +235,7 @@ tn_numbers_transfer(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	lock_live_number(from_id, phone, &ln);
-	accounts_load(to_id, &to);
-	if (strcmp(to.status, "active") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("account " INT64_FORMAT " is %s; numbers can only move to active accounts",
-						to_id, to.status)));
+	accounts_load_active(to_id, &to, "numbers can only move to active accounts");
 	if (strcmp(to.currency, ln.currency) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -313,31 +243,25 @@ tn_numbers_transfer(PG_FUNCTION_ARGS)
 						phone, ln.currency, to_id, to.currency)));
 
 	from_sid = ln.account_sid && ln.account_sid[0] ? ln.account_sid : tn_account_sid;
-	to_sid = to.twilio_account_sid && to.twilio_account_sid[0] ? to.twilio_account_sid : tn_account_sid;
+	to_sid = accounts_twilio_sid(&to);
 	if (strcmp(from_sid, to_sid) != 0)
 	{
 		StringInfoData form;
 		TwilioReply reply;
-		char	   *service;
+		TransferNeeds needs;
 		char	   *address_sid = NULL;
 		char	   *bundle_sid = NULL;
 
 		/*
 		 * a Messaging Service stays in its account: the number must leave it
-		 * first (read through to_jsonb: a 0.3 schema has no such column; not
-		 * read-only, so that it takes a snapshot after the row lock: an
-		 * assignment that committed while this transfer waited for the lock
-		 * is seen)
+		 * first (read with a snapshot taken after the row lock: an assignment
+		 * that committed while this transfer waited for the lock is seen)
 		 */
-		args[0] = Int64GetDatum(ln.number_id);
-		if (SPI_execute_with_args("SELECT to_jsonb(o)->>'messaging_service_sid' FROM twilio_numbers.owned_numbers o "
-								  "WHERE number_id = $1", 1, types, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read owned_numbers");
-		service = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		if (service)
+		store_transfer_needs(ln.number_id, &needs);
+		if (needs.messaging_service_sid)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("phone number %s is in Messaging Service %s", phone, service),
+					 errmsg("phone number %s is in Messaging Service %s", phone, needs.messaging_service_sid),
 					 errdetail("The service belongs to Twilio account %s and would stay behind when the number "
 							   "moves to %s; nothing was sent to Twilio.", from_sid, to_sid),
 					 errhint("Take it out with numbers_messaging_unassign() first.")));
@@ -347,7 +271,7 @@ tn_numbers_transfer(PG_FUNCTION_ARGS)
 		 * copied and cloned there first (a refusal stops here, before the
 		 * number moves)
 		 */
-		regulated_for_transfer(&ln, to_id, from_sid, to_sid, &address_sid, &bundle_sid);
+		regulated_for_transfer(&needs, to_id, from_sid, to_sid, &address_sid, &bundle_sid);
 
 		/* if we roll back, the worker moves it back from to_sid */
 		track_change(INTENT_TRANSFER, &ln, to_sid);
@@ -361,12 +285,7 @@ tn_numbers_transfer(PG_FUNCTION_ARGS)
 		resource = twilio_json_text(&reply);
 	}
 
-	args[0] = Int64GetDatum(ln.number_id);
-	args[1] = Int64GetDatum(to_id);
-	if (SPI_execute_with_args("UPDATE twilio_numbers.owned_numbers SET account_id = $2, origin = 'transferred', "
-							  "updated_at = now() WHERE number_id = $1",
-							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update owned_numbers");
+	store_transfer_record(ln.number_id, to_id);
 	result = apply_and_return(ln.number_id, resource);
 	SPI_finish();
 	PG_RETURN_DATUM(result);

@@ -29,7 +29,6 @@
 
 #include "catalog/pg_type.h"
 #include "common/md5.h"
-#include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -40,9 +39,12 @@
 #include "errcodes.h"
 #include "http.h"
 #include "intents.h"
+#include "recorder.h"
 #include "reply.h"
 #include "settings.h"
+#include "store.h"
 #include "twilio.h"
+#include "xact.h"
 
 
 /*
@@ -93,25 +95,12 @@ create_made_by_attempt(JsonbContainer *r, const char *phone, const char *twilio_
 				   TimestampTz started, TimestampTz deadline, Datum fields, const char *md5,
 				   int except_slot)
 {
-	Oid			types[7] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTOID};
-	Datum		args[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', fields ? ' ' : 'n', md5 && md5[0] ? ' ' : 'n'};
-	bool		isnull;
 	char	   *sid = jb_text(r, "sid");
 
 	if (sid == NULL || intents_sid_in_flight(sid, except_slot))
 		return false;
-	args[0] = CStringGetTextDatum(JsonbToCString(NULL, r, 0));
-	args[1] = CStringGetTextDatum(phone);
-	args[2] = CStringGetTextDatum(twilio_account_sid);
-	args[3] = TimestampTzGetDatum(started);
-	args[4] = TimestampTzGetDatum(deadline);
-	args[5] = fields;
-	args[6] = md5 && md5[0] ? CStringGetTextDatum(md5) : (Datum) 0;
-	if (SPI_execute_with_args("SELECT twilio_numbers._created_by_attempt($1::jsonb, $2, $3, $4, $5, $6, $7)",
-							  7, types, args, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not compare the resource with the attempt");
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
+	return store_created_by_attempt(JsonbToCString(NULL, r, 0), phone, twilio_account_sid, started, deadline,
+									fields, md5);
 }
 
 /* What a look-up after a lost reply came to. */
@@ -280,4 +269,116 @@ create_once_after(const Creation *c, const TwilioReply *first)
 		intent_set_sid(c->slot, jb_text(&j->root, "sid"), c->twilio_account_sid);
 	}
 	return resource;
+}
+
+/*
+ * Several creations whose first POSTs are all sent at once (within the
+ * cluster's request budget), each the first step of the protocol above.
+ * Everything Twilio surely created is remembered first (its SID in its
+ * intent: the worker undoes it if anything below fails or the caller rolls
+ * back); then each of the others goes on, one at a time, from what its
+ * first POST came to — a refusal raises, a lost reply is looked up, one
+ * Twilio did not act on (429) is sent again.
+ */
+static void
+create_parallel(const Creation *c, int n, char **resources)
+{
+	HttpParallel *reqs = palloc0(sizeof(HttpParallel) * n);
+	TwilioReply *replies = palloc0(sizeof(TwilioReply) * n);
+
+	for (int i = 0; i < n; i++)
+	{
+		reqs[i].method = HTTP_POST;
+		reqs[i].url = c[i].url;
+		reqs[i].form = c[i].form;
+		intent_set_posted(c[i].slot, true);
+	}
+	twilio_requests_parallel(reqs, n, replies);
+	for (int i = 0; i < n; i++)
+	{
+		TwilioReply *r = &replies[i];
+
+		resources[i] = NULL;
+		if (r->http.complete && r->http.status < 300 && r->json != NULL)
+		{
+			resources[i] = twilio_json_text(r);
+			intent_set_sid(c[i].slot, jb_text(&r->json->root, "sid"), c[i].twilio_account_sid);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		if (resources[i] == NULL)
+			resources[i] = create_once_after(&c[i], &replies[i]);
+}
+
+/*
+ * None of the numbers may be live here already (orders_too: nor in a hosted
+ * order still on its way).  Checked before anything is reserved or sent;
+ * the unique indexes are the last word.  SPI connected.
+ */
+void
+create_require_free(char **phones, int n, bool orders_too)
+{
+	char	   *phone;
+	char	   *taken;
+
+	if (store_number_taken(phones, n, orders_too, &phone, &taken))
+		ereport(ERROR,
+				(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
+				 errmsg("phone number %s is already %s", phone, taken)));
+}
+
+/*
+ * The intents of n creations of a kind by an account, tracked by the
+ * transaction (undone at Twilio if it rolls back): purchases hold funds
+ * (holds[i]) and the call returns what the account's other purchases in
+ * flight hold; other kinds hold nothing (holds NULL) and it returns 0.
+ * Raises if another transaction is creating one of the numbers.
+ */
+int64
+create_reserve(int kind, int64 account_id, int n, char **phones, const int64 *holds, int *slots)
+{
+	int64		others = 0;
+
+	xact_reserve(n);
+	if (kind == INTENT_PURCHASE)
+		others = intents_hold(account_id, n, phones, holds, slots);
+	else
+		for (int i = 0; i < n; i++)
+			slots[i] = intent_begin(kind, account_id, 0, phones[i]);
+	for (int i = 0; i < n; i++)
+		xact_track_intent(slots[i], true);
+	return others;
+}
+
+/*
+ * Create n things at Twilio, all or nothing: their attempts committed first
+ * (recorder.c; cfg's fields fingerprinted, NULL: the request has none), then
+ * one POST each — all at once when there are several — with the protocol
+ * above, then what Twilio created recorded.  resources[i]: the created
+ * resource as JSON text.  Any failure raises; what was created is undone by
+ * the worker when the transaction rolls back.  All are created in the
+ * same Twilio account.
+ */
+void
+create_all(const Creation *c, int n, const NumberConfig *cfg, char **resources)
+{
+	int		   *slots = palloc(sizeof(int) * n);
+	uint16		mask = 0;
+	char		md5[33];
+
+	for (int i = 0; i < n; i++)
+		slots[i] = c[i].slot;
+	if (cfg)
+	{
+		const char *values[CONFIG_NFIELDS];
+
+		config_values(cfg, values);
+		create_fingerprint(values, &mask, md5);
+	}
+	recorder_open_attempts(slots, n, c[0].twilio_account_sid, mask, cfg ? md5 : NULL);
+	if (n == 1)
+		resources[0] = create_once(&c[0]);
+	else
+		create_parallel(c, n, resources);
+	recorder_record_sids(slots, n);
 }

@@ -9,6 +9,7 @@
 #include "utils/timestamp.h"
 
 #include "change_kinds.h"
+#include "config.h"
 #include "twilio.h"
 
 typedef struct Creation
@@ -30,6 +31,16 @@ typedef struct Creation
  */
 extern void create_fingerprint(const char *const *values, uint16 *mask, char *md5);
 extern Datum create_fields_array(uint16 mask);
+
+/*
+ * The sequence every creation follows (purchases and hosted orders):
+ * create_require_free before anything, create_reserve (the intents, held by
+ * the transaction), then create_all (the attempts committed, one POST each,
+ * the SIDs recorded).
+ */
+extern void create_require_free(char **phones, int n, bool orders_too);
+extern int64 create_reserve(int kind, int64 account_id, int n, char **phones, const int64 *holds, int *slots);
+extern void create_all(const Creation *c, int n, const NumberConfig *cfg, char **resources);
 
 extern char *create_once(const Creation *c);
 extern char *create_once_after(const Creation *c, const TwilioReply *first);

@@ -33,6 +33,7 @@
 #include "reply.h"
 #include "settings.h"
 #include "shmem.h"
+#include "store.h"
 #include "twilio.h"
 #include "validate.h"
 #include "xact.h"
@@ -52,6 +53,116 @@ required_arg(FunctionCallInfo fcinfo, int n, const char *name)
 	return v;
 }
 
+/* What numbers_hosted_order is asked to file. */
+typedef struct HostedOrder
+{
+	char	   *phone;
+	char	   *email;
+	char	   *contact;
+	char	   *address_sid;
+	char	   *friendly;
+	char	   *sms_url;
+	char	   *sms_method;
+	char	   *status_callback;
+} HostedOrder;
+
+/* Read and check numbers_hosted_order's arguments (from the second on). */
+static void
+read_order(FunctionCallInfo fcinfo, HostedOrder *o)
+{
+	o->phone = required_arg(fcinfo, 1, "phone_number");
+	validate_e164("phone_number", o->phone);
+	if (o->phone[1] != '1')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("only US and Canadian numbers can be hosted, not %s", o->phone),
+				 errhint("Twilio hosts landline and toll-free numbers of the US and Canada for SMS.")));
+	o->email = required_arg(fcinfo, 2, "contact_email");
+	if (strchr(o->email, '@') == NULL || strchr(strchr(o->email, '@'), '.') == NULL ||
+		strpbrk(o->email, " \t\r\n") != NULL || strlen(o->email) > 254)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("contact_email must be an e-mail address, not \"%s\"", o->email)));
+	o->contact = required_arg(fcinfo, 3, "contact_phone_number");
+	validate_e164("contact_phone_number", o->contact);
+	o->address_sid = required_arg(fcinfo, 4, "address_sid");
+	validate_sid("address_sid", o->address_sid, "AD");
+	o->friendly = validate_text_arg(fcinfo, 5);
+	o->sms_url = validate_text_arg(fcinfo, 6);
+	o->sms_method = validate_text_arg(fcinfo, 7);
+	o->status_callback = validate_text_arg(fcinfo, 8);
+	validate_friendly_name(o->friendly);
+	validate_url("sms_url", o->sms_url);
+	validate_http_method("sms_method", o->sms_method);
+	validate_url("status_callback", o->status_callback);
+}
+
+/* Hosting the number must be priced in the account's currency. */
+static void
+check_hosted_price(const HostedOrder *o, const Account *acct)
+{
+	char	   *currency = store_hosted_price_currency(o->phone);
+
+	if (strcmp(currency, acct->currency) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("hosting %s is priced in %s, but account " INT64_FORMAT " pays in %s", o->phone,
+						currency, acct->account_id, acct->currency),
+				 errhint("Add a twilio_numbers.price_list row with number_type 'hosted' in %s.", acct->currency)));
+}
+
+/* Twilio's form for filing the order. */
+static char *
+order_form(const HostedOrder *o, const Account *acct)
+{
+	StringInfoData form;
+
+	initStringInfo(&form);
+	twilio_form_add(&form, "PhoneNumber", o->phone);
+	twilio_form_add(&form, "ContactPhoneNumber", o->contact);
+	twilio_form_add(&form, "AddressSid", o->address_sid);
+	twilio_form_add(&form, "Email", o->email);
+	twilio_form_add(&form, "SmsCapability", "true");
+	twilio_form_add(&form, "FriendlyName", o->friendly);
+	twilio_form_add(&form, "SmsUrl", o->sms_url);
+	twilio_form_add(&form, "SmsMethod", o->sms_method);
+	twilio_form_add(&form, "StatusCallbackUrl", o->status_callback);
+	if (acct->twilio_account_sid)
+		twilio_form_add(&form, "AccountSid", acct->twilio_account_sid);
+	return form.data;
+}
+
+/* Append , "key": value to a JSON object being built, if value is set. */
+static void
+json_add(StringInfo buf, const char *key, const char *value)
+{
+	if (value == NULL)
+		return;
+	appendStringInfoString(buf, buf->len > 1 ? ", " : "");
+	escape_json(buf, key);
+	appendStringInfoString(buf, ": ");
+	escape_json(buf, value);
+}
+
+/* What we asked for, where Twilio's resource does not say (JSON text). */
+static char *
+order_ours(const HostedOrder *o)
+{
+	StringInfoData ours;
+
+	initStringInfo(&ours);
+	appendStringInfoChar(&ours, '{');
+	json_add(&ours, "contact_email", o->email);
+	json_add(&ours, "contact_phone_number", o->contact);
+	json_add(&ours, "address_sid", o->address_sid);
+	json_add(&ours, "friendly_name", o->friendly);
+	json_add(&ours, "sms_url", o->sms_url);
+	json_add(&ours, "sms_method", o->sms_method);
+	json_add(&ours, "status_callback", o->status_callback);
+	appendStringInfoChar(&ours, '}');
+	return ours.data;
+}
+
 PG_FUNCTION_INFO_V1(tn_numbers_hosted_order);
 
 /*
@@ -63,151 +174,40 @@ Datum
 tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 {
 	int64		account_id;
-	char	   *phone;
-	char	   *email;
-	char	   *contact;
-	char	   *address_sid;
-	char	   *friendly = validate_text_arg(fcinfo, 5);
-	char	   *sms_url = validate_text_arg(fcinfo, 6);
-	char	   *sms_method = validate_text_arg(fcinfo, 7);
-	char	   *status_callback = validate_text_arg(fcinfo, 8);
+	HostedOrder o;
 	Account		acct;
-	StringInfoData form;
 	Creation	c = {0};
 	char	   *resource;
 	int			slot;
-	Oid			types[3] = {INT8OID, JSONBOID, JSONBOID};
-	Datum		args[3];
-	StringInfoData ours;
+	SPITupleTable *tt;
 	Datum		result;
 
 	shmem_require_worker();
 	account_id = validate_account_arg(fcinfo, 0);
-	phone = required_arg(fcinfo, 1, "phone_number");
-	validate_e164("phone_number", phone);
-	if (phone[1] != '1')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("only US and Canadian numbers can be hosted, not %s", phone),
-				 errhint("Twilio hosts landline and toll-free numbers of the US and Canada for SMS.")));
-	email = required_arg(fcinfo, 2, "contact_email");
-	if (strchr(email, '@') == NULL || strchr(strchr(email, '@'), '.') == NULL ||
-		strpbrk(email, " \t\r\n") != NULL || strlen(email) > 254)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("contact_email must be an e-mail address, not \"%s\"", email)));
-	contact = required_arg(fcinfo, 3, "contact_phone_number");
-	validate_e164("contact_phone_number", contact);
-	address_sid = required_arg(fcinfo, 4, "address_sid");
-	validate_sid("address_sid", address_sid, "AD");
-	validate_friendly_name(friendly);
-	validate_url("sms_url", sms_url);
-	validate_http_method("sms_method", sms_method);
-	validate_url("status_callback", status_callback);
+	read_order(fcinfo, &o);
 	twilio_require_credentials();
 
 	SPI_connect();
 
 	/* the account, the number's state here, the price: all before any request */
-	accounts_load(account_id, &acct);
-	if (strcmp(acct.status, "active") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("account " INT64_FORMAT " is %s; only active accounts can host numbers",
-						account_id, acct.status)));
-	{
-		const char *currency = acct.currency;
-		Oid			t[1] = {TEXTOID};
-		Datum		a[1] = {CStringGetTextDatum(phone)};
-
-		if (SPI_execute_with_args("SELECT currency FROM twilio_numbers._hosted_price($1)", 1, t, a, NULL,
-								  true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not price hosting");
-		if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), currency) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("hosting %s is priced in %s, but account " INT64_FORMAT " pays in %s", phone,
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), account_id, currency),
-					 errhint("Add a twilio_numbers.price_list row with number_type 'hosted' in %s.", currency)));
-		if (SPI_execute_with_args("SELECT 'owned by account ' || account_id FROM twilio_numbers.owned_numbers "
-								  "WHERE phone_number = $1 AND status <> 'released' "
-								  "UNION ALL SELECT 'in order ' || order_sid FROM twilio_numbers.hosted_orders "
-								  "WHERE phone_number = $1 AND status NOT IN ('completed', 'failed', 'canceled')",
-								  1, t, a, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read owned_numbers");
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
-					 errmsg("phone number %s is already %s", phone,
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))));
-	}
+	accounts_load_active(account_id, &acct, "only active accounts can host numbers");
+	check_hosted_price(&o, &acct);
+	create_require_free(&o.phone, 1, true);
 
 	/* the intent and its recorded attempt, then create.c's one POST */
-	xact_reserve(1);
-	slot = intent_begin(INTENT_HOSTED, account_id, 0, phone);
-	xact_track_intent(slot, true);
-	recorder_open_attempts(&slot, 1, acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid, 0, NULL);
-
-	initStringInfo(&form);
-	twilio_form_add(&form, "PhoneNumber", phone);
-	twilio_form_add(&form, "ContactPhoneNumber", contact);
-	twilio_form_add(&form, "AddressSid", address_sid);
-	twilio_form_add(&form, "Email", email);
-	twilio_form_add(&form, "SmsCapability", "true");
-	twilio_form_add(&form, "FriendlyName", friendly);
-	twilio_form_add(&form, "SmsUrl", sms_url);
-	twilio_form_add(&form, "SmsMethod", sms_method);
-	twilio_form_add(&form, "StatusCallbackUrl", status_callback);
-	if (acct.twilio_account_sid)
-		twilio_form_add(&form, "AccountSid", acct.twilio_account_sid);
-
+	(void) create_reserve(INTENT_HOSTED, account_id, 1, &o.phone, NULL, &slot);
 	c.kind = change_kind(INTENT_HOSTED);
 	c.slot = slot;
 	c.url = twilio_url(TWILIO_NUMBERS, "/v2/HostedNumber/Orders");
-	c.form = form.data;
-	c.what = psprintf("file the hosted order for %s", phone);
-	c.phone = phone;
-	c.twilio_account_sid = acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid;
+	c.form = order_form(&o, &acct);
+	c.what = psprintf("file the hosted order for %s", o.phone);
+	c.phone = o.phone;
+	c.twilio_account_sid = accounts_twilio_sid(&acct);
 	c.post_again = false;
-	resource = create_once(&c);
-	recorder_record_sids(&slot, 1);
-	args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(resource));
+	create_all(&c, 1, NULL, &resource);
 
-	/* what we asked for, where Twilio's resource does not say */
-	initStringInfo(&ours);
-	appendStringInfoString(&ours, "{\"contact_email\": ");
-	escape_json(&ours, email);
-	appendStringInfoString(&ours, ", \"contact_phone_number\": ");
-	escape_json(&ours, contact);
-	appendStringInfoString(&ours, ", \"address_sid\": ");
-	escape_json(&ours, address_sid);
-	if (friendly)
-	{
-		appendStringInfoString(&ours, ", \"friendly_name\": ");
-		escape_json(&ours, friendly);
-	}
-	if (sms_url)
-	{
-		appendStringInfoString(&ours, ", \"sms_url\": ");
-		escape_json(&ours, sms_url);
-	}
-	if (sms_method)
-	{
-		appendStringInfoString(&ours, ", \"sms_method\": ");
-		escape_json(&ours, sms_method);
-	}
-	if (status_callback)
-	{
-		appendStringInfoString(&ours, ", \"status_callback\": ");
-		escape_json(&ours, status_callback);
-	}
-	appendStringInfoChar(&ours, '}');
-	args[0] = Int64GetDatum(account_id);
-	args[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(ours.data));
-	if (SPI_execute_with_args("SELECT * FROM twilio_numbers._hosted_order_record($1, $2, $3)",
-							  3, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not record the hosted order");
-	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	tt = store_hosted_order_record(account_id, resource, order_ours(&o));
+	result = PointerGetDatum(SPI_returntuple(tt->vals[0], tt->tupdesc));
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -220,11 +220,10 @@ tn_numbers_hosted_cancel(PG_FUNCTION_ARGS)
 {
 	int64		account_id = PG_GETARG_INT64(0);
 	char	   *order_sid = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Oid			types[2] = {TEXTOID, JSONBOID};
-	Datum		args[2];
-	char		nulls[2] = {' ', 'n'};
+	int64		owner;
 	char	   *status;
 	TwilioReply reply;
+	SPITupleTable *tt;
 	Datum		result;
 
 	shmem_require_worker();
@@ -236,17 +235,10 @@ tn_numbers_hosted_cancel(PG_FUNCTION_ARGS)
 	twilio_require_credentials();
 
 	SPI_connect();
-	args[0] = CStringGetTextDatum(order_sid);
-	if (SPI_execute_with_args("SELECT account_id, status FROM twilio_numbers.hosted_orders "
-							  "WHERE order_sid = $1 FOR UPDATE", 1, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read hosted_orders");
-	if (SPI_processed == 0 ||
-		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-			   psprintf(INT64_FORMAT, account_id)) != 0)
+	if (!store_hosted_order_lock(order_sid, &owner, &status) || owner != account_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("hosted order %s is not an order of account " INT64_FORMAT, order_sid, account_id)));
-	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	if (strcmp(status, "completed") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -275,12 +267,9 @@ tn_numbers_hosted_cancel(PG_FUNCTION_ARGS)
 		twilio_raise(&reply, psprintf("cancel hosted order %s", order_sid));
 
 	/* 204, or 404 (already gone): the order is canceled */
-	if (SPI_execute_with_args("SELECT twilio_numbers._hosted_order_seen($1, $2)", 2, types, args, nulls,
-							  false, 1) != SPI_OK_SELECT ||
-		SPI_execute_with_args("SELECT * FROM twilio_numbers.hosted_orders WHERE order_sid = $1", 1, types,
-							  args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not record the cancellation");
-	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+	(void) store_hosted_order_seen(order_sid, (Datum) 0, (Datum) 0);
+	tt = store_hosted_order(order_sid);
+	result = PointerGetDatum(SPI_returntuple(tt->vals[0], tt->tupdesc));
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -299,12 +288,10 @@ hosted_poll_job(const Job *job, char **error, long *again_ms)
 	char	   *order_sid = jb_text(&payload->root, "order_sid");
 	TwilioReply reply;
 	TwilioReply number;
-	Oid			types[3] = {TEXTOID, JSONBOID, JSONBOID};
-	Datum		args[3];
-	char		nulls[3] = {' ', ' ', 'n'};
+	Datum		order = (Datum) 0;	/* 0: Twilio has no such order any more */
+	Datum		fetched = (Datum) 0;
 	char	   *status;
 	int			polls;
-	bool		isnull;
 
 	if (order_sid == NULL)
 	{
@@ -320,16 +307,13 @@ hosted_poll_job(const Job *job, char **error, long *again_ms)
 		return JOB_RETRY;
 	}
 
-	args[0] = CStringGetTextDatum(order_sid);
-	if (reply.http.status == 404)
-		nulls[1] = 'n';			/* Twilio has no such order any more: canceled */
-	else
+	if (reply.http.status != 404)
 	{
 		char	   *st = jb_text(&reply.json->root, "status");
 		char	   *pn = jb_text(&reply.json->root, "incoming_phone_number_sid");
 		char	   *acct = jb_text(&reply.json->root, "account_sid");
 
-		args[1] = JsonbPGetDatum(reply.json);
+		order = JsonbPGetDatum(reply.json);
 		/* a completed order: fetch the IncomingPhoneNumber it created, for the row */
 		if (st && strcmp(st, "completed") == 0 && pn)
 		{
@@ -340,25 +324,16 @@ hosted_poll_job(const Job *job, char **error, long *again_ms)
 				*error = twilio_describe_failure(&number);
 				return JOB_RETRY;
 			}
-			args[2] = JsonbPGetDatum(number.json);
-			nulls[2] = ' ';
+			fetched = JsonbPGetDatum(number.json);
 		}
 	}
-	if (SPI_execute_with_args("SELECT twilio_numbers._hosted_order_seen($1, $2, $3)", 3, types, args, nulls,
-							  false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not record the hosted order");
-	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	status = store_hosted_order_seen(order_sid, order, fetched);
 	if (status == NULL || strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
 		strcmp(status, "canceled") == 0)
 		return JOB_DONE;
 
 	/* still on its way: poll again, later each time nothing changed */
-	if (SPI_execute_with_args("UPDATE twilio_numbers.hosted_orders SET "
-							  "polls = CASE WHEN status_changed_at = now() THEN 0 ELSE polls + 1 END "
-							  "WHERE order_sid = $1 RETURNING polls", 1, types, args, NULL, false, 1)
-		!= SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "could not update hosted_orders");
-	polls = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	polls = store_hosted_order_polled(order_sid);
 	*again_ms = Min((long) tn_hosted_poll_ms << Min(polls, 20), (long) tn_hosted_poll_max_ms);
 	return JOB_AGAIN;
 }

@@ -30,7 +30,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
@@ -43,6 +42,7 @@
 #include "reply.h"
 #include "settings.h"
 #include "shmem.h"
+#include "store.h"
 #include "twilio.h"
 #include "validate.h"
 #include "xact.h"
@@ -51,39 +51,16 @@
 #define MESSAGING_POOL_LIMIT 400
 
 /* A live number of the account, locked, as assignment needs it. */
-typedef struct MsgNumber
-{
-	int64		number_id;
-	char	   *phone;
-	char	   *sid;
-	char	   *service_sid;
-	bool		sms;
-} MsgNumber;
+typedef StoreMessagingNumber MsgNumber;
 
 /* Lock the number's row (errors as _live_number says) and check it can be in a service. */
 static void
 lock_number(int64 account_id, const char *phone, MsgNumber *n)
 {
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		args[2] = {Int64GetDatum(account_id), CStringGetTextDatum(phone)};
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	char	   *account_sid;
+	const char *account_sid;
 
-	if (SPI_execute_with_args("SELECT number_id, phone_number, twilio_sid, twilio_account_sid, "
-							  "       messaging_service_sid, 'sms' = ANY (capabilities) "
-							  "FROM twilio_numbers._live_number($1, $2)",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read owned_numbers");
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	n->number_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	n->phone = SPI_getvalue(tup, desc, 2);
-	n->sid = SPI_getvalue(tup, desc, 3);
-	account_sid = SPI_getvalue(tup, desc, 4);
-	n->service_sid = SPI_getvalue(tup, desc, 5);
-	n->sms = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull)) && !isnull;
+	store_messaging_lock_number(account_id, phone, n);
+	account_sid = n->account_sid;
 	if (n->sid == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -107,33 +84,6 @@ track(const MsgNumber *n, const char *other_service)
 	slot = intent_change(INTENT_MESSAGING, n->number_id, n->phone);
 	xact_track_intent(slot, false);
 	intent_set_sid(slot, n->sid, other_service);
-}
-
-/* Write the row's service (Twilio's side is done). */
-static void
-set_service(int64 number_id, const char *service_sid)
-{
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		args[2] = {Int64GetDatum(number_id), service_sid ? CStringGetTextDatum(service_sid) : (Datum) 0};
-	char		nulls[2] = {' ', service_sid ? ' ' : 'n'};
-
-	if (SPI_execute_with_args("UPDATE twilio_numbers.owned_numbers SET messaging_service_sid = $2, "
-							  "updated_at = now() WHERE number_id = $1",
-							  2, types, args, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update owned_numbers");
-}
-
-/* The row as the function's result. */
-static Datum
-row_result(int64 number_id)
-{
-	Oid			types[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(number_id)};
-
-	if (SPI_execute_with_args("SELECT * FROM twilio_numbers.owned_numbers WHERE number_id = $1",
-							  1, types, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read owned_numbers");
-	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 }
 
 /*
@@ -213,9 +163,6 @@ tn_numbers_messaging_assign(PG_FUNCTION_ARGS)
 	lock_number(account_id, phone, &n);
 	if (n.service_sid == NULL || strcmp(n.service_sid, service) != 0)
 	{
-		Oid			types[1] = {TEXTOID};
-		Datum		args[1] = {CStringGetTextDatum(service)};
-		bool		isnull;
 		StringInfoData form;
 		TwilioReply reply;
 		char	   *what = psprintf("add %s to Messaging Service %s", phone, service);
@@ -226,12 +173,7 @@ tn_numbers_messaging_assign(PG_FUNCTION_ARGS)
 			refuse(21712, &n, service, NULL);
 		if (!n.sms)
 			refuse(21715, &n, service, NULL);
-		if (SPI_execute_with_args("SELECT count(*) FROM twilio_numbers.owned_numbers "
-								  "WHERE messaging_service_sid = $1 AND status <> 'released'",
-								  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read owned_numbers");
-		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))
-			>= MESSAGING_POOL_LIMIT)
+		if (store_messaging_pool_size(service) >= MESSAGING_POOL_LIMIT)
 			refuse(21714, &n, service, NULL);
 
 		/* if we roll back, the worker takes it out of this service again */
@@ -286,9 +228,9 @@ tn_numbers_messaging_assign(PG_FUNCTION_ARGS)
 					twilio_raise(&reply, what);
 			}
 		}
-		set_service(n.number_id, service);
+		store_messaging_set_service(n.number_id, service);
 	}
-	result = row_result(n.number_id);
+	result = store_messaging_number(n.number_id);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -324,8 +266,8 @@ tn_numbers_messaging_unassign(PG_FUNCTION_ARGS)
 				   twilio_url(TWILIO_MESSAGING, "/v1/Services/%s/PhoneNumbers/%s", n.service_sid, n.sid),
 				   NULL, TWILIO_OK_404 | HTTP_RETRY_SAFE,
 				   psprintf("remove %s from Messaging Service %s", phone, n.service_sid), &reply);
-	set_service(n.number_id, NULL);
-	result = row_result(n.number_id);
+	store_messaging_set_service(n.number_id, NULL);
+	result = store_messaging_number(n.number_id);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -339,23 +281,14 @@ tn_numbers_messaging_unassign(PG_FUNCTION_ARGS)
 JobOutcome
 messaging_resync_job(const Job *job, char **error, long *again_ms)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(job->number_id)};
 	char	   *sid;
 	char	   *status;
 	char	   *ours;
 	char	   *other = NULL;
 	TwilioReply reply;
 
-	if (SPI_execute_with_args("SELECT twilio_sid, status, messaging_service_sid FROM twilio_numbers.owned_numbers "
-							  "WHERE number_id = $1 FOR UPDATE",
-							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read owned_numbers");
-	if (SPI_processed == 0)
+	if (!store_messaging_resync_number(job->number_id, &sid, &status, &ours))
 		return JOB_DONE;
-	sid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	ours = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	/* a released number left its service with the release */
 	if (sid == NULL || strcmp(status, "releasing") == 0 || strcmp(status, "released") == 0)
 		return JOB_DONE;
@@ -445,17 +378,11 @@ add_services(Jsonb *page, const char *arg)
 	}
 }
 
-/* Record one page of a service's pool in pg_temp.tn_messaging_seen. */
+/* Record one page of a service's pool in reconcile's work table. */
 static void
 add_senders(Jsonb *page, const char *service)
 {
-	Datum		args[2] = {JsonbPGetDatum(page), CStringGetTextDatum(service)};
-
-	if (SPI_execute_with_args("INSERT INTO pg_temp.tn_messaging_seen (sid, service_sid) "
-							  "SELECT e->>'sid', $2 FROM jsonb_array_elements($1->'phone_numbers') e "
-							  "WHERE e->>'sid' IS NOT NULL ON CONFLICT (sid) DO NOTHING",
-							  2, (Oid[]) {JSONBOID, TEXTOID}, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record Twilio's senders");
+	store_messaging_seen_add(page, service);
 }
 
 /*
@@ -472,27 +399,16 @@ SPITupleTable *
 messaging_reconcile(uint64 *n)
 {
 	char	   *failed;
-	bool		isnull;
 
 	*n = 0;
 	/* a schema not updated yet (0.3) has none of this: nothing to do */
-	if (SPI_execute("SELECT to_regprocedure('twilio_numbers._reconcile_emergency()') IS NOT NULL",
-					true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the catalog");
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	if (!store_messaging_present())
 		return NULL;
 	/* the emergency statuses Twilio's listing shows (no request of its own) */
-	if (SPI_execute("SELECT twilio_numbers._reconcile_emergency()", false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not bring the emergency statuses up to date");
-	if (SPI_execute("SELECT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers "
-					"WHERE messaging_service_sid IS NOT NULL)", true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read owned_numbers");
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	store_messaging_reconcile_emergency();
+	if (!store_messaging_in_use())
 		return NULL;
-	if (SPI_execute("CREATE TEMP TABLE IF NOT EXISTS tn_messaging_seen (sid text PRIMARY KEY, service_sid text) "
-					"ON COMMIT DROP", false, 0) != SPI_OK_UTILITY ||
-		SPI_execute("TRUNCATE pg_temp.tn_messaging_seen", false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not create the reconcile work table");
+	store_messaging_seen_reset();
 
 	listed_services = NIL;
 	failed = list_pages(twilio_url(TWILIO_MESSAGING, "/v1/Services?PageSize=1000"),
@@ -512,12 +428,7 @@ messaging_reconcile(uint64 *n)
 				(errmsg("twilio_numbers: Messaging Services not reconciled: %s", failed)));
 		return NULL;
 	}
-	if (SPI_execute_with_args("SELECT * FROM twilio_numbers._reconcile_messaging($1)",
-							  1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(tn_account_sid)}, NULL,
-							  false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not reconcile Messaging Services");
-	*n = SPI_processed;
-	return SPI_tuptable;
+	return store_messaging_reconcile(tn_account_sid, n);
 }
 
 /*

@@ -34,6 +34,7 @@
 #include "http.h"
 #include "reply.h"
 #include "settings.h"
+#include "store.h"
 #include "twilio.h"
 #include "validate.h"
 
@@ -56,25 +57,6 @@ typedef struct CountryPrices
 	int			count;
 	TwilioPrice *prices;
 } CountryPrices;
-
-static SPIPlanPtr cache_read_plan = NULL;
-static SPIPlanPtr price_list_plan = NULL;
-
-/* A saved SPI plan, prepared on first use. */
-static SPIPlanPtr
-saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
-{
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		*slot = plan;
-	}
-	return *slot;
-}
 
 static int
 cmp_price_type(const void *a, const void *b)
@@ -130,53 +112,36 @@ fetch_from_twilio(const char *iso, CountryPrices *cp)
 static void
 store_in_cache(const CountryPrices *cp)
 {
-	Oid			types[7] = {TEXTOID, TEXTOID, TEXTOID, NUMERICOID, NUMERICOID, TEXTOID, TEXTOID};
+	const char **types;
+	Datum	   *base;
+	Datum	   *current;
+	bool	   *base_null;
+	bool	   *current_null;
 
 	if (XactReadOnly || RecoveryInProgress())
 		return;
 
-	/*
-	 * One writer per country at a time, and nobody waits: the rows stay
-	 * locked until the caller's transaction ends (a purchase, across its
-	 * HTTP calls), so a session that finds another caching the country
-	 * keeps its prices to itself this time.
-	 */
-	if (SPI_execute_with_args("SELECT pg_try_advisory_xact_lock(hashtext('twilio_numbers.pricing_cache'), "
-							  "hashtext($1))", 1, (Oid[]) {TEXTOID},
-							  (Datum[]) {CStringGetTextDatum(cp->iso_country)}, NULL, true, 1) != SPI_OK_SELECT ||
-		!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool) {false})))
-		return;
-
-	SPI_execute_with_args("DELETE FROM twilio_numbers.pricing_cache WHERE iso_country = $1",
-						  1, types, (Datum[]) {CStringGetTextDatum(cp->iso_country)}, NULL,
-						  false, 0);
+	types = palloc(sizeof(char *) * Max(cp->count, 1));
+	base = palloc(sizeof(Datum) * Max(cp->count, 1));
+	current = palloc(sizeof(Datum) * Max(cp->count, 1));
+	base_null = palloc(sizeof(bool) * Max(cp->count, 1));
+	current_null = palloc(sizeof(bool) * Max(cp->count, 1));
 	for (int i = 0; i < cp->count; i++)
 	{
-		const TwilioPrice *tp = &cp->prices[i];
-		Datum		values[6];
-		char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-
-		values[0] = CStringGetTextDatum(cp->iso_country);
-		values[1] = CStringGetTextDatum(tp->number_type);
-		values[2] = cp->country ? CStringGetTextDatum(cp->country) : (Datum) 0;
-		nulls[2] = cp->country ? ' ' : 'n';
-		values[3] = tp->base_price;
-		nulls[3] = tp->base_null ? 'n' : ' ';
-		values[4] = tp->current_price;
-		nulls[4] = tp->current_null ? 'n' : ' ';
-		values[5] = cp->currency ? CStringGetTextDatum(cp->currency) : (Datum) 0;
-		nulls[5] = cp->currency ? ' ' : 'n';
-		if (SPI_execute_with_args("INSERT INTO twilio_numbers.pricing_cache "
-								  "(iso_country, number_type, country, base_price, current_price, currency, fetched_at) "
-								  "VALUES ($1, $2, $3, $4, $5, $6, now()) "
-								  /* another session may be caching the same country */
-								  "ON CONFLICT (iso_country, number_type) DO UPDATE SET "
-								  "country = excluded.country, base_price = excluded.base_price, "
-								  "current_price = excluded.current_price, currency = excluded.currency, "
-								  "fetched_at = excluded.fetched_at",
-								  6, types, values, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not write pricing_cache");
+		types[i] = cp->prices[i].number_type;
+		base[i] = cp->prices[i].base_price;
+		base_null[i] = cp->prices[i].base_null;
+		current[i] = cp->prices[i].current_price;
+		current_null[i] = cp->prices[i].current_null;
 	}
+
+	/*
+	 * One writer per country at a time, and nobody waits (_pricing_cache_save):
+	 * a session that finds another caching the country keeps its prices to
+	 * itself this time.
+	 */
+	store_price_cache_save(cp->iso_country, cp->country, cp->currency, cp->count, types, base, base_null,
+						   current, current_null);
 }
 
 /* The country Twilio last had no prices for, and in which transaction (its start). */
@@ -191,46 +156,29 @@ static CountryPrices *
 load_country_prices(const char *iso)
 {
 	CountryPrices *cp = palloc0(sizeof(CountryPrices));
-	Oid			argtypes[2] = {TEXTOID, INT4OID};
-	Datum		args[2];
+	StorePriceCached *rows;
 	bool		fresh = true;
-	uint64		n;
+	int			n;
 
 	cp->iso_country = pstrdup(iso);
-	args[0] = CStringGetTextDatum(iso);
-	args[1] = Int32GetDatum(tn_pricing_ttl_s);
-	if (SPI_execute_plan(saved_plan(&cache_read_plan,
-									"SELECT number_type, base_price, current_price, country, currency, "
-									"fetched_at > now() - make_interval(secs => $2) AS fresh, fetched_at "
-									"FROM twilio_numbers.pricing_cache WHERE iso_country = $1 "
-									"ORDER BY number_type",
-									2, argtypes),
-						 args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pricing_cache");
-
-	n = SPI_processed;
+	n = store_price_cached(iso, tn_pricing_ttl_s, &rows);
 	if (n > 0)
 	{
 		cp->prices = palloc0(sizeof(TwilioPrice) * n);
-		for (uint64 i = 0; i < n && fresh; i++)
+		for (int i = 0; i < n && fresh; i++)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
 			TwilioPrice *tp = &cp->prices[cp->count++];
-			bool		isnull;
 
-			tp->number_type = validate_type_from_twilio(SPI_getvalue(tup, desc, 1));
-			tp->base_price = SPI_getbinval(tup, desc, 2, &tp->base_null);
-			tp->current_price = SPI_getbinval(tup, desc, 3, &tp->current_null);
-			if (!tp->base_null)
-				tp->base_price = datumCopy(tp->base_price, false, -1);
-			if (!tp->current_null)
-				tp->current_price = datumCopy(tp->current_price, false, -1);
-			cp->country = SPI_getvalue(tup, desc, 4);
-			cp->currency = SPI_getvalue(tup, desc, 5);
-			fresh = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
-			if (i == 0 || DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull)) < cp->fetched_at)
-				cp->fetched_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 7, &isnull));
+			tp->number_type = validate_type_from_twilio(rows[i].number_type);
+			tp->base_price = rows[i].base_price;
+			tp->base_null = rows[i].base_null;
+			tp->current_price = rows[i].current_price;
+			tp->current_null = rows[i].current_null;
+			cp->country = rows[i].country;
+			cp->currency = rows[i].currency;
+			fresh = rows[i].fresh;
+			if (i == 0 || rows[i].fetched_at < cp->fetched_at)
+				cp->fetched_at = rows[i].fetched_at;
 		}
 	}
 	if (n > 0 && fresh)
@@ -286,35 +234,21 @@ static void
 customer_price_from_tables(const char *iso_country, const char *number_type, CustomerPrice *price,
 						   TimestampTz *fetched_at)
 {
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
 	MemoryContext callercxt = CurrentMemoryContext;
+	StorePriceListed *listed;
 
 	memset(price, 0, sizeof(*price));
-	args[0] = CStringGetTextDatum(iso_country);
-	args[1] = CStringGetTextDatum(number_type);
 
 	SPI_connect();
-	if (SPI_execute_plan(saved_plan(&price_list_plan,
-									"SELECT setup_price, monthly_price, currency "
-									"FROM twilio_numbers.price_list "
-									"WHERE iso_country = $1 AND number_type = $2",
-									2, argtypes),
-						 args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read price_list");
-
-	if (SPI_processed == 1)
+	if (store_price_list(iso_country, number_type, &listed) == 1)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
 		MemoryContext spicxt = MemoryContextSwitchTo(callercxt);
 
 		*fetched_at = DT_NOEND;
 		price->found = true;
-		price->setup_price = datumCopy(SPI_getbinval(tup, desc, 1, &isnull), false, -1);
-		price->monthly_price = datumCopy(SPI_getbinval(tup, desc, 2, &isnull), false, -1);
-		price->currency = SPI_getvalue(tup, desc, 3);	/* in callercxt */
+		price->setup_price = datumCopy(listed[0].setup_price, false, -1);
+		price->monthly_price = datumCopy(listed[0].monthly_price, false, -1);
+		price->currency = pstrdup(listed[0].currency);
 		MemoryContextSwitchTo(spicxt);
 	}
 	else
@@ -483,10 +417,9 @@ tn_numbers_pricing(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *iso;
 	CountryPrices *cp;
-	Oid			argtypes[1] = {TEXTOID};
 	MemoryContext callercxt = CurrentMemoryContext;
-	uint64		nlist;
-	SPITupleTable *list;
+	int			nlist;
+	StorePriceListed *list;
 
 	if (PG_ARGISNULL(0))
 		validate_country("country", NULL);
@@ -497,13 +430,7 @@ tn_numbers_pricing(PG_FUNCTION_ARGS)
 	SPI_connect();
 	cp = load_country_prices(iso);
 
-	if (SPI_execute_with_args("SELECT number_type, setup_price, monthly_price, currency "
-							  "FROM twilio_numbers.price_list WHERE iso_country = $1",
-							  1, argtypes, (Datum[]) {CStringGetTextDatum(iso)}, NULL, true, 0)
-		!= SPI_OK_SELECT)
-		elog(ERROR, "could not read price_list");
-	nlist = SPI_processed;
-	list = SPI_tuptable;
+	nlist = store_price_list(iso, NULL, &list);
 
 	/* Twilio's types, each with our price (price list, else markup) */
 	for (int i = 0; i < cp->count; i++)
@@ -521,15 +448,13 @@ tn_numbers_pricing(PG_FUNCTION_ARGS)
 		nulls[3] = tp->base_null;
 		values[4] = tp->current_price;
 		nulls[4] = tp->current_null;
-		for (uint64 j = 0; j < nlist; j++)
+		for (int j = 0; j < nlist; j++)
 		{
-			HeapTuple	tup = list->vals[j];
-
-			if (strcmp(SPI_getvalue(tup, list->tupdesc, 1), tp->number_type) == 0)
+			if (strcmp(list[j].number_type, tp->number_type) == 0)
 			{
-				values[5] = SPI_getbinval(tup, list->tupdesc, 2, &nulls[5]);
-				values[6] = SPI_getbinval(tup, list->tupdesc, 3, &nulls[6]);
-				values[7] = CStringGetTextDatum(SPI_getvalue(tup, list->tupdesc, 4));
+				values[5] = list[j].setup_price;
+				values[6] = list[j].monthly_price;
+				values[7] = CStringGetTextDatum(list[j].currency);
 				listed = true;
 				break;
 			}
@@ -548,10 +473,9 @@ tn_numbers_pricing(PG_FUNCTION_ARGS)
 	}
 
 	/* types only the price list names (the reseller sells them anyway) */
-	for (uint64 j = 0; j < nlist; j++)
+	for (int j = 0; j < nlist; j++)
 	{
-		HeapTuple	tup = list->vals[j];
-		char	   *type = SPI_getvalue(tup, list->tupdesc, 1);
+		char	   *type = list[j].number_type;
 		bool		known = false;
 		Datum		values[8];
 		bool		nulls[8] = {0};
@@ -565,9 +489,9 @@ tn_numbers_pricing(PG_FUNCTION_ARGS)
 		nulls[1] = cp->country == NULL;
 		values[2] = CStringGetTextDatum(type);
 		nulls[3] = nulls[4] = true;
-		values[5] = SPI_getbinval(tup, list->tupdesc, 2, &nulls[5]);
-		values[6] = SPI_getbinval(tup, list->tupdesc, 3, &nulls[6]);
-		values[7] = CStringGetTextDatum(SPI_getvalue(tup, list->tupdesc, 4));
+		values[5] = list[j].setup_price;
+		values[6] = list[j].monthly_price;
+		values[7] = CStringGetTextDatum(list[j].currency);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 

@@ -22,7 +22,6 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
-#include "utils/snapmgr.h"
 
 #include "compat.h"
 #include "accounts.h"
@@ -34,13 +33,12 @@
 #include "http.h"
 #include "intents.h"
 #include "pricing.h"
-#include "recorder.h"
 #include "reply.h"
 #include "settings.h"
 #include "shmem.h"
+#include "store.h"
 #include "twilio.h"
 #include "validate.h"
-#include "xact.h"
 
 /* What we learn about a number before buying it. */
 typedef struct NumberToBuy
@@ -193,22 +191,14 @@ cents_text(int64 cents)
 static void
 check_funds(const Account *acct, int64 others_cents, int64 total_cents)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(acct->account_id)};
-	SPIPlanPtr	plan;
+	Datum		balance_d;
+	Datum		limit_d;
 	int64		balance;
 	int64		limit;
-	bool		isnull;
 
-	plan = SPI_prepare("SELECT balance, credit_limit FROM twilio_numbers.accounts WHERE account_id = $1",
-					   1, types);
-	if (plan == NULL ||
-		SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot,
-							 true, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read the balance of account " INT64_FORMAT, acct->account_id);
-	balance = to_cents(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	limit = to_cents(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	SPI_freeplan(plan);
+	store_account_funds(acct->account_id, &balance_d, &limit_d);
+	balance = to_cents(balance_d);
+	limit = to_cents(limit_d);
 
 	if (balance - others_cents - total_cents < -limit)
 		ereport(ERROR,
@@ -225,153 +215,16 @@ check_funds(const Account *acct, int64 others_cents, int64 total_cents)
 				 errhint("Deposit with numbers_deposit(), or raise the account's credit_limit.")));
 }
 
-/* ---- talking to Twilio ---------------------------------------------------- */
-
 /*
- * Buy one number at Twilio (create.c's protocol: a refusal raises at once;
- * a lost reply is looked up, and the POST is only sent again when the
- * look-up proves the first one did not buy it).
+ * The cheapest price each number can have (its country and possible types
+ * are known without asking Twilio): what is held while it is resolved.
+ * Returns the total.
  */
-static void
-purchase_creation(NumberToBuy *nb, const Account *acct, const NumberConfig *cfg, Creation *c)
+static int64
+cheapest_holds(char **phones, int n, int64 *holds)
 {
-	StringInfoData form;
-
-	initStringInfo(&form);
-	twilio_form_add(&form, "PhoneNumber", nb->phone);
-	config_form(cfg, &form);
-
-	memset(c, 0, sizeof(*c));
-	c->kind = change_kind(INTENT_PURCHASE);
-	c->slot = nb->slot;
-	c->url = twilio_account_url_for(acct->twilio_account_sid, "/IncomingPhoneNumbers.json");
-	c->form = form.data;
-	c->what = psprintf("buy %s", nb->phone);
-	c->phone = nb->phone;
-	c->twilio_account_sid = acct->twilio_account_sid ? acct->twilio_account_sid : tn_account_sid;
-	c->post_again = true;
-}
-
-static void
-buy_at_twilio(NumberToBuy *nb, const Account *acct, const NumberConfig *cfg)
-{
-	Creation	c;
-
-	purchase_creation(nb, acct, cfg, &c);
-	nb->resource = create_once(&c);
-}
-
-/*
- * Buy several numbers: their first POSTs all at once (within the cluster's
- * request budget), each the first step of create.c's protocol.  Every
- * number Twilio surely bought is remembered first (its SID in its intent:
- * the worker releases it if anything below fails or the caller rolls
- * back); then each of the others goes on, one at a time, from what its
- * first POST came to — a refusal raises, a lost reply is looked up, one
- * Twilio did not act on (429) is sent again.
- */
-static void
-buy_all_at_twilio(NumberToBuy *nbs, int n, const Account *acct, const NumberConfig *cfg)
-{
-	Creation   *c = palloc(sizeof(Creation) * n);
-	HttpParallel *reqs = palloc0(sizeof(HttpParallel) * n);
-	TwilioReply *replies = palloc0(sizeof(TwilioReply) * n);
-
-	for (int i = 0; i < n; i++)
-	{
-		purchase_creation(&nbs[i], acct, cfg, &c[i]);
-		reqs[i].method = HTTP_POST;
-		reqs[i].url = c[i].url;
-		reqs[i].form = c[i].form;
-		intent_set_posted(c[i].slot, true);
-	}
-	twilio_requests_parallel(reqs, n, replies);
-	for (int i = 0; i < n; i++)
-	{
-		TwilioReply *r = &replies[i];
-
-		if (r->http.complete && r->http.status < 300 && r->json != NULL)
-		{
-			nbs[i].resource = twilio_json_text(r);
-			intent_set_sid(c[i].slot, jb_text(&r->json->root, "sid"), c[i].twilio_account_sid);
-		}
-	}
-	for (int i = 0; i < n; i++)
-		if (nbs[i].resource == NULL)
-			nbs[i].resource = create_once_after(&c[i], &replies[i]);
-}
-
-/* ---- numbers_purchase ---------------------------------------------------- */
-
-/* Append "key": value to a JSON object being built (value NULL -> null). */
-static void
-json_field(StringInfo buf, const char *key, const char *value, bool raw)
-{
-	if (buf->data[buf->len - 1] != '{')
-		appendStringInfoChar(buf, ',');
-	escape_json(buf, key);
-	appendStringInfoChar(buf, ':');
-	if (value == NULL)
-		appendStringInfoString(buf, "null");
-	else if (raw)
-		appendStringInfoString(buf, value);
-	else
-		escape_json(buf, value);
-}
-
-/*
- * Buy n numbers for an account, all or nothing.  Returns the SPI tuple
- * table of the new owned_numbers rows (inside the caller's SPI connection).
- */
-static SPITupleTable *
-purchase(int64 account_id, char **phones, int n, const NumberConfig *given)
-{
-	NumberConfig picked = *given;
-	NumberConfig *cfg = &picked;
-	Account		acct;
-	NumberToBuy *nbs = palloc0(sizeof(NumberToBuy) * n);
 	int64		total = 0;
-	int64		exact_total = 0;
-	int64		others;
-	int		   *slots = palloc(sizeof(int) * n);
-	int64	   *holds = palloc(sizeof(int64) * n);
-	StringInfoData rows;
-	Oid			types[2] = {INT8OID, JSONBOID};
-	Datum		args[2];
 
-	/* 1. the account and the numbers: nothing is sent before these pass */
-	accounts_load(account_id, &acct);
-	if (strcmp(acct.status, "active") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("account " INT64_FORMAT " is %s; only active accounts can buy numbers",
-						account_id, acct.status)));
-	{
-		Oid			t[1] = {TEXTARRAYOID};
-		Datum		a[1];
-		Datum	   *elems = palloc(sizeof(Datum) * n);
-
-		for (int i = 0; i < n; i++)
-			elems[i] = CStringGetTextDatum(phones[i]);
-		a[0] = PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-		if (SPI_execute_with_args("SELECT phone_number, account_id FROM twilio_numbers.owned_numbers "
-								  "WHERE phone_number = ANY ($1) AND status <> 'released' LIMIT 1",
-								  1, t, a, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read owned_numbers");
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_TN_NUMBER_NOT_AVAILABLE),
-					 errmsg("phone number %s is already owned by account %s",
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2))));
-	}
-
-	/*
-	 * 2. hold the funds (in shared memory, no row lock) for the cheapest price
-	 * each number can have — its country and possible types are known without
-	 * asking Twilio — and check them, so that an account without the money
-	 * causes no request at all, concurrent buyers included
-	 */
 	for (int i = 0; i < n; i++)
 	{
 		const char *types[4];
@@ -394,117 +247,128 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *given)
 		holds[i] = Max(cheapest, 0);
 		total += holds[i];
 	}
-	xact_reserve(n);
-	others = intents_hold(account_id, n, phones, holds, slots);
+	return total;
+}
+
+/*
+ * A resolved number's regulatory needs and exact price, checked before any
+ * POST; returns the price in cents (set-up and first period).
+ */
+static int64
+check_and_price(NumberToBuy *nb, const Account *acct, const NumberConfig *cfg)
+{
+	if (nb->address_requirements && strcmp(nb->address_requirements, "none") != 0 &&
+		cfg->address_sid == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_TN_REGULATORY_REQUIREMENT),
+				 errmsg("phone number %s requires an address", nb->phone),
+				 errdetail("Twilio lists its address_requirements as \"%s\". Nothing was sent to Twilio.",
+						   nb->address_requirements),
+				 strcmp(nb->address_requirements, "local") == 0 ?
+				 errhint("Pass address_sid => 'AD...', an Address registered with Twilio in the number's country.") :
+				 strcmp(nb->address_requirements, "foreign") == 0 ?
+				 errhint("Pass address_sid => 'AD...', an Address registered with Twilio outside the number's country.") :
+				 errhint("Pass address_sid => 'AD...', an Address registered with Twilio.")));
+	pricing_customer_price(nb->iso, nb->type, &nb->price);
+	if (!nb->price.found)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no price for %s %s numbers", nb->iso, nb->type),
+				 errhint("Add a row to twilio_numbers.price_list.")));
+	if (nb->price.currency == NULL || strcmp(nb->price.currency, acct->currency) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s %s numbers are priced in %s, but account " INT64_FORMAT " pays in %s",
+						nb->iso, nb->type, nb->price.currency ? nb->price.currency : "(none)",
+						acct->account_id, acct->currency),
+				 errhint("Add a twilio_numbers.price_list row in %s for them.", acct->currency)));
+	nb->hold_cents = to_cents(nb->price.setup_price) + to_cents(nb->price.monthly_price);
+	return nb->hold_cents;
+}
+
+/*
+ * A number whose country and type need a bundle, bought without one, takes
+ * the customer's approved bundle (bundles.c), or nothing is sent; one
+ * purchase sends one configuration, so its numbers must agree.
+ */
+static void
+pick_bundle(const NumberToBuy *nbs, int n, const Account *acct, NumberConfig *cfg)
+{
 	for (int i = 0; i < n; i++)
 	{
-		nbs[i].slot = slots[i];
-		xact_track_intent(slots[i], true);
-	}
-	check_funds(&acct, others, total);
+		char	   *b = bundles_pick(acct->account_id, accounts_twilio_sid(acct), nbs[i].phone, nbs[i].iso,
+									 nbs[i].type);
 
-	/* 3. resolve and price each number; regulatory needs known up front */
-	for (int i = 0; i < n; i++)
-		nbs[i].phone = phones[i];
-	if (n > 1)
-		prefetch_numbers(nbs, n);
-	for (int i = 0; i < n; i++)
-	{
-		NumberToBuy *nb = &nbs[i];
-
-		nb->phone = phones[i];
-		resolve_number(nb);
-		if (nb->address_requirements && strcmp(nb->address_requirements, "none") != 0 &&
-			cfg->address_sid == NULL)
+		if (b == NULL)
+			continue;
+		if (cfg->bundle_sid != NULL && strcmp(cfg->bundle_sid, b) != 0)
 			ereport(ERROR,
-					(errcode(ERRCODE_TN_REGULATORY_REQUIREMENT),
-					 errmsg("phone number %s requires an address", nb->phone),
-					 errdetail("Twilio lists its address_requirements as \"%s\". Nothing was sent to Twilio.",
-							   nb->address_requirements),
-					 strcmp(nb->address_requirements, "local") == 0 ?
-					 errhint("Pass address_sid => 'AD...', an Address registered with Twilio in the number's country.") :
-					 strcmp(nb->address_requirements, "foreign") == 0 ?
-					 errhint("Pass address_sid => 'AD...', an Address registered with Twilio outside the number's country.") :
-					 errhint("Pass address_sid => 'AD...', an Address registered with Twilio.")));
-		pricing_customer_price(nb->iso, nb->type, &nb->price);
-		if (!nb->price.found)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("no price for %s %s numbers", nb->iso, nb->type),
-					 errhint("Add a row to twilio_numbers.price_list.")));
-		if (nb->price.currency == NULL || strcmp(nb->price.currency, acct.currency) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("%s %s numbers are priced in %s, but account " INT64_FORMAT " pays in %s",
-							nb->iso, nb->type, nb->price.currency ? nb->price.currency : "(none)",
-							account_id, acct.currency),
-					 errhint("Add a twilio_numbers.price_list row in %s for them.", acct.currency)));
-		nb->hold_cents = to_cents(nb->price.setup_price) + to_cents(nb->price.monthly_price);
-		exact_total += nb->hold_cents;
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the numbers of one purchase need different regulatory bundles"),
+					 errdetail("%s needs bundle %s, another number bundle %s. Nothing was sent to Twilio.",
+							   nbs[i].phone, b, cfg->bundle_sid),
+					 errhint("Buy numbers of different countries or types in separate calls.")));
+		cfg->bundle_sid = b;
 	}
+}
 
-	/*
-	 * 3b. a number whose country and type need a bundle, bought without one,
-	 * takes the customer's approved bundle (bundles.c), or nothing is sent;
-	 * one purchase sends one configuration, so its numbers must agree
-	 */
-	if (given->bundle_sid == NULL)
-	{
-		const char *home = acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid;
+/*
+ * What buying one number at Twilio is (create.c's protocol: a refusal
+ * raises at once; a lost reply is looked up, and the POST is only sent
+ * again when the look-up proves the first one did not buy it).
+ */
+static void
+purchase_creation(const NumberToBuy *nb, const Account *acct, const NumberConfig *cfg, Creation *c)
+{
+	StringInfoData form;
 
-		for (int i = 0; i < n; i++)
-		{
-			char	   *b = bundles_pick(account_id, home, nbs[i].phone, nbs[i].iso, nbs[i].type);
+	initStringInfo(&form);
+	twilio_form_add(&form, "PhoneNumber", nb->phone);
+	config_form(cfg, &form);
 
-			if (b == NULL)
-				continue;
-			if (cfg->bundle_sid != NULL && strcmp(cfg->bundle_sid, b) != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("the numbers of one purchase need different regulatory bundles"),
-						 errdetail("%s needs bundle %s, another number bundle %s. Nothing was sent to Twilio.",
-								   nbs[i].phone, b, cfg->bundle_sid),
-						 errhint("Buy numbers of different countries or types in separate calls.")));
-			cfg->bundle_sid = b;
-		}
-	}
+	memset(c, 0, sizeof(*c));
+	c->kind = change_kind(INTENT_PURCHASE);
+	c->slot = nb->slot;
+	c->url = twilio_account_url_for(acct->twilio_account_sid, "/IncomingPhoneNumbers.json");
+	c->form = form.data;
+	c->what = psprintf("buy %s", nb->phone);
+	c->phone = nb->phone;
+	c->twilio_account_sid = accounts_twilio_sid(acct);
+	c->post_again = true;
+}
 
-	/*
-	 * 4. the exact price: hold it, and check again if it is more than the
-	 * cheapest (a number of a dearer type than the country's cheapest)
-	 */
-	for (int i = 0; i < n; i++)
-		intent_set_hold(nbs[i].slot, nbs[i].hold_cents);
-	if (exact_total > total)
-		check_funds(&acct, intents_held(account_id) - exact_total, exact_total);
+/* ---- numbers_purchase ---------------------------------------------------- */
 
-	/*
-	 * 5. the proof that this database asked for them, committed before any
-	 * request (recorder.c); then buy, one POST per number, all sent at once
-	 * when there are several; any failure aborts the whole purchase
-	 */
-	{
-		const char *values[CONFIG_NFIELDS];
-		uint16		mask;
-		char		md5[33];
-
-		config_values(cfg, values);
-		create_fingerprint(values, &mask, md5);
-		recorder_open_attempts(slots, n, acct.twilio_account_sid ? acct.twilio_account_sid : tn_account_sid,
-						mask, md5);
-	}
-	if (n == 1)
-		buy_at_twilio(&nbs[0], &acct, cfg);
+/* Append "key": value to a JSON object being built (value NULL -> null). */
+static void
+json_field(StringInfo buf, const char *key, const char *value, bool raw)
+{
+	if (buf->data[buf->len - 1] != '{')
+		appendStringInfoChar(buf, ',');
+	escape_json(buf, key);
+	appendStringInfoChar(buf, ':');
+	if (value == NULL)
+		appendStringInfoString(buf, "null");
+	else if (raw)
+		appendStringInfoString(buf, value);
 	else
-		buy_all_at_twilio(nbs, n, &acct, cfg);
-	recorder_record_sids(slots, n);
+		escape_json(buf, value);
+}
 
-	/* 6. the rows and the ledger entries: the account row is locked here */
+/*
+ * The rows and the ledger entries of what Twilio sold (the account row is
+ * locked here until the caller commits); returns the new rows.
+ */
+static SPITupleTable *
+record_purchase(int64 account_id, const NumberToBuy *nbs, int n)
+{
+	StringInfoData rows;
+
 	initStringInfo(&rows);
 	appendStringInfoChar(&rows, '[');
 	for (int i = 0; i < n; i++)
 	{
-		NumberToBuy *nb = &nbs[i];
+		const NumberToBuy *nb = &nbs[i];
 
 		if (i > 0)
 			appendStringInfoChar(&rows, ',');
@@ -524,12 +388,78 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *given)
 	}
 	appendStringInfoChar(&rows, ']');
 
-	args[0] = Int64GetDatum(account_id);
-	args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(rows.data));
-	if (SPI_execute_with_args("SELECT * FROM twilio_numbers._purchase_record($1, $2)",
-							  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not record the purchase");
-	return SPI_tuptable;
+	return store_purchase_record(account_id, rows.data);
+}
+
+/*
+ * Buy n numbers for an account, all or nothing.  Returns the SPI tuple
+ * table of the new owned_numbers rows (inside the caller's SPI connection).
+ */
+static SPITupleTable *
+purchase(int64 account_id, char **phones, int n, const NumberConfig *given)
+{
+	NumberConfig cfg = *given;
+	Account		acct;
+	NumberToBuy *nbs = palloc0(sizeof(NumberToBuy) * n);
+	Creation   *creations = palloc(sizeof(Creation) * n);
+	char	  **resources = palloc(sizeof(char *) * n);
+	int		   *slots = palloc(sizeof(int) * n);
+	int64	   *holds = palloc(sizeof(int64) * n);
+	int64		total;
+	int64		exact_total = 0;
+	int64		others;
+
+	/* 1. the account and the numbers: nothing is sent before these pass */
+	accounts_load_active(account_id, &acct, "only active accounts can buy numbers");
+	create_require_free(phones, n, false);
+
+	/*
+	 * 2. hold the funds (in shared memory, no row lock) for the cheapest price
+	 * each number can have and check them, so that an account without the
+	 * money causes no request at all, concurrent buyers included
+	 */
+	total = cheapest_holds(phones, n, holds);
+	others = create_reserve(INTENT_PURCHASE, account_id, n, phones, holds, slots);
+	check_funds(&acct, others, total);
+
+	/* 3. resolve and price each number; regulatory needs known up front */
+	for (int i = 0; i < n; i++)
+	{
+		nbs[i].phone = phones[i];
+		nbs[i].slot = slots[i];
+	}
+	if (n > 1)
+		prefetch_numbers(nbs, n);
+	for (int i = 0; i < n; i++)
+	{
+		resolve_number(&nbs[i]);
+		exact_total += check_and_price(&nbs[i], &acct, &cfg);
+	}
+	if (given->bundle_sid == NULL)
+		pick_bundle(nbs, n, &acct, &cfg);
+
+	/*
+	 * 4. the exact price: hold it, and check again if it is more than the
+	 * cheapest (a number of a dearer type than the country's cheapest)
+	 */
+	for (int i = 0; i < n; i++)
+		intent_set_hold(nbs[i].slot, nbs[i].hold_cents);
+	if (exact_total > total)
+		check_funds(&acct, intents_held(account_id) - exact_total, exact_total);
+
+	/*
+	 * 5. buy (create.c): the proof that this database asked for them
+	 * committed before any request, then one POST per number, all sent at
+	 * once when there are several; any failure aborts the whole purchase
+	 */
+	for (int i = 0; i < n; i++)
+		purchase_creation(&nbs[i], &acct, &cfg, &creations[i]);
+	create_all(creations, n, &cfg, resources);
+	for (int i = 0; i < n; i++)
+		nbs[i].resource = resources[i];
+
+	/* 6. the rows and the ledger entries: the account row is locked here */
+	return record_purchase(account_id, nbs, n);
 }
 
 static char **

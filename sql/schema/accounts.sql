@@ -138,3 +138,32 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION numbers_map_account IS
   'DBA: map a customer account to a Twilio subaccount (checked with Twilio), or NULL for the main account.';
+
+-- An account as the C functions read it (accounts_load).
+CREATE FUNCTION _account(p_account_id bigint)
+RETURNS TABLE (currency text, status text, twilio_account_sid text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT a.currency, a.status, a.twilio_account_sid FROM twilio_numbers.accounts a
+    WHERE a.account_id = p_account_id;
+END;
+
+-- An account's money: stable, so that it reads with the snapshot its caller
+-- gives (a purchase's funds check reads the latest committed balance).
+CREATE FUNCTION _account_funds(p_account_id bigint)
+RETURNS TABLE (balance numeric, credit_limit numeric)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT a.balance, a.credit_limit FROM twilio_numbers.accounts a WHERE a.account_id = p_account_id;
+END;
+
+-- Write the Twilio account a customer account maps to (numbers_map_account,
+-- which has checked it with Twilio; the guard refuses anyone else).
+CREATE FUNCTION _account_map(p_account_id bigint, p_twilio_account_sid text)
+RETURNS SETOF accounts
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.accounts a SET twilio_account_sid = p_twilio_account_sid
+    WHERE a.account_id = p_account_id
+    RETURNING a.*;
+END;

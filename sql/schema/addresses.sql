@@ -59,8 +59,52 @@ END $$;
 CREATE FUNCTION _address_dependents(p_address_sid text) RETURNS text[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce(array_agg(o.phone_number ORDER BY o.phone_number), '{}')
-    FROM twilio_numbers.owned_numbers o
-    WHERE o.address_sid = p_address_sid AND o.status <> 'released'
+    FROM twilio_numbers.live_numbers o
+    WHERE o.address_sid = p_address_sid
+$$;
+
+-- The Twilio account an address of the account lives in, its row locked
+-- before a change or a delete; NULL when the account has no such address.
+CREATE FUNCTION _address_lock(p_account_id bigint, p_address_sid text) RETURNS text
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.twilio_account_sid FROM twilio_numbers.addresses a
+    WHERE a.address_sid = p_address_sid AND a.account_id = p_account_id
+    FOR UPDATE
+$$;
+
+-- The account's addresses and the Twilio account each lives in, locked,
+-- oldest first: what numbers_addresses_refresh reads again at Twilio.
+CREATE FUNCTION _addresses_lock(p_account_id bigint)
+RETURNS TABLE (address_sid text, twilio_account_sid text)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT a.address_sid, a.twilio_account_sid FROM twilio_numbers.addresses a
+    WHERE a.account_id = p_account_id
+    ORDER BY a.created_at, a.address_sid
+    FOR UPDATE
+$$;
+
+-- Forget an address (deleted at Twilio, or Twilio no longer has it); the
+-- row it was.
+CREATE FUNCTION _address_forget(p_address_sid text) RETURNS SETOF addresses
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    DELETE FROM twilio_numbers.addresses a WHERE a.address_sid = p_address_sid
+    RETURNING a.*
+$$;
+
+-- An address of p_account_id in Twilio account p_twilio_account_sid with
+-- the content of p_address_sid (that address, a copy of it or the address
+-- it was copied from), oldest first, or NULL: a transfer back and forth
+-- uses it rather than copying again.
+CREATE FUNCTION _address_copy_of(p_address_sid text, p_account_id bigint, p_twilio_account_sid text)
+RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.address_sid FROM twilio_numbers.addresses c
+    WHERE c.account_id = p_account_id AND c.twilio_account_sid = p_twilio_account_sid
+      AND (c.copied_from = p_address_sid OR c.address_sid = p_address_sid
+           OR EXISTS (SELECT 1 FROM twilio_numbers.addresses s
+                      WHERE s.address_sid = p_address_sid AND s.copied_from = c.address_sid))
+    ORDER BY c.created_at
+    LIMIT 1
 $$;
 
 -- Creating, changing and deleting addresses (C: Twilio is called in the

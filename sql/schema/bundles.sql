@@ -24,6 +24,33 @@ CREATE FUNCTION _regulations(iso_country text, number_type text, end_user_type t
 RETURNS regulations_cache
 AS 'MODULE_PATHNAME', 'tn_regulations' LANGUAGE C VOLATILE STRICT;
 
+-- The cached Regulations while younger than p_ttl_s seconds (the caller's
+-- pricing_ttl_s), else no row: _regulations fetches them again.
+CREATE FUNCTION _regulations_cached(p_iso_country text, p_number_type text, p_end_user_type text,
+                                    p_ttl_s integer)
+RETURNS SETOF regulations_cache
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM twilio_numbers.regulations_cache c
+    WHERE c.iso_country = p_iso_country AND c.number_type = p_number_type
+      AND c.end_user_type = p_end_user_type
+      AND c.fetched_at > now() - make_interval(secs => p_ttl_s)
+$$;
+
+-- Cache the Regulations (and the address requirement) just fetched from
+-- Twilio; the row.
+CREATE FUNCTION _regulations_save(p_iso_country text, p_number_type text, p_end_user_type text,
+                                  p_regulations jsonb, p_address_requirements text)
+RETURNS regulations_cache
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO twilio_numbers.regulations_cache AS c
+        (iso_country, number_type, end_user_type, regulations, address_requirements)
+    VALUES (p_iso_country, p_number_type, p_end_user_type, p_regulations, p_address_requirements)
+    ON CONFLICT (iso_country, number_type, end_user_type)
+    DO UPDATE SET regulations = excluded.regulations, address_requirements = excluded.address_requirements,
+                  fetched_at = now()
+    RETURNING *
+$$;
+
 -- What a country requires for a number type and end-user type, one row per
 -- requirement, as a reseller shows it to its customer: the address
 -- (none, any, local, foreign), whether a bundle is needed, the end user's
@@ -134,9 +161,11 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT status IN ('twilio-approved', 'twilio-reject
 -- Record a bundle Twilio showed us (r: the Bundle resource, or NULL when it
 -- is gone; reg: its Regulation, on first sight).  A new status goes to the
 -- history with a NOTIFY twilio_numbers_bundle; a bundle still under review
--- is followed by a bundle_poll job.  Returns the status now.
+-- is followed by a bundle_poll job, first due after p_poll_after (the
+-- hosted_poll_ms setting, passed by the caller; NULL: read here).  Returns
+-- the status now.
 CREATE FUNCTION _bundle_seen(p_account_id bigint, p_bundle_sid text, r jsonb, reg jsonb DEFAULT NULL,
-                             p_cloned_from text DEFAULT NULL)
+                             p_cloned_from text DEFAULT NULL, p_poll_after interval DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -174,7 +203,7 @@ BEGIN
                          AND q.payload->>'bundle_sid' = p_bundle_sid) THEN
         INSERT INTO twilio_numbers.work_queue (kind, payload, next_attempt_at)
         VALUES ('bundle_poll', jsonb_build_object('bundle_sid', p_bundle_sid),
-                now() + current_setting('twilio_numbers.hosted_poll_ms')::interval);
+                now() + coalesce(p_poll_after, current_setting('twilio_numbers.hosted_poll_ms')::interval));
         PERFORM twilio_numbers._wake_worker_at_commit();
     END IF;
     RETURN new_status;
@@ -203,6 +232,29 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT string_agg(b.bundle_sid || ' (' || b.status || ')', ', ' ORDER BY b.created_at, b.bundle_sid)
     FROM twilio_numbers.bundles b
     WHERE b.account_id = p_account_id AND b.iso_country = p_iso_country AND b.number_type = p_number_type
+$$;
+
+-- The account a bundle is registered for, its row locked (NULL: not
+-- registered): a bundle is registered for one account only.
+CREATE FUNCTION _bundle_lock(p_bundle_sid text) RETURNS bigint
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT b.account_id FROM twilio_numbers.bundles b WHERE b.bundle_sid = p_bundle_sid FOR UPDATE
+$$;
+
+-- A bundle's row, as numbers_bundle_register returns it.
+CREATE FUNCTION _bundle(p_bundle_sid text) RETURNS SETOF bundles
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM twilio_numbers.bundles b WHERE b.bundle_sid = p_bundle_sid
+$$;
+
+-- One more poll of a bundle still under review, counted from its last
+-- status change: the count (NULL: no such bundle), for the backoff.
+CREATE FUNCTION _bundle_polled(p_bundle_sid text) RETURNS integer
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE twilio_numbers.bundles b
+    SET polls = CASE WHEN b.status_changed_at = now() THEN 0 ELSE b.polls + 1 END
+    WHERE b.bundle_sid = p_bundle_sid
+    RETURNING b.polls
 $$;
 
 -- Registering a bundle (C: its status and regulation are read from Twilio).

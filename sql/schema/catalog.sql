@@ -59,6 +59,55 @@ CREATE FUNCTION _customer_price(iso_country text, number_type text,
     OUT setup_price numeric, OUT monthly_price numeric, OUT currency text)
 AS 'MODULE_PATHNAME', 'tn_customer_price_sql' LANGUAGE C VOLATILE STRICT;
 
+-- The price list's rows of a country, of one number type when given: the
+-- customer's price of a type, the types numbers_pricing shows.
+CREATE FUNCTION _price_list_rows(p_iso_country text, p_number_type text DEFAULT NULL)
+RETURNS TABLE (number_type text, setup_price numeric, monthly_price numeric, currency text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT p.number_type, p.setup_price, p.monthly_price, p.currency FROM twilio_numbers.price_list p
+    WHERE p.iso_country = p_iso_country AND (p_number_type IS NULL OR p.number_type = p_number_type)
+$$;
+
+-- Twilio's cached prices of a country, by number type, each saying whether
+-- it is younger than p_ttl_s seconds (the caller's pricing_ttl_s).
+CREATE FUNCTION _pricing_cached(p_iso_country text, p_ttl_s integer)
+RETURNS TABLE (number_type text, base_price numeric, current_price numeric, country text, currency text,
+               fresh boolean, fetched_at timestamptz)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.number_type, c.base_price, c.current_price, c.country, c.currency,
+           c.fetched_at > now() - make_interval(secs => p_ttl_s), c.fetched_at
+    FROM twilio_numbers.pricing_cache c
+    WHERE c.iso_country = p_iso_country
+    ORDER BY c.number_type
+$$;
+
+-- Replace a country's cached Twilio prices with those just fetched (one
+-- element per number type in each array).  One writer per country at a
+-- time and nobody waits: the rows stay locked until the caller's
+-- transaction ends (a purchase, across its HTTP calls), so a session that
+-- finds another caching the country writes nothing and gets false.
+CREATE FUNCTION _pricing_cache_save(p_iso_country text, p_country text, p_currency text,
+                                    p_number_types text[], p_base_prices numeric[], p_current_prices numeric[])
+RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('twilio_numbers.pricing_cache'), hashtext(p_iso_country)) THEN
+        RETURN false;
+    END IF;
+    DELETE FROM twilio_numbers.pricing_cache c WHERE c.iso_country = p_iso_country;
+    FOR i IN 1 .. coalesce(array_length(p_number_types, 1), 0) LOOP
+        -- another session may be caching the same country
+        INSERT INTO twilio_numbers.pricing_cache AS c
+            (iso_country, number_type, country, base_price, current_price, currency, fetched_at)
+        VALUES (p_iso_country, p_number_types[i], p_country, p_base_prices[i], p_current_prices[i], p_currency, now())
+        ON CONFLICT (iso_country, number_type) DO UPDATE SET
+            country = excluded.country, base_price = excluded.base_price,
+            current_price = excluded.current_price, currency = excluded.currency,
+            fetched_at = excluded.fetched_at;
+    END LOOP;
+    RETURN true;
+END $$;
+
 -- Row types of the catalog functions (their column names repeat parameter
 -- names, which RETURNS TABLE does not allow).
 CREATE TYPE available_number AS (

@@ -47,8 +47,10 @@ COMMENT ON TABLE hosted_order_history IS 'Every status a hosted order was seen i
 CREATE INDEX hosted_order_history_order ON hosted_order_history (order_sid, seen_at);
 SELECT pg_catalog.pg_extension_config_dump('hosted_order_history', '');
 
--- Record an order Twilio has just created (called by numbers_hosted_order).
-CREATE FUNCTION _hosted_order_record(p_account_id bigint, r jsonb, ours jsonb)
+-- Record an order Twilio has just created (called by numbers_hosted_order);
+-- its first poll is due after p_poll_after (the hosted_poll_ms setting,
+-- passed by the caller; NULL: read here).
+CREATE FUNCTION _hosted_order_record(p_account_id bigint, r jsonb, ours jsonb, p_poll_after interval DEFAULT NULL)
 RETURNS hosted_orders
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -70,7 +72,7 @@ BEGIN
     -- the worker follows it from now on
     INSERT INTO twilio_numbers.work_queue (kind, phone_number, payload, next_attempt_at)
     VALUES ('hosted_poll', o.phone_number, jsonb_build_object('order_sid', o.order_sid),
-            now() + current_setting('twilio_numbers.hosted_poll_ms')::interval);
+            now() + coalesce(p_poll_after, current_setting('twilio_numbers.hosted_poll_ms')::interval));
     PERFORM pg_notify('twilio_numbers_hosted',
                       json_build_object('order_sid', o.order_sid, 'phone_number', o.phone_number,
                                         'status', o.status)::text);
@@ -205,3 +207,46 @@ LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION numbers_hosted_cancel IS
   'Cancel a hosted number order while Twilio allows it (received, pending-verification, verified, pending-loa).';
+
+-- Is any of these numbers taken here: live ('owned by account 7') or, with
+-- p_orders, in a hosted order still on its way ('in order HR...')?  The
+-- first found, if any (a purchase, a hosted order and an adoption ask
+-- before anything is sent; the unique indexes are the last word).
+CREATE FUNCTION _number_taken(p_phones text[], p_orders boolean)
+RETURNS TABLE (phone_number text, taken text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    (SELECT o.phone_number, 'owned by account ' || o.account_id FROM twilio_numbers.live_numbers o
+     WHERE o.phone_number = ANY (p_phones)
+     UNION ALL
+     SELECT h.phone_number, 'in order ' || h.order_sid FROM twilio_numbers.hosted_orders h
+     WHERE p_orders AND h.phone_number = ANY (p_phones)
+       AND h.status NOT IN ('completed', 'failed', 'canceled'))
+    LIMIT 1;
+END;
+
+-- An order, locked (numbers_hosted_cancel).
+CREATE FUNCTION _hosted_order_lock(p_order_sid text) RETURNS TABLE (account_id bigint, status text)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT h.account_id, h.status FROM twilio_numbers.hosted_orders h WHERE h.order_sid = p_order_sid
+    FOR UPDATE;
+END;
+
+-- An order's row, as numbers_hosted_cancel returns it.
+CREATE FUNCTION _hosted_order(p_order_sid text) RETURNS SETOF hosted_orders
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM twilio_numbers.hosted_orders h WHERE h.order_sid = p_order_sid;
+END;
+
+-- The worker polled an order still on its way: how many polls in a row
+-- found nothing changed (0 when its status just changed), for the backoff.
+CREATE FUNCTION _hosted_order_polled(p_order_sid text) RETURNS integer
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.hosted_orders h
+    SET polls = CASE WHEN h.status_changed_at = now() THEN 0 ELSE h.polls + 1 END
+    WHERE h.order_sid = p_order_sid
+    RETURNING h.polls;
+END;

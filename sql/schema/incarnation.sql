@@ -106,6 +106,19 @@ $$;
 COMMENT ON FUNCTION numbers_incarnation IS
   'Whether this database is the live incarnation at Twilio, a held copy or detached; what it was live as and what it is now.';
 
+-- What the database was live as and what it is now, in words, for the
+-- worker's and the functions' messages (numbers_incarnation's live_ and
+-- this_ columns).
+CREATE FUNCTION _incarnation_described() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT format('it was live as system %s, timeline %s, database %s (%s); this is system %s, '
+                  'timeline %s, database %s (%s)', i.system_identifier, i.timeline, i.database_oid,
+                  i.database_name, e[1], e[2]::integer, e[3]::oid, current_database())
+    FROM string_to_array(twilio_numbers._epoch(), ':') e
+    LEFT JOIN twilio_numbers.incarnation i ON true;
+END;
+
 -- A DBA makes this copy the incarnation that acts at Twilio: the queue runs,
 -- reconcile acts, billing runs.  The attempts recorded by the original stay
 -- another epoch's: what they may have bought is reported, never released.

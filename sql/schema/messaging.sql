@@ -30,11 +30,68 @@ BEGIN
         RAISE EXCEPTION 'service_sid must be a Twilio SID: "MG" and 32 hex digits, not "%"',
             coalesce(service_sid, 'NULL') USING ERRCODE = '22023';
     END IF;
-    RETURN QUERY SELECT * FROM twilio_numbers.owned_numbers o
-                 WHERE o.messaging_service_sid = numbers_messaging_numbers.service_sid AND o.status <> 'released'
+    RETURN QUERY SELECT * FROM twilio_numbers.live_numbers o
+                 WHERE o.messaging_service_sid = numbers_messaging_numbers.service_sid
                  ORDER BY o.phone_number;
 END $$;
 COMMENT ON FUNCTION numbers_messaging_numbers IS 'The live numbers in a Messaging Service''s sender pool.';
+
+-- How many live numbers a Messaging Service holds (Twilio allows 400).
+CREATE FUNCTION _messaging_pool_size(p_service_sid text) RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT count(*) FROM twilio_numbers.live_numbers o WHERE o.messaging_service_sid = p_service_sid
+$$;
+
+-- Write a number's Messaging Service into its row (Twilio's side is done).
+CREATE FUNCTION _messaging_set_service(p_number_id bigint, p_service_sid text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE twilio_numbers.owned_numbers o SET messaging_service_sid = p_service_sid, updated_at = now()
+    WHERE o.number_id = p_number_id
+$$;
+
+-- A number's row, as an assignment returns it.
+CREATE FUNCTION _messaging_number(p_number_id bigint) RETURNS SETOF owned_numbers
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM twilio_numbers.owned_numbers o WHERE o.number_id = p_number_id
+$$;
+
+-- A number's SID, status and Messaging Service, its row locked, for a
+-- messaging_resync job; no row when the number is gone.
+CREATE FUNCTION _messaging_resync_number(p_number_id bigint)
+RETURNS TABLE (twilio_sid text, status text, messaging_service_sid text)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT o.twilio_sid, o.status, o.messaging_service_sid FROM twilio_numbers.owned_numbers o
+    WHERE o.number_id = p_number_id
+    FOR UPDATE
+$$;
+
+-- Was any number ever put in a Messaging Service?  Reconcile lists no
+-- service before one was (a database that does not use them sends no
+-- request for them).
+CREATE FUNCTION _messaging_in_use() RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o WHERE o.messaging_service_sid IS NOT NULL)
+$$;
+
+-- Reconcile's work table of the senders Twilio lists (sid, service_sid):
+-- created for the transaction, or emptied.
+CREATE FUNCTION _messaging_seen_reset() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS tn_messaging_seen (sid text PRIMARY KEY, service_sid text) ON COMMIT DROP;
+    TRUNCATE pg_temp.tn_messaging_seen;
+END $$;
+
+-- One page of a Messaging Service's sender pool as Twilio lists it, into
+-- reconcile's work table.
+CREATE FUNCTION _messaging_seen_add(p_page jsonb, p_service_sid text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO pg_temp.tn_messaging_seen (sid, service_sid)
+    SELECT e->>'sid', p_service_sid FROM jsonb_array_elements(p_page->'phone_numbers') e
+    WHERE e->>'sid' IS NOT NULL
+    ON CONFLICT (sid) DO NOTHING;
+END $$;
 
 -- Compare the live rows of the main account (p_main) with the senders
 -- Twilio listed (pg_temp.tn_messaging_seen: sid, service_sid); queue a

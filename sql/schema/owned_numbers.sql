@@ -148,8 +148,8 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM twilio_numbers.accounts a WHERE a.account_id = p_account_id) THEN
         RAISE EXCEPTION 'account % does not exist', p_account_id USING ERRCODE = 'P0002';
     END IF;
-    SELECT * INTO r FROM twilio_numbers.owned_numbers o
-    WHERE o.phone_number = p_phone AND o.status <> 'released'
+    SELECT * INTO r FROM twilio_numbers.live_numbers o
+    WHERE o.phone_number = p_phone
     FOR UPDATE;
     IF NOT FOUND OR r.account_id <> p_account_id THEN
         IF FOUND OR NOT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
@@ -170,3 +170,42 @@ BEGIN
     END IF;
     RETURN r;
 END $$;
+
+-- A number's row, as the functions that change it return it.
+CREATE FUNCTION _owned_number(p_number_id bigint) RETURNS SETOF owned_numbers
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM twilio_numbers.owned_numbers o WHERE o.number_id = p_number_id;
+END;
+
+-- The trunk a number is on (numbers_trunk_assign / _unassign, once Twilio has
+-- done it); NULL: none.
+CREATE FUNCTION _set_trunk(p_number_id bigint, p_trunk_sid text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.owned_numbers o SET trunk_sid = p_trunk_sid, updated_at = now()
+    WHERE o.number_id = p_number_id;
+END;
+
+-- What a number moving to another Twilio account takes along or must leave
+-- first: its Messaging Service (which stays in its account), and the
+-- address (only where Twilio requires one: a hosted order's stays behind)
+-- and bundle it needs there, with its country and type.
+CREATE FUNCTION _transfer_needs(p_number_id bigint)
+RETURNS TABLE (messaging_service_sid text, address_sid text, bundle_sid text, iso_country text, number_type text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT o.messaging_service_sid,
+           CASE WHEN coalesce(o.address_requirements, 'none') <> 'none' THEN o.address_sid END,
+           o.bundle_sid, o.iso_country, o.number_type
+    FROM twilio_numbers.owned_numbers o WHERE o.number_id = p_number_id;
+END;
+
+-- A number changes hands (numbers_transfer): ledger-neutral.
+CREATE FUNCTION _transfer_record(p_number_id bigint, p_to_account_id bigint) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.owned_numbers o SET account_id = p_to_account_id, origin = 'transferred',
+        updated_at = now()
+    WHERE o.number_id = p_number_id;
+END;

@@ -134,8 +134,8 @@ CREATE FUNCTION numbers_trunk_numbers(trunk_sid text)
 RETURNS SETOF owned_numbers
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    SELECT * FROM twilio_numbers.owned_numbers o
-    WHERE o.trunk_sid = numbers_trunk_numbers.trunk_sid AND o.status <> 'released'
+    SELECT * FROM twilio_numbers.live_numbers o
+    WHERE o.trunk_sid = numbers_trunk_numbers.trunk_sid
     ORDER BY o.phone_number;
 END;
 COMMENT ON FUNCTION numbers_trunk_numbers IS 'The live numbers associated with a trunk.';

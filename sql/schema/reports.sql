@@ -38,7 +38,9 @@ BEGIN
             USING ERRCODE = '22023';
     END IF;
     RETURN QUERY
-    SELECT o.* FROM twilio_numbers.owned_numbers o
+    SELECT o.* FROM (SELECT * FROM twilio_numbers.live_numbers l WHERE numbers_owned.status IS NULL
+                     UNION ALL
+                     SELECT * FROM twilio_numbers.owned_numbers n WHERE n.status = numbers_owned.status) o
     WHERE (numbers_owned.account_id IS NULL OR o.account_id = numbers_owned.account_id)
       AND (numbers_owned.friendly_name IS NULL OR o.friendly_name = numbers_owned.friendly_name)
       AND (numbers_owned.phone_number IS NULL
@@ -47,7 +49,6 @@ BEGIN
       AND (numbers_owned.beta IS NULL OR o.beta = numbers_owned.beta)
       AND (numbers_owned.capabilities IS NULL OR o.capabilities @> numbers_owned.capabilities)
       AND (numbers_owned.trunk_sid IS NULL OR o.trunk_sid = numbers_owned.trunk_sid)
-      AND (CASE WHEN numbers_owned.status IS NULL THEN o.status <> 'released' ELSE o.status = numbers_owned.status END)
       AND (numbers_owned.number_type IS NULL OR o.number_type = numbers_owned.number_type)
       AND (numbers_owned.iso_country IS NULL OR o.iso_country = upper(numbers_owned.iso_country))
     ORDER BY o.account_id, o.phone_number;
@@ -136,8 +137,7 @@ CREATE VIEW account_numbers AS
 SELECT o.account_id, a.name AS account_name, o.number_id, o.phone_number, o.friendly_name,
        o.number_type, o.iso_country, o.status, o.trunk_sid, o.capabilities,
        o.monthly_price AS monthly_fee, o.currency, o.purchased_at, o.next_billing_at, o.origin
-FROM owned_numbers o JOIN accounts a USING (account_id)
-WHERE o.status <> 'released';
+FROM live_numbers o JOIN accounts a USING (account_id);
 COMMENT ON VIEW account_numbers IS 'Live numbers per account with monthly fee and next billing date.';
 
 -- Total monthly cost per account.
