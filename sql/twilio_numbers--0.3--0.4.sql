@@ -1608,6 +1608,405 @@ COMMENT ON VIEW live_numbers IS 'Numbers not released: active, past due or being
 
 -- ---- the C–SQL boundary: the work queue and its jobs ----
 
+-- The queue's rules in SQL (queue.sql): the claim's urgency order defined
+-- once, for the work_queue_claim index and the claim; enqueue, claim, done,
+-- failed (retry with backoff, dead letter), again, the next due job, the
+-- dead-letter retry; the facts the jobs go by.
+DROP INDEX work_queue_claim;
+
+CREATE FUNCTION _job_urgency(kind text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+SELECT CASE kind WHEN 'compensate' THEN 0 WHEN 'hosted_cancel' THEN 0 WHEN 'release' THEN 1
+                 WHEN 'resync' THEN 2 WHEN 'messaging_resync' THEN 2 ELSE 3 END
+$$;
+
+CREATE INDEX work_queue_claim ON work_queue (_job_urgency(kind), job_id) WHERE status = 'pending';
+
+CREATE FUNCTION _job_runnable(kind text, writes_paused boolean) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+SELECT NOT writes_paused OR kind IN ('compensate', 'hosted_cancel', 'hosted_poll')
+$$;
+
+CREATE FUNCTION _queue_enqueue(p_kind text, p_number_id bigint, p_phone_number text, p_twilio_sid text,
+                               p_twilio_account_sid text, p_payload jsonb, p_attempt_id bigint)
+RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    INSERT INTO twilio_numbers.work_queue
+        (kind, number_id, phone_number, twilio_sid, twilio_account_sid, payload, attempt_id)
+    VALUES (p_kind, p_number_id, p_phone_number, p_twilio_sid, p_twilio_account_sid, p_payload, p_attempt_id);
+END;
+
+CREATE FUNCTION _queue_next_due_ms(p_writes_paused boolean) RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT ceil(extract(epoch FROM min(q.next_attempt_at) - clock_timestamp()) * 1000)::bigint
+    FROM twilio_numbers.work_queue q
+    WHERE q.status = 'pending' AND twilio_numbers._job_runnable(q.kind, p_writes_paused);
+END;
+
+CREATE FUNCTION _queue_claim(p_writes_paused boolean, p_tries integer) RETURNS SETOF work_queue
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j twilio_numbers.work_queue;
+    skipped bigint[] := '{}';
+BEGIN
+    FOR i IN 1 .. p_tries LOOP
+        SELECT * INTO j FROM twilio_numbers.work_queue q
+        WHERE q.status = 'pending' AND q.next_attempt_at <= now() AND q.job_id <> ALL (skipped)
+          AND twilio_numbers._job_runnable(q.kind, p_writes_paused)
+        ORDER BY twilio_numbers._job_urgency(q.kind), q.job_id
+        LIMIT 1 FOR UPDATE SKIP LOCKED;
+        IF NOT FOUND THEN
+            RETURN;
+        END IF;
+        IF pg_try_advisory_xact_lock(1953393005, hashtext(coalesce(j.phone_number, j.twilio_sid, j.job_id::text))) THEN
+            RETURN NEXT j;
+            RETURN;
+        END IF;
+        skipped := skipped || j.job_id;
+    END LOOP;
+END $$;
+
+CREATE FUNCTION _queue_done(p_job_id bigint, p_note text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.work_queue
+    SET attempts = attempts + 1, last_error = p_note, updated_at = now(), status = 'done', finished_at = now()
+    WHERE job_id = p_job_id;
+END;
+
+CREATE FUNCTION _queue_failed(p_job_id bigint, p_error text, p_outage boolean,
+                              p_base_ms double precision, p_max_ms double precision, p_max_attempts integer)
+RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    j record;
+BEGIN
+    UPDATE twilio_numbers.work_queue SET
+        attempts = CASE WHEN p_outage THEN attempts ELSE attempts + 1 END,
+        last_error = CASE WHEN p_outage THEN 'not counted (Twilio outage): ' || p_error ELSE p_error END,
+        updated_at = now(),
+        status = CASE WHEN NOT p_outage AND attempts + 1 >= p_max_attempts THEN 'dead' ELSE 'pending' END,
+        finished_at = NULL,
+        next_attempt_at = CASE
+            WHEN p_outage THEN now() + make_interval(secs => least(p_max_ms, greatest(p_base_ms,
+                2 * 1000 * extract(epoch FROM next_attempt_at - updated_at))) * (0.75 + 0.25 * random()) / 1000.0)
+            ELSE now() + make_interval(secs => least(p_base_ms * power(2, least(attempts, 20)), p_max_ms)
+                                               * (0.5 + 0.5 * random()) / 1000.0) END
+    WHERE job_id = p_job_id
+    RETURNING job_id, status, kind, phone_number INTO j;
+    IF NOT FOUND OR j.status <> 'dead' THEN
+        RETURN false;
+    END IF;
+    PERFORM pg_notify('twilio_numbers_dead_letter',
+                      json_build_object('job_id', j.job_id, 'kind', j.kind, 'phone_number', j.phone_number)::text);
+    RETURN true;
+END $$;
+
+CREATE FUNCTION _queue_again(p_job_id bigint, p_again_ms double precision) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.work_queue SET attempts = 0, last_error = NULL, updated_at = now(),
+        next_attempt_at = now() + make_interval(secs => p_again_ms / 1000.0)
+    WHERE job_id = p_job_id;
+END;
+
+CREATE FUNCTION _queue_retry_dead(p_job_id bigint) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n integer;
+BEGIN
+    UPDATE twilio_numbers.work_queue q
+    SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now(),
+        last_error = 'retried by a DBA after: ' || coalesce(q.last_error, 'no error recorded')
+    WHERE (p_job_id IS NULL OR q.job_id = p_job_id)
+      AND q.job_id IN (SELECT d.job_id FROM twilio_numbers.queue_dead_letters d);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM twilio_numbers._wake_worker_at_commit();
+    RETURN n;
+END $$;
+
+CREATE FUNCTION _queue_watching(p_job_id bigint, p_until timestamptz) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.work_queue
+    SET payload = coalesce(payload, '{}') || jsonb_build_object('watching_until', p_until)
+    WHERE job_id = p_job_id AND NOT coalesce(payload ? 'watching_until', false);
+END;
+
+CREATE FUNCTION _live_row_owns(p_sid text) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT EXISTS (SELECT 1 FROM twilio_numbers.live_numbers l WHERE l.twilio_sid = p_sid);
+END;
+
+CREATE FUNCTION _hosted_order_committed(p_sid text) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM twilio_numbers.hosted_orders h WHERE h.order_sid = p_sid);
+END $$;
+
+CREATE FUNCTION _number_exists(p_number_id bigint) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o WHERE o.number_id = p_number_id);
+END;
+
+CREATE FUNCTION _number_released(p_number_id bigint) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.owned_numbers SET status = 'released', updated_at = now()
+    WHERE number_id = p_number_id AND status = 'releasing';
+END;
+
+CREATE FUNCTION _number_for_resync(p_number_id bigint)
+RETURNS TABLE (twilio_sid text, twilio_account_sid text, status text, address_sid text, bundle_sid text)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT o.twilio_sid, o.twilio_account_sid, o.status, o.address_sid, o.bundle_sid
+    FROM twilio_numbers.owned_numbers o WHERE o.number_id = p_number_id
+    FOR UPDATE;
+END;
+
+CREATE FUNCTION _number_twilio_seen(p_number_id bigint, r jsonb) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.owned_numbers SET twilio = r WHERE number_id = p_number_id;
+END;
+
+CREATE OR REPLACE FUNCTION numbers_retry_dead_letter(job_id bigint) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF numbers_retry_dead_letter.job_id IS NULL
+       OR twilio_numbers._queue_retry_dead(numbers_retry_dead_letter.job_id) = 0 THEN
+        RAISE EXCEPTION 'job % is not a dead letter', numbers_retry_dead_letter.job_id
+            USING ERRCODE = 'P0002',
+                  HINT = 'twilio_numbers.queue_dead_letters lists them (not those a later job has done since).';
+    END IF;
+    RETURN true;
+END $$;
+
+CREATE OR REPLACE FUNCTION numbers_retry_dead_letters() RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN twilio_numbers._queue_retry_dead(NULL);
+END $$;
+
+-- the attempts the recorder and the jobs write (attempts.sql)
+
+CREATE FUNCTION _attempt_open(p_kind text, p_phone_number text, p_twilio_account_sid text, p_recorded_in text,
+                              p_backend_pid integer, p_deadline timestamptz, p_request_fields text[], p_md5 text)
+RETURNS bigint
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    INSERT INTO twilio_numbers.purchase_attempts
+        (kind, phone_number, twilio_account_sid, recorded_in, backend_pid, deadline, request_fields, request_md5)
+    VALUES (p_kind, p_phone_number, p_twilio_account_sid, p_recorded_in, p_backend_pid, p_deadline,
+            p_request_fields, nullif(p_md5, ''))
+    RETURNING attempt_id;
+END;
+
+CREATE FUNCTION _attempt_settle(p_attempt_id bigint, p_outcome text, p_sid text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.purchase_attempts SET
+        twilio_sid = coalesce(nullif(p_sid, ''), twilio_sid),
+        state = CASE WHEN p_outcome IS NULL THEN state ELSE 'closed' END, outcome = p_outcome,
+        closed_at = CASE WHEN p_outcome IS NULL THEN NULL ELSE now() END
+    WHERE attempt_id = p_attempt_id AND state = 'open';
+END;
+
+CREATE FUNCTION _attempt_close(p_attempt_id bigint, p_outcome text, p_sid text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.purchase_attempts SET state = 'closed', outcome = p_outcome,
+        twilio_sid = coalesce(p_sid, twilio_sid), closed_at = now()
+    WHERE attempt_id = p_attempt_id AND state = 'open';
+END;
+
+CREATE FUNCTION _attempt_made(p_attempt_id bigint, p_sid text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.purchase_attempts
+    SET created_sids = array_append(created_sids, p_sid), twilio_sid = coalesce(twilio_sid, p_sid)
+    WHERE attempt_id = p_attempt_id AND NOT p_sid = ANY (created_sids);
+END;
+
+CREATE FUNCTION _attempt_undo_facts(p_attempt_id bigint, p_payload jsonb, p_sid text)
+RETURNS TABLE (twilio_account_sid text, started_at timestamptz, deadline timestamptz, request_fields text[],
+               request_md5 text, unresolved integer, made integer, sid_done boolean, committed boolean)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT a.twilio_account_sid, a.started_at, a.deadline, a.request_fields, a.request_md5,
+           coalesce((p_payload->>'unresolved')::integer, 0), cardinality(a.created_sids),
+           p_sid = ANY (a.created_sids), coalesce((p_payload->>'committed')::boolean, false)
+    FROM twilio_numbers.purchase_attempts a WHERE a.attempt_id = p_attempt_id;
+END;
+
+CREATE FUNCTION _incarnation_described() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT format('it was live as system %s, timeline %s, database %s (%s); this is system %s, '
+                  'timeline %s, database %s (%s)', i.live_system_identifier, i.live_timeline, i.live_database_oid,
+                  i.live_database_name, i.this_system_identifier, i.this_timeline, i.this_database_oid,
+                  i.this_database_name)
+    FROM twilio_numbers.numbers_incarnation() i;
+END;
+
+-- Billing: a run's start written once (_billing_run_start, the worker's and
+-- numbers_run_billing's), its failure and interruption; the grace period
+-- passed as an argument.
+DROP FUNCTION _billing_run_batch(bigint, bigint, bigint, timestamptz);
+DROP FUNCTION _bill_batch(bigint, bigint, timestamptz, boolean);
+
+CREATE FUNCTION _bill_batch(p_lo bigint, p_hi bigint, p_as_of timestamptz, p_skip_busy boolean DEFAULT false,
+    p_grace interval DEFAULT current_setting('twilio_numbers.grace_period')::interval,
+    OUT numbers_charged bigint, OUT periods_charged bigint, OUT amount numeric,
+    OUT past_due bigint, OUT reactivated bigint, OUT released bigint, OUT skipped bigint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    busy bigint[] := '{}';
+BEGIN
+    IF p_skip_busy THEN
+        BEGIN
+            SELECT coalesce(array_agg(a.account_id), '{}') INTO busy
+            FROM twilio_numbers.accounts a
+            WHERE a.account_id BETWEEN p_lo AND p_hi
+              AND a.account_id NOT IN (SELECT f.account_id FROM twilio_numbers.accounts f
+                                       WHERE f.account_id BETWEEN p_lo AND p_hi
+                                       FOR NO KEY UPDATE SKIP LOCKED);
+            RAISE SQLSTATE 'TN999';     -- give the probe's row locks back
+        EXCEPTION WHEN SQLSTATE 'TN999' THEN
+            NULL;
+        END;
+    END IF;
+    BEGIN
+        SELECT * INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped
+        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of, busy);
+    EXCEPTION WHEN SQLSTATE 'TN001' THEN
+        -- a purchase debited an account between our read and our debit:
+        -- bill the range again with its accounts locked first (skipping
+        -- busy ones: those an open transaction holds now wait for the next pass)
+        IF p_skip_busy THEN
+            SELECT busy || coalesce(array_agg(a.account_id), '{}') INTO busy
+            FROM twilio_numbers.accounts a
+            WHERE a.account_id BETWEEN p_lo AND p_hi AND a.account_id <> ALL (busy)
+              AND a.account_id NOT IN (SELECT f.account_id FROM twilio_numbers.accounts f
+                                       WHERE f.account_id BETWEEN p_lo AND p_hi AND f.account_id <> ALL (busy)
+                                       ORDER BY f.account_id
+                                       FOR NO KEY UPDATE SKIP LOCKED);
+        ELSE
+            PERFORM 1 FROM twilio_numbers.accounts a
+            WHERE a.account_id BETWEEN p_lo AND p_hi
+            ORDER BY a.account_id
+            FOR NO KEY UPDATE;
+        END IF;
+        SELECT * INTO numbers_charged, periods_charged, amount, past_due, reactivated, skipped
+        FROM twilio_numbers._bill_range(p_lo, p_hi, p_as_of, busy);
+    END;
+
+    WITH expired AS (
+        SELECT o.number_id FROM twilio_numbers.owned_numbers o
+        WHERE o.account_id BETWEEN p_lo AND p_hi AND o.status = 'past_due'
+          AND o.past_due_since + p_grace <= least(p_as_of, now())
+        FOR NO KEY UPDATE SKIP LOCKED),
+    gone AS (
+        UPDATE twilio_numbers.owned_numbers o SET status = 'releasing', released_at = now(), updated_at = now()
+        FROM expired e WHERE o.number_id = e.number_id
+        RETURNING o.number_id, o.phone_number, o.twilio_sid, o.twilio_account_sid),
+    queued AS (
+        INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, twilio_sid, twilio_account_sid, payload)
+        SELECT 'release', g.number_id, g.phone_number, g.twilio_sid, g.twilio_account_sid,
+               '{"reason": "grace period over"}'
+        FROM gone g
+        RETURNING 1)
+    SELECT count(*) INTO released FROM queued;
+    IF released > 0 THEN
+        PERFORM twilio_numbers._wake_worker_at_commit();
+    END IF;
+END $$;
+
+CREATE FUNCTION _billing_run_start(p_as_of timestamptz, p_started_by text, p_batch_size integer,
+    OUT run_id bigint, OUT los bigint[], OUT his bigint[])
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    SELECT coalesce(array_agg(b.lo ORDER BY b.lo), '{}'), coalesce(array_agg(b.hi ORDER BY b.lo), '{}')
+    INTO los, his
+    FROM twilio_numbers._billing_batches(p_as_of, p_batch_size) b;
+    INSERT INTO twilio_numbers.billing_runs (as_of, started_by, batches_total)
+    VALUES (p_as_of, p_started_by, cardinality(los))
+    RETURNING billing_runs.run_id INTO run_id;
+END $$;
+
+CREATE FUNCTION _billing_run_batch(p_run_id bigint, p_lo bigint, p_hi bigint, p_as_of timestamptz,
+                                   p_grace interval)
+RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.billing_runs r SET
+        batches_done = r.batches_done + 1,
+        numbers_charged = r.numbers_charged + b.numbers_charged,
+        periods_charged = r.periods_charged + b.periods_charged,
+        amount = r.amount + b.amount, past_due = r.past_due + b.past_due,
+        reactivated = r.reactivated + b.reactivated, released = r.released + b.released,
+        skipped = r.skipped + b.skipped
+    FROM twilio_numbers._bill_batch(p_lo, p_hi, p_as_of,
+                                    (SELECT w.started_by = 'worker' FROM twilio_numbers.billing_runs w
+                                     WHERE w.run_id = p_run_id), p_grace) b
+    WHERE r.run_id = p_run_id;
+END;
+
+CREATE FUNCTION _billing_run_failed(p_run_id bigint, p_error text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.billing_runs SET status = 'failed', finished_at = clock_timestamp(), error = p_error
+    WHERE run_id = p_run_id;
+END;
+
+CREATE FUNCTION _billing_runs_interrupted() RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.billing_runs SET status = 'interrupted',
+        finished_at = clock_timestamp(), error = 'the worker stopped during the run'
+    WHERE status = 'running' AND started_by = 'worker';
+END;
+
+CREATE OR REPLACE FUNCTION numbers_run_billing(as_of timestamptz DEFAULT now()) RETURNS billing_runs
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    run_id bigint;
+    los bigint[];
+    his bigint[];
+    grace interval := current_setting('twilio_numbers.grace_period')::interval;
+BEGIN
+    IF as_of IS NULL OR NOT isfinite(as_of) THEN
+        RAISE EXCEPTION 'as_of must be a finite instant, not %', coalesce(as_of::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT s.run_id, s.los, s.his INTO run_id, los, his
+    FROM twilio_numbers._billing_run_start(numbers_run_billing.as_of, 'manual',
+                                           current_setting('twilio_numbers.billing_batch_size')::integer) s;
+    FOR i IN 1 .. cardinality(los) LOOP
+        PERFORM twilio_numbers._billing_run_batch(run_id, los[i], his[i], numbers_run_billing.as_of, grace);
+    END LOOP;
+    RETURN twilio_numbers._billing_run_finish(run_id);
+END $$;
+
+REVOKE ALL ON FUNCTION _job_urgency(text), _job_runnable(text, boolean),
+    _queue_enqueue(text, bigint, text, text, text, jsonb, bigint), _queue_next_due_ms(boolean),
+    _queue_claim(boolean, integer), _queue_done(bigint, text),
+    _queue_failed(bigint, text, boolean, double precision, double precision, integer),
+    _queue_again(bigint, double precision), _queue_retry_dead(bigint), _queue_watching(bigint, timestamptz),
+    _live_row_owns(text), _hosted_order_committed(text), _number_exists(bigint), _number_released(bigint),
+    _number_for_resync(bigint), _number_twilio_seen(bigint, jsonb),
+    _attempt_open(text, text, text, text, integer, timestamptz, text[], text), _attempt_settle(bigint, text, text),
+    _attempt_close(bigint, text, text), _attempt_made(bigint, text), _attempt_undo_facts(bigint, jsonb, text),
+    _incarnation_described(),
+    _bill_batch(bigint, bigint, timestamptz, boolean, interval),
+    _billing_run_start(timestamptz, text, integer), _billing_run_batch(bigint, bigint, bigint, timestamptz, interval),
+    _billing_run_failed(bigint, text), _billing_runs_interrupted() FROM PUBLIC;
+
 -- ---- the C–SQL boundary: purchases, attempts, hosted orders, changes ----
 
 -- The C of purchases, hosted orders, adoptions and changes calls these

@@ -27,6 +27,7 @@
 
 #include "drop_guard.h"
 #include "errcodes.h"
+#include "store.h"
 
 static bool allow_drop = false;
 static ProcessUtility_hook_type prev_process_utility = NULL;
@@ -66,21 +67,7 @@ check_drop(void)
 	if (!OidIsValid(get_extension_oid(TN_SCHEMA, true)) || allow_drop)
 		return;
 	SPI_connect();
-	if (SPI_execute("SELECT (SELECT count(*) FROM twilio_numbers.owned_numbers WHERE status <> 'released'), "
-					"(SELECT count(*) FROM twilio_numbers.ledger), "
-					"(SELECT count(*) FROM twilio_numbers.work_queue WHERE status = 'pending'), "
-					"(SELECT coalesce(sum(balance), 0)::text FROM twilio_numbers.accounts)", true, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1)
-	{
-		HeapTuple	t = SPI_tuptable->vals[0];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		bool		isnull;
-
-		live = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-		entries = DatumGetInt64(SPI_getbinval(t, d, 2, &isnull));
-		pending = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
-		balance = SPI_getvalue(t, d, 4);
-	}
+	store_drop_guard_counts(&live, &entries, &pending, &balance);
 	SPI_finish();
 	if (live == 0 && entries == 0)
 		return;
@@ -112,7 +99,7 @@ drop_empty_schema(void)
 	PG_TRY();
 	{
 		SPI_connect();
-		SPI_execute("DROP SCHEMA twilio_numbers RESTRICT", false, 0);
+		store_drop_schema();
 		SPI_finish();
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);

@@ -21,6 +21,7 @@
 #include "incarnation.h"
 #include "errcodes.h"
 #include "settings.h"
+#include "store.h"
 
 /* The status, asked of SQL (following a promotion when the setting says so). */
 IncarnationStatus
@@ -30,11 +31,7 @@ incarnation_status(void)
 	IncarnationStatus result = INCARNATION_HELD;
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT twilio_numbers._incarnation_status($1)", 1, (Oid[]) {BOOLOID},
-							  (Datum[]) {BoolGetDatum(tn_follow_promotion)}, NULL, false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "could not read twilio_numbers.incarnation");
-	s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	s = store_incarnation_status(tn_follow_promotion);
 	if (s && strcmp(s, "live") == 0)
 		result = INCARNATION_LIVE;
 	else if (s && strcmp(s, "detached") == 0)
@@ -54,13 +51,8 @@ incarnation_describe(void)
 	MemoryContext caller = CurrentMemoryContext;
 
 	SPI_connect();
-	if (SPI_execute("SELECT format('it was live as system %s, timeline %s, database %s (%s); this is system %s, "
-					"timeline %s, database %s (%s)', live_system_identifier, live_timeline, live_database_oid, "
-					"live_database_name, this_system_identifier, this_timeline, this_database_oid, "
-					"this_database_name) FROM twilio_numbers.numbers_incarnation()", true, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1)
 	{
-		char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char	   *s = store_incarnation_described();
 
 		if (s)
 			text = MemoryContextStrdup(caller, s);

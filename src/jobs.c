@@ -27,8 +27,6 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -50,49 +48,10 @@
 static bool
 run_release(const Job *job, char **error)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(job->number_id)};
-
 	if (job->sid && !queue_release_number(job->account_sid, job->sid, error))
 		return false;
-	if (SPI_execute_with_args("UPDATE twilio_numbers.owned_numbers "
-							  "SET status = 'released', updated_at = now() "
-							  "WHERE number_id = $1 AND status = 'releasing'",
-							  1, types, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update owned_numbers");
+	store_queue_number_released(job->number_id);
 	return true;
-}
-
-/* Add sid to what the attempt made (purchase_attempts.created_sids). */
-static void
-attempt_made(int64 attempt_id, const char *sid)
-{
-	if (attempt_id == 0)
-		return;
-	if (SPI_execute_with_args("UPDATE twilio_numbers.purchase_attempts "
-							  "SET created_sids = array_append(created_sids, $2), twilio_sid = coalesce(twilio_sid, $2) "
-							  "WHERE attempt_id = $1 AND NOT $2 = ANY (created_sids)",
-							  2, (Oid[]) {INT8OID, TEXTOID},
-							  (Datum[]) {Int64GetDatum(attempt_id), CStringGetTextDatum(sid)}, NULL,
-							  false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update purchase_attempts");
-}
-
-/*
- * The job only watches now (what is known is undone; a request without a
- * reply may still land until until): say so on its row, so that whoever
- * waits for the queue to drain of work does not wait for the deadline.
- */
-static void
-job_watching(const Job *job, TimestampTz until)
-{
-	if (SPI_execute_with_args("UPDATE twilio_numbers.work_queue "
-							  "SET payload = coalesce(payload, '{}') || jsonb_build_object('watching_until', $2) "
-							  "WHERE job_id = $1 AND NOT coalesce(payload ? 'watching_until', false)",
-							  2, (Oid[]) {INT8OID, TIMESTAMPTZOID},
-							  (Datum[]) {Int64GetDatum(job->job_id), TimestampTzGetDatum(until)}, NULL,
-							  false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update work_queue");
 }
 
 /*
@@ -113,9 +72,7 @@ job_watching(const Job *job, TimestampTz until)
 static JobOutcome
 undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 {
-	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
-	Datum		args[3] = {Int64GetDatum(job->attempt_id), CStringGetTextDatum(job->payload ? job->payload : "{}"),
-	CStringGetTextDatum(job->sid ? job->sid : "")};
+	StoreAttemptFacts facts;
 	TwilioReply reply;
 	List	   *found;
 	ListCell   *lc;
@@ -127,7 +84,6 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 	TimestampTz until;
 	Datum		fields;
 	char	   *md5;
-	bool		isnull;
 	int			unresolved;
 	int			made;
 	int			made_unanswered;
@@ -142,11 +98,7 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 	}
 
 	if (job->attempt_id == 0 ||
-		SPI_execute_with_args("SELECT twilio_account_sid, started_at, deadline, request_fields, request_md5, "
-							  "       coalesce(($2::jsonb->>'unresolved')::int, 0), cardinality(created_sids), "
-							  "       $3 = ANY (created_sids), coalesce(($2::jsonb->>'committed')::boolean, false) "
-							  "FROM twilio_numbers.purchase_attempts WHERE attempt_id = $1",
-							  3, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		!store_attempt_undo_facts(job->attempt_id, job->payload, job->sid, &facts))
 	{
 		/* no attempt row (a job queued before attempts were recorded): by SID only */
 		if (job->sid)
@@ -158,21 +110,20 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 		*error = pstrdup("no recorded attempt proves what the lost request created; reconcile reports it");
 		return JOB_DONE;
 	}
-	account = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	started = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	deadline = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	fields = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
-	fields = isnull ? (Datum) 0 : PointerGetDatum(DatumGetArrayTypePCopy(fields));
-	md5 = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
-	unresolved = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull));
-	made = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull));
-	sid_done = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull));
-	committed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 9, &isnull));
+	account = facts.account_sid;
+	started = facts.started;
+	deadline = facts.deadline;
+	fields = facts.fields;
+	md5 = facts.md5;
+	unresolved = facts.unresolved;
+	made = facts.made;
+	sid_done = facts.sid_done;
+	committed = facts.committed;
 
 	if (job->sid && !sid_done && committed)
 	{
 		/* a committed creation: it stays; only what its other POSTs made is undone */
-		attempt_made(job->attempt_id, job->sid);
+		store_attempt_made(job->attempt_id, job->sid);
 		made++;
 	}
 	else if (job->sid && !sid_done)
@@ -185,7 +136,7 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 		}
 		if (!u->remove(job->account_sid, job->sid, error))
 			return JOB_RETRY;
-		attempt_made(job->attempt_id, job->sid);
+		store_attempt_made(job->attempt_id, job->sid);
 		made++;
 		if (unresolved == 0)
 		{
@@ -214,7 +165,7 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 			continue;
 		if (!u->remove(account, sid, error))
 			return JOB_RETRY;
-		attempt_made(job->attempt_id, sid);
+		store_attempt_made(job->attempt_id, sid);
 		made++;
 		made_unanswered++;
 	}
@@ -239,7 +190,7 @@ undo_creation(const Job *job, const ChangeKind *u, char **error, long *again_ms)
 	if (GetCurrentTimestamp() < until)
 	{
 		if (unresolved > 0)
-			job_watching(job, until);
+			store_queue_watching(job->job_id, until);
 		*again_ms = Max(100, Min(1000, (long) ((until - GetCurrentTimestamp()) / 1000)));
 		return JOB_AGAIN;
 	}
@@ -262,8 +213,7 @@ fetch_number(const char *account_sid, const char *sid, TwilioReply *reply, char 
 static bool
 run_resync(const Job *job, char **error)
 {
-	Oid			types[2] = {INT8OID, JSONBOID};
-	Datum		args[2];
+	StoreResyncRow row;
 	char	   *sid;
 	char	   *acct;
 	char	   *status;
@@ -278,18 +228,13 @@ run_resync(const Job *job, char **error)
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
 
-	args[0] = Int64GetDatum(job->number_id);
-	if (SPI_execute_with_args("SELECT twilio_sid, twilio_account_sid, status, address_sid, bundle_sid "
-							  "FROM twilio_numbers.owned_numbers WHERE number_id = $1 FOR UPDATE",
-							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read owned_numbers");
-	if (SPI_processed == 0)
+	if (!store_queue_number_for_resync(job->number_id, &row))
 		return true;
-	sid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	acct = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	address_sid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
-	bundle_sid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
+	sid = row.sid;
+	acct = row.account_sid;
+	status = row.status;
+	address_sid = row.address_sid;
+	bundle_sid = row.bundle_sid;
 	if (sid == NULL || strcmp(status, "releasing") == 0 || strcmp(status, "released") == 0)
 		return true;
 
@@ -332,11 +277,7 @@ run_resync(const Job *job, char **error)
 	}
 
 	/* push the row's configuration where Twilio differs */
-	args[1] = PointerGetDatum(reply.json);
-	if (SPI_execute_with_args("SELECT twilio_numbers._config_to_push($1, $2)", 2, types, args, NULL,
-							  true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not compare the configuration");
-	push = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &(bool){false}));
+	push = store_queue_config_to_push(job->number_id, reply.json);
 
 	initStringInfo(&form);
 	it = JsonbIteratorInit(&push->root);
@@ -359,10 +300,7 @@ run_resync(const Job *job, char **error)
 	}
 
 	/* remember Twilio's (now matching) view */
-	args[1] = PointerGetDatum(reply.json);
-	if (SPI_execute_with_args("UPDATE twilio_numbers.owned_numbers SET twilio = $2 WHERE number_id = $1",
-							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update owned_numbers");
+	store_queue_number_twilio(job->number_id, reply.json);
 	return true;
 }
 

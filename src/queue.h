@@ -1,5 +1,6 @@
 /*
- * queue.h — the work queue and the facts its jobs go by (queue.c).
+ * queue.h — the work queue's jobs: what the runners hand jobs.c, and what
+ * a job's run comes to.
  */
 #ifndef TWILIO_NUMBERS_QUEUE_H
 #define TWILIO_NUMBERS_QUEUE_H
@@ -31,22 +32,13 @@ typedef enum JobOutcome
 } JobOutcome;
 
 /*
- * The order queue runners claim jobs in: compensations of rolled-back
- * purchases and hosted orders, releases, re-syncs, polls (the expression of
- * the work_queue_claim index, which it must match), then job_id.
+ * The queue's rules are SQL (sql/schema/queue.sql: _queue_claim's urgency
+ * order, retries, dead letters); the C that calls them is store.c's
+ * (queue_enqueue, queue_close_attempt, queue_live_row_owns,
+ * queue_hosted_order_committed), the release of a number at Twilio
+ * release.c's (queue_release_number).
  */
-#define QUEUE_PRIORITY_SQL \
-	"(CASE kind WHEN 'compensate' THEN 0 WHEN 'hosted_cancel' THEN 0 WHEN 'release' THEN 1 " \
-	"WHEN 'resync' THEN 2 WHEN 'messaging_resync' THEN 2 ELSE 3 END)"
-
-/* the advisory-lock class of "a runner works on this number" (its key: hashtext of the number) */
-#define QUEUE_LOCK_CLASS 1953393005
-
-extern bool queue_live_row_owns(const char *sid);
-extern void queue_close_attempt(int64 attempt_id, const char *outcome, const char *sid);
-extern bool queue_release_number(const char *home, const char *sid, char **error);
-extern void queue_enqueue(const char *kind, int64 number_id, const char *phone, const char *sid,
-						const char *account_sid, const char *payload, int64 attempt_id);
-extern bool queue_hosted_order_committed(const char *sid);
+#include "store.h"
+#include "release.h"
 
 #endif							/* TWILIO_NUMBERS_QUEUE_H */

@@ -131,11 +131,7 @@ settle_creation(const ChangeKind *kind, const Intent *it)
 static void
 settle_change(const ChangeKind *kind, const Intent *it)
 {
-	if (SPI_execute_with_args("SELECT 1 FROM twilio_numbers.owned_numbers WHERE number_id = $1",
-							  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(it->number_id)}, NULL,
-							  true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read owned_numbers");
-	if (SPI_processed == 0)
+	if (!store_queue_number_exists(it->number_id))
 		return;
 	queue_enqueue(kind->undo_job, it->number_id, it->phone, NULL, NULL,
 				it->twilio_account_sid[0]
@@ -216,10 +212,6 @@ recorder_record_sids(const int *slots, int n)
 static void
 record_batch(const AttemptRequest *reqs, int n, int64 *ids, const Intent *ended, int nended)
 {
-	Oid			types[8] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTOID};
-	Oid			close_types[3] = {INT8OID, TEXTOID, TEXTOID};
-	SPIPlanPtr	open_plan;
-	SPIPlanPtr	close_plan;
 	char	   *epoch;
 
 	SetCurrentStatementStartTimestamp();
@@ -229,49 +221,20 @@ record_batch(const AttemptRequest *reqs, int n, int64 *ids, const Intent *ended,
 	pgstat_report_activity(STATE_RUNNING, "twilio_numbers: recording purchase attempts");
 
 	epoch = recorder_epoch();
-	open_plan = SPI_prepare("INSERT INTO twilio_numbers.purchase_attempts "
-							"(kind, phone_number, twilio_account_sid, recorded_in, backend_pid, deadline, "
-							" request_fields, request_md5) "
-							"VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, '')) RETURNING attempt_id", 8, types);
-	/* a SID written, or the attempt closed ($2: its outcome; NULL: still open) */
-	close_plan = SPI_prepare("UPDATE twilio_numbers.purchase_attempts SET "
-							 "twilio_sid = coalesce(nullif($3, ''), twilio_sid), "
-							 "state = CASE WHEN $2 IS NULL THEN state ELSE 'closed' END, outcome = $2, "
-							 "closed_at = CASE WHEN $2 IS NULL THEN NULL ELSE now() END "
-							 "WHERE attempt_id = $1 AND state = 'open'", 3, close_types);
-	if (open_plan == NULL || close_plan == NULL)
-		elog(ERROR, "could not prepare the attempt statements");
 	for (int i = 0; i < n; i++)
 	{
 		const AttemptRequest *r = &reqs[i];
-		bool		isnull;
 
 		if (r->op == ATTEMPT_OPEN)
-		{
-			Datum		args[8];
-
-			args[0] = CStringGetTextDatum(r->kind == INTENT_HOSTED ? "hosted_order" : "purchase");
-			args[1] = CStringGetTextDatum(r->phone);
-			args[2] = CStringGetTextDatum(r->twilio_account_sid);
-			args[3] = CStringGetTextDatum(epoch);
-			args[4] = Int32GetDatum(r->pid);
-			args[5] = TimestampTzGetDatum(r->deadline);
-			args[6] = create_fields_array(r->config_mask);
-			args[7] = CStringGetTextDatum(r->config_md5);
-			if (SPI_execute_plan(open_plan, args, NULL, false, 1) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-				elog(ERROR, "could not insert into purchase_attempts");
-			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		}
+			ids[i] = store_attempt_open(r->kind == INTENT_HOSTED ? "hosted_order" : "purchase", r->phone,
+										r->twilio_account_sid, epoch, r->pid, r->deadline,
+										create_fields_array(r->config_mask), r->config_md5);
 		else
 		{
-			Datum		args[3];
-			char		nulls[3] = {' ', r->op == ATTEMPT_CLOSE ? ' ' : 'n', ' '};
-
-			args[0] = Int64GetDatum(r->attempt_id);
-			args[1] = CStringGetTextDatum(r->committed ? "committed" : "refused");
-			args[2] = CStringGetTextDatum(r->sid);
-			if (SPI_execute_plan(close_plan, args, nulls, false, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "could not update purchase_attempts");
+			/* a SID written, or the attempt closed with its outcome */
+			store_attempt_settle(r->attempt_id,
+								 r->op == ATTEMPT_CLOSE ? (r->committed ? "committed" : "refused") : NULL,
+								 r->sid);
 			ids[i] = r->attempt_id;
 		}
 	}

@@ -32,7 +32,6 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -42,7 +41,6 @@
 #include "storage/latch.h"
 #include "storage/pmsignal.h"
 #include "tcop/tcopprot.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -65,14 +63,6 @@
 #define JOBS_PER_WAKE 200
 /* jobs of busy numbers a claim skips before it gives up for now */
 #define CLAIM_TRIES 32
-
-/*
- * The jobs that may run ($1: twilio_numbers.pause_writes): while writes are
- * paused, only the undoing of rolled-back purchases and hosted orders (each
- * hour a number stays costs money, and its look-up must happen while the
- * attempt's time allows) and the hosted-order polls (GETs).
- */
-#define RUNNABLE_JOBS "(NOT $1 OR kind IN ('compensate', 'hosted_cancel', 'hosted_poll'))"
 
 static MemoryContext worker_cxt = NULL;
 
@@ -157,17 +147,12 @@ static WorkerMode
 look_around(long *next_job_ms)
 {
 	WorkerMode	mode = MODE_LIVE;
-	bool		isnull;
-	Datum		d;
-	char	   *version = NULL;
+	int64		due_ms;
+	char	   *version;
 
 	*next_job_ms = tn_worker_interval_ms;
 	begin_tx("twilio_numbers: looking for work");
-	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'twilio_numbers'",
-					true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not check for the extension");
-	if (SPI_processed == 1)
-		version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	version = store_extension_version();
 	if (version == NULL)
 	{
 		mode = MODE_WAITING;
@@ -219,84 +204,31 @@ look_around(long *next_job_ms)
 						(errmsg("twilio_numbers worker: database \"%s\" is now the live incarnation at Twilio",
 								tn_database)));
 			held_warned = false;
-			if (SPI_execute_with_args("SELECT ceil(extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000)::bigint "
-									  "FROM twilio_numbers.work_queue WHERE status = 'pending' AND " RUNNABLE_JOBS,
-									  1, (Oid[]) {BOOLOID}, (Datum[]) {BoolGetDatum(tn_pause_writes)}, NULL,
-									  true, 1) != SPI_OK_SELECT)
-				elog(ERROR, "could not read work_queue");
-			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			if (!isnull)
-				*next_job_ms = Min(*next_job_ms, DatumGetInt64(d));
+			if (store_queue_next_due_ms(tn_pause_writes, &due_ms))
+				*next_job_ms = Min(*next_job_ms, due_ms);
 		}
 	}
 	commit_tx();
 	return mode;
 }
 
-/* A poll that is not finished: run it again after again_ms, no failure. */
-static void
-record_again(int64 job_id, long again_ms)
-{
-	Oid			types[2] = {INT8OID, FLOAT8OID};
-	Datum		args[2] = {Int64GetDatum(job_id), Float8GetDatum((double) again_ms)};
-
-	if (SPI_execute_with_args("UPDATE twilio_numbers.work_queue SET attempts = 0, last_error = NULL, "
-							  "updated_at = now(), next_attempt_at = now() + make_interval(secs => $2 / 1000.0) "
-							  "WHERE job_id = $1", 2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update work_queue");
-}
-
 /*
- * Record a job's outcome: done, or retry with backoff, or dead.  A failure
- * that was an outage (Twilio unreachable, 5xx, our credentials refused) is
- * not the job's: its attempt is not counted towards a dead letter, and the
- * wait doubles from the last one, capped.  Returns true when the job has
- * just become a dead letter.
+ * Record a job's outcome (queue.sql's rules): done; or failed, retried with
+ * backoff or a dead letter after queue_max_attempts.  A failure that was an
+ * outage (Twilio unreachable, 5xx, our credentials refused) is not the
+ * job's: it is not counted towards a dead letter.  Returns true when the job
+ * has just become a dead letter.
  */
 static bool
-record_outcome(int64 job_id, int attempts, bool done, const char *error, bool outage)
+record_outcome(int64 job_id, bool done, const char *error, bool outage)
 {
-	Oid			types[7] = {INT8OID, BOOLOID, TEXTOID, FLOAT8OID, BOOLOID, FLOAT8OID, FLOAT8OID};
-	Datum		args[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	double		backoff_ms;
-	double		jitter = 0.5 + 0.5 * pg_prng_double(&pg_global_prng_state);
-
-	/* base * 2^attempts, jittered to 50-100 %, capped */
-	backoff_ms = (double) tn_queue_retry_base_ms * (double) (1L << Min(attempts, 20));
-	backoff_ms = Min(backoff_ms, (double) tn_queue_retry_max_ms);
-	backoff_ms *= jitter;
-
-	args[0] = Int64GetDatum(job_id);
-	args[1] = BoolGetDatum(done);
-	args[2] = error ? CStringGetTextDatum(error) : (Datum) 0;
-	nulls[2] = error ? ' ' : 'n';
-	args[3] = Float8GetDatum(backoff_ms);
-	args[4] = BoolGetDatum(outage && !done);
-	args[5] = Float8GetDatum((double) tn_queue_retry_base_ms);
-	args[6] = Float8GetDatum((double) tn_queue_retry_max_ms);
-	if (SPI_execute_with_args("WITH j AS ("
-							  "  UPDATE twilio_numbers.work_queue SET "
-							  "    attempts = CASE WHEN $5 THEN attempts ELSE attempts + 1 END, "
-							  "    last_error = CASE WHEN $5 THEN 'not counted (Twilio outage): ' || $3 ELSE $3 END, "
-							  "    updated_at = now(), "
-							  "    status = CASE WHEN $2 THEN 'done' "
-							  "                  WHEN NOT $5 AND attempts + 1 >= current_setting('twilio_numbers.queue_max_attempts')::int "
-							  "                  THEN 'dead' ELSE 'pending' END, "
-							  "    finished_at = CASE WHEN $2 THEN now() END, "
-							  "    next_attempt_at = CASE WHEN $2 THEN next_attempt_at "
-							  "                      WHEN $5 THEN now() + make_interval(secs => least($7, greatest($6, "
-							  "                           2 * 1000 * extract(epoch FROM next_attempt_at - updated_at))) "
-							  "                           * (0.75 + 0.25 * random()) / 1000.0) "
-							  "                      ELSE now() + make_interval(secs => $4 / 1000.0) END "
-							  "  WHERE job_id = $1 RETURNING job_id, status, kind, phone_number) "
-							  "SELECT pg_notify('twilio_numbers_dead_letter', "
-							  "                 json_build_object('job_id', job_id, 'kind', kind, "
-							  "                                   'phone_number', phone_number)::text) "
-							  "FROM j WHERE status = 'dead'",
-							  7, types, args, nulls, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not update work_queue");
-	return SPI_processed > 0;
+	if (done)
+	{
+		store_queue_done(job_id, error);
+		return false;
+	}
+	return store_queue_failed(job_id, error, outage, (double) tn_queue_retry_base_ms,
+							  (double) tn_queue_retry_max_ms, tn_queue_max_attempts);
 }
 
 /*
@@ -340,57 +272,6 @@ note_job_end(const Job *job, bool done, TwilioOutage outage, bool dead, const ch
 }
 
 /*
- * Claim the next job (SPI connected, in the job's transaction): urgent
- * first, oldest first within a kind (the order of the work_queue_claim
- * index), FOR UPDATE SKIP LOCKED; then the job's number, a transaction-level
- * advisory lock.  A job whose number another runner works on stays locked
- * by us, skipped, until this transaction ends (it could not run anyway), and
- * the next one is tried.  The number's lock is taken only once the row is
- * ours: taken in the claim's WHERE it would be taken for every row the plan
- * reads, and hold every number.  True with the job's row in SPI_tuptable.
- */
-static bool
-claim_job(void)
-{
-	Datum		skipped[CLAIM_TRIES];
-	int			nskipped = 0;
-
-	for (int i = 0; i < CLAIM_TRIES; i++)
-	{
-		Datum		args[2];
-		bool		isnull;
-		SPITupleTable *job;
-
-		args[0] = BoolGetDatum(tn_pause_writes);
-		args[1] = PointerGetDatum(construct_array(skipped, nskipped, INT8OID, 8, true, TYPALIGN_DOUBLE));
-		if (SPI_execute_with_args("SELECT job_id, kind, number_id, phone_number, twilio_sid, twilio_account_sid, "
-								  "payload::text, attempts, attempt_id, created_at, "
-								  "hashtext(coalesce(phone_number, twilio_sid, job_id::text)) "
-								  "FROM twilio_numbers.work_queue "
-								  "WHERE status = 'pending' AND next_attempt_at <= now() AND job_id <> ALL ($2) "
-								  "  AND " RUNNABLE_JOBS " "
-								  "ORDER BY " QUEUE_PRIORITY_SQL ", job_id LIMIT 1 FOR UPDATE SKIP LOCKED",
-								  2, (Oid[]) {BOOLOID, INT8ARRAYOID}, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read work_queue");
-		if (SPI_processed == 0)
-			return false;
-		job = SPI_tuptable;
-		args[0] = SPI_getbinval(job->vals[0], job->tupdesc, 11, &isnull);
-		if (SPI_execute_with_args("SELECT pg_try_advisory_xact_lock(" CppAsString2(QUEUE_LOCK_CLASS) ", $1)",
-								  1, (Oid[]) {INT4OID}, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not lock a number");
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-		{
-			SPI_tuptable = job;
-			SPI_processed = 1;
-			return true;
-		}
-		skipped[nskipped++] = SPI_getbinval(job->vals[0], job->tupdesc, 1, &isnull);
-	}
-	return false;
-}
-
-/*
  * Claim the next due job, run it and record the outcome, all in one short
  * transaction.  Returns false when no job was due.
  */
@@ -398,7 +279,6 @@ static bool
 run_one_job(void)
 {
 	volatile int64 job_id = 0;
-	volatile int attempts = 0;
 	volatile bool ran = false;
 
 	PG_TRY();
@@ -406,34 +286,20 @@ run_one_job(void)
 		Job			job;
 		char	   *error = NULL;
 		bool		done;
-		bool		isnull;
 		JobOutcome	outcome;
 		long		again_ms;
 
 		begin_tx("twilio_numbers: running a queued job");
-		if (!claim_job())
-			SPI_processed = 0;
-		if (SPI_processed == 1)
+		/*
+		 * The claim (queue.sql's _queue_claim): urgent first, oldest first
+		 * within a kind, FOR UPDATE SKIP LOCKED, with a transaction-level
+		 * advisory lock on the job's number, so two runners never work on
+		 * one number at once; jobs of busy numbers are skipped, CLAIM_TRIES
+		 * at most.
+		 */
+		if (store_queue_claim(tn_pause_writes, CLAIM_TRIES, &job))
 		{
-			HeapTuple	tup = SPI_tuptable->vals[0];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			Datum		number_id;
-
-			job.job_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-			job.kind = SPI_getvalue(tup, desc, 2);
-			number_id = SPI_getbinval(tup, desc, 3, &isnull);
-			job.number_id = isnull ? 0 : DatumGetInt64(number_id);
-			job.phone = SPI_getvalue(tup, desc, 4);
-			job.sid = SPI_getvalue(tup, desc, 5);
-			job.account_sid = SPI_getvalue(tup, desc, 6);
-			job.payload = SPI_getvalue(tup, desc, 7);
-			job.attempts = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
-			job.attempt_id = DatumGetInt64(SPI_getbinval(tup, desc, 9, &isnull));
-			if (isnull)
-				job.attempt_id = 0;
-			job.created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 10, &isnull));
 			job_id = job.job_id;
-			attempts = job.attempts;
 
 			pgstat_report_activity(STATE_RUNNING,
 								   psprintf("twilio_numbers: %s %s (job " INT64_FORMAT ", attempt %d)",
@@ -442,13 +308,13 @@ run_one_job(void)
 			twilio_outage_seen = TWILIO_OUTAGE_NONE;
 			outcome = jobs_run(&job, &error, &again_ms);
 			if (outcome == JOB_AGAIN)
-				record_again(job.job_id, again_ms);
+				store_queue_again(job.job_id, again_ms);
 			else
 			{
 				bool		dead;
 
 				done = outcome == JOB_DONE;
-				dead = record_outcome(job.job_id, job.attempts, done, error, twilio_outage_seen != TWILIO_OUTAGE_NONE);
+				dead = record_outcome(job.job_id, done, error, twilio_outage_seen != TWILIO_OUTAGE_NONE);
 				note_job_end(&job, done, done ? TWILIO_OUTAGE_NONE : twilio_outage_seen, dead, error);
 				shmem_worker_note(done ? WORKER_NOTE_JOB_DONE : WORKER_NOTE_JOB_FAILED, 1,
 							   done ? NULL : psprintf("job " INT64_FORMAT " (%s %s): %s", job.job_id, job.kind,
@@ -469,12 +335,12 @@ run_one_job(void)
 			if (code == ERRCODE_LOCK_NOT_AVAILABLE)
 			{
 				/* a row an open transaction holds: come back, it is no failure */
-				record_again(job_id, 1000);
+				store_queue_again(job_id, 1000);
 			}
 			else
 			{
 				/* count the failed attempt in a fresh transaction */
-				(void) record_outcome(job_id, attempts, false, message, false);
+				(void) record_outcome(job_id, false, message, false);
 			}
 			commit_tx();
 			ran = true;
@@ -565,6 +431,24 @@ exit_if_postmaster_died(void)
 }
 
 /*
+ * A setting with a unit as an interval, read as current_setting() reads it
+ * ("7d" is 7 days, as SQL would add it), for the SQL the worker runs: its
+ * settings are passed, never read back there.  In the worker's context.
+ */
+static Interval *
+setting_interval(const char *name)
+{
+	MemoryContext old = MemoryContextSwitchTo(worker_cxt);
+	Interval   *result;
+
+	result = DatumGetIntervalP(DirectFunctionCall3(interval_in,
+												   CStringGetDatum(GetConfigOptionByName(name, NULL, false)),
+												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	MemoryContextSwitchTo(old);
+	return result;
+}
+
+/*
  * One billing pass as of now: its run row first (committed, so progress is
  * visible), then each batch in its own short transaction, then the run is
  * finished and announced.  Returns false when it failed (it is retried).
@@ -577,68 +461,34 @@ billing_pass(void)
 
 	PG_TRY();
 	{
-		Datum		as_of;
+		TimestampTz as_of;
 		int			nbatches;
 		int64	   *lo;
 		int64	   *hi;
-		bool		isnull;
-		Oid			types[4] = {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID};
+		Interval   *grace = setting_interval("twilio_numbers.grace_period");
 
 		begin_tx("twilio_numbers: billing (planning the batches)");
-		if (SPI_execute("WITH b AS (SELECT * FROM twilio_numbers._billing_batches(now(), "
-						"current_setting('twilio_numbers.billing_batch_size')::integer)) "
-						"SELECT now(), (SELECT count(*) FROM b)::integer, "
-						"(SELECT coalesce(array_agg(lo ORDER BY lo), '{}') FROM b), "
-						"(SELECT coalesce(array_agg(hi ORDER BY lo), '{}') FROM b)", true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not plan the billing pass");
+		as_of = GetCurrentTransactionStartTimestamp();	/* now() */
 		{
-			HeapTuple	tup = SPI_tuptable->vals[0];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			Datum	   *elems;
-			int			n;
 			MemoryContext old = MemoryContextSwitchTo(worker_cxt);
 
-			as_of = SPI_getbinval(tup, desc, 1, &isnull);
-			nbatches = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-			lo = palloc(sizeof(int64) * Max(nbatches, 1));
-			hi = palloc(sizeof(int64) * Max(nbatches, 1));
-			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull)),
-							  INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, NULL, &n);
-			for (int i = 0; i < n; i++)
-				lo[i] = DatumGetInt64(elems[i]);
-			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull)),
-							  INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, NULL, &n);
-			for (int i = 0; i < n; i++)
-				hi[i] = DatumGetInt64(elems[i]);
+			run_id = store_billing_run_start(as_of, tn_billing_batch_size, &nbatches, &lo, &hi);
 			MemoryContextSwitchTo(old);
 		}
-		if (SPI_execute_with_args("INSERT INTO twilio_numbers.billing_runs (as_of, started_by, batches_total) "
-								  "VALUES ($1, 'worker', $2) RETURNING run_id",
-								  2, (Oid[]) {TIMESTAMPTZOID, INT4OID},
-								  (Datum[]) {as_of, Int32GetDatum(nbatches)}, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
-			elog(ERROR, "could not start a billing run");
-		run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		commit_tx();
 
 		for (int i = 0; i < nbatches; i++)
 		{
-			Datum		args[4] = {Int64GetDatum(lo[i]), Int64GetDatum(hi[i]), as_of, Int64GetDatum(run_id)};
-
 			CHECK_FOR_INTERRUPTS();
 			exit_if_postmaster_died();
 			begin_tx(psprintf("twilio_numbers: billing batch %d of %d (run " INT64_FORMAT ")",
 							  i + 1, nbatches, (int64) run_id));
-			if (SPI_execute_with_args("SELECT twilio_numbers._billing_run_batch($4, $1, $2, $3)",
-									  4, types, args, NULL, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "could not bill a batch");
+			store_billing_run_batch(run_id, lo[i], hi[i], as_of, grace);
 			commit_tx();
 		}
 
 		begin_tx("twilio_numbers: billing (finishing)");
-		if (SPI_execute_with_args("SELECT twilio_numbers._billing_run_finish($1)",
-								  1, (Oid[]) {INT8OID}, (Datum[]) {Int64GetDatum(run_id)}, NULL, false, 0)
-			!= SPI_OK_SELECT)
-			elog(ERROR, "could not finish the billing run");
+		store_billing_run_finish(run_id);
 		commit_tx();
 		shmem_worker_note(WORKER_NOTE_BILLING, 0, NULL);
 	}
@@ -650,11 +500,7 @@ billing_pass(void)
 		if (run_id != 0)
 		{
 			begin_tx("twilio_numbers: billing (recording the failure)");
-			SPI_execute_with_args("UPDATE twilio_numbers.billing_runs SET status = 'failed', "
-								  "finished_at = clock_timestamp(), error = $2 WHERE run_id = $1",
-								  2, (Oid[]) {INT8OID, TEXTOID},
-								  (Datum[]) {Int64GetDatum(run_id), CStringGetTextDatum(message)},
-								  NULL, false, 0);
+			store_billing_run_failed(run_id, message);
 			commit_tx();
 		}
 	}
@@ -667,10 +513,7 @@ static void
 mark_interrupted_runs(void)
 {
 	begin_tx("twilio_numbers: starting");
-	if (SPI_execute("UPDATE twilio_numbers.billing_runs SET status = 'interrupted', "
-					"finished_at = clock_timestamp(), error = 'the worker stopped during the run' "
-					"WHERE status = 'running' AND started_by = 'worker'", false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not update billing_runs");
+	store_billing_runs_interrupted();
 	commit_tx();
 }
 

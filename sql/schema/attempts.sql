@@ -71,3 +71,64 @@ BEGIN
 END $$;
 CREATE TRIGGER purchase_attempts_closed BEFORE UPDATE ON purchase_attempts
     FOR EACH ROW EXECUTE FUNCTION _attempt_closed();
+
+-- The attempt recorder opens an attempt before its request is sent (p_md5
+-- '': no configuration fingerprint); returns its attempt_id.
+CREATE FUNCTION _attempt_open(p_kind text, p_phone_number text, p_twilio_account_sid text, p_recorded_in text,
+                              p_backend_pid integer, p_deadline timestamptz, p_request_fields text[], p_md5 text)
+RETURNS bigint
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    INSERT INTO twilio_numbers.purchase_attempts
+        (kind, phone_number, twilio_account_sid, recorded_in, backend_pid, deadline, request_fields, request_md5)
+    VALUES (p_kind, p_phone_number, p_twilio_account_sid, p_recorded_in, p_backend_pid, p_deadline,
+            p_request_fields, nullif(p_md5, ''))
+    RETURNING attempt_id;
+END;
+
+-- ... writes the SID Twilio answered into an open attempt (p_sid '': none),
+-- and closes it with its outcome (NULL: it stays open).
+CREATE FUNCTION _attempt_settle(p_attempt_id bigint, p_outcome text, p_sid text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.purchase_attempts SET
+        twilio_sid = coalesce(nullif(p_sid, ''), twilio_sid),
+        state = CASE WHEN p_outcome IS NULL THEN state ELSE 'closed' END, outcome = p_outcome,
+        closed_at = CASE WHEN p_outcome IS NULL THEN NULL ELSE now() END
+    WHERE attempt_id = p_attempt_id AND state = 'open';
+END;
+
+-- An open attempt closed with its outcome by a job (p_sid: what it made,
+-- NULL: the SID recorded stays).
+CREATE FUNCTION _attempt_close(p_attempt_id bigint, p_outcome text, p_sid text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.purchase_attempts SET state = 'closed', outcome = p_outcome,
+        twilio_sid = coalesce(p_sid, twilio_sid), closed_at = now()
+    WHERE attempt_id = p_attempt_id AND state = 'open';
+END;
+
+-- A job undoing a creation found what the attempt made (p_sid): added to
+-- created_sids once.
+CREATE FUNCTION _attempt_made(p_attempt_id bigint, p_sid text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.purchase_attempts
+    SET created_sids = array_append(created_sids, p_sid), twilio_sid = coalesce(twilio_sid, p_sid)
+    WHERE attempt_id = p_attempt_id AND NOT p_sid = ANY (created_sids);
+END;
+
+-- What undoing an attempt's creation goes by: the attempt's account, times
+-- and request; from the job's payload, how many of its POSTs got no reply
+-- (unresolved) and whether it committed; how many resources it made so
+-- far, and whether the job's SID (p_sid, '' when none) is among them.
+CREATE FUNCTION _attempt_undo_facts(p_attempt_id bigint, p_payload jsonb, p_sid text)
+RETURNS TABLE (twilio_account_sid text, started_at timestamptz, deadline timestamptz, request_fields text[],
+               request_md5 text, unresolved integer, made integer, sid_done boolean, committed boolean)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT a.twilio_account_sid, a.started_at, a.deadline, a.request_fields, a.request_md5,
+           coalesce((p_payload->>'unresolved')::integer, 0), cardinality(a.created_sids),
+           p_sid = ANY (a.created_sids), coalesce((p_payload->>'committed')::boolean, false)
+    FROM twilio_numbers.purchase_attempts a WHERE a.attempt_id = p_attempt_id;
+END;

@@ -147,7 +147,8 @@ END $$;
 -- queue and without a refund.  Over in real time too: a pass dated in the
 -- future charges and marks past due as of its instant, but a release is
 -- irreversible, so it waits until the grace period has really passed
--- (past_due_since + grace_period <= now()).  With p_skip_busy (the worker's
+-- (past_due_since + p_grace <= now()); p_grace is the grace_period setting,
+-- passed by the caller.  With p_skip_busy (the worker's
 -- passes) an account an open transaction holds (a purchase not yet
 -- committed debited it) is never waited for: found with SKIP LOCKED in a
 -- subtransaction that is rolled back (so nothing stays locked), it is left
@@ -155,11 +156,11 @@ END $$;
 -- instant between that look and the debit is waited for.  Without (a DBA's
 -- numbers_run_billing) the batch waits for such an account at its debit.
 CREATE FUNCTION _bill_batch(p_lo bigint, p_hi bigint, p_as_of timestamptz, p_skip_busy boolean DEFAULT false,
+    p_grace interval DEFAULT current_setting('twilio_numbers.grace_period')::interval,
     OUT numbers_charged bigint, OUT periods_charged bigint, OUT amount numeric,
     OUT past_due bigint, OUT reactivated bigint, OUT released bigint, OUT skipped bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    grace interval := current_setting('twilio_numbers.grace_period')::interval;
     busy bigint[] := '{}';
 BEGIN
     IF p_skip_busy THEN
@@ -203,7 +204,7 @@ BEGIN
     WITH expired AS (
         SELECT o.number_id FROM twilio_numbers.owned_numbers o
         WHERE o.account_id BETWEEN p_lo AND p_hi AND o.status = 'past_due'
-          AND o.past_due_since + grace <= least(p_as_of, now())
+          AND o.past_due_since + p_grace <= least(p_as_of, now())
         FOR NO KEY UPDATE SKIP LOCKED),
     gone AS (
         UPDATE twilio_numbers.owned_numbers o SET status = 'releasing', released_at = now(), updated_at = now()
@@ -221,10 +222,26 @@ BEGIN
     END IF;
 END $$;
 
+-- A billing run starts as of an instant, by the worker or by hand: its
+-- batches planned (p_batch_size due numbers each, the billing_batch_size
+-- setting) and its row written.  Returns the run and its batches' ranges.
+CREATE FUNCTION _billing_run_start(p_as_of timestamptz, p_started_by text, p_batch_size integer,
+    OUT run_id bigint, OUT los bigint[], OUT his bigint[])
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    SELECT coalesce(array_agg(b.lo ORDER BY b.lo), '{}'), coalesce(array_agg(b.hi ORDER BY b.lo), '{}')
+    INTO los, his
+    FROM twilio_numbers._billing_batches(p_as_of, p_batch_size) b;
+    INSERT INTO twilio_numbers.billing_runs (as_of, started_by, batches_total)
+    VALUES (p_as_of, p_started_by, cardinality(los))
+    RETURNING billing_runs.run_id INTO run_id;
+END $$;
+
 -- One batch of a billing run, counted into the run's row (the worker calls
 -- it in a transaction of its own per batch; its runs skip accounts an open
--- transaction holds).
-CREATE FUNCTION _billing_run_batch(p_run_id bigint, p_lo bigint, p_hi bigint, p_as_of timestamptz)
+-- transaction holds).  p_grace: the grace_period setting.
+CREATE FUNCTION _billing_run_batch(p_run_id bigint, p_lo bigint, p_hi bigint, p_as_of timestamptz,
+                                   p_grace interval)
 RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
@@ -237,8 +254,25 @@ BEGIN ATOMIC
         skipped = r.skipped + b.skipped
     FROM twilio_numbers._bill_batch(p_lo, p_hi, p_as_of,
                                     (SELECT w.started_by = 'worker' FROM twilio_numbers.billing_runs w
-                                     WHERE w.run_id = p_run_id)) b
+                                     WHERE w.run_id = p_run_id), p_grace) b
     WHERE r.run_id = p_run_id;
+END;
+
+-- A billing run failed (the worker's: its batches so far are committed).
+CREATE FUNCTION _billing_run_failed(p_run_id bigint, p_error text) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.billing_runs SET status = 'failed', finished_at = clock_timestamp(), error = p_error
+    WHERE run_id = p_run_id;
+END;
+
+-- The worker's runs a killed worker left 'running' are over: say so.
+CREATE FUNCTION _billing_runs_interrupted() RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE twilio_numbers.billing_runs SET status = 'interrupted',
+        finished_at = clock_timestamp(), error = 'the worker stopped during the run'
+    WHERE status = 'running' AND started_by = 'worker';
 END;
 
 -- A billing run is finished: its row says so and twilio_numbers_billing hears it.
@@ -266,25 +300,22 @@ END $$;
 CREATE FUNCTION numbers_run_billing(as_of timestamptz DEFAULT now()) RETURNS billing_runs
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    run twilio_numbers.billing_runs;
+    run_id bigint;
     los bigint[];
     his bigint[];
+    grace interval := current_setting('twilio_numbers.grace_period')::interval;
 BEGIN
     IF as_of IS NULL OR NOT isfinite(as_of) THEN
         RAISE EXCEPTION 'as_of must be a finite instant, not %', coalesce(as_of::text, 'NULL')
             USING ERRCODE = '22023';
     END IF;
-    SELECT coalesce(array_agg(lo ORDER BY lo), '{}'), coalesce(array_agg(hi ORDER BY lo), '{}')
-    INTO los, his
-    FROM twilio_numbers._billing_batches(numbers_run_billing.as_of,
-                                         current_setting('twilio_numbers.billing_batch_size')::integer);
-    INSERT INTO twilio_numbers.billing_runs (as_of, started_by, batches_total)
-    VALUES (numbers_run_billing.as_of, 'manual', cardinality(los))
-    RETURNING * INTO run;
+    SELECT s.run_id, s.los, s.his INTO run_id, los, his
+    FROM twilio_numbers._billing_run_start(numbers_run_billing.as_of, 'manual',
+                                           current_setting('twilio_numbers.billing_batch_size')::integer) s;
     FOR i IN 1 .. cardinality(los) LOOP
-        PERFORM twilio_numbers._billing_run_batch(run.run_id, los[i], his[i], numbers_run_billing.as_of);
+        PERFORM twilio_numbers._billing_run_batch(run_id, los[i], his[i], numbers_run_billing.as_of, grace);
     END LOOP;
-    RETURN twilio_numbers._billing_run_finish(run.run_id);
+    RETURN twilio_numbers._billing_run_finish(run_id);
 END $$;
 COMMENT ON FUNCTION numbers_run_billing IS
   'One billing pass as of an instant (default now): charges every due period, past-due, reactivation, grace releases.';

@@ -106,6 +106,18 @@ $$;
 COMMENT ON FUNCTION numbers_incarnation IS
   'Whether this database is the live incarnation at Twilio, a held copy or detached; what it was live as and what it is now.';
 
+-- What the database was live as and what it is now, in words, for the
+-- worker's and the functions' messages (NULL when no incarnation is recorded).
+CREATE FUNCTION _incarnation_described() RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT format('it was live as system %s, timeline %s, database %s (%s); this is system %s, '
+                  'timeline %s, database %s (%s)', i.live_system_identifier, i.live_timeline, i.live_database_oid,
+                  i.live_database_name, i.this_system_identifier, i.this_timeline, i.this_database_oid,
+                  i.this_database_name)
+    FROM twilio_numbers.numbers_incarnation() i;
+END;
+
 -- A DBA makes this copy the incarnation that acts at Twilio: the queue runs,
 -- reconcile acts, billing runs.  The attempts recorded by the original stay
 -- another epoch's: what they may have bought is reported, never released.

@@ -18,21 +18,16 @@ COMMENT ON FUNCTION numbers_version IS
   'The twilio_numbers library''s version and the installed schema''s; they must be equal for the worker to run.';
 
 -- A DBA puts a dead letter back in the queue (after fixing its cause): it
--- is tried at once, with its attempts counted from zero.
+-- is tried at once, with its attempts counted from zero (_queue_retry_dead).
 CREATE FUNCTION numbers_retry_dead_letter(job_id bigint) RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    UPDATE twilio_numbers.work_queue q
-    SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now(),
-        last_error = 'retried by a DBA after: ' || coalesce(q.last_error, 'no error recorded')
-    WHERE q.job_id = numbers_retry_dead_letter.job_id
-      AND q.job_id IN (SELECT d.job_id FROM twilio_numbers.queue_dead_letters d);
-    IF NOT FOUND THEN
+    IF numbers_retry_dead_letter.job_id IS NULL
+       OR twilio_numbers._queue_retry_dead(numbers_retry_dead_letter.job_id) = 0 THEN
         RAISE EXCEPTION 'job % is not a dead letter', numbers_retry_dead_letter.job_id
             USING ERRCODE = 'P0002',
                   HINT = 'twilio_numbers.queue_dead_letters lists them (not those a later job has done since).';
     END IF;
-    PERFORM twilio_numbers._wake_worker_at_commit();
     RETURN true;
 END $$;
 COMMENT ON FUNCTION numbers_retry_dead_letter IS
@@ -41,16 +36,8 @@ COMMENT ON FUNCTION numbers_retry_dead_letter IS
 -- ... or all of them (those no later job has done since); returns how many.
 CREATE FUNCTION numbers_retry_dead_letters() RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    n integer;
 BEGIN
-    UPDATE twilio_numbers.work_queue q
-    SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now(),
-        last_error = 'retried by a DBA after: ' || coalesce(q.last_error, 'no error recorded')
-    WHERE q.job_id IN (SELECT d.job_id FROM twilio_numbers.queue_dead_letters d);
-    GET DIAGNOSTICS n = ROW_COUNT;
-    PERFORM twilio_numbers._wake_worker_at_commit();
-    RETURN n;
+    RETURN twilio_numbers._queue_retry_dead(NULL);
 END $$;
 COMMENT ON FUNCTION numbers_retry_dead_letters IS
   'DBA: put every dead letter back in the queue; returns how many.';
