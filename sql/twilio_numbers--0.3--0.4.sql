@@ -1608,6 +1608,90 @@ COMMENT ON VIEW live_numbers IS 'Numbers not released: active, past due or being
 
 -- ---- the C–SQL boundary: the work queue and its jobs ----
 
+-- The first poll of a hosted order or a bundle: due after the hosted_poll_ms
+-- setting, which the caller may pass (p_poll_after) rather than have it
+-- read in SQL.
+DROP FUNCTION _hosted_order_record(bigint, jsonb, jsonb);
+DROP FUNCTION _bundle_seen(bigint, text, jsonb, jsonb, text);
+
+CREATE FUNCTION _hosted_order_record(p_account_id bigint, r jsonb, ours jsonb, p_poll_after interval DEFAULT NULL)
+RETURNS hosted_orders
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    o twilio_numbers.hosted_orders;
+BEGIN
+    INSERT INTO twilio_numbers.hosted_orders
+        (order_sid, account_id, phone_number, status, failure_reason, contact_email, contact_phone_number,
+         address_sid, friendly_name, sms_url, sms_method, status_callback, incoming_phone_number_sid,
+         twilio_account_sid, twilio)
+    VALUES (r->>'sid', p_account_id, r->>'phone_number', r->>'status', nullif(r->>'failure_reason', ''),
+            ours->>'contact_email', ours->>'contact_phone_number',
+            coalesce(r->>'address_sid', ours->>'address_sid'), coalesce(r->>'friendly_name', ours->>'friendly_name'),
+            coalesce(r->>'sms_url', ours->>'sms_url'), coalesce(r->>'sms_method', ours->>'sms_method'),
+            coalesce(r->>'status_callback_url', r->>'status_callback', ours->>'status_callback'),
+            r->>'incoming_phone_number_sid', r->>'account_sid', r)
+    RETURNING * INTO o;
+    INSERT INTO twilio_numbers.hosted_order_history (order_sid, status, failure_reason)
+    VALUES (o.order_sid, o.status, o.failure_reason);
+    -- the worker follows it from now on
+    INSERT INTO twilio_numbers.work_queue (kind, phone_number, payload, next_attempt_at)
+    VALUES ('hosted_poll', o.phone_number, jsonb_build_object('order_sid', o.order_sid),
+            now() + coalesce(p_poll_after, current_setting('twilio_numbers.hosted_poll_ms')::interval));
+    PERFORM pg_notify('twilio_numbers_hosted',
+                      json_build_object('order_sid', o.order_sid, 'phone_number', o.phone_number,
+                                        'status', o.status)::text);
+    PERFORM twilio_numbers._wake_worker_at_commit();
+    RETURN o;
+END $$;
+
+CREATE FUNCTION _bundle_seen(p_account_id bigint, p_bundle_sid text, r jsonb, reg jsonb DEFAULT NULL,
+                             p_cloned_from text DEFAULT NULL, p_poll_after interval DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    b twilio_numbers.bundles;
+    new_status text := CASE WHEN r IS NULL THEN 'deleted' ELSE r->>'status' END;
+BEGIN
+    SELECT * INTO b FROM twilio_numbers.bundles WHERE bundle_sid = p_bundle_sid FOR UPDATE;
+    IF NOT FOUND THEN
+        IF r IS NULL THEN
+            RETURN NULL;
+        END IF;
+        INSERT INTO twilio_numbers.bundles
+            (bundle_sid, account_id, twilio_account_sid, regulation_sid, iso_country, number_type, end_user_type,
+             friendly_name, status, valid_until, cloned_from, twilio)
+        VALUES (p_bundle_sid, p_account_id, r->>'account_sid', r->>'regulation_sid', reg->>'iso_country',
+                replace(reg->>'number_type', ' ', '_'), reg->>'end_user_type', r->>'friendly_name', new_status,
+                (r->>'valid_until')::timestamptz, p_cloned_from, r)
+        RETURNING * INTO b;
+    ELSIF new_status IS DISTINCT FROM b.status THEN
+        UPDATE twilio_numbers.bundles SET status = new_status, status_changed_at = now(),
+               valid_until = CASE WHEN r IS NULL THEN valid_until ELSE (r->>'valid_until')::timestamptz END,
+               friendly_name = coalesce(r->>'friendly_name', friendly_name), twilio = coalesce(r, twilio),
+               updated_at = now()
+        WHERE bundle_sid = p_bundle_sid;
+    ELSE
+        RETURN new_status;
+    END IF;
+    INSERT INTO twilio_numbers.bundle_history (bundle_sid, status) VALUES (p_bundle_sid, new_status);
+    PERFORM pg_notify('twilio_numbers_bundle',
+                      json_build_object('bundle_sid', p_bundle_sid, 'account_id', b.account_id,
+                                        'status', new_status)::text);
+    IF NOT twilio_numbers._bundle_settled(new_status)
+       AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                       WHERE q.kind = 'bundle_poll' AND q.status = 'pending'
+                         AND q.payload->>'bundle_sid' = p_bundle_sid) THEN
+        INSERT INTO twilio_numbers.work_queue (kind, payload, next_attempt_at)
+        VALUES ('bundle_poll', jsonb_build_object('bundle_sid', p_bundle_sid),
+                now() + coalesce(p_poll_after, current_setting('twilio_numbers.hosted_poll_ms')::interval));
+        PERFORM twilio_numbers._wake_worker_at_commit();
+    END IF;
+    RETURN new_status;
+END $$;
+
+REVOKE ALL ON FUNCTION _hosted_order_record(bigint, jsonb, jsonb, interval),
+    _bundle_seen(bigint, text, jsonb, jsonb, text, interval) FROM PUBLIC;
+
 -- The queue's rules in SQL (queue.sql): the claim's urgency order defined
 -- once, for the work_queue_claim index and the claim; enqueue, claim, done,
 -- failed (retry with backoff, dead letter), again, the next due job, the
@@ -1848,10 +1932,10 @@ CREATE FUNCTION _incarnation_described() RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT format('it was live as system %s, timeline %s, database %s (%s); this is system %s, '
-                  'timeline %s, database %s (%s)', i.live_system_identifier, i.live_timeline, i.live_database_oid,
-                  i.live_database_name, i.this_system_identifier, i.this_timeline, i.this_database_oid,
-                  i.this_database_name)
-    FROM twilio_numbers.numbers_incarnation() i;
+                  'timeline %s, database %s (%s)', i.system_identifier, i.timeline, i.database_oid,
+                  i.database_name, e[1], e[2]::integer, e[3]::oid, current_database())
+    FROM string_to_array(twilio_numbers._epoch(), ':') e
+    LEFT JOIN twilio_numbers.incarnation i ON true;
 END;
 
 -- Billing: a run's start written once (_billing_run_start, the worker's and

@@ -161,9 +161,11 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT status IN ('twilio-approved', 'twilio-reject
 -- Record a bundle Twilio showed us (r: the Bundle resource, or NULL when it
 -- is gone; reg: its Regulation, on first sight).  A new status goes to the
 -- history with a NOTIFY twilio_numbers_bundle; a bundle still under review
--- is followed by a bundle_poll job.  Returns the status now.
+-- is followed by a bundle_poll job, first due after p_poll_after (the
+-- hosted_poll_ms setting, passed by the caller; NULL: read here).  Returns
+-- the status now.
 CREATE FUNCTION _bundle_seen(p_account_id bigint, p_bundle_sid text, r jsonb, reg jsonb DEFAULT NULL,
-                             p_cloned_from text DEFAULT NULL)
+                             p_cloned_from text DEFAULT NULL, p_poll_after interval DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -201,7 +203,7 @@ BEGIN
                          AND q.payload->>'bundle_sid' = p_bundle_sid) THEN
         INSERT INTO twilio_numbers.work_queue (kind, payload, next_attempt_at)
         VALUES ('bundle_poll', jsonb_build_object('bundle_sid', p_bundle_sid),
-                now() + current_setting('twilio_numbers.hosted_poll_ms')::interval);
+                now() + coalesce(p_poll_after, current_setting('twilio_numbers.hosted_poll_ms')::interval));
         PERFORM twilio_numbers._wake_worker_at_commit();
     END IF;
     RETURN new_status;

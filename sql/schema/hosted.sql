@@ -47,8 +47,10 @@ COMMENT ON TABLE hosted_order_history IS 'Every status a hosted order was seen i
 CREATE INDEX hosted_order_history_order ON hosted_order_history (order_sid, seen_at);
 SELECT pg_catalog.pg_extension_config_dump('hosted_order_history', '');
 
--- Record an order Twilio has just created (called by numbers_hosted_order).
-CREATE FUNCTION _hosted_order_record(p_account_id bigint, r jsonb, ours jsonb)
+-- Record an order Twilio has just created (called by numbers_hosted_order);
+-- its first poll is due after p_poll_after (the hosted_poll_ms setting,
+-- passed by the caller; NULL: read here).
+CREATE FUNCTION _hosted_order_record(p_account_id bigint, r jsonb, ours jsonb, p_poll_after interval DEFAULT NULL)
 RETURNS hosted_orders
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -70,7 +72,7 @@ BEGIN
     -- the worker follows it from now on
     INSERT INTO twilio_numbers.work_queue (kind, phone_number, payload, next_attempt_at)
     VALUES ('hosted_poll', o.phone_number, jsonb_build_object('order_sid', o.order_sid),
-            now() + current_setting('twilio_numbers.hosted_poll_ms')::interval);
+            now() + coalesce(p_poll_after, current_setting('twilio_numbers.hosted_poll_ms')::interval));
     PERFORM pg_notify('twilio_numbers_hosted',
                       json_build_object('order_sid', o.order_sid, 'phone_number', o.phone_number,
                                         'status', o.status)::text);

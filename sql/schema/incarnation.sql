@@ -107,15 +107,16 @@ COMMENT ON FUNCTION numbers_incarnation IS
   'Whether this database is the live incarnation at Twilio, a held copy or detached; what it was live as and what it is now.';
 
 -- What the database was live as and what it is now, in words, for the
--- worker's and the functions' messages (NULL when no incarnation is recorded).
+-- worker's and the functions' messages (numbers_incarnation's live_ and
+-- this_ columns).
 CREATE FUNCTION _incarnation_described() RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT format('it was live as system %s, timeline %s, database %s (%s); this is system %s, '
-                  'timeline %s, database %s (%s)', i.live_system_identifier, i.live_timeline, i.live_database_oid,
-                  i.live_database_name, i.this_system_identifier, i.this_timeline, i.this_database_oid,
-                  i.this_database_name)
-    FROM twilio_numbers.numbers_incarnation() i;
+                  'timeline %s, database %s (%s)', i.system_identifier, i.timeline, i.database_oid,
+                  i.database_name, e[1], e[2]::integer, e[3]::oid, current_database())
+    FROM string_to_array(twilio_numbers._epoch(), ':') e
+    LEFT JOIN twilio_numbers.incarnation i ON true;
 END;
 
 -- A DBA makes this copy the incarnation that acts at Twilio: the queue runs,
