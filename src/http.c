@@ -620,6 +620,7 @@ http_perform_parallel(HttpParallel *reqs, int n)
 			int			still;
 			int			left;
 			CURLMsg    *msg;
+			bool		finished = false;
 
 			while (next < n)
 			{
@@ -644,8 +645,14 @@ http_perform_parallel(HttpParallel *reqs, int n)
 				i = (int) (intptr_t) priv;
 				finish_parallel(multi, &t[i], &reqs[i], msg->data.result);
 				running--;
+				finished = true;
 			}
-			if (running > 0 && still > 0)
+
+			/*
+			 * a slot just freed goes to the next request at once, not after
+			 * the next reply or the poll's timeout
+			 */
+			if (running > 0 && still > 0 && !(finished && next < n))
 			{
 				pgstat_report_wait_start(TN_WAIT_EVENT_HTTP);
 				curl_multi_poll(multi, NULL, 0, 100, NULL);
