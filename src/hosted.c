@@ -206,7 +206,7 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	c.post_again = false;
 	create_all(&c, 1, NULL, &resource);
 
-	tt = store_hosted_order_record(account_id, resource, order_ours(&o));
+	tt = store_hosted_order_record(account_id, resource, order_ours(&o), tn_hosted_poll_ms);
 	result = PointerGetDatum(SPI_returntuple(tt->vals[0], tt->tupdesc));
 	SPI_finish();
 	PG_RETURN_DATUM(result);

@@ -647,15 +647,20 @@ store_hosted_price_currency(const char *phone)
 	return store_text(0, 1);
 }
 
-/* The row of an order Twilio has just created (_hosted_order_record); the row. */
+/*
+ * The row of an order Twilio has just created, its first poll due after
+ * poll_after_ms (_hosted_order_record); the row.
+ */
 SPITupleTable *
-store_hosted_order_record(int64 account_id, const char *resource_json, const char *ours_json)
+store_hosted_order_record(int64 account_id, const char *resource_json, const char *ours_json, int poll_after_ms)
 {
-	Oid			types[3] = {INT8OID, JSONBOID, JSONBOID};
-	Datum		args[3] = {Int64GetDatum(account_id), JSONB_ARG(resource_json), JSONB_ARG(ours_json)};
+	Oid			types[4] = {INT8OID, JSONBOID, JSONBOID, INTERVALOID};
+	Datum		args[4] = {Int64GetDatum(account_id), JSONB_ARG(resource_json), JSONB_ARG(ours_json),
+		DirectFunctionCall3(interval_in, CStringGetDatum(psprintf("%d ms", poll_after_ms)),
+							ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1))};
 
-	if (store_call("SELECT * FROM twilio_numbers._hosted_order_record($1, $2, $3)",
-				   3, types, args, NULL, false, 1) != 1)
+	if (store_call("SELECT * FROM twilio_numbers._hosted_order_record($1, $2, $3, $4)",
+				   4, types, args, NULL, false, 1) != 1)
 		elog(ERROR, "could not record the hosted order");
 	return SPI_tuptable;
 }
