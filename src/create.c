@@ -354,13 +354,14 @@ create_reserve(int kind, int64 account_id, int n, char **phones, const int64 *ho
  * Create n things at Twilio, all or nothing: their attempts committed first
  * (recorder.c; cfg's fields fingerprinted, NULL: the request has none), then
  * one POST each — all at once when there are several — with the protocol
- * above, then what Twilio created recorded.  resources[i]: the created
- * resource as JSON text.  Any failure raises; what was created is undone by
- * the worker when the transaction rolls back.  All are created in the
- * same Twilio account.
+ * above, then what Twilio created: record(resources, arg) writes it here
+ * while the recorder commits the SIDs into the attempts (both done before
+ * this returns).  resources[i]: the created resource as JSON text.  Any
+ * failure raises; what was created is undone by the worker when the
+ * transaction rolls back.  All are created in the same Twilio account.
  */
 void
-create_all(const Creation *c, int n, const NumberConfig *cfg, char **resources)
+create_all(const Creation *c, int n, const NumberConfig *cfg, char **resources, CreateRecord record, void *arg)
 {
 	int		   *slots = palloc(sizeof(int) * n);
 	uint16		mask = 0;
@@ -380,5 +381,7 @@ create_all(const Creation *c, int n, const NumberConfig *cfg, char **resources)
 		resources[0] = create_once(&c[0]);
 	else
 		create_parallel(c, n, resources);
+	intents_request_sids(slots, n);
+	record(resources, arg);
 	recorder_record_sids(slots, n);
 }
