@@ -24,6 +24,11 @@
  * POST that got no reply at all and was not matched to what it created is
  * "unresolved": it may still land until the attempt's deadline, so the
  * intent counts it and the worker watches for it after the transaction.
+ *
+ * Purchases (purchase.c) and hosted orders (hosted.c) both go through the
+ * sequence at the end of this file: the numbers not live here already, the
+ * intents reserved for the transaction, then the attempts, the POSTs and
+ * what they created recorded (create_all).
  */
 #include "postgres.h"
 
