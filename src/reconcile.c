@@ -22,6 +22,12 @@
  *
  * The worker runs a pass at start-up — the crash case: shared memory (and
  * with it the intents of rolled-back purchases) is lost in a crash restart.
+ *
+ * The SQL lives in sql/schema/reconcile.sql (_reconcile_begin, _listed,
+ * _unseen, _found, _reconcile), called through store.c.  Memory does not
+ * grow with the account: pages are streamed into a work table, each page's
+ * and each look-up's memory freed before the next.  A row an application
+ * holds locked is skipped for the next pass, never waited for (_reconcile).
  */
 #include "postgres.h"
 
@@ -45,17 +51,18 @@
 #include "recorder.h"
 #include "reply.h"
 #include "settings.h"
+#include "store.h"
 #include "twilio.h"
 
 /*
- * List one account's numbers at Twilio into pg_temp.tn_reconcile_seen.
- * Returns NULL when the whole list was read, else what went wrong.
+ * List one account's numbers at Twilio into the work table
+ * (store_reconcile_listed).  Returns NULL when the whole list was read,
+ * else what went wrong.
  */
 static char *
 list_account(const char *account_sid)
 {
 	char	   *url = twilio_account_url_for(account_sid, "/IncomingPhoneNumbers.json?PageSize=1000");
-	Oid			types[1] = {JSONBOID};
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext page_cxt = AllocSetContextCreate(outer, "reconcile page", ALLOCSET_DEFAULT_SIZES);
 	char	   *failed = NULL;
@@ -68,7 +75,6 @@ list_account(const char *account_sid)
 	while (url != NULL)
 	{
 		TwilioReply reply;
-		Datum		args[1];
 		char	   *next;
 
 		MemoryContextSwitchTo(page_cxt);
@@ -82,14 +88,7 @@ list_account(const char *account_sid)
 			failed = pstrdup(why);
 			break;
 		}
-		args[0] = JsonbPGetDatum(reply.json);
-		if (SPI_execute_with_args("INSERT INTO pg_temp.tn_reconcile_seen (sid, phone, account_sid, created, r) "
-								  "SELECT e->>'sid', e->>'phone_number', e->>'account_sid', "
-								  "       twilio_numbers._twilio_time(e->>'date_created'), e "
-								  "FROM jsonb_array_elements($1->'incoming_phone_numbers') e "
-								  "ON CONFLICT (sid) DO NOTHING",
-								  1, types, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not record Twilio's numbers");
+		(void) store_reconcile_listed(reply.json);
 
 		/* 2010 paging: next_page_uri is relative to the API's base URL */
 		next = jb_text(&reply.json->root, "next_page_uri");
@@ -107,38 +106,29 @@ list_account(const char *account_sid)
  * SID — unique forever — in its own account, then the other managed ones,
  * then its own again: a transfer running during the listing moves a number
  * out of an account not listed yet into one listed already, and the number
- * must not be taken for vanished.  What is found joins tn_reconcile_seen;
- * a look-up that fails joins it without a resource (unsure: not vanished).
+ * must not be taken for vanished.  What is found joins the work table; a
+ * look-up that fails joins it without a resource (unsure: not vanished).
+ * Each look-up's memory is freed before the next: a whole account may have
+ * vanished.
  */
 static void
-look_for_unseen(Datum seen, Datum *accounts, int naccounts)
+look_for_unseen(Datum live, Datum *accounts, int naccounts)
 {
-	Oid			types[2] = {INT8ARRAYOID, TEXTOID};
-	Datum		args[2] = {seen, CStringGetTextDatum(tn_account_sid)};
-	SPITupleTable *tt;
-	uint64		n;
+	char	  **sids;
+	char	  **homes;
+	int			n = store_reconcile_unseen(live, tn_account_sid, &sids, &homes);
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext one_cxt = AllocSetContextCreate(outer, "reconcile look-up", ALLOCSET_DEFAULT_SIZES);
 
-	/*
-	 * Not read-only: a read-only query would run on the snapshot taken
-	 * before this call's own INSERTs into tn_reconcile_seen, see none of the
-	 * listed numbers and look every live row up again (one request per
-	 * number instead of one per page).
-	 */
-	if (SPI_execute_with_args("SELECT o.twilio_sid, coalesce(o.twilio_account_sid, $2) "
-							  "FROM twilio_numbers.owned_numbers o "
-							  "WHERE o.number_id = ANY ($1) AND o.status IN ('active', 'past_due') "
-							  "  AND NOT EXISTS (SELECT 1 FROM pg_temp.tn_reconcile_seen t WHERE t.sid = o.twilio_sid)",
-							  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read owned_numbers");
-	tt = SPI_tuptable;
-	n = SPI_processed;
-	for (uint64 i = 0; i < n; i++)
+	for (int i = 0; i < n; i++)
 	{
-		char	   *sid = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-		char	   *home = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		char	   *sid = sids[i];
+		char	   *home = homes[i];
 		TwilioReply reply = {0};
 		bool		unsure = false;
+		bool		found;
 
+		MemoryContextSwitchTo(one_cxt);
 		for (int k = -1; k <= naccounts; k++)
 		{
 			/* home first (k = -1), the others, home again (k = naccounts) */
@@ -153,75 +143,38 @@ look_for_unseen(Datum seen, Datum *accounts, int naccounts)
 			if (!reply.http.complete || reply.http.status != 404)
 				unsure = true;
 		}
-		if ((reply.http.complete && reply.http.status < 300 && reply.json) || unsure)
-		{
-			Datum		a[2];
-			char		nulls[2] = {' ', ' '};
-
-			a[0] = CStringGetTextDatum(sid);
-			a[1] = reply.json && reply.http.status < 300 ? JsonbPGetDatum(reply.json) : (Datum) 0;
-			nulls[1] = a[1] ? ' ' : 'n';
-			if (SPI_execute_with_args("INSERT INTO pg_temp.tn_reconcile_seen (sid, phone, account_sid, created, r) "
-									  "VALUES ($1, $2->>'phone_number', $2->>'account_sid', "
-									  "        twilio_numbers._twilio_time($2->>'date_created'), $2) "
-									  "ON CONFLICT (sid) DO NOTHING",
-									  2, (Oid[]) {TEXTOID, JSONBOID}, a, nulls, false, 0) != SPI_OK_INSERT)
-				elog(ERROR, "could not record Twilio's number");
-		}
+		found = reply.http.complete && reply.http.status < 300 && reply.json;
+		if (found || unsure)
+			store_reconcile_found(sid, found ? reply.json : NULL);
+		MemoryContextSwitchTo(outer);
+		MemoryContextReset(one_cxt);
 	}
+	MemoryContextDelete(one_cxt);
 }
 
-/* The first column of the one-row SPI result, copied out of SPI's memory. */
-static Datum
-first_array(void)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-	return PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
-}
-
-/* One reconcile pass; returns the drift rows it recorded (SPI tuple table). */
+/* One reconcile pass; returns the drift rows it recorded (*n of them). */
 static SPITupleTable *
-reconcile(void)
+reconcile(uint64 *n)
 {
-	Datum		seen;
+	Datum		live;
 	Datum		attempts;
-	ArrayType  *accounts;
+	Datum		accounts_array;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			naccounts;
 	Datum	   *listed;
 	int			nlisted = 0;
 	StringInfoData failures;
-	Oid			types[6] = {INT8ARRAYOID, TEXTARRAYOID, JSONBOID, INT8ARRAYOID, TEXTOID, TEXTOID};
-	Datum		args[6];
 
 	twilio_require_credentials();
 
-	/* 1. the live rows and the open attempts, before the listing */
-	if (SPI_execute("SELECT coalesce(array_agg(number_id), '{}') FROM twilio_numbers.owned_numbers "
-					"WHERE status <> 'released'", true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read owned_numbers");
-	seen = first_array();
-	if (SPI_execute("SELECT coalesce(array_agg(attempt_id), '{}') FROM twilio_numbers.purchase_attempts "
-					"WHERE state = 'open'", true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read purchase_attempts");
-	attempts = first_array();
-
-	/* 2. the Twilio accounts this database manages (a DBA maps them) */
-	args[0] = CStringGetTextDatum(tn_account_sid);
-	if (SPI_execute_with_args("SELECT twilio_numbers._managed_accounts($1)",
-							  1, (Oid[]) {TEXTOID}, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read accounts");
-	accounts = DatumGetArrayTypeP(first_array());
-	deconstruct_array(accounts, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &naccounts);
-
-	if (SPI_execute("CREATE TEMP TABLE IF NOT EXISTS tn_reconcile_seen "
-					"(sid text PRIMARY KEY, phone text, account_sid text, created timestamptz, r jsonb) "
-					"ON COMMIT DROP", false, 0) != SPI_OK_UTILITY ||
-		SPI_execute("TRUNCATE pg_temp.tn_reconcile_seen", false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not create the reconcile work table");
+	/*
+	 * 1. the live rows and the open attempts, before the listing; 2. the
+	 * Twilio accounts this database manages (a DBA maps them)
+	 */
+	store_reconcile_begin(tn_account_sid, &live, &attempts, &accounts_array);
+	deconstruct_array(DatumGetArrayTypeP(accounts_array), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &naccounts);
 
 	/* 3. list each; one that fails is reported, the others go on */
 	listed = palloc(sizeof(Datum) * Max(naccounts, 1));
@@ -245,36 +198,14 @@ reconcile(void)
 	}
 	appendStringInfoChar(&failures, '}');
 	/* in every managed account: one whose listing failed may hold it */
-	look_for_unseen(seen, elems, naccounts);
-	/* statistics for the comparison's plans: without them a big account's joins go quadratic */
-	if (SPI_execute("ANALYZE pg_temp.tn_reconcile_seen", false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not analyze the reconcile work table");
+	look_for_unseen(live, elems, naccounts);
 
 	/* 4. compare and act */
-	args[0] = seen;
-	args[1] = PointerGetDatum(construct_array(listed, nlisted, TEXTOID, -1, false, TYPALIGN_INT));
-	args[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(failures.data));
-	args[3] = attempts;
-	args[4] = CStringGetTextDatum(tn_account_sid);
-	args[5] = CStringGetTextDatum(recorder_epoch());
-	/*
-	 * A row left releasing whose release job died (an older dead letter,
-	 * an outage before outages stopped counting): queued again.
-	 */
-	if (SPI_execute_with_args("INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, twilio_sid, "
-					"twilio_account_sid, payload) "
-					"SELECT 'release', o.number_id, o.phone_number, o.twilio_sid, o.twilio_account_sid, "
-					"       '{\"reason\": \"reconcile: its release job was dead\"}' "
-					"FROM twilio_numbers.owned_numbers o "
-					"WHERE o.status = 'releasing' AND o.number_id = ANY ($1) "
-					"  AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q "
-					"                  WHERE q.number_id = o.number_id AND q.kind = 'release' AND q.status <> 'dead')",
-					1, (Oid[]) {INT8ARRAYOID}, &seen, NULL, false, 0) < 0)
-		elog(ERROR, "could not queue releases again");
-	if (SPI_execute_with_args("SELECT * FROM twilio_numbers._reconcile($1, $2, $3, $4, $5, $6)",
-							  6, types, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not reconcile");
-	return SPI_tuptable;
+	return store_reconcile_compare(live,
+								   PointerGetDatum(construct_array(listed, nlisted, TEXTOID, -1, false,
+																   TYPALIGN_INT)),
+								   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(failures.data))),
+								   attempts, tn_account_sid, recorder_epoch(), n);
 }
 
 /*
@@ -326,8 +257,9 @@ tn_numbers_reconcile(PG_FUNCTION_ARGS)
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(oldcontext);
 	}
-	tt = reconcile();
-	put_findings(rsinfo, tt, SPI_processed, held);
+	tt = reconcile(&n);
+	put_findings(rsinfo, tt, n, held);
+	SPI_freetuptable(tt);
 	/* then the Messaging Services (messaging.c) */
 	tt = messaging_reconcile(&n);
 	put_findings(rsinfo, tt, n, held);
@@ -352,8 +284,7 @@ reconcile_in_worker(char **unreachable)
 	int			detail;
 	StringInfoData accounts;
 
-	tt = reconcile();
-	n = SPI_processed;
+	tt = reconcile(&n);
 	/* the accounts it could not list, with why ("AC… (HTTP 401 …), …"), NULL when none */
 	finding = SPI_fnumber(tt->tupdesc, "finding");
 	detail = SPI_fnumber(tt->tupdesc, "detail");
@@ -374,6 +305,7 @@ reconcile_in_worker(char **unreachable)
 		}
 	}
 	*unreachable = accounts.len ? accounts.data : NULL;
+	SPI_freetuptable(tt);
 	(void) messaging_reconcile(&m);
 	return n + m;
 }

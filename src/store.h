@@ -153,6 +153,29 @@ extern void store_transfer_record(int64 number_id, int64 to_account_id);
 
 
 /* ---- reconcile (sql/schema/reconcile.sql) ---- */
+#include "utils/jsonb.h"
+
+/*
+ * A pass's start: the live rows' ids (int8[]), the open attempts' (int8[])
+ * and the managed Twilio accounts (text[]), copied into the caller's memory;
+ * an empty work table for the listing.
+ */
+extern void store_reconcile_begin(const char *main_account, Datum *live, Datum *attempts, Datum *accounts);
+/* One page of a listing into the work table; returns how many numbers it held. */
+extern int	store_reconcile_listed(Jsonb *page);
+/*
+ * The live rows no listing showed: *sids and *homes (their Twilio accounts),
+ * palloc'd in the caller's memory; returns how many.
+ */
+extern int	store_reconcile_unseen(Datum live, const char *main_account, char ***sids, char ***homes);
+/* What the look-up of an unseen row found (NULL: the look-up failed). */
+extern void store_reconcile_found(const char *sid, Jsonb *resource);
+/*
+ * Compare and act (_reconcile); returns the drift rows it recorded, *n of
+ * them (an SPI tuple table: the caller frees it or SPI_finish does).
+ */
+extern SPITupleTable *store_reconcile_compare(Datum live, Datum listed, Jsonb *failed, Datum attempts,
+											  const char *main_account, const char *epoch, uint64 *n);
 
 
 /* ---- addresses, bundles, Messaging Services, prices ---- */

@@ -30,18 +30,113 @@ RETURN (SELECT array_agg(s ORDER BY s <> p_main, s)
         FROM (SELECT p_main AS s
               UNION SELECT a.twilio_account_sid FROM twilio_numbers.accounts a
                     WHERE a.twilio_account_sid IS NOT NULL
-              UNION SELECT o.twilio_account_sid FROM twilio_numbers.owned_numbers o
-                    WHERE o.status <> 'released' AND o.twilio_account_sid IS NOT NULL) m);
+              UNION SELECT o.twilio_account_sid FROM twilio_numbers.live_numbers o
+                    WHERE o.twilio_account_sid IS NOT NULL) m);
+
+-- A pass's start (numbers_reconcile, C): what it reads before the listing —
+-- the live rows, the open attempts, the managed accounts — and an empty work
+-- table for the numbers Twilio lists, pg_temp.tn_reconcile_seen (dropped at
+-- commit).  The table's statistics come from a small sample: the default one
+-- holds 30,000 rows of resources in the backend's memory while ANALYZE runs,
+-- memory that grew with the account.
+CREATE FUNCTION _reconcile_begin(p_main text, OUT live bigint[], OUT attempts bigint[], OUT accounts text[])
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    live := (SELECT coalesce(array_agg(l.number_id), '{}') FROM twilio_numbers.live_numbers l);
+    attempts := (SELECT coalesce(array_agg(a.attempt_id), '{}') FROM twilio_numbers.purchase_attempts a
+                 WHERE a.state = 'open');
+    accounts := twilio_numbers._managed_accounts(p_main);
+    IF to_regclass('pg_temp.tn_reconcile_seen') IS NULL THEN
+        CREATE TEMP TABLE tn_reconcile_seen
+            (sid text PRIMARY KEY, phone text, account_sid text, created timestamptz, r jsonb) ON COMMIT DROP;
+        ALTER TABLE pg_temp.tn_reconcile_seen ALTER sid SET STATISTICS 10, ALTER phone SET STATISTICS 10,
+            ALTER account_sid SET STATISTICS 10, ALTER created SET STATISTICS 0, ALTER r SET STATISTICS 0;
+    ELSE
+        TRUNCATE pg_temp.tn_reconcile_seen;
+    END IF;
+END $$;
+REVOKE ALL ON FUNCTION _reconcile_begin(text) FROM PUBLIC;
+COMMENT ON FUNCTION _reconcile_begin IS
+  'Reconcile (C): the live rows, open attempts and managed accounts read before the listing; an empty work table.';
+
+-- One page of an account's listing at Twilio (IncomingPhoneNumbers), into the
+-- work table; returns how many numbers it held.
+CREATE FUNCTION _reconcile_listed(p_page jsonb) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n integer;
+BEGIN
+    INSERT INTO pg_temp.tn_reconcile_seen (sid, phone, account_sid, created, r)
+    SELECT e->>'sid', e->>'phone_number', e->>'account_sid', twilio_numbers._twilio_time(e->>'date_created'), e
+    FROM jsonb_array_elements(p_page->'incoming_phone_numbers') e
+    ON CONFLICT (sid) DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+REVOKE ALL ON FUNCTION _reconcile_listed(jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION _reconcile_listed IS 'Reconcile (C): one page of a Twilio listing into the work table.';
+
+-- The live rows read before the listing (p_live) that are active or past
+-- due and that no listing showed: the C looks each up by its SID (with the
+-- Twilio account its row names, p_main when none).  Volatile: it must see
+-- the numbers this very pass wrote into the work table.
+CREATE FUNCTION _reconcile_unseen(p_live bigint[], p_main text)
+RETURNS TABLE (twilio_sid text, twilio_account_sid text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY
+    SELECT o.twilio_sid, coalesce(o.twilio_account_sid, p_main)
+    FROM twilio_numbers.owned_numbers o
+    WHERE o.number_id = ANY (p_live) AND o.status IN ('active', 'past_due')
+      AND NOT EXISTS (SELECT 1 FROM pg_temp.tn_reconcile_seen t WHERE t.sid = o.twilio_sid);
+END $$;
+REVOKE ALL ON FUNCTION _reconcile_unseen(bigint[], text) FROM PUBLIC;
+COMMENT ON FUNCTION _reconcile_unseen IS
+  'Reconcile (C): the live rows no listing showed, to be looked up one by one.';
+
+-- What the look-up of an unseen row found (r: Twilio's resource), into the
+-- work table; r null: the look-up failed, so the number may still be there
+-- (unsure: not vanished).
+CREATE FUNCTION _reconcile_found(p_sid text, r jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO pg_temp.tn_reconcile_seen (sid, phone, account_sid, created, r)
+    VALUES (p_sid, r->>'phone_number', r->>'account_sid', twilio_numbers._twilio_time(r->>'date_created'), r)
+    ON CONFLICT (sid) DO NOTHING;
+END $$;
+REVOKE ALL ON FUNCTION _reconcile_found(text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION _reconcile_found IS 'Reconcile (C): what the look-up of an unseen row found, into the work table.';
 
 -- Compare the rows seen before the listing (p_seen) with the numbers Twilio
 -- listed (pg_temp.tn_reconcile_seen) in the accounts of p_listed (p_failed:
 -- accounts whose listing failed, with why), judge the open attempts read
 -- before the listing (p_attempts), act and record each difference.
+--
+-- It never waits for an application: a row it would change, or whose
+-- number or account a row it writes refers to, that another transaction
+-- holds locked (FOR UPDATE, say) is skipped (SKIP LOCKED) and met again by
+-- the next pass; the rest is reconciled.
 CREATE FUNCTION _reconcile(p_seen bigint[], p_listed text[], p_failed jsonb, p_attempts bigint[],
                            p_main text, p_epoch text)
 RETURNS SETOF drift
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    -- statistics for the comparison's plans: without them a big account's
+    -- joins go quadratic (a small sample: _reconcile_begin)
+    ANALYZE pg_temp.tn_reconcile_seen;
+
+    -- a row left releasing whose release job died (an older dead letter, an
+    -- outage before outages stopped counting): queued again
+    INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, twilio_sid, twilio_account_sid, payload)
+    SELECT 'release', o.number_id, o.phone_number, o.twilio_sid, o.twilio_account_sid,
+           '{"reason": "reconcile: its release job was dead"}'
+    FROM twilio_numbers.owned_numbers o
+    WHERE o.number_id IN (SELECT l.number_id FROM twilio_numbers.owned_numbers l
+                          WHERE l.status = 'releasing' AND l.number_id = ANY (p_seen)
+                          FOR KEY SHARE SKIP LOCKED)
+      AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                      WHERE q.number_id = o.number_id AND q.kind = 'release' AND q.status <> 'dead');
+
     -- an account that could not be listed: reported, left out of every
     -- conclusion that needs its whole list
     RETURN QUERY
@@ -78,8 +173,7 @@ BEGIN
                 ORDER BY a.twilio_sid IS NOT NULL DESC, a.recorded_in = p_epoch DESC, a.attempt_id DESC
                 LIMIT 1) AS attempt_id
         FROM pg_temp.tn_reconcile_seen t
-        WHERE NOT EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
-                          WHERE o.twilio_sid = t.sid AND o.status <> 'released')
+        WHERE NOT EXISTS (SELECT 1 FROM twilio_numbers.live_numbers o WHERE o.twilio_sid = t.sid)
           -- a hosted order of ours completing: the worker is about to write its number
           AND NOT EXISTS (SELECT 1 FROM twilio_numbers.hosted_orders h
                           WHERE h.number_id IS NULL
@@ -101,6 +195,12 @@ BEGIN
                     WHEN a.attempt_id IS NOT NULL THEN 'unproven'
                     ELSE 'unmanaged' END AS verdict
         FROM unowned u LEFT JOIN twilio_numbers.purchase_attempts a ON a.attempt_id = u.attempt_id),
+    -- a number reported before whose row another transaction holds (a DBA
+    -- adopting it): left for the next pass
+    free_kept AS MATERIALIZED (
+        SELECT u.twilio_sid FROM twilio_numbers.unmanaged_at_twilio u
+        WHERE u.twilio_sid IN (SELECT j.sid FROM judged j WHERE j.verdict IN ('unproven', 'unmanaged', 'let_go'))
+        FOR NO KEY UPDATE SKIP LOCKED),
     compensated AS (
         INSERT INTO twilio_numbers.work_queue (kind, phone_number, twilio_sid, twilio_account_sid, payload,
                                                attempt_id)
@@ -117,6 +217,8 @@ BEGIN
             (twilio_sid, phone_number, twilio_account_sid, in_main_account, friendly_name, resource)
         SELECT j.sid, j.phone, j.account_sid, j.account_sid = p_main, j.r->>'friendly_name', j.r
         FROM judged j WHERE j.verdict IN ('unproven', 'unmanaged', 'let_go')
+          AND (j.sid IN (SELECT f.twilio_sid FROM free_kept f)
+               OR NOT EXISTS (SELECT 1 FROM twilio_numbers.unmanaged_at_twilio u WHERE u.twilio_sid = j.sid))
         ON CONFLICT (twilio_sid) DO UPDATE
         SET last_seen_at = now(), friendly_name = excluded.friendly_name, resource = excluded.resource,
             twilio_account_sid = excluded.twilio_account_sid, in_main_account = excluded.in_main_account
@@ -160,10 +262,13 @@ BEGIN
     FROM twilio_numbers.unmanaged_at_twilio u WHERE u.first_seen_at = now();
     -- and forgotten once it is gone from a fully listed account, or ours now
     DELETE FROM twilio_numbers.unmanaged_at_twilio u
-    WHERE (u.twilio_account_sid = ANY (p_listed)
-           AND NOT EXISTS (SELECT 1 FROM pg_temp.tn_reconcile_seen t WHERE t.sid = u.twilio_sid))
-       OR EXISTS (SELECT 1 FROM twilio_numbers.owned_numbers o
-                  WHERE o.twilio_sid = u.twilio_sid AND o.status <> 'released');
+    WHERE u.twilio_sid IN (SELECT g.twilio_sid FROM twilio_numbers.unmanaged_at_twilio g
+                           WHERE (g.twilio_account_sid = ANY (p_listed)
+                                  AND NOT EXISTS (SELECT 1 FROM pg_temp.tn_reconcile_seen t
+                                                  WHERE t.sid = g.twilio_sid))
+                              OR EXISTS (SELECT 1 FROM twilio_numbers.live_numbers o
+                                         WHERE o.twilio_sid = g.twilio_sid)
+                           FOR UPDATE SKIP LOCKED);
 
     -- open attempts read before the listing whose transactions are over:
     -- a row of ours has the SID it recorded (the crash came after the commit) ...
@@ -223,14 +328,21 @@ BEGIN
     RETURNING *;
 
     -- live rows (seen before the listing) whose number Twilio no longer has
+    -- (one an application holds, or whose account it holds: the next pass)
     RETURN QUERY
     WITH gone AS (
         UPDATE twilio_numbers.owned_numbers o
         SET status = 'released', released_at = now(), updated_at = now()
-        WHERE o.number_id = ANY (p_seen)
-          AND o.status IN ('active', 'past_due')
-          AND coalesce(o.twilio_account_sid, p_main) = ANY (p_listed)
-          AND NOT EXISTS (SELECT 1 FROM pg_temp.tn_reconcile_seen t WHERE t.sid = o.twilio_sid)
+        WHERE o.number_id IN (SELECT v.number_id
+                              FROM twilio_numbers.owned_numbers v
+                              JOIN twilio_numbers.accounts a ON a.account_id = v.account_id
+                              WHERE v.number_id = ANY (p_seen)
+                                AND v.status IN ('active', 'past_due')
+                                AND coalesce(v.twilio_account_sid, p_main) = ANY (p_listed)
+                                AND NOT EXISTS (SELECT 1 FROM pg_temp.tn_reconcile_seen t
+                                                WHERE t.sid = v.twilio_sid)
+                              FOR NO KEY UPDATE OF v SKIP LOCKED
+                              FOR KEY SHARE OF a SKIP LOCKED)
         RETURNING o.number_id, o.account_id, o.phone_number, o.twilio_sid)
     INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, number_id, account_id, action)
     SELECT 'vanished_at_twilio', g.phone_number, g.twilio_sid, g.number_id, g.account_id,
@@ -249,20 +361,31 @@ BEGIN
         FROM twilio_numbers.owned_numbers o
         JOIN pg_temp.tn_reconcile_seen t ON t.sid = o.twilio_sid
         WHERE o.status IN ('active', 'past_due') AND t.r IS NOT NULL),
+    -- those an application holds, or whose account it holds: the next pass
+    free AS MATERIALIZED (
+        SELECT d.*
+        FROM differs d
+        WHERE (d.push <> '{}' OR d.moved_to IS NOT NULL)
+          AND d.number_id IN (SELECT v.number_id
+                              FROM twilio_numbers.owned_numbers v
+                              JOIN twilio_numbers.accounts a ON a.account_id = v.account_id
+                              WHERE v.number_id IN (SELECT c.number_id FROM differs c
+                                                    WHERE c.push <> '{}' OR c.moved_to IS NOT NULL)
+                              FOR KEY SHARE OF v SKIP LOCKED
+                              FOR KEY SHARE OF a SKIP LOCKED)),
     queued AS (
         INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, payload)
         SELECT 'resync', d.number_id, d.phone_number,
                jsonb_strip_nulls(jsonb_build_object('reason', 'reconcile', 'other_account_sid', d.moved_to))
-        FROM differs d
-        WHERE (d.push <> '{}' OR d.moved_to IS NOT NULL)
-          AND NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+        FROM free d
+        WHERE NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
                           WHERE q.number_id = d.number_id AND q.kind = 'resync' AND q.status = 'pending')
         RETURNING number_id)
     INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, number_id, account_id, detail, action)
     SELECT 'config_drift', d.phone_number, d.twilio_sid, d.number_id, d.account_id,
            jsonb_strip_nulls(jsonb_build_object('to_push', nullif(d.push, '{}'), 'moved_to', d.moved_to)),
            'resync queued'
-    FROM differs d WHERE d.push <> '{}' OR d.moved_to IS NOT NULL
+    FROM free d
     RETURNING *;
 
     PERFORM twilio_numbers._wake_worker_at_commit();

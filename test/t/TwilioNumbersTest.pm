@@ -17,7 +17,7 @@ use Time::Local ();
 
 our @EXPORT = qw(spawn_listening start_emulator emu emu_requests emu_fault emu_owned new_node new_cluster wait_until
   wait_queue_drained money_conserved new_account live_numbers double_charges worker_pid wait_restarted
-  twilio_api buy_elsewhere max_overlap);
+  twilio_api buy_elsewhere max_overlap emu_add_numbers adopt_listed);
 
 my $json = JSON::PP->new->canonical;
 my $http = HTTP::Tiny->new(timeout => 30);
@@ -276,6 +276,41 @@ sub max_overlap
 		$max = $now if $now > $max;
 	}
 	return $max;
+}
+
+# Have the emulator put count US local numbers into a Twilio account (the
+# main one unless given) as if each had been bought through its API
+# (POST /_emulator/numbers); returns its answer.
+sub emu_add_numbers
+{
+	my ($emu, $count, $account_sid) = @_;
+	return emu($emu, 'POST', '/_emulator/numbers',
+		{ count => $count + 0, ($account_sid ? (account_sid => $account_sid) : ()) });
+}
+
+# Adopt for a customer account every number of a Twilio account's listing
+# that no live row owns: what numbers_adopt writes after its look-up
+# (_adopt_record, the first period paid), fed one page of the listing at a
+# time instead of a look-up per number (a test's set-up of a big account).
+# Returns how many it adopted.
+sub adopt_listed
+{
+	my ($node, $emu, $account_id, $account_sid) = @_;
+	$account_sid //= $ENV{TN_ACCOUNT_SID};
+	my $path = "/2010-04-01/Accounts/$account_sid/IncomingPhoneNumbers.json?PageSize=1000";
+	my $adopted = 0;
+	while ($path)
+	{
+		my $res = twilio_api($emu, 'GET', $path);
+		die "listing $path: $res->{status}" unless $res->{status} == 200;
+		my $page = $json->encode($res->{body}{incoming_phone_numbers});
+		$adopted += $node->safe_psql('postgres', qq{
+SELECT count(twilio_numbers._adopt_record($account_id, e, 'local', 'US', 1.00, 'USD', true))
+FROM jsonb_array_elements(\$page\$$page\$page\$::jsonb) e
+WHERE NOT EXISTS (SELECT 1 FROM twilio_numbers.live_numbers l WHERE l.twilio_sid = e->>'sid')});
+		$path = $res->{body}{next_page_uri};
+	}
+	return $adopted;
 }
 
 1;

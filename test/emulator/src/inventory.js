@@ -178,4 +178,17 @@ function renderAvailable(rec) {
   };
 }
 
-module.exports = { Inventory, renderAvailable, rng };
+// A US local number outside the inventory (POST /_emulator/numbers): the
+// area code's first place, every capability but fax, no requirements.
+function bulkRecord(phone, npa, info) {
+  const place = info.places[0];
+  const digits = phone.slice(1);
+  return {
+    phone, digits, iso: 'US', type: 'local', areaCode: npa, region: info.region, lata: info.lata,
+    rateCenter: place[0], locality: place[1], postal: place[2], lat: place[3], lon: place[4],
+    addr: 'none', beta: false, caps: { voice: true, sms: true, mms: true, fax: false }, bundle: false,
+    friendly: nanpFriendly(digits),
+  };
+}
+
+module.exports = { Inventory, renderAvailable, rng, bulkRecord };

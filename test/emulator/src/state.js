@@ -11,7 +11,8 @@
 // the same SIDs again (for snapshots of emulator output).
 
 const crypto = require('crypto');
-const { Inventory } = require('./inventory');
+const { Inventory, bulkRecord } = require('./inventory');
+const { US_AREA_CODES } = require('./geo');
 
 class State {
   constructor(opts) {
@@ -29,6 +30,7 @@ class State {
     if (this.opts.deterministicSids) this.counters = {};
     this.clockOffsetMs = 0;
     this.numbers = new Map(); //   PN sid -> owned number
+    this.sorted = null; //         every owned number by phone (listings), rebuilt after a change
     this.byPhone = new Map(); //   phone -> owned number
     this.sidKey = new Map(); //    every SID ever issued -> its sort key (page tokens)
     this.trunks = new Map(); //    TK sid -> trunk
@@ -109,19 +111,47 @@ class State {
     this.numbers.set(sid, num);
     this.byPhone.set(num.phone, num);
     this.sidKey.set(sid, num.phone);
+    this.sorted = null;
     return num;
+  }
+
+  // Owns count US local numbers for an account at once, each as a purchase
+  // through the API would (a new PN SID, origin twilio, created now): the
+  // scale tests' accounts, far beyond the seeded inventory. The numbers are
+  // drawn from the 555 exchanges (then others) of the US area codes (or the
+  // one given), skipping every number the inventory or an account holds; they
+  // are not inventory (a released one is gone, not available again).
+  ownMany(account, count, areaCode) {
+    const npas = areaCode ? [areaCode] : Object.keys(US_AREA_CODES).sort();
+    const exchanges = ['555'];
+    for (let x = 200; x <= 999; x++) if (x !== 555) exchanges.push(String(x));
+    const made = [];
+    for (const npa of npas) {
+      for (const exchange of exchanges) {
+        for (let line = 0; line < 10000 && made.length < count; line++) {
+          const phone = `+1${npa}${exchange}${String(line).padStart(4, '0')}`;
+          if (this.byPhone.has(phone) || this.inventory.byPhone.has(phone)) continue;
+          made.push(this.own(account, bulkRecord(phone, npa, US_AREA_CODES[npa]), 'twilio', {}));
+        }
+        if (made.length >= count) return made;
+      }
+    }
+    return made;
   }
 
   release(num) {
     this.numbers.delete(num.sid);
     this.byPhone.delete(num.phone);
+    this.sorted = null;
     if (num.origin !== 'hosted') this.inventory.release(num.phone);
   }
 
   // Sorted (by phone number) owned numbers of one account.
   numbersOf(accountSid) {
-    return [...this.numbers.values()].filter((n) => n.account === accountSid)
-      .sort((a, b) => (a.phone < b.phone ? -1 : a.phone > b.phone ? 1 : 0));
+    if (this.sorted === null) {
+      this.sorted = [...this.numbers.values()].sort((a, b) => (a.phone < b.phone ? -1 : a.phone > b.phone ? 1 : 0));
+    }
+    return this.sorted.filter((n) => n.account === accountSid);
   }
 
   record(entry) {

@@ -6,6 +6,7 @@ const { addFault, publicFault } = require('../faults');
 const { moveOrder } = require('./hosted');
 const { badParam, notFound } = require('../errors');
 const { publicEntry } = require('../requestlog');
+const { US_AREA_CODES } = require('../geo');
 
 module.exports = (emu) => {
   emu.control('POST', /^\/_emulator\/reset$/, ({ state }) => {
@@ -37,6 +38,25 @@ module.exports = (emu) => {
     }
     if (json.reset_max === true) state.maxInFlight = state.inFlight;
     return { body: limits(state) };
+  });
+  // Many numbers in an account at once, as if each had been bought through
+  // the API (scale tests: far more than the inventory sells)
+  emu.control('POST', /^\/_emulator\/numbers$/, ({ state, json }) => {
+    const count = json.count;
+    if (!Number.isInteger(count) || count < 1 || count > 200000) throw badParam('count must be an integer from 1 to 200000');
+    const account = json.account_sid === undefined ? state.main.sid : json.account_sid;
+    if (!state.accounts.has(account)) throw badParam(`no account ${account}`);
+    const areaCode = json.area_code === undefined ? null : String(json.area_code);
+    if (areaCode !== null && !US_AREA_CODES[areaCode]) {
+      throw badParam(`area_code must be one of ${Object.keys(US_AREA_CODES).sort().join(', ')}`);
+    }
+    // (an area code has about 8 million candidates: count always fits)
+    const made = state.ownMany(account, count, areaCode);
+    return {
+      status: 201,
+      body: { account_sid: account, count: made.length, first_phone_number: made[0].phone,
+        last_phone_number: made[made.length - 1].phone },
+    };
   });
   emu.control('GET', /^\/_emulator\/clock$/, ({ state }) => ({ body: { now: state.now().toISOString() } }));
   emu.control('POST', /^\/_emulator\/clock$/, ({ state, json }) => {
