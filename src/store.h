@@ -205,7 +205,7 @@ extern Datum store_bundle_regulations_save(const char *iso, const char *type, co
 										   Jsonb *regulations, const char *address_requirements);
 /* _bundle_seen (account_id 0: unknown; r NULL: gone): the status now, or NULL. */
 extern char *store_bundle_seen(int64 account_id, const char *bundle_sid, Jsonb *r, Jsonb *reg,
-							   const char *cloned_from);
+							   const char *cloned_from, int poll_after_ms);
 /* Lock a registered bundle: true and *account_id when there is one. */
 extern bool store_bundle_lock(const char *bundle_sid, int64 *account_id);
 /* The bundles row. */
