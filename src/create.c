@@ -24,6 +24,11 @@
  * POST that got no reply at all and was not matched to what it created is
  * "unresolved": it may still land until the attempt's deadline, so the
  * intent counts it and the worker watches for it after the transaction.
+ *
+ * Purchases (purchase.c) and hosted orders (hosted.c) both go through the
+ * sequence at the end of this file: the numbers not live here already, the
+ * intents reserved for the transaction, then the attempts, the POSTs and
+ * what they created recorded (create_all).
  */
 #include "postgres.h"
 
@@ -354,13 +359,14 @@ create_reserve(int kind, int64 account_id, int n, char **phones, const int64 *ho
  * Create n things at Twilio, all or nothing: their attempts committed first
  * (recorder.c; cfg's fields fingerprinted, NULL: the request has none), then
  * one POST each — all at once when there are several — with the protocol
- * above, then what Twilio created recorded.  resources[i]: the created
- * resource as JSON text.  Any failure raises; what was created is undone by
- * the worker when the transaction rolls back.  All are created in the
- * same Twilio account.
+ * above, then what Twilio created: record(resources, arg) writes it here
+ * while the recorder commits the SIDs into the attempts (both done before
+ * this returns).  resources[i]: the created resource as JSON text.  Any
+ * failure raises; what was created is undone by the worker when the
+ * transaction rolls back.  All are created in the same Twilio account.
  */
 void
-create_all(const Creation *c, int n, const NumberConfig *cfg, char **resources)
+create_all(const Creation *c, int n, const NumberConfig *cfg, char **resources, CreateRecord record, void *arg)
 {
 	int		   *slots = palloc(sizeof(int) * n);
 	uint16		mask = 0;
@@ -380,5 +386,7 @@ create_all(const Creation *c, int n, const NumberConfig *cfg, char **resources)
 		resources[0] = create_once(&c[0]);
 	else
 		create_parallel(c, n, resources);
+	intents_request_sids(slots, n);
+	record(resources, arg);
 	recorder_record_sids(slots, n);
 }

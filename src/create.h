@@ -35,12 +35,15 @@ extern Datum create_fields_array(uint16 mask);
 /*
  * The sequence every creation follows (purchases and hosted orders):
  * create_require_free before anything, create_reserve (the intents, held by
- * the transaction), then create_all (the attempts committed, one POST each,
- * the SIDs recorded).
+ * the transaction), then create_all (the attempts committed, one POST each —
+ * all at once when there are several — then record(resources, arg) writes
+ * the rows while the recorder commits the SIDs).
  */
 extern void create_require_free(char **phones, int n, bool orders_too);
 extern int64 create_reserve(int kind, int64 account_id, int n, char **phones, const int64 *holds, int *slots);
-extern void create_all(const Creation *c, int n, const NumberConfig *cfg, char **resources);
+typedef void (*CreateRecord) (char **resources, void *arg);
+extern void create_all(const Creation *c, int n, const NumberConfig *cfg, char **resources,
+					   CreateRecord record, void *arg);
 
 extern char *create_once(const Creation *c);
 extern char *create_once_after(const Creation *c, const TwilioReply *first);

@@ -163,6 +163,23 @@ order_ours(const HostedOrder *o)
 	return ours.data;
 }
 
+/* What record_filed writes, and the row it wrote. */
+typedef struct Filed
+{
+	int64		account_id;
+	const HostedOrder *order;
+	SPITupleTable *row;
+} Filed;
+
+/* create_all's record step: the order Twilio created becomes its row. */
+static void
+record_filed(char **resources, void *arg)
+{
+	Filed	   *f = arg;
+
+	f->row = store_hosted_order_record(f->account_id, resources[0], order_ours(f->order), tn_hosted_poll_ms);
+}
+
 PG_FUNCTION_INFO_V1(tn_numbers_hosted_order);
 
 /*
@@ -179,11 +196,12 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	Creation	c = {0};
 	char	   *resource;
 	int			slot;
-	SPITupleTable *tt;
+	Filed		filed = {0, &o, NULL};
 	Datum		result;
 
 	shmem_require_worker();
 	account_id = validate_account_arg(fcinfo, 0);
+	filed.account_id = account_id;
 	read_order(fcinfo, &o);
 	twilio_require_credentials();
 
@@ -194,7 +212,7 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	check_hosted_price(&o, &acct);
 	create_require_free(&o.phone, 1, true);
 
-	/* the intent and its recorded attempt, then create.c's one POST */
+	/* the intent and its recorded attempt, create.c's one POST, the row */
 	(void) create_reserve(INTENT_HOSTED, account_id, 1, &o.phone, NULL, &slot);
 	c.kind = change_kind(INTENT_HOSTED);
 	c.slot = slot;
@@ -204,10 +222,8 @@ tn_numbers_hosted_order(PG_FUNCTION_ARGS)
 	c.phone = o.phone;
 	c.twilio_account_sid = accounts_twilio_sid(&acct);
 	c.post_again = false;
-	create_all(&c, 1, NULL, &resource);
-
-	tt = store_hosted_order_record(account_id, resource, order_ours(&o));
-	result = PointerGetDatum(SPI_returntuple(tt->vals[0], tt->tupdesc));
+	create_all(&c, 1, NULL, &resource, record_filed, &filed);
+	result = PointerGetDatum(SPI_returntuple(filed.row->vals[0], filed.row->tupdesc));
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }

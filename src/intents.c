@@ -289,6 +289,10 @@ void
 intent_set_sid(int slot, const char *sid, const char *account_sid)
 {
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	/* a SID the recorder wrote is written again if it changes */
+	if (shared->intents[slot].recorder_op == RECORDER_SID_DONE &&
+		strcmp(shared->intents[slot].sid, sid ? sid : "") != 0)
+		shared->intents[slot].recorder_op = RECORDER_IDLE;
 	strlcpy(shared->intents[slot].sid, sid ? sid : "", sizeof(shared->intents[slot].sid));
 	strlcpy(shared->intents[slot].twilio_account_sid, account_sid ? account_sid : "",
 			sizeof(shared->intents[slot].twilio_account_sid));
@@ -473,7 +477,11 @@ intents_request_attempts(const int *slots, int n, const char *twilio_account_sid
 		SetLatch(latch);
 }
 
-/* Ask the recorder to write the SIDs Twilio answered into these intents' attempts. */
+/*
+ * Ask the recorder to write the SIDs Twilio answered into these intents'
+ * attempts (one it has written already is not asked again: a caller may
+ * ask early and wait later, create.c).
+ */
 void
 intents_request_sids(const int *slots, int n)
 {
@@ -481,7 +489,8 @@ intents_request_sids(const int *slots, int n)
 
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < n; i++)
-		shared->intents[slots[i]].recorder_op = RECORDER_SET_SID;
+		if (shared->intents[slots[i]].recorder_op != RECORDER_SID_DONE)
+			shared->intents[slots[i]].recorder_op = RECORDER_SET_SID;
 	latch = shared->recorder_latch;
 	LWLockRelease(shared->lock);
 	if (latch)
@@ -570,7 +579,7 @@ intents_recorder_done(const AttemptRequest *reqs, const int64 *ids, int n)
 				break;
 			case ATTEMPT_SID:
 				if (it->recorder_op == RECORDER_SET_SID)
-					it->recorder_op = ids[i] ? RECORDER_IDLE : RECORDER_FAILED;
+					it->recorder_op = ids[i] ? RECORDER_SID_DONE : RECORDER_FAILED;
 				break;
 			case ATTEMPT_CLOSE:
 				if (ids[i])

@@ -26,6 +26,7 @@
 #define RECORDER_IDLE		0
 #define RECORDER_SET_SID	1	/* write what Twilio created (sid) into the row */
 #define RECORDER_FAILED		2	/* it could not */
+#define RECORDER_SID_DONE	3	/* it did: asking again asks nothing more */
 
 /* A Twilio change made inside a transaction that may still roll back. */
 typedef struct Intent

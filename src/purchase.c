@@ -2,7 +2,7 @@
  * purchase.c — numbers_purchase: buying numbers inside the caller's
  * transaction.
  *
- * The design (README "How it works"): validate and price before any
+ * The design (docs/design.md "The life of a purchase"): validate and price before any
  * request; hold the funds in shared memory instead of locking the account
  * row across HTTP; record an intent before each change at Twilio so the
  * worker can undo it if the transaction rolls back; never resend a purchase
@@ -391,6 +391,26 @@ record_purchase(int64 account_id, const NumberToBuy *nbs, int n)
 	return store_purchase_record(account_id, rows.data);
 }
 
+/* What record_bought writes, and the rows it wrote. */
+typedef struct Bought
+{
+	int64		account_id;
+	NumberToBuy *nbs;
+	int			n;
+	SPITupleTable *rows;
+} Bought;
+
+/* create_all's record step: the resources Twilio created become the rows. */
+static void
+record_bought(char **resources, void *arg)
+{
+	Bought	   *b = arg;
+
+	for (int i = 0; i < b->n; i++)
+		b->nbs[i].resource = resources[i];
+	b->rows = record_purchase(b->account_id, b->nbs, b->n);
+}
+
 /*
  * Buy n numbers for an account, all or nothing.  Returns the SPI tuple
  * table of the new owned_numbers rows (inside the caller's SPI connection).
@@ -408,6 +428,7 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *given)
 	int64		total;
 	int64		exact_total = 0;
 	int64		others;
+	Bought		bought = {account_id, nbs, n, NULL};
 
 	/* 1. the account and the numbers: nothing is sent before these pass */
 	accounts_load_active(account_id, &acct, "only active accounts can buy numbers");
@@ -450,16 +471,14 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *given)
 	/*
 	 * 5. buy (create.c): the proof that this database asked for them
 	 * committed before any request, then one POST per number, all sent at
-	 * once when there are several; any failure aborts the whole purchase
+	 * once when there are several; any failure aborts the whole purchase.
+	 * 6. then the rows and the ledger entries (the account row is locked
+	 * there), written while the recorder commits what Twilio created
 	 */
 	for (int i = 0; i < n; i++)
 		purchase_creation(&nbs[i], &acct, &cfg, &creations[i]);
-	create_all(creations, n, &cfg, resources);
-	for (int i = 0; i < n; i++)
-		nbs[i].resource = resources[i];
-
-	/* 6. the rows and the ledger entries: the account row is locked here */
-	return record_purchase(account_id, nbs, n);
+	create_all(creations, n, &cfg, resources, record_bought, &bought);
+	return bought.rows;
 }
 
 static char **

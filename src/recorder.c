@@ -5,8 +5,8 @@
  * Twilio's account is shared with the reseller's own numbers, other systems
  * and copies of this database, and releasing a number is irreversible.  So
  * reconcile releases a number only when a row of purchase_attempts shows
- * that this database asked Twilio for it (README "Sharing a Twilio
- * account").  That row must be committed before the POST, and not in the
+ * that this database asked Twilio for it (docs/design.md "Sharing a
+ * Twilio account").  That row must be committed before the POST, and not in the
  * caller's transaction (which may roll back): a backend asks this small
  * background worker to insert and commit it, and waits.  The recorder does
  * nothing else — no HTTP, no long transaction — so the wait is one commit

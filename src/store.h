@@ -137,7 +137,8 @@ extern SPITupleTable *store_adopt_record(int64 account_id, const char *resource_
 										 const char *iso_country, Datum monthly_price, const char *currency,
 										 bool period_paid);
 extern char *store_hosted_price_currency(const char *phone);
-extern SPITupleTable *store_hosted_order_record(int64 account_id, const char *resource_json, const char *ours_json);
+extern SPITupleTable *store_hosted_order_record(int64 account_id, const char *resource_json, const char *ours_json,
+												int poll_after_ms);
 extern bool store_hosted_order_lock(const char *order_sid, int64 *account_id, char **status);
 extern char *store_hosted_order_seen(const char *order_sid, Datum order, Datum number);
 extern SPITupleTable *store_hosted_order(const char *order_sid);
@@ -204,7 +205,7 @@ extern Datum store_bundle_regulations_save(const char *iso, const char *type, co
 										   Jsonb *regulations, const char *address_requirements);
 /* _bundle_seen (account_id 0: unknown; r NULL: gone): the status now, or NULL. */
 extern char *store_bundle_seen(int64 account_id, const char *bundle_sid, Jsonb *r, Jsonb *reg,
-							   const char *cloned_from);
+							   const char *cloned_from, int poll_after_ms);
 /* Lock a registered bundle: true and *account_id when there is one. */
 extern bool store_bundle_lock(const char *bundle_sid, int64 *account_id);
 /* The bundles row. */
