@@ -49,14 +49,15 @@
 #include "utils/timestamp.h"
 
 #include "recorder.h"
-#include "connect.h"
 #include "change_kinds.h"
+#include "connect.h"
 #include "create.h"
+#include "credentials.h"
 #include "intents.h"
 #include "queue.h"
-#include "credentials.h"
 #include "settings.h"
 #include "shmem.h"
+#include "store.h"
 
 #define RECORD_BATCH 256
 #define SETTLE_BATCH 64

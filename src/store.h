@@ -153,7 +153,6 @@ extern void store_transfer_record(int64 number_id, int64 to_account_id);
 
 
 /* ---- reconcile (sql/schema/reconcile.sql) ---- */
-#include "utils/jsonb.h"
 
 /*
  * A pass's start: the live rows' ids (int8[]), the open attempts' (int8[])
@@ -179,8 +178,6 @@ extern SPITupleTable *store_reconcile_compare(Datum live, Datum listed, Jsonb *f
 
 
 /* ---- addresses, bundles, Messaging Services, prices ---- */
-#include "utils/jsonb.h"
-#include "utils/timestamp.h"
 
 /* addresses (sql/schema/addresses.sql) */
 /* Record what Twilio answered for an address (_address_seen): the addresses row. */
