@@ -26,7 +26,7 @@
  * The SQL lives in sql/schema/reconcile.sql (_reconcile_begin, _listed,
  * _unseen, _found, _reconcile), called through store.c.  Memory does not
  * grow with the account: pages are streamed into a work table, each page's
- * and each look-up's memory freed before the next.  A row an application
+ * and each batch of look-ups' memory freed before the next.  A row an application
  * holds locked is skipped for the next pass, never waited for (_reconcile).
  */
 #include "postgres.h"
@@ -101,6 +101,27 @@ list_account(const char *account_sid)
 	return failed;
 }
 
+/* A live row no listing showed, and how far its look-ups went. */
+typedef struct Unseen
+{
+	char	   *sid;
+	char	   *home;			/* the Twilio account its row names */
+	int			k;				/* next account: -1 home, 0.. the others, naccounts home again */
+	bool		unsure;			/* a look-up failed (not a 404): maybe still there */
+	bool		done;
+} Unseen;
+
+/* The account u's next look-up asks (its home skipped among the others), NULL when none is left. */
+static const char *
+unseen_account(Unseen *u, char **names, int naccounts)
+{
+	while (u->k >= 0 && u->k < naccounts && strcmp(names[u->k], u->home) == 0)
+		u->k++;
+	if (u->k > naccounts)
+		return NULL;
+	return (u->k < 0 || u->k == naccounts) ? u->home : names[u->k];
+}
+
 /*
  * A live row of ours whose number no listing showed is looked for by its
  * SID — unique forever — in its own account, then the other managed ones,
@@ -108,8 +129,12 @@ list_account(const char *account_sid)
  * out of an account not listed yet into one listed already, and the number
  * must not be taken for vanished.  What is found joins the work table; a
  * look-up that fails joins it without a resource (unsure: not vanished).
- * Each look-up's memory is freed before the next: a whole account may have
- * vanished.
+ *
+ * The rows are looked up max_concurrent_requests at a time, each row's
+ * look-ups in its order (the budget's slots shared with the cluster: a
+ * whole account whose listing failed may be thousands of look-ups); one
+ * that got no answer, or a 429 or 5xx, is asked again with a single
+ * look-up's retries.  Each batch's memory is freed before the next.
  */
 static void
 look_for_unseen(Datum live, Datum *accounts, int naccounts)
@@ -117,39 +142,81 @@ look_for_unseen(Datum live, Datum *accounts, int naccounts)
 	char	  **sids;
 	char	  **homes;
 	int			n = store_reconcile_unseen(live, tn_account_sid, &sids, &homes);
+	int			batch = Max(tn_max_concurrent_requests, 1);
+	char	  **names = palloc(sizeof(char *) * Max(naccounts, 1));
 	MemoryContext outer = CurrentMemoryContext;
-	MemoryContext one_cxt = AllocSetContextCreate(outer, "reconcile look-up", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext batch_cxt = AllocSetContextCreate(outer, "reconcile look-ups", ALLOCSET_DEFAULT_SIZES);
 
-	for (int i = 0; i < n; i++)
+	for (int a = 0; a < naccounts; a++)
+		names[a] = TextDatumGetCString(accounts[a]);
+	for (int start = 0; start < n; start += batch)
 	{
-		char	   *sid = sids[i];
-		char	   *home = homes[i];
-		TwilioReply reply = {0};
-		bool		unsure = false;
-		bool		found;
+		int			m = Min(batch, n - start);
+		Unseen	   *rows;
+		HttpParallel *reqs;
+		TwilioReply *replies;
+		int		   *who;
 
-		MemoryContextSwitchTo(one_cxt);
-		for (int k = -1; k <= naccounts; k++)
+		MemoryContextSwitchTo(batch_cxt);
+		rows = palloc0(sizeof(Unseen) * m);
+		reqs = palloc0(sizeof(HttpParallel) * m);
+		replies = palloc0(sizeof(TwilioReply) * m);
+		who = palloc(sizeof(int) * m);
+		for (int i = 0; i < m; i++)
 		{
-			/* home first (k = -1), the others, home again (k = naccounts) */
-			char	   *acct = (k < 0 || k == naccounts) ? home : TextDatumGetCString(accounts[k]);
-
-			if (k >= 0 && k < naccounts && strcmp(acct, home) == 0)
-				continue;
-			twilio_request(HTTP_GET, twilio_account_url_for(acct, "/IncomingPhoneNumbers/%s.json", sid), NULL,
-						   TWILIO_NO_ERROR | HTTP_RETRY_SAFE, "look the number up", &reply);
-			if (reply.http.complete && reply.http.status < 300 && reply.json)
-				break;
-			if (!reply.http.complete || reply.http.status != 404)
-				unsure = true;
+			rows[i].sid = sids[start + i];
+			rows[i].home = homes[start + i];
+			rows[i].k = -1;
 		}
-		found = reply.http.complete && reply.http.status < 300 && reply.json;
-		if (found || unsure)
-			store_reconcile_found(sid, found ? reply.json : NULL);
+		for (;;)
+		{
+			int			nreq = 0;
+
+			/* each row's next look-up; a row whose accounts are all asked is over */
+			for (int i = 0; i < m; i++)
+			{
+				const char *acct;
+
+				if (rows[i].done)
+					continue;
+				if ((acct = unseen_account(&rows[i], names, naccounts)) == NULL)
+				{
+					if (rows[i].unsure)
+						store_reconcile_found(rows[i].sid, NULL);
+					rows[i].done = true;
+					continue;
+				}
+				memset(&reqs[nreq], 0, sizeof(HttpParallel));
+				reqs[nreq].method = HTTP_GET;
+				reqs[nreq].url = twilio_account_url_for(acct, "/IncomingPhoneNumbers/%s.json", rows[i].sid);
+				who[nreq++] = i;
+			}
+			if (nreq == 0)
+				break;
+			twilio_requests_parallel(reqs, nreq, replies);
+			for (int j = 0; j < nreq; j++)
+			{
+				Unseen	   *u = &rows[who[j]];
+				TwilioReply *r = &replies[j];
+
+				if (!r->http.complete || r->http.status == 429 || r->http.status >= 500)
+					twilio_request(HTTP_GET, reqs[j].url, NULL, TWILIO_NO_ERROR | HTTP_RETRY_SAFE,
+								   "look the number up", r);
+				if (r->http.complete && r->http.status < 300 && r->json)
+				{
+					store_reconcile_found(u->sid, r->json);
+					u->done = true;
+					continue;
+				}
+				if (!r->http.complete || r->http.status != 404)
+					u->unsure = true;
+				u->k++;
+			}
+		}
 		MemoryContextSwitchTo(outer);
-		MemoryContextReset(one_cxt);
+		MemoryContextReset(batch_cxt);
 	}
-	MemoryContextDelete(one_cxt);
+	MemoryContextDelete(batch_cxt);
 }
 
 /* One reconcile pass; returns the drift rows it recorded (*n of them). */

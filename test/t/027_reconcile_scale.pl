@@ -13,6 +13,9 @@
 # a pass touches are the cluster's cache (at most shared_buffers), not the
 # backend's.
 #
+# Rows no listing showed (40 numbers released at Twilio behind our back)
+# are looked up side by side, within the request budget.
+#
 # Then rows an application transaction holds (SELECT ... FOR UPDATE on a
 # number, or on its account) are skipped, not waited for: the rest is
 # reconciled, and the next pass after the application commits comes back
@@ -78,6 +81,26 @@ for my $n (2000, 20000)
 cmp_ok($peak{20000} - $peak{2000}, '<', 20 * 1024,
 	'the backend peaks within 20 MB at 20,000 numbers of its peak at 2,000: memory does not grow with the account');
 cmp_ok($peak{20000} - $idle, '<', 50 * 1024, 'and within 50 MB of an idle backend');
+
+# ---- the look-ups of rows no listing showed run side by side ----
+my @gone = split /\n/, $node->safe_psql('postgres',
+	"SELECT twilio_sid FROM twilio_numbers.live_numbers WHERE account_id = $a ORDER BY number_id DESC LIMIT 40");
+for my $sid (@gone)
+{
+	twilio_api($emu, 'DELETE', "/2010-04-01/Accounts/$ENV{TN_ACCOUNT_SID}/IncomingPhoneNumbers/$sid.json")->{status} == 204
+	  or die "could not release $sid at Twilio";
+}
+emu_fault($emu, method => 'GET', path => 'IncomingPhoneNumbers/PN', action => 'latency', ms => 200, times => 0);
+emu($emu, 'DELETE', '/_emulator/requests');
+is($node->safe_psql('postgres', "SET statement_timeout = '120s'; "
+		  . "SELECT count(*) FROM twilio_numbers.numbers_reconcile() WHERE finding = 'vanished_at_twilio'"),
+	'40', '40 numbers released at Twilio behind our back are found vanished');
+emu($emu, 'DELETE', '/_emulator/faults');
+my @lookups = grep { $_->{path} =~ m{/IncomingPhoneNumbers/PN\w+\.json$} } @{ emu_requests($emu) };
+is(scalar(@lookups), 80, 'after looking each up twice (its account, then again)');
+my $overlap = max_overlap(\@lookups);
+cmp_ok($overlap, '>', 1, "side by side ($overlap at once at most)");
+cmp_ok($overlap, '<=', 16, 'within the request budget (max_concurrent_requests 16)');
 
 # ---- rows an application holds are skipped, not waited for ----
 # numbers removed at Twilio behind our back: x (held by an application),
