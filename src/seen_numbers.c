@@ -153,9 +153,9 @@ seen_numbers_search_start(void)
 }
 
 /*
- * numbers_search returned this number, seen at seen_at: remember it.  A value
- * too long for the entry, or a phone number that is not one, is not
- * remembered (a purchase then looks the number up).
+ * numbers_search returned this number, seen at seen_at: remember it (unless
+ * search_reuse_s is 0).  A value too long for the entry, or a phone number
+ * that is not one, is not remembered (a purchase then looks the number up).
  */
 void
 seen_numbers_remember(const char *phone, const char *iso, const char *type,
@@ -165,17 +165,21 @@ seen_numbers_remember(const char *phone, const char *iso, const char *type,
 	SeenEntry	entry;
 	SeenEntry  *e;
 	bool		found;
+	bool		has_iso;
+	bool		has_type;
 	HTAB	   *table;
 
-	if (phone == NULL || phone[0] != '+' || strlen(phone) >= SEEN_PHONE_LEN ||
+	/* with search_reuse_s = 0 nothing would be taken: keep nothing */
+	if (tn_search_reuse_s == 0 ||
+		phone == NULL || phone[0] != '+' || strlen(phone) >= SEEN_PHONE_LEN ||
 		iso == NULL || type == NULL)
 		return;
 	table = seen_table();
 	memset(&entry, 0, sizeof(entry));
 	strcpy(entry.phone, phone);
 	entry.seen_at = seen_at;
-	if (!copy_text(entry.iso, SEEN_SHORT_LEN, iso, &found) ||
-		!copy_text(entry.type, SEEN_SHORT_LEN, type, &found) ||
+	if (!copy_text(entry.iso, SEEN_SHORT_LEN, iso, &has_iso) ||
+		!copy_text(entry.type, SEEN_SHORT_LEN, type, &has_type) ||
 		!copy_text(entry.address_requirements, SEEN_SHORT_LEN, address_requirements,
 				   &entry.has_address_requirements) ||
 		!copy_text(entry.locality, SEEN_PLACE_LEN, locality, &entry.has_locality) ||
