@@ -205,7 +205,8 @@ tn_numbers_bundle_register(PG_FUNCTION_ARGS)
 				 errmsg("bundle %s belongs to Twilio account %s, not to %s where account " INT64_FORMAT
 						"'s numbers live", sid, owner ? owner : "(none)", home, account_id),
 				 errhint("Register a bundle of the account's own Twilio account; a transfer clones bundles between subaccounts.")));
-	store_bundle_seen(account_id, sid, r, fetch_regulation(jb_text(&r->root, "regulation_sid")), NULL);
+	store_bundle_seen(account_id, sid, r, fetch_regulation(jb_text(&r->root, "regulation_sid")), NULL,
+					  tn_hosted_poll_ms);
 	result = store_bundle_row(sid);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
@@ -279,7 +280,8 @@ bundles_clone_to(const char *bundle_sid, int64 to_id, const char *to_sid, const 
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_TWILIO_BAD_REPLY),
 				 errmsg("Twilio does not show bundle %s it has just cloned", clone)));
-	store_bundle_seen(to_id, clone, r, fetch_regulation(jb_text(&r->root, "regulation_sid")), bundle_sid);
+	store_bundle_seen(to_id, clone, r, fetch_regulation(jb_text(&r->root, "regulation_sid")), bundle_sid,
+					  tn_hosted_poll_ms);
 	return clone;
 }
 
@@ -310,7 +312,7 @@ bundle_poll_job(const Job *job, char **error, long *again_ms)
 		*error = twilio_describe_failure(&reply);
 		return JOB_RETRY;
 	}
-	status = store_bundle_seen(0, sid, r, NULL, NULL);
+	status = store_bundle_seen(0, sid, r, NULL, NULL, tn_hosted_poll_ms);
 	if (status == NULL || strcmp(status, "twilio-approved") == 0 || strcmp(status, "twilio-rejected") == 0 ||
 		strcmp(status, "deleted") == 0)
 		return JOB_DONE;

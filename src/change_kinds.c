@@ -23,7 +23,8 @@
 
 #include "change_kinds.h"
 #include "intents.h"
-#include "queue.h"
+#include "release.h"
+#include "store.h"
 #include "twilio.h"
 
 static const ChangeKind change_kinds[] = {

@@ -88,7 +88,7 @@ incarnation_require_live(void)
 							   "Nothing was sent to Twilio.", incarnation_describe()),
 					 errhint("If this copy is now the business (the original stopped for good), a DBA runs "
 							 "SELECT twilio_numbers.numbers_make_live(); for staging, SELECT "
-							 "twilio_numbers.numbers_detach(). See README \"Operations: copies of the database\".")));
+							 "twilio_numbers.numbers_detach(). See \"Copies of the database\" in docs/operations.md.")));
 			break;
 	}
 }

@@ -36,12 +36,14 @@
 #include "change_kinds.h"
 #include "create.h"
 #include "hosted.h"
+#include "http.h"
 #include "intents.h"
 #include "messaging.h"
-#include "http.h"
 #include "queue.h"
+#include "release.h"
 #include "reply.h"
 #include "settings.h"
+#include "store.h"
 #include "twilio.h"
 
 /* Release a number after its release committed; the row is then released. */

@@ -2,7 +2,7 @@
  * purchase.c — numbers_purchase: buying numbers inside the caller's
  * transaction.
  *
- * The design (README "How it works"): validate and price before any
+ * The design (docs/design.md "The life of a purchase"): validate and price before any
  * request; hold the funds in shared memory instead of locking the account
  * row across HTTP; record an intent before each change at Twilio so the
  * worker can undo it if the transaction rolls back; never resend a purchase

@@ -35,10 +35,8 @@ typedef enum JobOutcome
  * The queue's rules are SQL (sql/schema/queue.sql: _queue_claim's urgency
  * order, retries, dead letters); the C that calls them is store.c's
  * (queue_enqueue, queue_close_attempt, queue_live_row_owns,
- * queue_hosted_order_committed), the release of a number at Twilio
- * release.c's (queue_release_number).
+ * queue_hosted_order_committed, declared in store.h), the release of a
+ * number at Twilio release.c's (queue_release_number, release.h).
  */
-#include "store.h"
-#include "release.h"
 
 #endif							/* TWILIO_NUMBERS_QUEUE_H */

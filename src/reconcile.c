@@ -3,7 +3,7 @@
  * Twilio really holds in the accounts this database manages, and act on
  * every difference — within what this database can prove is its own.
  *
- * The Twilio account is shared (README "Sharing a Twilio account"): a
+ * The Twilio account is shared (docs/design.md "Sharing a Twilio account"): a
  * number at Twilio without a live row is released only when it is provably
  * ours — a row of ours released it already, or a recorded purchase attempt
  * of this epoch (recorder.c) created it and its transaction is over.

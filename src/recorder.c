@@ -5,8 +5,8 @@
  * Twilio's account is shared with the reseller's own numbers, other systems
  * and copies of this database, and releasing a number is irreversible.  So
  * reconcile releases a number only when a row of purchase_attempts shows
- * that this database asked Twilio for it (README "Sharing a Twilio
- * account").  That row must be committed before the POST, and not in the
+ * that this database asked Twilio for it (docs/design.md "Sharing a
+ * Twilio account").  That row must be committed before the POST, and not in the
  * caller's transaction (which may roll back): a backend asks this small
  * background worker to insert and commit it, and waits.  The recorder does
  * nothing else — no HTTP, no long transaction — so the wait is one commit
@@ -49,14 +49,15 @@
 #include "utils/timestamp.h"
 
 #include "recorder.h"
-#include "connect.h"
 #include "change_kinds.h"
-#include "create.h"
+#include "config.h"
+#include "connect.h"
+#include "credentials.h"
 #include "intents.h"
 #include "queue.h"
-#include "credentials.h"
 #include "settings.h"
 #include "shmem.h"
+#include "store.h"
 
 #define RECORD_BATCH 256
 #define SETTLE_BATCH 64
@@ -228,7 +229,7 @@ record_batch(const AttemptRequest *reqs, int n, int64 *ids, const Intent *ended,
 		if (r->op == ATTEMPT_OPEN)
 			ids[i] = store_attempt_open(r->kind == INTENT_HOSTED ? "hosted_order" : "purchase", r->phone,
 										r->twilio_account_sid, epoch, r->pid, r->deadline,
-										create_fields_array(r->config_mask), r->config_md5);
+										config_fields_array(r->config_mask), r->config_md5);
 		else
 		{
 			/* a SID written, or the attempt closed with its outcome */

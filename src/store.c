@@ -1044,17 +1044,23 @@ store_bundle_regulations_save(const char *iso, const char *type, const char *end
 	return abmp_row();
 }
 
-/* _bundle_seen: records a bundle Twilio showed (history, NOTIFY, polling); its status now. */
+/*
+ * _bundle_seen: records a bundle Twilio showed (history, NOTIFY, the next
+ * poll after poll_after_ms); its status now.
+ */
 char *
-store_bundle_seen(int64 account_id, const char *bundle_sid, Jsonb *r, Jsonb *reg, const char *cloned_from)
+store_bundle_seen(int64 account_id, const char *bundle_sid, Jsonb *r, Jsonb *reg, const char *cloned_from,
+				  int poll_after_ms)
 {
-	Oid			types[5] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, TEXTOID};
-	Datum		args[5] = {Int64GetDatum(account_id), CStringGetTextDatum(bundle_sid),
+	Oid			types[6] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, TEXTOID, INTERVALOID};
+	Datum		args[6] = {Int64GetDatum(account_id), CStringGetTextDatum(bundle_sid),
 		r ? JsonbPGetDatum(r) : (Datum) 0, reg ? JsonbPGetDatum(reg) : (Datum) 0,
-	abmp_text(cloned_from)};
-	char		nulls[5] = {account_id ? ' ' : 'n', ' ', r ? ' ' : 'n', reg ? ' ' : 'n', cloned_from ? ' ' : 'n'};
+		abmp_text(cloned_from),
+		DirectFunctionCall3(interval_in, CStringGetDatum(psprintf("%d ms", poll_after_ms)),
+							ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1))};
+	char		nulls[6] = {account_id ? ' ' : 'n', ' ', r ? ' ' : 'n', reg ? ' ' : 'n', cloned_from ? ' ' : 'n', ' '};
 
-	store_call("SELECT twilio_numbers._bundle_seen($1, $2, $3, $4, $5)", 5, types, args, nulls, false, 1);
+	store_call("SELECT twilio_numbers._bundle_seen($1, $2, $3, $4, $5, $6)", 6, types, args, nulls, false, 1);
 	return store_text(0, 1);
 }
 

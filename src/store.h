@@ -153,7 +153,6 @@ extern void store_transfer_record(int64 number_id, int64 to_account_id);
 
 
 /* ---- reconcile (sql/schema/reconcile.sql) ---- */
-#include "utils/jsonb.h"
 
 /*
  * A pass's start: the live rows' ids (int8[]), the open attempts' (int8[])
@@ -179,8 +178,6 @@ extern SPITupleTable *store_reconcile_compare(Datum live, Datum listed, Jsonb *f
 
 
 /* ---- addresses, bundles, Messaging Services, prices ---- */
-#include "utils/jsonb.h"
-#include "utils/timestamp.h"
 
 /* addresses (sql/schema/addresses.sql) */
 /* Record what Twilio answered for an address (_address_seen): the addresses row. */
@@ -205,7 +202,7 @@ extern Datum store_bundle_regulations_save(const char *iso, const char *type, co
 										   Jsonb *regulations, const char *address_requirements);
 /* _bundle_seen (account_id 0: unknown; r NULL: gone): the status now, or NULL. */
 extern char *store_bundle_seen(int64 account_id, const char *bundle_sid, Jsonb *r, Jsonb *reg,
-							   const char *cloned_from);
+							   const char *cloned_from, int poll_after_ms);
 /* Lock a registered bundle: true and *account_id when there is one. */
 extern bool store_bundle_lock(const char *bundle_sid, int64 *account_id);
 /* The bundles row. */

@@ -50,13 +50,14 @@
 
 #include "jobs.h"
 #include "connect.h"
+#include "credentials.h"
 #include "incarnation.h"
 #include "queue.h"
 #include "reconcile.h"
 #include "runners.h"
-#include "credentials.h"
 #include "settings.h"
 #include "shmem.h"
+#include "store.h"
 #include "twclock.h"
 #include "twilio.h"
 

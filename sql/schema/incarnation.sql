@@ -1,6 +1,6 @@
 --------------------------------------------------------------------------
--- Incarnation: which copy of the database acts at Twilio (README
--- "Operations: copies of the database")
+-- Incarnation: which copy of the database acts at Twilio
+-- (docs/operations.md, "Copies of the database")
 --------------------------------------------------------------------------
 
 -- The one incarnation allowed to act at Twilio: the cluster's system

@@ -51,7 +51,7 @@ END $$;
 
 -- Buy, change, assign to a trunk, transfer (C): each change at Twilio is an
 -- intent of the caller's transaction, undone at Twilio if it rolls back
--- (README "The life of a purchase").
+-- (docs/design.md "The life of a purchase").
 CREATE FUNCTION numbers_purchase(
     account_id            bigint,
     phone_number          text,

