@@ -19,7 +19,7 @@ DATA = sql/$(EXTENSION)--0.1.sql $(wildcard sql/$(EXTENSION)--*--*.sql)
 # a running server with the extension preloaded and the Twilio emulator as
 # Twilio (README "Testing and the emulator"; test/check makes one).
 REGRESS = setup billing catalog_errors catalog_pricing catalog_search faults hosted hostile lifecycle money \
-	purchase regulatory addresses bundles reports roles secrets sharing messaging trust operations
+	purchase search_reuse regulatory addresses bundles reports roles secrets sharing messaging trust operations
 REGRESS_OPTS = --inputdir=. --outputdir=test/regress_out --load-extension=twilio_numbers
 
 # TAP tests (test/t/*.pl, PostgreSQL::Test::Cluster: each starts its own

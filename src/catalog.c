@@ -25,6 +25,7 @@
 #include "pricing.h"
 #include "reply.h"
 #include "search_reply.h"
+#include "seen_numbers.h"
 #include "twilio.h"
 #include "validate.h"
 
@@ -267,6 +268,7 @@ tn_numbers_search(PG_FUNCTION_ARGS)
 	if (reply.http.status == 404 || reply.http.body_len == 0)
 		PG_RETURN_VOID();		/* the country does not offer this type */
 
+	seen_numbers_search_start();
 	if (!search_reply_to_rows(reply.http.body, reply.http.body_len, rsinfo, type, iso, &price))
 		ereport(ERROR,
 				(errcode(ERRCODE_TN_TWILIO_BAD_REPLY),

@@ -6,8 +6,11 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
 
 #include "config.h"
 #include "twilio.h"
@@ -82,4 +85,17 @@ config_values(const NumberConfig *cfg, const char **values)
 {
 	for (int i = 0; i < CONFIG_NFIELDS; i++)
 		values[i] = FIELD_VALUE(cfg, &config_fields[i]);
+}
+
+/* The fields of a mask as a text[] (for SQL), in config_fields' order. */
+Datum
+config_fields_array(uint16 mask)
+{
+	Datum		elems[CONFIG_NFIELDS];
+	int			n = 0;
+
+	for (int i = 0; i < CONFIG_NFIELDS; i++)
+		if (mask & (1 << i))
+			elems[n++] = CStringGetTextDatum(config_fields[i].name);
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }

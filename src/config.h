@@ -56,5 +56,6 @@ extern const ConfigField config_fields[CONFIG_NFIELDS];
 extern void config_read(FunctionCallInfo fcinfo, int first, NumberConfig *cfg);
 extern void config_form(const NumberConfig *cfg, StringInfo form);
 extern void config_values(const NumberConfig *cfg, const char **values);
+extern Datum config_fields_array(uint16 mask);
 
 #endif							/* TWILIO_NUMBERS_CONFIG_H */

@@ -75,19 +75,6 @@ create_fingerprint(const char *const *values, uint16 *mask, char *md5)
 		elog(ERROR, "could not compute an md5: %s", errstr ? errstr : "out of memory");
 }
 
-/* The fields of a mask as a text[] (for SQL), in config_fields' order. */
-Datum
-create_fields_array(uint16 mask)
-{
-	Datum		elems[CONFIG_NFIELDS];
-	int			n = 0;
-
-	for (int i = 0; i < CONFIG_NFIELDS; i++)
-		if (mask & (1 << i))
-			elems[n++] = CStringGetTextDatum(config_fields[i].name);
-	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
 /*
  * Could r (a resource Twilio holds under the phone number) have been
  * created by an attempt of ours started at started and over by deadline,
@@ -138,7 +125,7 @@ look_up(const Creation *c, const Intent *it, char **resource)
 		JsonbContainer *r = lfirst(lc);
 
 		if (create_made_by_attempt(r, c->phone, c->twilio_account_sid, it->started_at, GetCurrentTimestamp(),
-							   create_fields_array(it->config_mask), it->config_md5, c->slot))
+							   config_fields_array(it->config_mask), it->config_md5, c->slot))
 		{
 			*resource = JsonbToCString(NULL, r, 0);
 			return LOOKED_UP_OURS;

@@ -30,7 +30,6 @@ typedef struct Creation
  * what someone else did.
  */
 extern void create_fingerprint(const char *const *values, uint16 *mask, char *md5);
-extern Datum create_fields_array(uint16 mask);
 
 /*
  * The sequence every creation follows (purchases and hosted orders):

@@ -52,6 +52,7 @@ int			tn_retry_backoff_ms = 200;
 int			tn_retry_max_wait_ms = 30000;
 double		tn_markup_percent = 0.0;
 int			tn_pricing_ttl_s = 86400;
+int			tn_search_reuse_s = 60;
 char	   *tn_database = NULL;
 int			tn_call_log_size = 1000;
 int			tn_max_inflight = 1024;
@@ -243,6 +244,11 @@ define_settings(void)
 							"How long Twilio's prices stay cached in pricing_cache.",
 							NULL, &tn_pricing_ttl_s, 86400, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("twilio_numbers.search_reuse_s",
+							"How long a number this session's numbers_search returned is bought without looking it up again.",
+							"0 looks every number up in Twilio's inventory before buying it.",
+							&tn_search_reuse_s, 60, 0, 3600,
+							PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("twilio_numbers.worker_interval_ms",
 							"How often the background worker looks for work when nobody wakes it.",
 							NULL, &tn_worker_interval_ms, 1000, 10, 3600000,

@@ -34,6 +34,7 @@
 #include "intents.h"
 #include "pricing.h"
 #include "reply.h"
+#include "seen_numbers.h"
 #include "settings.h"
 #include "shmem.h"
 #include "store.h"
@@ -54,6 +55,7 @@ typedef struct NumberToBuy
 	int			slot;
 	char	   *resource;		/* Twilio's IncomingPhoneNumber, JSON text */
 	TwilioReply *prefetched;	/* the look-up of its first candidate type, sent with the others' */
+	bool		resolved;		/* known from this session's search (seen_numbers.c) */
 } NumberToBuy;
 
 /*
@@ -105,20 +107,54 @@ prefetch_numbers(NumberToBuy *nbs, int n)
 {
 	HttpParallel *reqs = palloc0(sizeof(HttpParallel) * n);
 	TwilioReply *replies = palloc0(sizeof(TwilioReply) * n);
+	int		   *which = palloc(sizeof(int) * n);
+	int			m = 0;
 
 	for (int i = 0; i < n; i++)
 	{
 		const char *candidates[4];
 
+		if (nbs[i].resolved)
+			continue;
 		(void) candidate_types(nbs[i].phone, candidates);
-		reqs[i].method = HTTP_GET;
-		reqs[i].url = resolve_url(nbs[i].phone, validate_country_of(nbs[i].phone), candidates[0]);
+		reqs[m].method = HTTP_GET;
+		reqs[m].url = resolve_url(nbs[i].phone, validate_country_of(nbs[i].phone), candidates[0]);
+		which[m++] = i;
 	}
-	twilio_requests_parallel(reqs, n, replies);
-	for (int i = 0; i < n; i++)
-		if (replies[i].http.complete &&
-			((replies[i].http.status < 300 && replies[i].json != NULL) || replies[i].http.status == 404))
-			nbs[i].prefetched = &replies[i];
+	if (m == 0)
+		return;
+	twilio_requests_parallel(reqs, m, replies);
+	for (int j = 0; j < m; j++)
+		if (replies[j].http.complete &&
+			((replies[j].http.status < 300 && replies[j].json != NULL) || replies[j].http.status == 404))
+			nbs[which[j]].prefetched = &replies[j];
+}
+
+/*
+ * What this session's search saw of the number a moment ago, if anything
+ * (seen_numbers.c): taken as resolved when it is of the number's country and
+ * a type the number can have.  The entry is taken out either way.
+ */
+static void
+take_seen(NumberToBuy *nb)
+{
+	SeenNumber	s;
+	const char *candidates[4];
+	int			ncand = candidate_types(nb->phone, candidates);
+
+	if (!seen_numbers_take(nb->phone, &s) || strcmp(s.iso, validate_country_of(nb->phone)) != 0)
+		return;
+	for (int c = 0; c < ncand; c++)
+		if (strcmp(s.type, candidates[c]) == 0)
+		{
+			nb->iso = validate_country_of(nb->phone);
+			nb->type = candidates[c];
+			nb->address_requirements = (char *) s.address_requirements;
+			nb->locality = (char *) s.locality;
+			nb->region = (char *) s.region;
+			nb->resolved = true;
+			return;
+		}
 }
 
 static void
@@ -127,6 +163,8 @@ resolve_number(NumberToBuy *nb)
 	const char *candidates[4];
 	int			ncand = candidate_types(nb->phone, candidates);
 
+	if (nb->resolved)
+		return;
 	nb->iso = validate_country_of(nb->phone);
 	for (int c = 0; c < ncand; c++)
 	{
@@ -443,12 +481,20 @@ purchase(int64 account_id, char **phones, int n, const NumberConfig *given)
 	others = create_reserve(INTENT_PURCHASE, account_id, n, phones, holds, slots);
 	check_funds(&acct, others, total);
 
-	/* 3. resolve and price each number; regulatory needs known up front */
+	/*
+	 * 3. resolve and price each number; regulatory needs known up front.  A
+	 * number this session's search saw a moment ago is resolved by what the
+	 * search saw (no look-up: it is as much a snapshot as a look-up, and the
+	 * POST's refusal handles a number sold since); its entry is taken out
+	 * whatever happens next, so a second purchase looks again.
+	 */
 	for (int i = 0; i < n; i++)
 	{
 		nbs[i].phone = phones[i];
 		nbs[i].slot = slots[i];
 	}
+	for (int i = 0; i < n; i++)
+		take_seen(&nbs[i]);
 	if (n > 1)
 		prefetch_numbers(nbs, n);
 	for (int i = 0; i < n; i++)

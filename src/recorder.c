@@ -50,8 +50,8 @@
 
 #include "recorder.h"
 #include "change_kinds.h"
+#include "config.h"
 #include "connect.h"
-#include "create.h"
 #include "credentials.h"
 #include "intents.h"
 #include "queue.h"
@@ -229,7 +229,7 @@ record_batch(const AttemptRequest *reqs, int n, int64 *ids, const Intent *ended,
 		if (r->op == ATTEMPT_OPEN)
 			ids[i] = store_attempt_open(r->kind == INTENT_HOSTED ? "hosted_order" : "purchase", r->phone,
 										r->twilio_account_sid, epoch, r->pid, r->deadline,
-										create_fields_array(r->config_mask), r->config_md5);
+										config_fields_array(r->config_mask), r->config_md5);
 		else
 		{
 			/* a SID written, or the attempt closed with its outcome */

@@ -8,7 +8,8 @@
  * as its object closes.  Both wire forms are read: coordinates as decimal
  * strings (what Twilio sends) or numbers (the spec), capability keys in any
  * case ("SMS" or "sms"), booleans as JSON booleans or "true"/"false" — the
- * rules of reply.c, which every other reply is read with too.
+ * rules of reply.c, which every other reply is read with too.  Each row is
+ * also remembered for a purchase that follows (seen_numbers.c).
  */
 #include "postgres.h"
 
@@ -17,11 +18,13 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 #include "compat.h"
 #include "search_reply.h"
 #include "pricing.h"
 #include "reply.h"
+#include "seen_numbers.h"
 
 /* numbers_search's result columns (the order of available_number) */
 enum
@@ -113,7 +116,18 @@ typedef struct SearchParse
 	Datum		iso;			/* text: the country asked for */
 	Datum		currency;		/* text, or 0 when the price has none */
 	const CustomerPrice *price;
+	/* what seen_numbers.c remembers of each row */
+	const char *number_type_c;
+	const char *iso_c;
+	TimestampTz seen_at;
 } SearchParse;
+
+/* Field f as a C string, NULL when absent or JSON null. */
+static const char *
+text_cstring(SearchParse *p, int f)
+{
+	return (p->val[f] == NULL || p->type[f] == JSON_TOKEN_NULL) ? NULL : p->val[f];
+}
 
 static Datum
 text_value(SearchParse *p, int f, bool *isnull)
@@ -191,6 +205,12 @@ emit_row(SearchParse *p)
 	nulls[COL_CURRENCY] = p->currency == (Datum) 0;
 
 	tuplestore_putvalues(p->rsinfo->setResult, p->rsinfo->setDesc, values, nulls);
+
+	/* a purchase of it soon takes this instead of asking Twilio again */
+	seen_numbers_remember(text_cstring(p, F_PHONE_NUMBER),
+						  text_cstring(p, F_ISO_COUNTRY) ? text_cstring(p, F_ISO_COUNTRY) : p->iso_c,
+						  p->number_type_c, text_cstring(p, F_ADDRESS_REQUIREMENTS),
+						  text_cstring(p, F_LOCALITY), text_cstring(p, F_REGION), p->seen_at);
 }
 
 /*
@@ -296,6 +316,9 @@ search_reply_to_rows(char *body, size_t len, ReturnSetInfo *rsinfo,
 	state.currency = price->found && price->currency ? CStringGetTextDatum(price->currency) : (Datum) 0;
 	state.price = price;
 	state.field = F_NONE;
+	state.number_type_c = number_type;
+	state.iso_c = iso;
+	state.seen_at = GetCurrentTimestamp();
 
 	sem.semstate = &state;
 	sem.object_start = sp_object_start;

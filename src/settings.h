@@ -36,6 +36,7 @@ extern int	tn_retry_backoff_ms;
 extern int	tn_retry_max_wait_ms;
 extern double tn_markup_percent;
 extern int	tn_pricing_ttl_s;
+extern int	tn_search_reuse_s;
 extern char *tn_database;
 extern int	tn_call_log_size;
 extern int	tn_max_inflight;
