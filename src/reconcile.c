@@ -101,6 +101,9 @@ list_account(const char *account_sid)
 	return failed;
 }
 
+/* The drift rows fetched at a time from the comparison's cursor. */
+#define FINDINGS_BATCH 1000
+
 /* A live row no listing showed, and how far its look-ups went. */
 typedef struct Unseen
 {
@@ -219,9 +222,12 @@ look_for_unseen(Datum live, Datum *accounts, int naccounts)
 	MemoryContextDelete(batch_cxt);
 }
 
-/* One reconcile pass; returns the drift rows it recorded (*n of them). */
-static SPITupleTable *
-reconcile(uint64 *n)
+/*
+ * One reconcile pass: returns the cursor of the drift rows it records (its
+ * first fetch runs the comparison; store_reconcile_fetch).
+ */
+static Portal
+reconcile(void)
 {
 	Datum		live;
 	Datum		attempts;
@@ -272,7 +278,7 @@ reconcile(uint64 *n)
 								   PointerGetDatum(construct_array(listed, nlisted, TEXTOID, -1, false,
 																   TYPALIGN_INT)),
 								   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(failures.data))),
-								   attempts, tn_account_sid, recorder_epoch(), n);
+								   attempts, tn_account_sid, recorder_epoch());
 }
 
 /*
@@ -307,6 +313,7 @@ Datum
 tn_numbers_reconcile(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Portal		cursor;
 	SPITupleTable *tt;
 	uint64		n;
 	MemoryContext oldcontext;
@@ -324,9 +331,14 @@ tn_numbers_reconcile(PG_FUNCTION_ARGS)
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(oldcontext);
 	}
-	tt = reconcile(&n);
-	put_findings(rsinfo, tt, n, held);
-	SPI_freetuptable(tt);
+	cursor = reconcile();
+	do
+	{
+		tt = store_reconcile_fetch(cursor, FINDINGS_BATCH, &n);
+		put_findings(rsinfo, tt, n, held);
+		SPI_freetuptable(tt);
+	} while (n > 0);
+	store_reconcile_close(cursor);
 	/* then the Messaging Services (messaging.c) */
 	tt = messaging_reconcile(&n);
 	put_findings(rsinfo, tt, n, held);
@@ -344,35 +356,41 @@ tn_numbers_reconcile(PG_FUNCTION_ARGS)
 uint64
 reconcile_in_worker(char **unreachable)
 {
-	SPITupleTable *tt;
+	Portal		cursor;
+	uint64		total = 0;
 	uint64		n;
 	uint64		m;
-	int			finding;
-	int			detail;
 	StringInfoData accounts;
 
-	tt = reconcile(&n);
+	cursor = reconcile();
 	/* the accounts it could not list, with why ("AC… (HTTP 401 …), …"), NULL when none */
-	finding = SPI_fnumber(tt->tupdesc, "finding");
-	detail = SPI_fnumber(tt->tupdesc, "detail");
 	initStringInfo(&accounts);
-	for (uint64 i = 0; i < n; i++)
+	do
 	{
-		char	   *f = SPI_getvalue(tt->vals[i], tt->tupdesc, finding);
+		SPITupleTable *tt = store_reconcile_fetch(cursor, FINDINGS_BATCH, &n);
+		int			finding = SPI_fnumber(tt->tupdesc, "finding");
+		int			detail = SPI_fnumber(tt->tupdesc, "detail");
 
-		if (f && strcmp(f, "account_unreachable") == 0)
+		for (uint64 i = 0; i < n; i++)
 		{
-			bool		isnull;
-			Datum		d = SPI_getbinval(tt->vals[i], tt->tupdesc, detail, &isnull);
-			char	   *sid = isnull ? NULL : jb_text(&DatumGetJsonbP(d)->root, "account_sid");
-			char	   *error = isnull ? NULL : jb_text(&DatumGetJsonbP(d)->root, "error");
+			char	   *f = SPI_getvalue(tt->vals[i], tt->tupdesc, finding);
 
-			appendStringInfo(&accounts, "%s%s (%s)", accounts.len ? ", " : "", sid ? sid : "?",
-							 error ? error : "?");
+			if (f && strcmp(f, "account_unreachable") == 0)
+			{
+				bool		isnull;
+				Datum		d = SPI_getbinval(tt->vals[i], tt->tupdesc, detail, &isnull);
+				char	   *sid = isnull ? NULL : jb_text(&DatumGetJsonbP(d)->root, "account_sid");
+				char	   *error = isnull ? NULL : jb_text(&DatumGetJsonbP(d)->root, "error");
+
+				appendStringInfo(&accounts, "%s%s (%s)", accounts.len ? ", " : "", sid ? sid : "?",
+								 error ? error : "?");
+			}
 		}
-	}
+		total += n;
+		SPI_freetuptable(tt);
+	} while (n > 0);
+	store_reconcile_close(cursor);
 	*unreachable = accounts.len ? accounts.data : NULL;
-	SPI_freetuptable(tt);
 	(void) messaging_reconcile(&m);
-	return n + m;
+	return total + m;
 }

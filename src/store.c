@@ -883,18 +883,41 @@ store_reconcile_found(const char *sid, Jsonb *resource)
 	SPI_freetuptable(SPI_tuptable);
 }
 
-/* _reconcile: compare and act; the drift rows are the caller's. */
-SPITupleTable *
+/*
+ * _reconcile: compare and act, through a cursor whose first fetch runs it
+ * (a pass that finds a whole account of numbers must not hold every drift
+ * row it recorded at once).
+ */
+Portal
 store_reconcile_compare(Datum live, Datum listed, Jsonb *failed, Datum attempts,
-						const char *main_account, const char *epoch, uint64 *n)
+						const char *main_account, const char *epoch)
 {
 	Datum		args[6] = {live, listed, JsonbPGetDatum(failed), attempts, CStringGetTextDatum(main_account),
 	CStringGetTextDatum(epoch)};
+	Portal		cursor;
 
-	*n = store_call("SELECT * FROM twilio_numbers._reconcile($1, $2, $3, $4, $5, $6)", 6,
-					(Oid[]) {INT8ARRAYOID, TEXTARRAYOID, JSONBOID, INT8ARRAYOID, TEXTOID, TEXTOID}, args, NULL,
-					false, 0);
+	cursor = SPI_cursor_open_with_args(NULL, "SELECT * FROM twilio_numbers._reconcile($1, $2, $3, $4, $5, $6)", 6,
+									   (Oid[]) {INT8ARRAYOID, TEXTARRAYOID, JSONBOID, INT8ARRAYOID, TEXTOID,
+									   TEXTOID}, args, NULL, false, 0);
+	if (cursor == NULL)
+		elog(ERROR, "twilio_numbers: could not run _reconcile: %s", SPI_result_code_string(SPI_result));
+	return cursor;
+}
+
+/* The cursor's next drift rows, at most n (*got of them; 0 at the end). */
+SPITupleTable *
+store_reconcile_fetch(Portal cursor, long n, uint64 *got)
+{
+	SPI_cursor_fetch(cursor, true, n);
+	*got = SPI_processed;
 	return SPI_tuptable;
+}
+
+/* Done with the cursor. */
+void
+store_reconcile_close(Portal cursor)
+{
+	SPI_cursor_close(cursor);
 }
 
 

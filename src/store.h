@@ -170,11 +170,14 @@ extern int	store_reconcile_unseen(Datum live, const char *main_account, char ***
 /* What the look-up of an unseen row found (NULL: the look-up failed). */
 extern void store_reconcile_found(const char *sid, Jsonb *resource);
 /*
- * Compare and act (_reconcile); returns the drift rows it recorded, *n of
- * them (an SPI tuple table: the caller frees it or SPI_finish does).
+ * Compare and act (_reconcile), through a cursor: its first fetch runs the
+ * comparison; the drift rows it recorded come in batches.
  */
-extern SPITupleTable *store_reconcile_compare(Datum live, Datum listed, Jsonb *failed, Datum attempts,
-											  const char *main_account, const char *epoch, uint64 *n);
+extern Portal store_reconcile_compare(Datum live, Datum listed, Jsonb *failed, Datum attempts,
+									  const char *main_account, const char *epoch);
+/* The next drift rows, at most n (an SPI tuple table the caller frees; *got 0 at the end). */
+extern SPITupleTable *store_reconcile_fetch(Portal cursor, long n, uint64 *got);
+extern void store_reconcile_close(Portal cursor);
 
 
 /* ---- addresses, bundles, Messaging Services, prices ---- */
