@@ -9,13 +9,20 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "parser/parse_func.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/snapmgr.h"
 
-#include "store.h"
+#include "errcodes.h"
 #include "queue.h"
+#include "store.h"
+
+/* Arguments: a jsonb from its text; a text, (Datum) 0 for NULL (its null flag set by the caller). */
+#define JSONB_ARG(text) DirectFunctionCall1(jsonb_in, CStringGetDatum(text))
+#define TEXT_ARG(cstr) ((cstr) ? CStringGetTextDatum(cstr) : (Datum) 0)
 
 uint64
 store_call(const char *call, int nargs, const Oid *types, const Datum *args,
@@ -39,6 +46,23 @@ Datum
 store_datum(uint64 i, int n, bool *isnull)
 {
 	return SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, n, isnull);
+}
+
+/* Row 0 of the last call as a composite Datum, for a function's result. */
+static Datum
+store_row(void)
+{
+	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
+}
+
+/* Column n of row i as a bool, false when null. */
+static bool
+store_bool(uint64 i, int n)
+{
+	bool		isnull;
+	Datum		d = store_datum(i, n, &isnull);
+
+	return !isnull && DatumGetBool(d);
 }
 
 /* ---- the work queue and its jobs (sql/schema/queue.sql) ---- */
@@ -489,9 +513,6 @@ store_drop_schema(void)
 
 /* ---- purchases, attempts, hosted orders, numbers changed in a transaction ---- */
 
-#define JSONB_ARG(text) DirectFunctionCall1(jsonb_in, CStringGetDatum(text))
-#define TEXT_ARG(cstr) ((cstr) ? CStringGetTextDatum(cstr) : (Datum) 0)
-
 /* The account's currency, status and Twilio account (NULL: the main one); false if none. */
 bool
 store_account(int64 account_id, char **currency, char **status, char **twilio_account_sid)
@@ -809,7 +830,6 @@ store_transfer_record(int64 number_id, int64 to_account_id)
 
 
 /* ---- reconcile (sql/schema/reconcile.sql) ---- */
-#include "utils/array.h"
 
 /* Copy column n of the last call's row 0 out of SPI's memory (a varlena: an array). */
 static Datum
@@ -923,52 +943,18 @@ store_reconcile_close(Portal cursor)
 
 /* ---- addresses, bundles, Messaging Services, prices ---- */
 
-/*
- * Helpers of this section (abmp_: addresses, bundles, Messaging Services,
- * prices).
- */
-#include "parser/parse_func.h"
-#include "utils/array.h"
-#include "utils/datum.h"
-
-#include "errcodes.h"
-
-/* Row 0 of the last call as a composite Datum, for a function's result. */
-static Datum
-abmp_row(void)
-{
-	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
-}
-
-/* A text argument; NULL stays (Datum) 0, its null flag set by the caller. */
-static Datum
-abmp_text(const char *s)
-{
-	return s ? CStringGetTextDatum(s) : (Datum) 0;
-}
-
-/* Column n of row i as a bool, false when null. */
-static bool
-abmp_bool(uint64 i, int n)
-{
-	bool		isnull;
-	Datum		d = store_datum(i, n, &isnull);
-
-	return !isnull && DatumGetBool(d);
-}
-
 /* _address_seen: the addresses row as Twilio answered, for the caller's result. */
 Datum
 store_address_seen(int64 account_id, Jsonb *r, const char *copied_from)
 {
 	Oid			types[3] = {INT8OID, JSONBOID, TEXTOID};
-	Datum		args[3] = {Int64GetDatum(account_id), JsonbPGetDatum(r), abmp_text(copied_from)};
+	Datum		args[3] = {Int64GetDatum(account_id), JsonbPGetDatum(r), TEXT_ARG(copied_from)};
 	char		nulls[3] = {' ', ' ', copied_from ? ' ' : 'n'};
 
 	if (store_call("SELECT * FROM twilio_numbers._address_seen($1, $2, $3)", 3, types, args, nulls,
 				   false, 1) != 1)
 		elog(ERROR, "could not record the address");
-	return abmp_row();
+	return store_row();
 }
 
 /* _address_lock: the Twilio account of the account's address, locked; NULL when it has none such. */
@@ -1022,7 +1008,7 @@ store_address_forget(const char *address_sid, bool *found)
 	Datum		args[1] = {CStringGetTextDatum(address_sid)};
 
 	*found = store_call("SELECT * FROM twilio_numbers._address_forget($1)", 1, types, args, NULL, false, 1) > 0;
-	return *found ? abmp_row() : (Datum) 0;
+	return *found ? store_row() : (Datum) 0;
 }
 
 /* _address_copy_of: an address with the same content there already, or NULL. */
@@ -1048,7 +1034,7 @@ store_bundle_regulations_cached(const char *iso, const char *type, const char *e
 
 	*found = store_call("SELECT * FROM twilio_numbers._regulations_cached($1, $2, $3, $4)", 4, types, args, NULL,
 						false, 1) > 0;
-	return *found ? abmp_row() : (Datum) 0;
+	return *found ? store_row() : (Datum) 0;
 }
 
 /* _regulations_save: the cache row written. */
@@ -1058,13 +1044,13 @@ store_bundle_regulations_save(const char *iso, const char *type, const char *end
 {
 	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID};
 	Datum		args[5] = {CStringGetTextDatum(iso), CStringGetTextDatum(type), CStringGetTextDatum(end_user_type),
-	JsonbPGetDatum(regulations), abmp_text(address_requirements)};
+	JsonbPGetDatum(regulations), TEXT_ARG(address_requirements)};
 	char		nulls[5] = {' ', ' ', ' ', ' ', address_requirements ? ' ' : 'n'};
 
 	if (store_call("SELECT * FROM twilio_numbers._regulations_save($1, $2, $3, $4, $5)", 5, types, args, nulls,
 				   false, 1) != 1)
 		elog(ERROR, "could not cache the regulations");
-	return abmp_row();
+	return store_row();
 }
 
 /*
@@ -1078,7 +1064,7 @@ store_bundle_seen(int64 account_id, const char *bundle_sid, Jsonb *r, Jsonb *reg
 	Oid			types[6] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, TEXTOID, INTERVALOID};
 	Datum		args[6] = {Int64GetDatum(account_id), CStringGetTextDatum(bundle_sid),
 		r ? JsonbPGetDatum(r) : (Datum) 0, reg ? JsonbPGetDatum(reg) : (Datum) 0,
-		abmp_text(cloned_from),
+		TEXT_ARG(cloned_from),
 		DirectFunctionCall3(interval_in, CStringGetDatum(psprintf("%d ms", poll_after_ms)),
 							ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1))};
 	char		nulls[6] = {account_id ? ' ' : 'n', ' ', r ? ' ' : 'n', reg ? ' ' : 'n', cloned_from ? ' ' : 'n', ' '};
@@ -1112,7 +1098,7 @@ store_bundle_row(const char *bundle_sid)
 
 	if (store_call("SELECT * FROM twilio_numbers._bundle($1)", 1, types, args, NULL, false, 1) != 1)
 		elog(ERROR, "could not read the bundle");
-	return abmp_row();
+	return store_row();
 }
 
 /* _bundle_pick: the customer's approved bundle for the country and type there, or NULL. */
@@ -1140,7 +1126,7 @@ store_bundle_required(int64 account_id, const char *twilio_account_sid, const ch
 			   "twilio_numbers._bundles_described($1, $3, $4)", 4, types, args, NULL, false, 1);
 	*picked = store_text(0, 2);
 	*have = store_text(0, 3);
-	return abmp_bool(0, 1);
+	return store_bool(0, 1);
 }
 
 /* _bundle_polled: the polls since the last status change, for the backoff. */
@@ -1175,7 +1161,7 @@ store_messaging_lock_number(int64 account_id, const char *phone, StoreMessagingN
 	n->sid = store_text(0, 3);
 	n->account_sid = store_text(0, 4);
 	n->service_sid = store_text(0, 5);
-	n->sms = abmp_bool(0, 6);
+	n->sms = store_bool(0, 6);
 }
 
 /* _messaging_pool_size: the live numbers in a service (Twilio allows 400). */
@@ -1195,7 +1181,7 @@ void
 store_messaging_set_service(int64 number_id, const char *service_sid)
 {
 	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		args[2] = {Int64GetDatum(number_id), abmp_text(service_sid)};
+	Datum		args[2] = {Int64GetDatum(number_id), TEXT_ARG(service_sid)};
 	char		nulls[2] = {' ', service_sid ? ' ' : 'n'};
 
 	store_call("SELECT twilio_numbers._messaging_set_service($1, $2)", 2, types, args, nulls, false, 0);
@@ -1210,7 +1196,7 @@ store_messaging_number(int64 number_id)
 
 	if (store_call("SELECT * FROM twilio_numbers._messaging_number($1)", 1, types, args, NULL, false, 1) != 1)
 		elog(ERROR, "could not read owned_numbers");
-	return abmp_row();
+	return store_row();
 }
 
 /* _messaging_resync_number: the number locked for a re-sync; false when it is gone. */
@@ -1235,7 +1221,7 @@ store_messaging_present(void)
 {
 	store_call("SELECT to_regprocedure('twilio_numbers._reconcile_emergency()') IS NOT NULL",
 			   0, NULL, NULL, NULL, true, 1);
-	return abmp_bool(0, 1);
+	return store_bool(0, 1);
 }
 
 /* _reconcile_emergency: emergency statuses from reconcile's listing into the rows. */
@@ -1250,7 +1236,7 @@ bool
 store_messaging_in_use(void)
 {
 	store_call("SELECT twilio_numbers._messaging_in_use()", 0, NULL, NULL, NULL, true, 1);
-	return abmp_bool(0, 1);
+	return store_bool(0, 1);
 }
 
 /* _messaging_seen_reset: reconcile's work table of Twilio's senders, empty. */
@@ -1288,13 +1274,13 @@ store_messaging_reconcile(const char *main_account_sid, uint64 *n)
  * but not these functions: its price list is read as those versions did,
  * and Twilio's prices are neither read from nor written to its cache.
  */
-static SPIPlanPtr abmp_price_list_plan = NULL;
-static SPIPlanPtr abmp_price_list_legacy_plan = NULL;
-static SPIPlanPtr abmp_price_cached_plan = NULL;
+static SPIPlanPtr price_list_plan = NULL;
+static SPIPlanPtr price_list_legacy_plan = NULL;
+static SPIPlanPtr price_cached_plan = NULL;
 
 /* Run a call through its saved plan, prepared on first use; the rows. */
 static uint64
-abmp_planned(SPIPlanPtr *slot, const char *call, int nargs, Oid *types, Datum *args, const char *nulls,
+price_planned(SPIPlanPtr *slot, const char *call, int nargs, Oid *types, Datum *args, const char *nulls,
 			 bool read_only)
 {
 	int			rc;
@@ -1316,7 +1302,7 @@ abmp_planned(SPIPlanPtr *slot, const char *call, int nargs, Oid *types, Datum *a
 
 /* Has the schema the price functions (0.4 on)? */
 static bool
-abmp_prices_present(void)
+prices_present(void)
 {
 	Oid			types[2] = {TEXTOID, TEXTOID};
 
@@ -1326,7 +1312,7 @@ abmp_prices_present(void)
 
 /* A numeric column, copied (the result is freed with the next calls). */
 static Datum
-abmp_numeric(uint64 i, int n, bool *isnull)
+store_numeric(uint64 i, int n, bool *isnull)
 {
 	Datum		d = store_datum(i, n, isnull);
 
@@ -1338,15 +1324,15 @@ int
 store_price_list(const char *iso, const char *type, StorePriceListed **rows)
 {
 	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		args[2] = {CStringGetTextDatum(iso), abmp_text(type)};
+	Datum		args[2] = {CStringGetTextDatum(iso), TEXT_ARG(type)};
 	char		nulls[2] = {' ', type ? ' ' : 'n'};
 	int			n;
 
-	if (abmp_prices_present())
-		n = (int) abmp_planned(&abmp_price_list_plan, "SELECT * FROM twilio_numbers._price_list_rows($1, $2)",
+	if (prices_present())
+		n = (int) price_planned(&price_list_plan, "SELECT * FROM twilio_numbers._price_list_rows($1, $2)",
 							   2, types, args, nulls, true);
 	else
-		n = (int) abmp_planned(&abmp_price_list_legacy_plan,
+		n = (int) price_planned(&price_list_legacy_plan,
 							   "SELECT number_type, setup_price, monthly_price, currency "
 							   "FROM twilio_numbers.price_list WHERE iso_country = $1 AND ($2 IS NULL OR number_type = $2)",
 							   2, types, args, nulls, true);
@@ -1356,8 +1342,8 @@ store_price_list(const char *iso, const char *type, StorePriceListed **rows)
 		bool		isnull;
 
 		(*rows)[i].number_type = store_text(i, 1);
-		(*rows)[i].setup_price = abmp_numeric(i, 2, &isnull);
-		(*rows)[i].monthly_price = abmp_numeric(i, 3, &isnull);
+		(*rows)[i].setup_price = store_numeric(i, 2, &isnull);
+		(*rows)[i].monthly_price = store_numeric(i, 3, &isnull);
 		(*rows)[i].currency = store_text(i, 4);
 	}
 	return n;
@@ -1372,9 +1358,9 @@ store_price_cached(const char *iso, int ttl_s, StorePriceCached **rows)
 	int			n;
 
 	*rows = NULL;
-	if (!abmp_prices_present())
+	if (!prices_present())
 		return 0;
-	n = (int) abmp_planned(&abmp_price_cached_plan, "SELECT * FROM twilio_numbers._pricing_cached($1, $2)",
+	n = (int) price_planned(&price_cached_plan, "SELECT * FROM twilio_numbers._pricing_cached($1, $2)",
 						   2, types, args, NULL, true);
 	*rows = palloc0(sizeof(StorePriceCached) * Max(n, 1));
 	for (int i = 0; i < n; i++)
@@ -1383,11 +1369,11 @@ store_price_cached(const char *iso, int ttl_s, StorePriceCached **rows)
 		bool		isnull;
 
 		c->number_type = store_text(i, 1);
-		c->base_price = abmp_numeric(i, 2, &c->base_null);
-		c->current_price = abmp_numeric(i, 3, &c->current_null);
+		c->base_price = store_numeric(i, 2, &c->base_null);
+		c->current_price = store_numeric(i, 3, &c->current_null);
 		c->country = store_text(i, 4);
 		c->currency = store_text(i, 5);
-		c->fresh = abmp_bool(i, 6);
+		c->fresh = store_bool(i, 6);
 		c->fetched_at = DatumGetTimestampTz(store_datum(i, 7, &isnull));
 	}
 	return n;
@@ -1406,13 +1392,13 @@ store_price_cache_save(const char *iso, const char *country, const char *currenc
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
 
-	if (!abmp_prices_present())
+	if (!prices_present())
 		return false;
 	for (int i = 0; i < n; i++)
 		names[i] = CStringGetTextDatum(types[i]);
 	args[0] = CStringGetTextDatum(iso);
-	args[1] = abmp_text(country);
-	args[2] = abmp_text(currency);
+	args[1] = TEXT_ARG(country);
+	args[2] = TEXT_ARG(currency);
 	if (n == 0)
 	{
 		args[3] = PointerGetDatum(construct_empty_array(TEXTOID));
@@ -1428,6 +1414,6 @@ store_price_cache_save(const char *iso, const char *country, const char *currenc
 	}
 	store_call("SELECT twilio_numbers._pricing_cache_save($1, $2, $3, $4, $5, $6)", 6, argtypes, args, nulls,
 			   false, 1);
-	return abmp_bool(0, 1);
+	return store_bool(0, 1);
 }
 
