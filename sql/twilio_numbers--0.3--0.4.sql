@@ -2927,3 +2927,35 @@ SELECT o.account_id, a.name AS account_name, o.number_id, o.phone_number, o.frie
        o.monthly_price AS monthly_fee, o.currency, o.purchased_at, o.next_billing_at, o.origin
 FROM live_numbers o JOIN accounts a USING (account_id);
 
+-- Reconcile of Messaging Services never waits for a row an application holds
+CREATE OR REPLACE FUNCTION _reconcile_messaging(p_main text) RETURNS SETOF drift
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY
+    WITH differs AS MATERIALIZED (
+        SELECT o.number_id, o.account_id, o.phone_number, o.twilio_sid,
+               o.messaging_service_sid AS ours, t.service_sid AS at_twilio
+        FROM twilio_numbers.owned_numbers o
+        LEFT JOIN pg_temp.tn_messaging_seen t ON t.sid = o.twilio_sid
+        WHERE o.status IN ('active', 'past_due') AND o.twilio_sid IS NOT NULL
+          AND coalesce(o.twilio_account_sid, p_main) = p_main
+          AND o.messaging_service_sid IS DISTINCT FROM t.service_sid
+        -- a row an application holds (FOR UPDATE) is left for the next pass:
+        -- the job's reference to it would wait for that transaction
+        FOR KEY SHARE OF o SKIP LOCKED),
+    queued AS (
+        INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, payload)
+        SELECT 'messaging_resync', d.number_id, d.phone_number,
+               jsonb_strip_nulls(jsonb_build_object('reason', 'reconcile', 'other_service_sid', d.at_twilio))
+        FROM differs d
+        WHERE NOT EXISTS (SELECT 1 FROM twilio_numbers.work_queue q
+                          WHERE q.number_id = d.number_id AND q.kind = 'messaging_resync' AND q.status = 'pending')
+        RETURNING number_id)
+    INSERT INTO twilio_numbers.drift (finding, phone_number, twilio_sid, number_id, account_id, detail, action)
+    SELECT 'config_drift', d.phone_number, d.twilio_sid, d.number_id, d.account_id,
+           jsonb_build_object('messaging_service_sid', d.ours, 'at_twilio', d.at_twilio), 'resync queued'
+    FROM differs d
+    RETURNING *;
+
+    PERFORM twilio_numbers._wake_worker_at_commit();
+END $$;

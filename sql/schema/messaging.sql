@@ -107,7 +107,10 @@ BEGIN
         LEFT JOIN pg_temp.tn_messaging_seen t ON t.sid = o.twilio_sid
         WHERE o.status IN ('active', 'past_due') AND o.twilio_sid IS NOT NULL
           AND coalesce(o.twilio_account_sid, p_main) = p_main
-          AND o.messaging_service_sid IS DISTINCT FROM t.service_sid),
+          AND o.messaging_service_sid IS DISTINCT FROM t.service_sid
+        -- a row an application holds (FOR UPDATE) is left for the next pass:
+        -- the job's reference to it would wait for that transaction
+        FOR KEY SHARE OF o SKIP LOCKED),
     queued AS (
         INSERT INTO twilio_numbers.work_queue (kind, number_id, phone_number, payload)
         SELECT 'messaging_resync', d.number_id, d.phone_number,

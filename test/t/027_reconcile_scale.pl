@@ -116,6 +116,10 @@ for my $row (split /\n/, $node->safe_psql('postgres', qq{
 	UNION ALL
 	(SELECT 'z', number_id, twilio_sid FROM twilio_numbers.live_numbers WHERE account_id = $a ORDER BY number_id OFFSET 2 LIMIT 1)
 	UNION ALL
+	(SELECT 'v', number_id, twilio_sid FROM twilio_numbers.live_numbers WHERE account_id = $a ORDER BY number_id OFFSET 3 LIMIT 1)
+	UNION ALL
+	(SELECT 'u', number_id, twilio_sid FROM twilio_numbers.live_numbers WHERE account_id = $a ORDER BY number_id OFFSET 4 LIMIT 1)
+	UNION ALL
 	(SELECT 'w', number_id, twilio_sid FROM twilio_numbers.live_numbers WHERE account_id = $c)}))
 {
 	my ($k, $id, $sid) = split /\|/, $row;
@@ -128,23 +132,32 @@ for my $k (qw(x y w))
 }
 is(twilio_api($emu, 'POST', "$numbers/$n{z}{sid}.json", { FriendlyName => 'renamed elsewhere' })->{status}, 200,
 	'number z renamed at Twilio');
+# v (held) put into a Messaging Service at Twilio: reconcile's Messaging
+# Service pass would queue a re-sync, which refers to v's row
+my $svc = twilio_api($emu, 'POST', '/v1/Services', { FriendlyName => 'elsewhere' })->{body}{sid};
+is($node->safe_psql('postgres', "SELECT messaging_service_sid FROM twilio_numbers.numbers_messaging_assign($a, "
+		  . "(SELECT phone_number FROM twilio_numbers.owned_numbers WHERE number_id = $n{u}{id}), '$svc')"),
+	$svc, 'number u put into it from SQL (so reconcile compares the services)');
+is(twilio_api($emu, 'POST', "/v1/Services/$svc/PhoneNumbers", { PhoneNumberSid => $n{v}{sid} })->{status}, 201,
+	'number v put into it at Twilio, behind our back');
 
 my $app = $node->background_psql('postgres', on_error_stop => 0);
 $app->query_safe('BEGIN');
-$app->query_safe("SELECT 1 FROM twilio_numbers.owned_numbers WHERE number_id IN ($n{x}{id}, $n{z}{id}) FOR UPDATE");
+$app->query_safe("SELECT 1 FROM twilio_numbers.owned_numbers WHERE number_id IN ($n{x}{id}, $n{z}{id}, $n{v}{id}) FOR UPDATE");
 $app->query_safe("SELECT 1 FROM twilio_numbers.accounts WHERE account_id = $c FOR UPDATE");
 
 my $found = "SELECT string_agg(finding || ' ' || number_id, ', ' ORDER BY number_id) FROM twilio_numbers.numbers_reconcile()";
 # (statement_timeout: a pass that waited would fail here rather than hang)
 is($node->safe_psql('postgres', "SET statement_timeout = '120s'; $found"), "vanished_at_twilio $n{y}{id}",
-	'a pass while an application holds x, z and w\'s account reconciles y and does not wait');
+	'a pass while an application holds x, z, v and w\'s account reconciles y and does not wait');
 is($node->safe_psql('postgres',
 		"SELECT string_agg(status, ',' ORDER BY number_id) FROM twilio_numbers.owned_numbers "
 		  . "WHERE number_id IN ($n{x}{id}, $n{y}{id}, $n{z}{id}, $n{w}{id})"),
 	'active,released,active,active', 'x, z and w are left as they were, for the next pass');
 is($node->safe_psql('postgres',
-		"SELECT count(*) FROM twilio_numbers.work_queue WHERE kind = 'resync' AND number_id = $n{z}{id}"),
-	'0', 'no re-sync of z queued yet');
+		"SELECT count(*) FROM twilio_numbers.work_queue WHERE kind IN ('resync', 'messaging_resync') "
+		  . "AND number_id IN ($n{z}{id}, $n{v}{id})"),
+	'0', 'no re-sync of z or v queued yet');
 is($node->safe_psql('postgres',
 		"SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND query LIKE '%FOR UPDATE%'"),
 	'1', 'all while the application transaction stayed open');
@@ -152,12 +165,15 @@ is($node->safe_psql('postgres',
 $app->query_safe('COMMIT');
 $app->quit;
 is($node->safe_psql('postgres', "SET statement_timeout = '120s'; $found"),
-	"vanished_at_twilio $n{x}{id}, config_drift $n{z}{id}, vanished_at_twilio $n{w}{id}",
+	"vanished_at_twilio $n{x}{id}, config_drift $n{z}{id}, config_drift $n{v}{id}, vanished_at_twilio $n{w}{id}",
 	'once it committed, the next pass comes back for them');
 ok(wait_queue_drained($node), 'the re-sync of z ran');
 is(twilio_api($emu, 'GET', "$numbers/$n{z}{sid}.json")->{body}{friendly_name},
 	$node->safe_psql('postgres', "SELECT friendly_name FROM twilio_numbers.owned_numbers WHERE number_id = $n{z}{id}"),
 	'z is back in step at Twilio');
+is(scalar(grep { $_->{sid} eq $n{v}{sid} }
+		@{ twilio_api($emu, 'GET', "/v1/Services/$svc/PhoneNumbers")->{body}{phone_numbers} // [] }),
+	0, 'v is out of the service again, as its row says');
 is($node->safe_psql('postgres', "SET statement_timeout = '120s'; SELECT count(*) FROM twilio_numbers.numbers_reconcile()"),
 	'0', 'and a last pass finds nothing');
 
