@@ -28,6 +28,7 @@
 #include "utils/guc.h"
 
 #include "connect.h"
+#include "credentials.h"
 #include "settings.h"
 
 typedef struct ConnectState
@@ -84,11 +85,7 @@ wait_for_database(int which, const char *who)
 		bool		exists;
 
 		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
+		connect_reload_if_pending();
 		StartTransactionCommand();
 		exists = OidIsValid(get_database_oid(tn_database, true));
 		CommitTransactionCommand();
@@ -114,4 +111,19 @@ connect_to_database(int which, const char *who)
 	BackgroundWorkerInitializeConnection(tn_database, NULL, 0);
 	if (state != NULL)
 		state->connecting[which] = false;
+}
+
+/*
+ * A background process's SIGHUP: the settings read again, and the
+ * credentials with them (at the next request: the file may have changed).
+ */
+void
+connect_reload_if_pending(void)
+{
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+		credentials_mark_stale();
+	}
 }

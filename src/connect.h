@@ -15,6 +15,7 @@
 extern Size connect_shmem_size(void);
 extern void connect_shmem_init(void);
 extern void connect_to_database(int which, const char *who);
+extern void connect_reload_if_pending(void);
 extern int	connect_outage_get(void);
 extern int	connect_outage_exchange(int episode);
 

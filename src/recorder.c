@@ -289,12 +289,7 @@ recorder_main(Datum main_arg)
 		int			n;
 		int			nended;
 
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			credentials_mark_stale();
-		}
+		connect_reload_if_pending();
 
 		n = intents_recorder_work(reqs, RECORD_BATCH);
 		nended = intents_ended(ended, ended_slots, SETTLE_BATCH);

@@ -556,12 +556,7 @@ drain_queue(void)
 		ran = true;
 		runners_wake();
 		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			credentials_mark_stale();
-		}
+		connect_reload_if_pending();
 	}
 	return ran;
 }
@@ -683,12 +678,7 @@ worker_main(Datum main_arg)
 		long		wait = tn_worker_interval_ms;
 		MemoryContext oldcxt = MemoryContextSwitchTo(worker_cxt);
 
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			credentials_mark_stale();
-		}
+		connect_reload_if_pending();
 
 		PG_TRY();
 		{
@@ -746,12 +736,7 @@ runner_main(Datum main_arg)
 		long		wait = tn_worker_interval_ms;
 		MemoryContext oldcxt = MemoryContextSwitchTo(worker_cxt);
 
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			credentials_mark_stale();
-		}
+		connect_reload_if_pending();
 
 		PG_TRY();
 		{
