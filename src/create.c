@@ -151,21 +151,13 @@ refuse_held_by_others(const Creation *c)
  * (Twilio's refusal, someone else's number, or an outcome that could not be
  * established).  The intent (c->slot, its attempt recorded) learns whether
  * the request may have reached Twilio and, at the end, the resource's SID.
+ * first: what came of the first POST when it was already sent (several at
+ * once, create_parallel), NULL: send it.  A first POST Twilio surely did not
+ * act on (429, or a connection that never opened) is sent again the usual
+ * way, with the HTTP layer's retries.
  */
-char *
-create_once(const Creation *c)
-{
-	return create_once_after(c, NULL);
-}
-
-/*
- * The same protocol when the first POST was already sent (several at once,
- * purchase.c) and *first is what came of it; NULL: send it.  A first POST
- * Twilio surely did not act on (429, or a connection that never opened) is
- * sent again the usual way, with the HTTP layer's retries.
- */
-char *
-create_once_after(const Creation *c, const TwilioReply *first)
+static char *
+create_once(const Creation *c, const TwilioReply *first)
 {
 	Intent		it;
 	char	   *resource = NULL;
@@ -299,7 +291,7 @@ create_parallel(const Creation *c, int n, char **resources)
 	}
 	for (int i = 0; i < n; i++)
 		if (resources[i] == NULL)
-			resources[i] = create_once_after(&c[i], &replies[i]);
+			resources[i] = create_once(&c[i], &replies[i]);
 }
 
 /*
@@ -370,7 +362,7 @@ create_all(const Creation *c, int n, const NumberConfig *cfg, char **resources, 
 	}
 	recorder_open_attempts(slots, n, c[0].twilio_account_sid, mask, cfg ? md5 : NULL);
 	if (n == 1)
-		resources[0] = create_once(&c[0]);
+		resources[0] = create_once(&c[0], NULL);
 	else
 		create_parallel(c, n, resources);
 	intents_request_sids(slots, n);

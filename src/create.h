@@ -44,8 +44,6 @@ typedef void (*CreateRecord) (char **resources, void *arg);
 extern void create_all(const Creation *c, int n, const NumberConfig *cfg, char **resources,
 					   CreateRecord record, void *arg);
 
-extern char *create_once(const Creation *c);
-extern char *create_once_after(const Creation *c, const TwilioReply *first);
 extern bool create_made_by_attempt(JsonbContainer *r, const char *phone, const char *twilio_account_sid,
 							   TimestampTz started, TimestampTz deadline, Datum fields,
 							   const char *md5, int except_slot);

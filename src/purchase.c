@@ -79,10 +79,6 @@ candidate_types(const char *phone, const char **types)
 	return n;
 }
 
-/*
- * Find the number in Twilio's available inventory: its type, address
- * requirement and place.  One GET per candidate type, usually one.
- */
 /* The inventory look-up of a number as one type. */
 static char *
 resolve_url(const char *phone, const char *iso, const char *type)
@@ -157,6 +153,11 @@ take_seen(NumberToBuy *nb)
 		}
 }
 
+/*
+ * Find the number in Twilio's available inventory: its type, address
+ * requirement and place.  One GET per candidate type, usually one (or the
+ * prefetched reply; nothing when the session's search already said).
+ */
 static void
 resolve_number(NumberToBuy *nb)
 {

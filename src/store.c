@@ -13,7 +13,9 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
 #include "errcodes.h"
@@ -23,6 +25,70 @@
 /* Arguments: a jsonb from its text; a text, (Datum) 0 for NULL (its null flag set by the caller). */
 #define JSONB_ARG(text) DirectFunctionCall1(jsonb_in, CStringGetDatum(text))
 #define TEXT_ARG(cstr) ((cstr) ? CStringGetTextDatum(cstr) : (Datum) 0)
+/* An interval argument of ms milliseconds. */
+#define MS_INTERVAL_ARG(ms) \
+	DirectFunctionCall3(interval_in, CStringGetDatum(psprintf("%d ms", (ms))), \
+						ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1))
+
+/*
+ * Each call's plan, prepared on its first run and kept for the session (the
+ * recorder, the queue runners and the price reads run the same calls again
+ * and again).  Keyed by the call's text, which is a string constant at
+ * every call site; the entry keeps the text and the argument types and is
+ * prepared again if they differ.  PostgreSQL's plan cache re-plans a kept
+ * plan when a function it calls is replaced (ALTER EXTENSION ... UPDATE, a
+ * DROP and CREATE EXTENSION).
+ */
+#define STORE_PLAN_ARGS 16
+
+typedef struct StorePlan
+{
+	const char *key;			/* the call's text, as passed (the hash key) */
+	char	   *call;			/* a copy, to tell a reused pointer */
+	int			nargs;
+	Oid			types[STORE_PLAN_ARGS];
+	SPIPlanPtr	plan;
+} StorePlan;
+
+static HTAB *store_plans = NULL;
+
+static SPIPlanPtr
+store_plan(const char *call, int nargs, const Oid *types)
+{
+	StorePlan  *e;
+	bool		found;
+	SPIPlanPtr	plan;
+
+	if (nargs > STORE_PLAN_ARGS)
+		elog(ERROR, "twilio_numbers: a call of more than %d arguments", STORE_PLAN_ARGS);
+	if (store_plans == NULL)
+	{
+		HASHCTL		ctl = {0};
+
+		ctl.keysize = sizeof(const char *);
+		ctl.entrysize = sizeof(StorePlan);
+		store_plans = hash_create("twilio_numbers store plans", 64, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	e = hash_search(store_plans, &call, HASH_ENTER, &found);
+	if (found && e->plan != NULL && e->nargs == nargs && strcmp(e->call, call) == 0 &&
+		memcmp(e->types, types, sizeof(Oid) * nargs) == 0)
+		return e->plan;
+	if (found && e->plan != NULL)
+	{
+		SPI_freeplan(e->plan);
+		pfree(e->call);
+	}
+	e->plan = NULL;
+	plan = SPI_prepare(call, nargs, (Oid *) types);
+	if (plan == NULL)
+		elog(ERROR, "twilio_numbers: could not prepare \"%s\": %s", call, SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	e->call = MemoryContextStrdup(TopMemoryContext, call);
+	e->nargs = nargs;
+	memcpy(e->types, types, sizeof(Oid) * nargs);
+	e->plan = plan;
+	return plan;
+}
 
 uint64
 store_call(const char *call, int nargs, const Oid *types, const Datum *args,
@@ -30,7 +96,7 @@ store_call(const char *call, int nargs, const Oid *types, const Datum *args,
 {
 	int			rc;
 
-	rc = SPI_execute_with_args(call, nargs, (Oid *) types, (Datum *) args, nulls, read_only, limit);
+	rc = SPI_execute_plan(store_plan(call, nargs, types), (Datum *) args, nulls, read_only, limit);
 	if (rc < 0)
 		elog(ERROR, "twilio_numbers: could not run \"%s\": %s", call, SPI_result_code_string(rc));
 	return SPI_processed;
@@ -677,8 +743,7 @@ store_hosted_order_record(int64 account_id, const char *resource_json, const cha
 {
 	Oid			types[4] = {INT8OID, JSONBOID, JSONBOID, INTERVALOID};
 	Datum		args[4] = {Int64GetDatum(account_id), JSONB_ARG(resource_json), JSONB_ARG(ours_json),
-		DirectFunctionCall3(interval_in, CStringGetDatum(psprintf("%d ms", poll_after_ms)),
-							ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1))};
+		MS_INTERVAL_ARG(poll_after_ms)};
 
 	if (store_call("SELECT * FROM twilio_numbers._hosted_order_record($1, $2, $3, $4)",
 				   4, types, args, NULL, false, 1) != 1)
@@ -1065,8 +1130,7 @@ store_bundle_seen(int64 account_id, const char *bundle_sid, Jsonb *r, Jsonb *reg
 	Datum		args[6] = {Int64GetDatum(account_id), CStringGetTextDatum(bundle_sid),
 		r ? JsonbPGetDatum(r) : (Datum) 0, reg ? JsonbPGetDatum(reg) : (Datum) 0,
 		TEXT_ARG(cloned_from),
-		DirectFunctionCall3(interval_in, CStringGetDatum(psprintf("%d ms", poll_after_ms)),
-							ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1))};
+		MS_INTERVAL_ARG(poll_after_ms)};
 	char		nulls[6] = {account_id ? ' ' : 'n', ' ', r ? ' ' : 'n', reg ? ' ' : 'n', cloned_from ? ' ' : 'n', ' '};
 
 	store_call("SELECT twilio_numbers._bundle_seen($1, $2, $3, $4, $5, $6)", 6, types, args, nulls, false, 1);
@@ -1268,38 +1332,11 @@ store_messaging_reconcile(const char *main_account_sid, uint64 *n)
 }
 
 /*
- * Prices are read on every miss of a backend's price cache (a search, each
- * type a purchase may be): the calls keep a saved plan.  A schema not
- * updated yet (0.1 to 0.3, before ALTER EXTENSION ... UPDATE) has the tables
- * but not these functions: its price list is read as those versions did,
- * and Twilio's prices are neither read from nor written to its cache.
+ * A schema not updated yet (0.1 to 0.3, before ALTER EXTENSION ... UPDATE)
+ * has the price tables but not the functions below: its price list is read
+ * as those versions did, and Twilio's prices are neither read from nor
+ * written to its cache.
  */
-static SPIPlanPtr price_list_plan = NULL;
-static SPIPlanPtr price_list_legacy_plan = NULL;
-static SPIPlanPtr price_cached_plan = NULL;
-
-/* Run a call through its saved plan, prepared on first use; the rows. */
-static uint64
-price_planned(SPIPlanPtr *slot, const char *call, int nargs, Oid *types, Datum *args, const char *nulls,
-			 bool read_only)
-{
-	int			rc;
-
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(call, nargs, types);
-
-		if (plan == NULL)
-			elog(ERROR, "twilio_numbers: could not prepare \"%s\": %s", call, SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		*slot = plan;
-	}
-	rc = SPI_execute_plan(*slot, args, nulls, read_only, 0);
-	if (rc < 0)
-		elog(ERROR, "twilio_numbers: could not run \"%s\": %s", call, SPI_result_code_string(rc));
-	return SPI_processed;
-}
-
 /* Has the schema the price functions (0.4 on)? */
 static bool
 prices_present(void)
@@ -1329,13 +1366,12 @@ store_price_list(const char *iso, const char *type, StorePriceListed **rows)
 	int			n;
 
 	if (prices_present())
-		n = (int) price_planned(&price_list_plan, "SELECT * FROM twilio_numbers._price_list_rows($1, $2)",
-							   2, types, args, nulls, true);
+		n = (int) store_call("SELECT * FROM twilio_numbers._price_list_rows($1, $2)",
+							 2, types, args, nulls, true, 0);
 	else
-		n = (int) price_planned(&price_list_legacy_plan,
-							   "SELECT number_type, setup_price, monthly_price, currency "
-							   "FROM twilio_numbers.price_list WHERE iso_country = $1 AND ($2 IS NULL OR number_type = $2)",
-							   2, types, args, nulls, true);
+		n = (int) store_call("SELECT number_type, setup_price, monthly_price, currency "
+							 "FROM twilio_numbers.price_list WHERE iso_country = $1 AND ($2 IS NULL OR number_type = $2)",
+							 2, types, args, nulls, true, 0);
 	*rows = palloc0(sizeof(StorePriceListed) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
@@ -1360,8 +1396,8 @@ store_price_cached(const char *iso, int ttl_s, StorePriceCached **rows)
 	*rows = NULL;
 	if (!prices_present())
 		return 0;
-	n = (int) price_planned(&price_cached_plan, "SELECT * FROM twilio_numbers._pricing_cached($1, $2)",
-						   2, types, args, NULL, true);
+	n = (int) store_call("SELECT * FROM twilio_numbers._pricing_cached($1, $2)",
+						 2, types, args, NULL, true, 0);
 	*rows = palloc0(sizeof(StorePriceCached) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
